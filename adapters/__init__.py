@@ -1,0 +1,50 @@
+"""Adapters: one module per ecosystem, each turning that ecosystem's install records
+into :class:`vbridge.model.InstallRecord` objects. No adapter knows about another.
+
+An adapter module defines::
+
+    ECOSYSTEM: str
+    def find_root(path: Path) -> Path | None
+        # the root of this ecosystem's records that governs ``path`` (a prefix or a
+        # site-packages directory), or None
+    def read_records(root: Path, problems: list[RecordProblem]) -> Iterator[InstallRecord]
+        # every record under ``root``; unreadable ones are appended to ``problems``
+    def site_packages(root: Path) -> list[Path]   # optional: layers the records know of
+
+Adding an ecosystem is adding a module here (and its rules in ``data/``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Protocol, cast
+
+from vbridge.model import InstallRecord, RecordProblem
+
+__all__ = ["Adapter", "all_adapters"]
+
+
+class Adapter(Protocol):
+    ECOSYSTEM: str
+
+    def find_root(self, path: Path) -> Path | None: ...
+
+    def read_records(
+        self, root: Path, problems: list[RecordProblem]
+    ) -> Iterator[InstallRecord]: ...
+
+
+def all_adapters() -> list[Adapter]:
+    """Every adapter module shipped in this package, imported on first use."""
+    modules: list[ModuleType] = []
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        if hasattr(module, "ECOSYSTEM") and hasattr(module, "read_records"):
+            modules.append(module)
+    return [cast(Adapter, m) for m in modules]

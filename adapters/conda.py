@@ -1,0 +1,238 @@
+"""conda: ``<prefix>/conda-meta/*.json`` PrefixRecords (CEP 32).
+
+Reads what conda, mamba/micromamba, rattler/pixi and conda-pypi write, and smooths
+over how they differ:
+
+- ``channel`` with or without the subdir (conda: ``.../conda-forge/osx-arm64``,
+  rattler: ``.../conda-forge/``) becomes the bare channel name (``conda-forge``);
+- ``track_features``/``features`` as a space-separated string or a list;
+- ``requested_spec`` ``"None"``; Windows backslash paths in ``files``;
+- conda-pypi ``pypi_0`` records keep ``channel`` ``pypi``.
+
+>>> normalise_channel("https://conda.anaconda.org/conda-forge/osx-arm64", "osx-arm64")
+'conda-forge'
+>>> normalise_channel("https://conda.anaconda.org/conda-forge/", "noarch")
+'conda-forge'
+>>> normalise_channel("pypi", None)
+'pypi'
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from vbridge.model import InstallRecord, RecordProblem
+
+__all__ = ["ECOSYSTEM", "find_root", "normalise_channel", "parse_record", "read_records"]
+
+ECOSYSTEM = "conda"
+
+_KNOWN_SUBDIRS = {
+    "noarch",
+    "linux-64",
+    "linux-aarch64",
+    "linux-ppc64le",
+    "linux-s390x",
+    "linux-32",
+    "osx-64",
+    "osx-arm64",
+    "win-64",
+    "win-32",
+    "win-arm64",
+    "emscripten-wasm32",
+    "wasi-wasm32",
+}
+_METADATA_SUFFIXES = (".dist-info", ".egg-info")
+
+
+def normalise_channel(channel: str | None, subdir: str | None) -> str | None:
+    """The channel's short name, without scheme, host or subdir."""
+    if not channel:
+        return None
+    text = channel.rstrip("/")
+    last = text.rsplit("/", 1)[-1]
+    if last == subdir or last in _KNOWN_SUBDIRS:
+        text = text.rsplit("/", 1)[0] if "/" in text else text
+    if "://" in text:
+        scheme, _, rest = text.partition("://")
+        host, _, path = rest.partition("/")
+        if scheme == "file":
+            return text  # a local channel: its full URL is its name
+        if host in {"conda.anaconda.org", "repo.anaconda.com"} or path:
+            return path or host
+        return host
+    return text
+
+
+def _as_tuple(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return tuple(v for v in value.replace(",", " ").split() if v)
+    if isinstance(value, list):
+        return tuple(str(v) for v in value if v)
+    return ()
+
+
+def find_root(path: Path) -> Path | None:
+    """The conda prefix that holds ``path`` (a prefix or one of its site-packages)."""
+    for candidate in (path, *list(path.parents)[:4]):
+        if (candidate / "conda-meta").is_dir():
+            return candidate
+    return None
+
+
+def _owned_metadata_dirs(prefix: Path, files: list[Any]) -> tuple[Path, ...]:
+    """Distinct ``*.dist-info``/``*.egg-info`` directories among a record's files."""
+    found: dict[str, None] = {}
+    for entry in files:
+        if not isinstance(entry, str):
+            continue
+        rel = entry.replace("\\", "/")
+        if ".dist-info/" not in rel and ".egg-info" not in rel:
+            continue
+        parts = rel.split("/")
+        for i, part in enumerate(parts):
+            if part.endswith(_METADATA_SUFFIXES):
+                found["/".join(parts[: i + 1])] = None
+                break
+    return tuple(prefix / rel for rel in found)
+
+
+def parse_record(prefix: Path, path: Path, data: Any) -> InstallRecord:
+    """Turn one parsed PrefixRecord into the model; raises ``ValueError`` if unusable."""
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    missing = [k for k in ("name", "version") if not isinstance(data.get(k), str)]
+    if missing:
+        raise ValueError(f"missing {', '.join(missing)}")
+    build = data.get("build") or data.get("build_string") or ""
+    subdir = data.get("subdir") or None
+    channel = normalise_channel(data.get("channel"), subdir)
+    if build == "pypi_0" and not channel:
+        channel = "pypi"
+    files = data.get("files") or []
+    if not isinstance(files, list):
+        raise ValueError("'files' is not a list")
+    depends = data.get("depends") or []
+    requested = data.get("requested_spec")
+    extra: dict[str, object] = {}
+    if requested and requested != "None":
+        extra["requested_spec"] = requested
+    if data.get("noarch"):
+        extra["noarch"] = data["noarch"]
+    if data.get("python_site_packages_path"):
+        extra["python_site_packages_path"] = data["python_site_packages_path"]
+    if data.get("purls"):
+        extra["purls"] = list(data["purls"])
+    if data.get("constrains"):
+        extra["constrains"] = list(data["constrains"])
+    if data.get("sha256"):
+        extra["sha256"] = data["sha256"]
+    return InstallRecord(
+        ecosystem=ECOSYSTEM,
+        name=data["name"],
+        version=data["version"],
+        build=str(build),
+        channel=channel,
+        subdir=subdir,
+        source=path,
+        depends=tuple(str(d) for d in depends if isinstance(d, str)),
+        python_dists=_owned_metadata_dirs(prefix, files),
+        flags=_as_tuple(data.get("flags")),
+        track_features=_as_tuple(data.get("track_features")) + _as_tuple(data.get("features")),
+        extra=extra,
+    )
+
+
+def read_records(root: Path, problems: list[RecordProblem]) -> Iterator[InstallRecord]:
+    """Every ``conda-meta/*.json`` of the prefix ``root``, in file-name order."""
+    meta = root / "conda-meta"
+    try:
+        names = sorted(e.name for e in os.scandir(meta) if e.name.endswith(".json"))
+    except OSError as exc:
+        problems.append(RecordProblem(meta, f"cannot list: {exc.strerror}"))
+        return
+    for name in names:
+        path = meta / name
+        try:
+            with open(path, "rb") as fh:
+                data = json.load(fh)
+            yield parse_record(root, path, data)
+        except (OSError, UnicodeDecodeError) as exc:
+            problems.append(
+                RecordProblem(path, f"unreadable: {exc}", "check its permissions; skipped")
+            )
+        except json.JSONDecodeError as exc:
+            problems.append(
+                RecordProblem(
+                    path,
+                    f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",
+                    "reinstall the package with conda to rewrite it; skipped",
+                )
+            )
+        except ValueError as exc:
+            problems.append(
+                RecordProblem(path, f"not a conda PrefixRecord: {exc}", "skipped")
+            )
+
+
+def site_packages(root: Path) -> list[Path]:
+    """The site-packages directories of a conda prefix, as the python record says."""
+    found: list[Path] = []
+    meta = root / "conda-meta"
+    try:
+        pythons = [e.name for e in os.scandir(meta) if e.name.startswith("python-3")]
+    except OSError:
+        pythons = []
+    for name in pythons:
+        try:
+            data = json.loads((meta / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        rel = data.get("python_site_packages_path")
+        if isinstance(rel, str):
+            found.append(root / rel)
+    for pattern in ("lib/python*/site-packages", "Lib/site-packages"):
+        found.extend(sorted(p for p in root.glob(pattern) if p.is_dir()))
+    unique: dict[Path, None] = dict.fromkeys(found)
+    return list(unique)
+
+
+def spec_matches(spec: str, record: InstallRecord) -> bool:
+    """Conda MatchSpec semantics, from py-rattler (imported only when a rule needs it)."""
+    import rattler
+
+    return bool(_match_spec(spec).matches(_package_record(record, rattler)))
+
+
+_SPECS: dict[str, Any] = {}
+
+
+def _match_spec(spec: str) -> Any:
+    cached = _SPECS.get(spec)
+    if cached is None:
+        import rattler
+
+        cached = _SPECS[spec] = rattler.MatchSpec(spec, strict=False)
+    return cached
+
+
+def _package_record(record: InstallRecord, rattler: Any) -> Any:
+    build_number = 0
+    digits = record.build.rsplit("_", 1)[-1]
+    if digits.isdigit():
+        build_number = int(digits)
+    return rattler.PackageRecord(
+        name=record.name,
+        version=record.version,
+        build=rattler.BuildString(record.build),
+        build_number=build_number,
+        subdir=record.subdir or "noarch",
+        depends=list(record.depends),
+        flags=list(record.flags) or None,
+    )

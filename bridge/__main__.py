@@ -1,0 +1,3 @@
+from vbridge.cli import main
+
+main()

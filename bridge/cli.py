@@ -1,0 +1,97 @@
+"""The ``vbridge`` command line.
+
+Exit codes: 0 nothing refused, 1 a refusal-level finding, 2 bad input or usage.
+Heavy modules are imported inside the commands so ``vbridge --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+
+if TYPE_CHECKING:
+    from vbridge.model import Environment
+
+app = typer.Typer(
+    name="vbridge",
+    help="Bridge conda, apt, Spack and pip install records into standard "
+    "wheel-variant metadata (PEP 825) and check environments before pip breaks them.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+PrefixArg = Annotated[
+    Optional[list[Path]],  # noqa: UP045 - typer needs Optional on Python 3.10
+    typer.Argument(
+        help="Environment prefixes (conda prefix, venv, Debian root).", show_default=False
+    ),
+]
+PythonOpt = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option("--python", help="Scan the environment of this interpreter, every layer."),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the JSON document.")]
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    typer.echo(f"vbridge: {message}", err=True)
+    return typer.Exit(code)
+
+
+def resolve_environments(prefixes: list[Path] | None, python: str | None) -> list[Environment]:
+    """The environments a command targets: prefixes, an interpreter, or this one."""
+    from vbridge.scan import scan_environment, scan_python
+
+    if prefixes and python:
+        raise _fail("give environment prefixes or --python, not both")
+    if prefixes:
+        return [scan_environment(p.absolute()) for p in prefixes]
+    return [scan_python(python or sys.executable)]
+
+
+def _report_problems(envs: list[Environment]) -> None:
+    for env in envs:
+        for problem in env.problems:
+            typer.echo(f"vbridge: {problem}", err=True)
+
+
+def _exit_code(envs: list[Environment]) -> int:
+    return 1 if any(f.severity == "refuse" for e in envs for f in e.findings) else 0
+
+
+@app.command()
+def scan(
+    prefixes: PrefixArg = None,
+    python: PythonOpt = None,
+    as_json: JsonOpt = False,
+    demo: Annotated[
+        bool, typer.Option("--demo", help="Build the built-in demo environment and scan it.")
+    ] = False,
+) -> None:
+    """Show who installed each distribution, which build it is, and what conflicts."""
+    from vbridge.errors import VbridgeError
+    from vbridge.report import render_json, render_table
+
+    try:
+        if demo:
+            from vbridge.demo import build_demo_environment
+
+            target = build_demo_environment()
+            typer.echo(f"vbridge: demo environment built in {target}", err=True)
+            prefixes = [target]
+        envs = resolve_environments(prefixes, python)
+    except VbridgeError as exc:
+        raise _fail(str(exc), exc.exit_code) from None
+    _report_problems(envs)
+    typer.echo(render_json(envs) if as_json else render_table(envs), nl=False)
+    raise typer.Exit(_exit_code(envs))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,200 @@
+"""The small model every adapter produces and every destination consumes.
+
+An adapter reads one ecosystem's install records and yields :class:`InstallRecord`
+objects; the rules engine turns them into :class:`Property` values with
+:class:`Evidence`; the scan ties records to the Python :class:`Distribution` objects
+found in an environment's site-packages.
+
+>>> p = Property.from_str("blas_lapack :: provider :: mkl")
+>>> p.to_str()
+'blas_lapack :: provider :: mkl'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from variantlib.models.variant import VariantProperty as Property
+
+__all__ = [
+    "Distribution",
+    "Environment",
+    "Evidence",
+    "Finding",
+    "InstallRecord",
+    "Owner",
+    "Property",
+    "RecordProblem",
+    "Severity",
+]
+
+Severity = Literal["info", "warn", "refuse"]
+
+
+@dataclass(frozen=True)
+class InstallRecord:
+    """One package as a package manager recorded it.
+
+    ``python_dists`` are the absolute paths of the ``.dist-info``/``.egg-info``
+    directories this package owns; ``depends`` are the raw dependency specs in the
+    ecosystem's own syntax (``libblas >=3.9.0,<4.0a0``); ``source`` is the file the
+    record was read from (a conda-meta JSON, the dpkg status, a spec.json).
+    """
+
+    ecosystem: str
+    name: str
+    version: str
+    build: str = ""
+    channel: str | None = None
+    subdir: str | None = None
+    source: Path | None = None
+    depends: tuple[str, ...] = ()
+    python_dists: tuple[Path, ...] = ()
+    flags: tuple[str, ...] = ()
+    track_features: tuple[str, ...] = ()
+    # Ecosystem-specific facts a rule may look at (Spack variants, dpkg Provides...).
+    extra: Mapping[str, object] = field(default_factory=dict)
+    # False for records that describe a distribution pip itself installed (a wheel's
+    # bundled libraries): they give properties but are not a foreign owner.
+    foreign: bool = True
+
+    @property
+    def key(self) -> str:
+        """A stable identifier: ``conda:libblas-3.9.0-20_linux64_mkl``."""
+        ident = f"{self.name}-{self.version}"
+        if self.build:
+            ident += f"-{self.build}"
+        return f"{self.ecosystem}:{ident}"
+
+
+@dataclass(frozen=True)
+class Owner:
+    """Who installed a distribution, as shown to users and written to the SBOM."""
+
+    ecosystem: str
+    name: str
+    version: str
+    build: str = ""
+    channel: str | None = None
+    subdir: str | None = None
+
+    @classmethod
+    def of(cls, record: InstallRecord) -> Owner:
+        return cls(
+            record.ecosystem,
+            record.name,
+            record.version,
+            record.build,
+            record.channel,
+            record.subdir,
+        )
+
+    def to_dict(self) -> dict[str, str | None]:
+        return {
+            "ecosystem": self.ecosystem,
+            "name": self.name,
+            "version": self.version,
+            "build": self.build,
+            "channel": self.channel,
+        }
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Why a property holds: which record and which field said so.
+
+    ``via`` is the chain of package names from the distribution's owner to the record
+    that carries the fact (``("numpy", "libblas")``); it is empty for the owner's own
+    record.
+    """
+
+    record: str
+    field: str
+    value: str
+    rule: str
+    via: tuple[str, ...] = ()
+    source: str | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        out: dict[str, object] = {
+            "record": self.record,
+            "field": self.field,
+            "value": self.value,
+            "rule": self.rule,
+        }
+        if self.via:
+            out["via"] = list(self.via)
+        if self.source:
+            out["source"] = self.source
+        return out
+
+
+@dataclass
+class Distribution:
+    """A Python distribution found on disk, with what vbridge learned about it."""
+
+    name: str  # PEP 503 normalised
+    version: str
+    dist_info: Path
+    installer: str | None = None
+    owner: Owner | None = None
+    owner_record: InstallRecord | None = None
+    properties: dict[Property, list[Evidence]] = field(default_factory=dict)
+    layer: str = ""  # the site-packages directory it was found in
+    facts: dict[str, object] = field(default_factory=dict)
+
+    def add(self, prop: Property, evidence: Evidence) -> None:
+        known = self.properties.setdefault(prop, [])
+        if evidence not in known:
+            known.append(evidence)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """Something the user should know about an environment."""
+
+    severity: Severity
+    code: str
+    message: str
+    distributions: tuple[str, ...] = ()
+    evidence: tuple[Evidence, ...] = ()
+
+    def to_dict(self) -> dict[str, object]:
+        out: dict[str, object] = {
+            "severity": self.severity,
+            "code": self.code,
+            "message": self.message,
+            "distributions": list(self.distributions),
+        }
+        if self.evidence:
+            out["evidence"] = [e.to_dict() for e in self.evidence]
+        return out
+
+
+@dataclass(frozen=True)
+class RecordProblem:
+    """A record that could not be read: reported with its path, then skipped."""
+
+    path: Path
+    problem: str
+    hint: str = ""
+
+    def __str__(self) -> str:
+        line = f"{self.path}: {self.problem}"
+        return f"{line} ({self.hint})" if self.hint else line
+
+
+@dataclass
+class Environment:
+    """One Python environment: its layers, the records found and the distributions."""
+
+    path: Path
+    ecosystems: list[str] = field(default_factory=list)
+    site_packages: list[Path] = field(default_factory=list)
+    records: list[InstallRecord] = field(default_factory=list)
+    distributions: list[Distribution] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    problems: list[RecordProblem] = field(default_factory=list)

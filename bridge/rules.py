@@ -1,0 +1,249 @@
+"""Translation rules: install-record facts -> variant properties, kept in ``data/``.
+
+Each ecosystem has a ``data/<ecosystem>.toml`` with ``[[rules]]`` tables::
+
+    [[rules]]
+    id = "conda-forge-libblas-build"
+    match = "libblas"                    # which records (conda: a MatchSpec)
+    field = "build"                      # build|version|name|depends|flags|track_features|extra.KEY
+    pattern = '_(?P<value>mkl|openblas)$' # optional regex on that field
+    property = "blas_lapack :: provider :: {value}"
+    values = { newaccelerate = "accelerate" }  # optional renames of captured values
+
+and a ``[propagation]`` table saying through which dependencies properties do not
+travel. A record yields, per feature, only the properties of its strongest field
+(CEP 45 ``flags`` first, then build strings, versions, dependencies, names).
+
+>>> rules = RuleSet.load("conda")
+>>> record = InstallRecord("conda", "libblas", "3.9.0", "20_linux64_mkl")
+>>> [(str(p), e.rule) for p, e in rules.record_properties(record)]
+[('blas_lapack :: provider :: mkl', 'conda-forge-libblas-build')]
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import sys
+from collections.abc import Callable, Iterable, Iterator, Mapping
+import dataclasses
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from vbridge.errors import RuleError
+from vbridge.model import Evidence, InstallRecord, Property
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+__all__ = ["FIELD_STRENGTH", "Rule", "RuleSet", "dependency_names", "load_data"]
+
+# Stronger evidence first: a CEP 45 flag beats a build string beats a dependency.
+FIELD_STRENGTH: tuple[str, ...] = (
+    "flags",
+    "build",
+    "track_features",
+    "version",
+    "extra",
+    "depends",
+    "name",
+)
+
+_DEP_NAME = re.compile(r"^\s*([^\s<>=!~\[(,;:]+)")
+
+
+def dependency_names(spec: str) -> list[str]:
+    """Package names a raw dependency spec mentions, alternatives included.
+
+    >>> dependency_names("libblas >=3.9.0,<4.0a0")
+    ['libblas']
+    >>> dependency_names("libblas3 | libblas.so.3")
+    ['libblas3', 'libblas.so.3']
+    >>> dependency_names("python3.11:any")
+    ['python3.11']
+    """
+    names = []
+    for alternative in spec.split("|"):
+        m = _DEP_NAME.match(alternative)
+        if m:
+            names.append(m.group(1))
+    return names
+
+
+@cache
+def load_data(name: str) -> dict[str, Any]:
+    """Parse ``data/<name>.toml`` shipped with vbridge."""
+    path = resources.files("vbridge.data").joinpath(f"{name}.toml")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    try:
+        data: dict[str, Any] = tomllib.loads(text)
+        return data
+    except tomllib.TOMLDecodeError as exc:
+        raise RuleError(f"data/{name}.toml: {exc}") from exc
+
+
+def _spec_name(match: str) -> str:
+    """The package name of a conda MatchSpec or glob, without importing rattler."""
+    m = _DEP_NAME.match(match.split("::")[-1])
+    return m.group(1).lower() if m else match
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One translation rule, as read from ``data/``."""
+
+    id: str
+    match: tuple[str, ...]
+    field: str
+    template: str  # the `property` key: 'ns :: feature :: {value}'
+    pattern: re.Pattern[str] | None = None
+    values: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    exact_spec: bool = False  # needs a full MatchSpec check, not only the name
+
+    @classmethod
+    def from_table(cls, table: Mapping[str, Any], source: str) -> Rule:
+        try:
+            match = table["match"]
+            matches = (match,) if isinstance(match, str) else tuple(match)
+            pattern = table.get("pattern")
+            return cls(
+                id=str(table["id"]),
+                match=matches,
+                field=str(table.get("field", "name")),
+                template=str(table["property"]),
+                pattern=re.compile(pattern) if pattern else None,
+                values=dict(table.get("values", {})),
+                exact_spec=any(len(m.split()) > 1 or "[" in m for m in matches),
+            )
+        except (KeyError, re.error, TypeError) as exc:
+            raise RuleError(f"{source}: bad rule {table.get('id', '?')!r}: {exc}") from exc
+
+    @property
+    def strength(self) -> int:
+        base = self.field.split(".", 1)[0]
+        return FIELD_STRENGTH.index(base) if base in FIELD_STRENGTH else len(FIELD_STRENGTH)
+
+    def field_values(self, record: InstallRecord) -> list[str]:
+        if self.field == "name":
+            return [record.name]
+        if self.field == "build":
+            return [record.build]
+        if self.field == "version":
+            return [record.version]
+        if self.field == "depends":
+            return list(record.depends)
+        if self.field == "flags":
+            return list(record.flags)
+        if self.field == "track_features":
+            return list(record.track_features)
+        if self.field.startswith("extra."):
+            value = record.extra.get(self.field[6:])
+            if value is None:
+                return []
+            if isinstance(value, (list, tuple, set, frozenset)):
+                return [str(v) for v in value]
+            return [str(value)]
+        raise RuleError(f"rule {self.id}: unknown field {self.field!r}")
+
+    def apply(self, record: InstallRecord) -> Iterator[tuple[Property, Evidence]]:
+        """Properties this rule gives a record whose name it already matched."""
+        for value in self.field_values(record):
+            groups: dict[str, str] = {}
+            if self.pattern is not None:
+                m = self.pattern.search(value)
+                if m is None:
+                    continue
+                groups = {k: v for k, v in m.groupdict().items() if v is not None}
+            groups = {k: self.values.get(v, v) for k, v in groups.items()}
+            try:
+                text = self.template.format(**groups)
+            except (KeyError, IndexError) as exc:
+                raise RuleError(f"rule {self.id}: property needs {exc}") from exc
+            if not text:
+                continue  # a rename to "" means: this value says nothing
+            prop = Property.from_str(text)
+            yield prop, Evidence(
+                record=record.key,
+                field=self.field,
+                value=value,
+                rule=self.id,
+                source=str(record.source) if record.source else None,
+            )
+
+
+class RuleSet:
+    """The rules of one ecosystem, indexed by the package names they match."""
+
+    def __init__(
+        self,
+        ecosystem: str,
+        rules: Iterable[Rule],
+        stop_at: Iterable[str] = (),
+        spec_matcher: Callable[[str, InstallRecord], bool] | None = None,
+    ) -> None:
+        self.ecosystem = ecosystem
+        self.rules = list(rules)
+        self.stop_at = frozenset(stop_at)
+        self._spec_matcher = spec_matcher
+        self._by_name: dict[str, list[tuple[str, Rule]]] = {}
+        self._globs: list[tuple[str, Rule]] = []
+        for rule in self.rules:
+            for match in rule.match:
+                name = _spec_name(match)
+                if any(c in name for c in "*?["):
+                    self._globs.append((match, rule))
+                else:
+                    self._by_name.setdefault(name, []).append((match, rule))
+
+    @classmethod
+    def load(
+        cls,
+        ecosystem: str,
+        spec_matcher: Callable[[str, InstallRecord], bool] | None = None,
+    ) -> RuleSet:
+        data = load_data(ecosystem)
+        source = f"data/{ecosystem}.toml"
+        rules = [Rule.from_table(t, source) for t in data.get("rules", [])]
+        stop_at = data.get("propagation", {}).get("stop_at", [])
+        return cls(ecosystem, rules, stop_at, spec_matcher)
+
+    def _candidates(self, record: InstallRecord) -> Iterator[tuple[str, Rule]]:
+        yield from self._by_name.get(record.name.lower(), ())
+        for match, rule in self._globs:
+            if fnmatch.fnmatchcase(record.name.lower(), _spec_name(match)):
+                yield match, rule
+
+    def record_properties(self, record: InstallRecord) -> list[tuple[Property, Evidence]]:
+        """Properties of one record, strongest field per feature.
+
+        Cached on the record identity: a prefix's records are translated once, however
+        many distributions reach them.
+        """
+        found: dict[Any, tuple[int, list[tuple[Property, Evidence]]]] = {}
+        for match, rule in self._candidates(record):
+            if rule.exact_spec and not self._matches_spec(match, record):
+                continue
+            for prop, evidence in rule.apply(record):
+                feature = prop.feature_object
+                strength = rule.strength
+                current = found.get(feature)
+                if current is None or strength < current[0]:
+                    found[feature] = (strength, [(prop, evidence)])
+                elif strength == current[0] and all(p != prop for p, _ in current[1]):
+                    current[1].append((prop, evidence))
+        out: list[tuple[Property, Evidence]] = []
+        for _, pairs in found.values():
+            out.extend(pairs)
+        return out
+
+    def _matches_spec(self, spec: str, record: InstallRecord) -> bool:
+        if self._spec_matcher is None:
+            raise RuleError(f"{self.ecosystem} rules use full specs ({spec!r}) but no matcher")
+        return self._spec_matcher(spec, record)

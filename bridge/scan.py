@@ -1,0 +1,266 @@
+"""The one function that wires sources to the model: :func:`scan_environment`.
+
+Given an environment (a prefix, or the layers an interpreter imports from), it lets
+every adapter read the records that govern it, ties records to the distributions found
+in site-packages, translates records into properties (rules in ``data/``) and carries
+coupled properties from binary libraries to the Python distributions that depend on
+them (numpy -> libblas -> mkl).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import subprocess
+from collections import deque
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from packaging.utils import canonicalize_name
+from vbridge import findings as findings_mod
+from vbridge.adapters import Adapter, all_adapters
+from vbridge.errors import NotAnEnvironment
+from vbridge.model import (
+    Distribution,
+    Environment,
+    Evidence,
+    InstallRecord,
+    Owner,
+    Property,
+    RecordProblem,
+)
+from vbridge.rules import RuleSet, dependency_names
+from vbridge.sitepackages import iter_metadata_dirs, read_installer
+
+__all__ = ["interpreter_layers", "prefix_layers", "scan_environment", "scan_python"]
+
+_LAYER_GLOBS = (
+    "lib/python*/site-packages",
+    "lib64/python*/site-packages",
+    "Lib/site-packages",
+    "lib/python3/dist-packages",
+    "usr/lib/python3/dist-packages",
+    "local/lib/python*/dist-packages",
+)
+
+
+def prefix_layers(prefix: Path) -> list[Path]:
+    """site-packages directories directly under an environment prefix."""
+    found: list[Path] = []
+    for pattern in _LAYER_GLOBS:
+        found.extend(sorted(p for p in prefix.glob(pattern) if p.is_dir()))
+    return found
+
+
+def interpreter_layers(python: str) -> tuple[Path, list[Path]]:
+    """``sys.prefix`` and the site-packages layers of an interpreter, in import order.
+
+    The interpreter is asked in a subprocess (nothing is imported here): a venv's own
+    layer, then its base's when it has ``--system-site-packages``, user site, system.
+    """
+    code = (
+        "import json, sys, site\n"
+        "print(json.dumps({'prefix': sys.prefix, 'path': sys.path}))"
+    )
+    try:
+        out = subprocess.run(
+            [python, "-I", "-c", code], capture_output=True, text=True, check=True, timeout=60
+        ).stdout
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise NotAnEnvironment(
+            f"{python}: cannot run this interpreter ({exc}); pass a working --python"
+        ) from exc
+    # -I drops user site; ask again without it to see what the interpreter really uses.
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        out = subprocess.run(
+            [python, "-c", code], capture_output=True, text=True, check=True, timeout=60
+        ).stdout
+    info = json.loads(out)
+    layers: list[Path] = []
+    for entry in info["path"]:
+        if entry.endswith(("site-packages", "dist-packages")) and Path(entry).is_dir():
+            path = Path(entry)
+            if path not in layers:
+                layers.append(path)
+    return Path(info["prefix"]), layers
+
+
+def scan_python(python: str, adapters: Sequence[Adapter] | None = None) -> Environment:
+    """Scan the environment of an interpreter, with every layer it imports from."""
+    prefix, layers = interpreter_layers(python)
+    return scan_environment(prefix, layers=layers, adapters=adapters)
+
+
+def scan_environment(
+    path: Path,
+    layers: Iterable[Path] | None = None,
+    adapters: Sequence[Adapter] | None = None,
+) -> Environment:
+    """Scan one environment: records, distributions, properties and findings.
+
+    ``layers`` are the site-packages directories to list; by default those found under
+    ``path`` and those the adapters' records know of.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise NotAnEnvironment(
+            f"{path}: no such directory; give a conda prefix, a venv or --python"
+        )
+    env = Environment(path=path)
+    adapters = list(adapters) if adapters is not None else all_adapters()
+    layer_list: list[Path] = list(layers) if layers is not None else prefix_layers(path)
+
+    roots: dict[tuple[str, Path], Adapter] = {}
+    for candidate in [path, *layer_list]:
+        for adapter in adapters:
+            root = adapter.find_root(candidate)
+            if root is not None:
+                roots.setdefault((adapter.ECOSYSTEM, root), adapter)
+
+    records_by_eco: dict[str, list[InstallRecord]] = {}
+    for (ecosystem, root), adapter in roots.items():
+        records = list(adapter.read_records(root, env.problems))
+        records_by_eco.setdefault(ecosystem, []).extend(records)
+        env.records.extend(records)
+        if ecosystem not in env.ecosystems and (records or ecosystem != "pip"):
+            env.ecosystems.append(ecosystem)
+        if layers is None:
+            extra_layers = getattr(adapter, "site_packages", None)
+            if extra_layers is not None:
+                for layer in extra_layers(root):
+                    if layer.is_dir() and layer not in layer_list:
+                        layer_list.append(layer)
+    env.site_packages = layer_list
+
+    owners: dict[Path, InstallRecord] = {}
+    describers: dict[Path, list[InstallRecord]] = {}
+    for record in env.records:
+        for dist_path in record.python_dists:
+            if record.foreign:
+                owners.setdefault(dist_path, record)
+            else:
+                describers.setdefault(dist_path, []).append(record)
+
+    for layer in layer_list:
+        for meta in iter_metadata_dirs(layer):
+            dist = Distribution(
+                name=meta.name,
+                version=meta.version,
+                dist_info=meta.path,
+                installer=read_installer(meta.path),
+                layer=str(layer),
+            )
+            owner = owners.get(meta.path)
+            if owner is not None:
+                dist.owner = Owner.of(owner)
+                dist.owner_record = owner
+            env.distributions.append(dist)
+
+    _translate(env, records_by_eco, describers)
+    env.findings.extend(findings_mod.environment_findings(env))
+    if not env.ecosystems:
+        env.ecosystems.append("pip")
+    return env
+
+
+def _translate(
+    env: Environment,
+    records_by_eco: dict[str, list[InstallRecord]],
+    describers: dict[Path, list[InstallRecord]],
+) -> None:
+    """Give every distribution the properties of its owner and what the owner links."""
+    for ecosystem, records in records_by_eco.items():
+        rules = _ruleset(ecosystem)
+        by_name: dict[str, InstallRecord] = {}
+        for record in records:
+            by_name.setdefault(record.name.lower(), record)
+            by_name.setdefault(canonicalize_name(record.name), record)
+        own: dict[str, list[tuple[Property, Evidence]]] = {
+            r.key: rules.record_properties(r) for r in records
+        }
+        # conda metapackages (numpy -> numpy-base): the dist is owned by the base, but
+        # the build is chosen by the metapackage that pins it.
+        pinned_by: dict[str, list[InstallRecord]] = {}
+        for record in records:
+            if not record.python_dists:
+                for dep in record.depends:
+                    for name in dependency_names(dep):
+                        pinned_by.setdefault(name.lower(), []).append(record)
+        for dist in env.distributions:
+            owner = dist.owner_record
+            if owner is None or owner.ecosystem != ecosystem:
+                continue
+            starts = [owner] + [
+                r for r in pinned_by.get(owner.name.lower(), []) if r.name != owner.name
+            ]
+            for prop, evidence in _closure(starts, by_name, own, rules.stop_at):
+                dist.add(prop, evidence)
+    for dist in env.distributions:
+        for record in describers.get(dist.dist_info, []):
+            for prop, evidence in _ruleset(record.ecosystem).record_properties(record):
+                dist.add(prop, evidence)
+
+
+def _closure(
+    starts: list[InstallRecord],
+    by_name: dict[str, InstallRecord],
+    own: dict[str, list[tuple[Property, Evidence]]],
+    stop_at: frozenset[str],
+) -> list[tuple[Property, Evidence]]:
+    """Properties reachable through dependencies, nearest record first per feature."""
+    result: list[tuple[Property, Evidence]] = []
+    depth_of_feature: dict[object, int] = {}
+    seen: set[str] = set()
+    queue: deque[tuple[InstallRecord, tuple[str, ...]]] = deque((s, (s.name,)) for s in starts)
+    while queue:
+        record, chain = queue.popleft()
+        if record.key in seen:
+            continue
+        seen.add(record.key)
+        depth = len(chain)
+        for prop, evidence in own.get(record.key, ()):
+            feature = prop.feature_object
+            best = depth_of_feature.setdefault(feature, depth)
+            if depth > best:
+                continue
+            via = chain if len(chain) > 1 else ()
+            result.append((prop, _with_via(evidence, via)))
+        for dep in record.depends:
+            for name in dependency_names(dep):
+                target = by_name.get(name.lower())
+                if target is None or target.name.lower() in stop_at:
+                    continue
+                if target.key not in seen:
+                    queue.append((target, (*chain, target.name)))
+    return result
+
+
+def _with_via(evidence: Evidence, via: tuple[str, ...]) -> Evidence:
+    if not via:
+        return evidence
+    return Evidence(
+        record=evidence.record,
+        field=evidence.field,
+        value=evidence.value,
+        rule=evidence.rule,
+        via=via,
+        source=evidence.source,
+    )
+
+
+_RULESETS: dict[str, RuleSet] = {}
+
+
+def _ruleset(ecosystem: str) -> RuleSet:
+    rules = _RULESETS.get(ecosystem)
+    if rules is None:
+        matcher = None
+        for adapter in all_adapters():
+            if ecosystem == adapter.ECOSYSTEM:
+                matcher = getattr(adapter, "spec_matches", None)
+        rules = _RULESETS[ecosystem] = RuleSet.load(ecosystem, spec_matcher=matcher)
+    return rules
+
+
+def problems_of(envs: Iterable[Environment]) -> list[RecordProblem]:
+    return [p for env in envs for p in env.problems]

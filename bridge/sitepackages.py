@@ -1,0 +1,80 @@
+"""What is installed in a site-packages directory: the distributions pip would list.
+
+Only directory names and the tiny ``INSTALLER`` file are read, so listing a large
+environment costs one ``scandir`` per layer.
+
+>>> split_metadata_dir_name("numpy-1.26.4.dist-info")
+('numpy', '1.26.4')
+>>> split_metadata_dir_name("h5py._debian_h5py_serial-3.7.0.dist-info")
+('h5py-debian-h5py-serial', '3.7.0')
+>>> split_metadata_dir_name("numpy-1.15.0-py2.7-macosx-10.6-x86_64.egg")
+('numpy', '1.15.0')
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from packaging.utils import canonicalize_name
+
+__all__ = ["MetadataDir", "iter_metadata_dirs", "read_installer", "split_metadata_dir_name"]
+
+_SUFFIXES = (".dist-info", ".egg-info", ".egg")
+
+
+@dataclass(frozen=True)
+class MetadataDir:
+    """A ``.dist-info``/``.egg-info`` directory (or ``.egg`` with ``EGG-INFO``)."""
+
+    path: Path
+    name: str  # PEP 503 normalised
+    version: str
+
+
+def split_metadata_dir_name(dirname: str) -> tuple[str, str]:
+    """Distribution name (normalised) and version from a metadata directory name."""
+    for suffix in _SUFFIXES:
+        if dirname.endswith(suffix):
+            stem = dirname[: -len(suffix)]
+            break
+    else:
+        raise ValueError(f"not a metadata directory: {dirname}")
+    name, _, rest = stem.partition("-")
+    version = rest.split("-", 1)[0]
+    return canonicalize_name(name), version
+
+
+def iter_metadata_dirs(site_packages: Path) -> Iterator[MetadataDir]:
+    """Yield every distribution's metadata directory in ``site_packages``."""
+    try:
+        entries = list(os.scandir(site_packages))
+    except OSError:
+        return
+    for entry in sorted(entries, key=lambda e: e.name):
+        if not entry.name.endswith(_SUFFIXES):
+            continue
+        path = Path(entry.path)
+        if entry.name.endswith(".egg"):
+            # A zipped or unpacked egg: metadata lives in EGG-INFO/ when unpacked.
+            if not (path / "EGG-INFO").is_dir():
+                continue
+        elif entry.name.endswith(".egg-info") and not entry.is_dir():
+            pass  # a single-file egg-info (PKG-INFO format), still a distribution
+        elif not entry.is_dir():
+            continue
+        name, version = split_metadata_dir_name(entry.name)
+        if not name or not version:
+            continue
+        yield MetadataDir(path, name, version)
+
+
+def read_installer(metadata_dir: Path) -> str | None:
+    """The ``INSTALLER`` of a distribution, stripped (``"conda\\n"`` -> ``"conda"``)."""
+    try:
+        text = (metadata_dir / "INSTALLER").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    return text.strip() or None
