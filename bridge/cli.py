@@ -38,6 +38,11 @@ PythonOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the JSON document.")]
 
 
+@app.callback()
+def _root() -> None:
+    """Bridge conda, apt, Spack and pip install records into wheel-variant metadata."""
+
+
 def _fail(message: str, code: int = 2) -> typer.Exit:
     typer.echo(f"vbridge: {message}", err=True)
     return typer.Exit(code)

@@ -22,11 +22,11 @@ travel. A record yields, per feature, only the properties of its strongest field
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import re
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
-import dataclasses
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources

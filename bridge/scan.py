@@ -190,8 +190,11 @@ def _translate(
             owner = dist.owner_record
             if owner is None or owner.ecosystem != ecosystem:
                 continue
-            starts = [owner] + [
-                r for r in pinned_by.get(owner.name.lower(), []) if r.name != owner.name
+            starts: list[tuple[InstallRecord, tuple[str, ...]]] = [(owner, (owner.name,))]
+            starts += [
+                (r, (owner.name, r.name))
+                for r in pinned_by.get(owner.name.lower(), [])
+                if r.name != owner.name
             ]
             for prop, evidence in _closure(starts, by_name, own, rules.stop_at):
                 dist.add(prop, evidence)
@@ -202,7 +205,7 @@ def _translate(
 
 
 def _closure(
-    starts: list[InstallRecord],
+    starts: list[tuple[InstallRecord, tuple[str, ...]]],
     by_name: dict[str, InstallRecord],
     own: dict[str, list[tuple[Property, Evidence]]],
     stop_at: frozenset[str],
@@ -211,7 +214,7 @@ def _closure(
     result: list[tuple[Property, Evidence]] = []
     depth_of_feature: dict[object, int] = {}
     seen: set[str] = set()
-    queue: deque[tuple[InstallRecord, tuple[str, ...]]] = deque((s, (s.name,)) for s in starts)
+    queue: deque[tuple[InstallRecord, tuple[str, ...]]] = deque(starts)
     while queue:
         record, chain = queue.popleft()
         if record.key in seen:
@@ -230,6 +233,8 @@ def _closure(
                 target = by_name.get(name.lower())
                 if target is None or target.name.lower() in stop_at:
                     continue
+                if target.python_dists and target.foreign:
+                    continue  # another Python distribution: it carries its own properties
                 if target.key not in seen:
                     queue.append((target, (*chain, target.name)))
     return result

@@ -1,0 +1,72 @@
+"""Shared test fixtures: copies of the real records, and real conda prefixes."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import condaenv
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture
+def fixture_copy(tmp_path: Path) -> Callable[[str], Path]:
+    """Copy a folder of tests/fixtures into tmp_path (tests never write to fixtures)."""
+
+    def copy(rel: str) -> Path:
+        target = tmp_path / "fixture" / rel
+        shutil.copytree(FIXTURES / rel, target, symlinks=True)
+        return target
+
+    return copy
+
+
+@pytest.fixture(scope="session")
+def conda_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("rattler-cache")
+
+
+@pytest.fixture(scope="session")
+def mkl_channel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A local conda channel with the conda-forge-shaped science stack, MKL and OpenBLAS."""
+    root = tmp_path_factory.mktemp("channels")
+    return condaenv.build_channel(root / "mkl", condaenv.science_packages(blas="mkl"))
+
+
+@pytest.fixture(scope="session")
+def openblas_channel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("channels")
+    return condaenv.build_channel(
+        root / "openblas", condaenv.science_packages(blas="openblas", openmp="gnu")
+    )
+
+
+CondaPrefixFactory = Callable[[Path, Sequence[str]], Path]
+
+
+@pytest.fixture
+def conda_prefix(tmp_path: Path, conda_cache: Path) -> CondaPrefixFactory:
+    """Install specs from a channel into a fresh prefix with py-rattler."""
+    counter = iter(range(1000))
+
+    def make(channel: Path, specs: Sequence[str]) -> Path:
+        prefix = tmp_path / f"env{next(counter)}"
+        return condaenv.install(channel, specs, prefix, conda_cache)
+
+    return make
+
+
+def run_vbridge(*args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
+    """Run the installed console script in a subprocess, as a user would."""
+    exe = Path(sys.executable).with_name("vbridge")
+    return subprocess.run(
+        [str(exe), *args], capture_output=True, text=True, check=check, timeout=300
+    )
