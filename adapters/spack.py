@@ -445,9 +445,7 @@ def _facts(node: SpecNode, index: Mapping[str, SpecNode]) -> dict[str, object]:
     if not node.virtuals_recorded and any(e.linked for e in node.edges):
         extra["virtuals_recorded"] = False
     variants = [
-        f"{k}={_variant_text(v)}"
-        for k, v in node.parameters.items()
-        if k not in _COMPILER_FLAGS
+        f"{k}={_variant_text(v)}" for k, v in node.parameters.items() if k not in _COMPILER_FLAGS
     ]
     if variants:
         extra["variants"] = variants

@@ -81,8 +81,14 @@ class Node:
         if self.template is not None:
             return str(self.template["hash"])
         return _dag_hash(
-            [self.name, self.version, self.parameters, self.arch, self.external,
-             [(d.node.hash, d.deptypes, d.virtuals) for d in self.deps]]
+            [
+                self.name,
+                self.version,
+                self.parameters,
+                self.arch,
+                self.external,
+                [(d.node.hash, d.deptypes, d.virtuals) for d in self.deps],
+            ]
         )
 
     def node_dict(self) -> dict[str, Any]:
@@ -134,9 +140,7 @@ class Node:
                 continue
             seen.add(node.hash)
             yield node
-            stack.extend(
-                d.node for d in node.deps if {"link", "run"} & set(d.deptypes)
-            )
+            stack.extend(d.node for d in node.deps if {"link", "run"} & set(d.deptypes))
 
     def specfile(self) -> dict[str, Any]:
         return {"spec": {"_meta": {"version": 5}, "nodes": [n.node_dict() for n in self.dag()]}}
@@ -178,10 +182,21 @@ def _nodes() -> dict[str, Node]:
     cmake, gmake, pkgconf = nodes["cmake"], nodes["gmake"], nodes["pkgconf"]
     # The compiler as a node (specfile v5), an external like v2_layout's gcc.
     gcc = nodes["gcc"] = Node(
-        "gcc", "10.5.0", {"build_system": "generic", "languages": ["c", "c++", "fortran"]},
+        "gcc",
+        "10.5.0",
+        {"build_system": "generic", "languages": ["c", "c++", "fortran"]},
         arch={**copy.deepcopy(arch), "target": "x86_64"},
-        external={"path": "/usr", "module": None, "extra_attributes": {"compilers": {
-            "c": "/usr/bin/gcc", "cxx": "/usr/bin/g++", "fortran": "/usr/bin/gfortran"}}},
+        external={
+            "path": "/usr",
+            "module": None,
+            "extra_attributes": {
+                "compilers": {
+                    "c": "/usr/bin/gcc",
+                    "cxx": "/usr/bin/g++",
+                    "fortran": "/usr/bin/gfortran",
+                }
+            },
+        },
     )
 
     def runtime(*extra: Dep, compilers: tuple[str, ...] = ("c", "cxx")) -> list[Dep]:
@@ -193,69 +208,115 @@ def _nodes() -> dict[str, Node]:
         ]
 
     nodes["openblas"] = Node(
-        "openblas", "0.3.28",
-        {"build_system": "makefile", "ilp64": False, "shared": True, "symbol_suffix": "none",
-         "threads": "openmp", "fortran": True},
-        runtime(Dep(gmake, ("build",)), compilers=("c", "fortran")), arch,
+        "openblas",
+        "0.3.28",
+        {
+            "build_system": "makefile",
+            "ilp64": False,
+            "shared": True,
+            "symbol_suffix": "none",
+            "threads": "openmp",
+            "fortran": True,
+        },
+        runtime(Dep(gmake, ("build",)), compilers=("c", "fortran")),
+        arch,
     )
     nodes["intel-oneapi-mkl"] = Node(
-        "intel-oneapi-mkl", "2024.2.0",
-        {"build_system": "generic", "cluster": False, "ilp64": False, "mpi_family": "none",
-         "shared": True, "threads": "none"},
+        "intel-oneapi-mkl",
+        "2024.2.0",
+        {
+            "build_system": "generic",
+            "cluster": False,
+            "ilp64": False,
+            "mpi_family": "none",
+            "shared": True,
+            "threads": "none",
+        },
         arch=arch,
         external={"path": "/opt/intel/oneapi", "module": None, "extra_attributes": {}},
     )
     nodes["openmpi"] = Node(
-        "openmpi", "5.0.5",
-        {"build_system": "autotools", "fabrics": ["none"], "schedulers": ["none"],
-         "romio": True, "static": False},
-        runtime(Dep(zlib, ("build", "link"), ("zlib-api",)), Dep(gmake, ("build",))), arch,
+        "openmpi",
+        "5.0.5",
+        {
+            "build_system": "autotools",
+            "fabrics": ["none"],
+            "schedulers": ["none"],
+            "romio": True,
+            "static": False,
+        },
+        runtime(Dep(zlib, ("build", "link"), ("zlib-api",)), Dep(gmake, ("build",))),
+        arch,
     )
     mpi_hdf5_params = {**real["hdf5"]["parameters"], "mpi": True}
     for flag in _FLAGS:
         mpi_hdf5_params.pop(flag, None)
     nodes["hdf5+mpi"] = Node(
-        "hdf5", "1.14.5", mpi_hdf5_params,
+        "hdf5",
+        "1.14.5",
+        mpi_hdf5_params,
         runtime(
-            Dep(cmake, ("build",)), Dep(gmake, ("build",)), Dep(pkgconf, ("run",), ("pkgconfig",)),
+            Dep(cmake, ("build",)),
+            Dep(gmake, ("build",)),
+            Dep(pkgconf, ("run",), ("pkgconfig",)),
             Dep(zlib, ("build", "link"), ("zlib-api",)),
             Dep(nodes["openmpi"], ("build", "link"), ("mpi",)),
         ),
         arch,
     )
     python = nodes["python"] = Node(
-        "python", "3.11.9",
+        "python",
+        "3.11.9",
         {"build_system": "generic", "ensurepip": True, "shared": True, "optimizations": False},
-        runtime(Dep(zlib, ("build", "link"), ("zlib-api",)), Dep(pkgconf, ("build",), ("pkgconfig",))),
-        arch, dist=None,
+        runtime(
+            Dep(zlib, ("build", "link"), ("zlib-api",)), Dep(pkgconf, ("build",), ("pkgconfig",))
+        ),
+        arch,
+        dist=None,
     )
     venv = nodes["python-venv"] = Node(
-        "python-venv", "1.0", {"build_system": "generic"},
-        [Dep(python, ("build", "run"))], arch,
+        "python-venv",
+        "1.0",
+        {"build_system": "generic"},
+        [Dep(python, ("build", "run"))],
+        arch,
     )
 
     def python_deps() -> list[Dep]:
         return [Dep(python, ("build", "link", "run"), ("python",)), Dep(venv, ("build", "run"))]
 
     nodes["py-numpy^openblas"] = Node(
-        "py-numpy", "1.26.4", {"build_system": "python_pip"},
+        "py-numpy",
+        "1.26.4",
+        {"build_system": "python_pip"},
         runtime(*python_deps(), Dep(nodes["openblas"], ("build", "link"), ("blas", "lapack"))),
-        v3_arch, dist="numpy",
+        v3_arch,
+        dist="numpy",
     )
     nodes["py-numpy^mkl"] = Node(
-        "py-numpy", "1.26.4", {"build_system": "python_pip"},
+        "py-numpy",
+        "1.26.4",
+        {"build_system": "python_pip"},
         runtime(
             *python_deps(), Dep(nodes["intel-oneapi-mkl"], ("build", "link"), ("blas", "lapack"))
         ),
-        arch, dist="numpy", explicit=True,
+        arch,
+        dist="numpy",
+        explicit=True,
     )
     nodes["py-mpi4py"] = Node(
-        "py-mpi4py", "4.0.1", {"build_system": "python_pip"},
+        "py-mpi4py",
+        "4.0.1",
+        {"build_system": "python_pip"},
         runtime(*python_deps(), Dep(nodes["openmpi"], ("build", "link"), ("mpi",))),
-        arch, dist="mpi4py", explicit=True,
+        arch,
+        dist="mpi4py",
+        explicit=True,
     )
     nodes["py-h5py"] = Node(
-        "py-h5py", "3.12.1", {"build_system": "python_pip", "mpi": True},
+        "py-h5py",
+        "3.12.1",
+        {"build_system": "python_pip", "mpi": True},
         runtime(
             *python_deps(),
             Dep(nodes["hdf5+mpi"], ("build", "link")),
@@ -263,16 +324,22 @@ def _nodes() -> dict[str, Node]:
             Dep(nodes["py-mpi4py"], ("build", "run")),
             Dep(nodes["py-numpy^mkl"], ("build", "run")),
         ),
-        arch, dist="h5py", explicit=True,
+        arch,
+        dist="h5py",
+        explicit=True,
     )
     nodes["py-tables"] = Node(
-        "py-tables", "3.10.1", {"build_system": "python_pip", "lzo": False},
+        "py-tables",
+        "3.10.1",
+        {"build_system": "python_pip", "lzo": False},
         runtime(
             *python_deps(),
             Dep(nodes["hdf5+mpi"], ("build", "link")),
             Dep(nodes["py-numpy^openblas"], ("build", "run")),
         ),
-        arch, dist="tables", explicit=True,
+        arch,
+        dist="tables",
+        explicit=True,
     )
     return nodes
 
@@ -404,7 +471,7 @@ def build_tree(root: Path, db_version: int = 8) -> SpackSite:
 def _link_tree(src: Path, dst: Path, link: str) -> None:
     """Merge ``src`` into ``dst`` the way Spack's LinkTree does: real directories,
     files symlinked (or copied)."""
-    for dirpath, dirnames, filenames in os.walk(src):
+    for dirpath, _dirnames, filenames in os.walk(src):
         rel = Path(dirpath).relative_to(src)
         (dst / rel).mkdir(parents=True, exist_ok=True)
         for name in filenames:
@@ -444,11 +511,16 @@ def build_environment(
     """A Spack environment: ``spack.yaml``, ``spack.lock`` and the default view."""
     roots = list(roots)
     env.mkdir(parents=True)
-    specs = {"py-h5py": "py-h5py+mpi", "py-mpi4py": "py-mpi4py",
-             "py-numpy^mkl": "py-numpy ^intel-oneapi-mkl", "py-tables": "py-tables",
-             "py-numpy^openblas": "py-numpy ^openblas"}
+    specs = {
+        "py-h5py": "py-h5py+mpi",
+        "py-mpi4py": "py-mpi4py",
+        "py-numpy^mkl": "py-numpy ^intel-oneapi-mkl",
+        "py-tables": "py-tables",
+        "py-numpy^openblas": "py-numpy ^openblas",
+    }
     (env / "spack.yaml").write_text(
-        "spack:\n  specs:\n" + "".join(f"  - {specs[r]}\n" for r in roots)
+        "spack:\n  specs:\n"
+        + "".join(f"  - {specs[r]}\n" for r in roots)
         + "  view: true\n  concretizer:\n    unify: true\n",
         encoding="utf-8",
     )
