@@ -205,11 +205,15 @@ def _compiler(node: Mapping[str, Any]) -> str | None:
     return None
 
 
-def parse_node(data: Any, version: int, key: str | None = None) -> SpecNode:
+def parse_node(
+    data: Any, version: int, key: str | None = None, key_is_identity: bool = False
+) -> SpecNode:
     """A node dict of specfile format ``version`` (1 to 5) as a :class:`SpecNode`.
 
-    ``key`` is the hash the node is filed under, for v1 lockfiles whose nodes carry
-    none. Raises ``ValueError`` when the node is unusable.
+    ``key`` is the hash the node is filed under: v1 lockfile nodes carry none, and
+    lockfiles before v4 file nodes by build hash, which then identifies the node
+    (``key_is_identity``) since their DAG hashes left build dependencies out and two
+    builds can share one. Raises ``ValueError`` when the node is unusable.
     """
     if not isinstance(data, dict):
         raise ValueError("a node is not a JSON object")
@@ -227,16 +231,14 @@ def parse_node(data: Any, version: int, key: str | None = None) -> SpecNode:
         raw_version = versions[0] if isinstance(versions, list) and versions else None
     if raw_version is None:
         raise ValueError(f"node {name!r} has no version")
-    dag_hash = data.get("hash") or key
+    dag_hash = key if key_is_identity and key else (data.get("hash") or key)
     if not isinstance(dag_hash, str):
         raise ValueError(f"node {name!r} has no hash")
     platform, os_name, target = _arch(data)
     external = data.get("external")
     external_path = _str_or_none(external.get("path")) if isinstance(external, dict) else None
     parameters = data.get("parameters")
-    others = tuple(
-        h for f in _HASH_FIELDS[1:] if isinstance(h := data.get(f), str) and h != dag_hash
-    )
+    others = tuple(h for f in _HASH_FIELDS if isinstance(h := data.get(f), str) and h != dag_hash)
     if key is not None and key != dag_hash:
         others += (key,)
     return SpecNode(
@@ -371,7 +373,7 @@ def read_lockfile(path: Path) -> list[SpecNode]:
             raise RecordError(f"{path}: 'concrete_specs' is not a mapping")
         for key, node in specs.items():
             try:
-                parsed = parse_node(node, spec_version, key=key)
+                parsed = parse_node(node, spec_version, key=key, key_is_identity=version < 4)
             except ValueError as exc:
                 raise RecordError(f"{path}: concrete spec {key}: {exc}") from exc
             nodes.setdefault(parsed.hash, parsed)

@@ -283,7 +283,7 @@ def _nodes() -> dict[str, Node]:
     )
 
     def python_deps() -> list[Dep]:
-        return [Dep(python, ("build", "link", "run"), ("python",)), Dep(venv, ("build", "run"))]
+        return [Dep(python, ("build", "link", "run")), Dep(venv, ("build", "run"))]
 
     nodes["py-numpy^openblas"] = Node(
         "py-numpy",
