@@ -34,31 +34,39 @@ SITE = "lib/python3.11/site-packages"
 CHANNEL = "https://conda.anaconda.org/conda-forge/"
 SUBDIR = "linux-64"
 
+
+def _words(text: str) -> list[str]:
+    return text.split()
+
+
 # Real conda-forge and PyPI project stems, to make names that read like real ones.
-_STEMS = (
-    "attrs aiohttp anyio arrow astropy babel beautifulsoup4 bleach bokeh boto3 botocore "
-    "cachetools certifi cffi charset-normalizer click cloudpickle colorama contourpy "
-    "cryptography cycler cython dask debugpy decorator defusedxml distributed docutils "
-    "executing fastjsonschema filelock fonttools fsspec gast greenlet h11 httpcore httpx "
-    "idna imageio importlib-metadata iniconfig ipykernel ipython isort jedi jinja2 "
-    "joblib jsonschema jupyter-client jupyter-core kiwisolver lazy-loader llvmlite locket "
-    "lxml markdown markupsafe matplotlib-base mistune more-itertools msgpack-python "
-    "multidict nbclient nbconvert nbformat nest-asyncio networkx numba numexpr "
-    "packaging pandas parso partd pexpect pickleshare pillow platformdirs pluggy "
-    "prompt-toolkit psutil ptyprocess pure-eval pyarrow pycparser pydantic pygments "
-    "pyparsing pytest python-dateutil pytz pywavelets pyyaml pyzmq referencing regex "
-    "rpds-py scikit-image scikit-learn seaborn setuptools six sniffio soupsieve "
-    "sqlalchemy stack-data statsmodels sympy tblib threadpoolctl tifffile toolz tornado "
-    "tqdm traitlets typing-extensions tzlocal urllib3 wcwidth webencodings wrapt xarray "
-    "yarl zict zipp"
-).split()
-_LIB_STEMS = (
-    "libarrow libaec libbrotlicommon libcurl libdeflate libedit libev libevent libgrpc "
-    "libjpeg-turbo libnghttp2 libpng libprotobuf libssh2 libtiff libuv libwebp libxcb "
-    "libxslt lz4-c snappy krb5 keyutils c-ares icu giflib freetype fontconfig glib "
-    "harfbuzz pcre2 gettext expat libabseil re2 orc aws-c-common aws-c-io aws-crt-cpp "
-    "libthrift libutf8proc lerc jxrlib libavif libzopfli blosc brotli zfp charls"
-).split()
+_STEMS = _words(
+    """
+    attrs aiohttp anyio arrow astropy babel beautifulsoup4 bleach bokeh boto3 botocore
+    cachetools certifi cffi charset-normalizer click cloudpickle colorama contourpy
+    cryptography cycler cython dask debugpy decorator defusedxml distributed docutils
+    executing fastjsonschema filelock fonttools fsspec gast greenlet h11 httpcore httpx
+    idna imageio importlib-metadata iniconfig ipykernel ipython isort jedi jinja2 joblib
+    jsonschema jupyter-client jupyter-core kiwisolver lazy-loader llvmlite locket lxml
+    markdown markupsafe matplotlib-base mistune more-itertools msgpack-python multidict
+    nbclient nbconvert nbformat nest-asyncio networkx numba numexpr packaging pandas
+    parso partd pexpect pickleshare pillow platformdirs pluggy prompt-toolkit psutil
+    ptyprocess pure-eval pyarrow pycparser pydantic pygments pyparsing pytest
+    python-dateutil pytz pywavelets pyyaml pyzmq referencing regex rpds-py scikit-image
+    scikit-learn seaborn setuptools six sniffio soupsieve sqlalchemy stack-data
+    statsmodels sympy tblib threadpoolctl tifffile toolz tornado tqdm traitlets
+    typing-extensions tzlocal urllib3 wcwidth webencodings wrapt xarray yarl zict zipp
+    """
+)
+_LIB_STEMS = _words(
+    """
+    libarrow libaec libbrotlicommon libcurl libdeflate libedit libev libevent libgrpc
+    libjpeg-turbo libnghttp2 libpng libprotobuf libssh2 libtiff libuv libwebp libxcb
+    libxslt lz4-c snappy krb5 keyutils c-ares icu giflib freetype fontconfig glib
+    harfbuzz pcre2 gettext expat libabseil re2 orc aws-c-common aws-c-io aws-crt-cpp
+    libthrift libutf8proc lerc jxrlib libavif libzopfli blosc brotli zfp charls
+    """
+)
 
 
 def _templates() -> list[dict[str, object]]:
@@ -112,7 +120,9 @@ def _rewrite_files(template: dict[str, object], pkg: Package) -> list[str]:
             rel = rel.replace(f"{tmod}-{tversion}", f"{pkg.python}-{pkg.version}")
             rel = rel.replace(f"{tname}-{tversion}", f"{pkg.python}-{pkg.version}")
             rel = rel.replace(f"/{tmod}/", f"/{pkg.python}/")
-            rel = rel.replace(".egg-info/", ".dist-info/").replace("-py3.11.dist-info", ".dist-info")
+            rel = rel.replace(".egg-info/", ".dist-info/").replace(
+                "-py3.11.dist-info", ".dist-info"
+            )
         else:
             rel = rel.replace(tname, pkg.name)
         out.append(rel)
@@ -197,25 +207,54 @@ def _science_stack(blas: str, mpi: str | None) -> list[Package]:
     ]
     stack = [
         Package(
-            "python", "3.11.9", "hb806964_0_cpython", 0,
+            "python",
+            "3.11.9",
+            "hb806964_0_cpython",
+            0,
             ["bzip2 >=1.0.8,<2.0a0", "libgcc-ng >=12", "openssl >=3.3.0,<4.0a0"],
             extra={"python_site_packages_path": SITE},
         ),
         Package("python_abi", "3.11", "4_cp311", 4, [], ["python 3.11.* *_cpython"]),
-        Package("libgcc-ng", "13.2.0", "h77fa898_7", 7, ["_libgcc_mutex 0.1 conda_forge", "_openmp_mutex >=4.5"]),
+        Package(
+            "libgcc-ng",
+            "13.2.0",
+            "h77fa898_7",
+            7,
+            ["_libgcc_mutex 0.1 conda_forge", "_openmp_mutex >=4.5"],
+        ),
         Package("libstdcxx-ng", "13.2.0", "hc0a3c3a_7", 7, ["libgcc-ng 13.2.0 h77fa898_7"]),
         Package("_libgcc_mutex", "0.1", "conda_forge", 0, []),
         Package("libgomp", "13.2.0", "h77fa898_7", 7, ["_libgcc_mutex 0.1 conda_forge"]),
         Package("llvm-openmp", "18.1.6", "ha31de31_0", 0, ["libzlib >=1.2.13,<2.0a0"]),
         Package(
-            "_openmp_mutex", "4.5", "2_kmp_llvm" if blas == "mkl" else "2_gnu", 2,
-            ["llvm-openmp >=9.0.1"] if blas == "mkl" else ["_libgcc_mutex 0.1 conda_forge", "libgomp >=7.5.0"],
+            "_openmp_mutex",
+            "4.5",
+            "2_kmp_llvm" if blas == "mkl" else "2_gnu",
+            2,
+            ["llvm-openmp >=9.0.1"]
+            if blas == "mkl"
+            else ["_libgcc_mutex 0.1 conda_forge", "libgomp >=7.5.0"],
         ),
-        Package("mkl", "2023.2.0", "h84fe81f_50496", 50496, ["_openmp_mutex * *_llvm", "llvm-openmp >=16.0.6", "tbb 2021.*"]),
-        Package("libopenblas", "0.3.25", "pthreads_h413a1c8_0", 0, ["libgcc-ng >=12", "libgfortran-ng", "libgfortran5 >=12.3.0"]),
+        Package(
+            "mkl",
+            "2023.2.0",
+            "h84fe81f_50496",
+            50496,
+            ["_openmp_mutex * *_llvm", "llvm-openmp >=16.0.6", "tbb 2021.*"],
+        ),
+        Package(
+            "libopenblas",
+            "0.3.25",
+            "pthreads_h413a1c8_0",
+            0,
+            ["libgcc-ng >=12", "libgfortran-ng", "libgfortran5 >=12.3.0"],
+        ),
         *[
             Package(
-                lib, "3.9.0", blas_build, 20,
+                lib,
+                "3.9.0",
+                blas_build,
+                20,
                 [impl] if lib == "libblas" else [f"libblas 3.9.0 {blas_build}"],
                 [f"blas * {blas}"] if lib == "libblas" else [],
                 track_features="" if blas == "openblas" else f"blas_{blas}",
@@ -223,17 +262,48 @@ def _science_stack(blas: str, mpi: str | None) -> list[Package]:
             for lib in ("libblas", "libcblas", "liblapack")
         ],
         Package("numpy", "1.26.4", "py311h64a7726_0", 0, numpy_deps, python="numpy"),
-        Package("scipy", "1.11.4", "py311h64a7726_0", 0, [*numpy_deps, "numpy >=1.23.5,<2.0a0"], python="scipy"),
-        Package("pip", "24.0", "pyhd8ed1ab_0", 0, ["python >=3.7", "setuptools", "wheel"], python="pip", extra={"noarch": "python"}),
+        Package(
+            "scipy",
+            "1.11.4",
+            "py311h64a7726_0",
+            0,
+            [*numpy_deps, "numpy >=1.23.5,<2.0a0"],
+            python="scipy",
+        ),
+        Package(
+            "pip",
+            "24.0",
+            "pyhd8ed1ab_0",
+            0,
+            ["python >=3.7", "setuptools", "wheel"],
+            python="pip",
+            extra={"noarch": "python"},
+        ),
     ]
     if mpi:
         stack += [
             Package("mpi", "1.0", mpi, 0, []),
             Package(mpi, "4.1.6", "hc5af2df_101", 101, [f"mpi 1.0 {mpi}", "libgcc-ng >=12"]),
-            Package("hdf5", "1.14.3", f"mpi_{mpi}_h8367ee7_8", 8, [f"{mpi} >=4.1.6,<5.0a0", "libgcc-ng >=12"]),
-            Package("mpi4py", "3.1.5", "py311h8ff6a2b_1", 1, [f"{mpi} >=4.1.6,<5.0a0", *_PY], python="mpi4py"),
             Package(
-                "h5py", "3.11.0", f"mpi_{mpi}_py311h4ab5c10_1", 1,
+                "hdf5",
+                "1.14.3",
+                f"mpi_{mpi}_h8367ee7_8",
+                8,
+                [f"{mpi} >=4.1.6,<5.0a0", "libgcc-ng >=12"],
+            ),
+            Package(
+                "mpi4py",
+                "3.1.5",
+                "py311h8ff6a2b_1",
+                1,
+                [f"{mpi} >=4.1.6,<5.0a0", *_PY],
+                python="mpi4py",
+            ),
+            Package(
+                "h5py",
+                "3.11.0",
+                f"mpi_{mpi}_py311h4ab5c10_1",
+                1,
                 [f"hdf5 >=1.14.3,<1.14.4.0a0 mpi_{mpi}_*", "mpi4py >=3.0", "numpy >=1.23.5", *_PY],
                 python="h5py",
             ),
@@ -241,7 +311,9 @@ def _science_stack(blas: str, mpi: str | None) -> list[Package]:
     return stack
 
 
-def _filler(rng: random.Random, count: int, taken: set[str], stack: Sequence[Package]) -> Iterator[Package]:
+def _filler(
+    rng: random.Random, count: int, taken: set[str], stack: Sequence[Package]
+) -> Iterator[Package]:
     """Ordinary packages: Python libraries and shared libraries that say nothing special."""
     names: list[str] = []
     python_share = 0.45
@@ -267,7 +339,11 @@ def _filler(rng: random.Random, count: int, taken: set[str], stack: Sequence[Pac
             deps += ["libgcc-ng >=12"]
         names.append(name)
         yield Package(
-            name, version, build, int(build.rsplit("_", 1)[1]), deps,
+            name,
+            version,
+            build,
+            int(build.rsplit("_", 1)[1]),
+            deps,
             python=name.replace("-", "_") if python else None,
         )
     del stack
@@ -283,7 +359,10 @@ def _write_dist_info(site: Path, module: str, version: str, installer: str) -> N
         "License: BSD-3-Clause\n\n"
     )
     (dist / "INSTALLER").write_text(installer)
-    (dist / "WHEEL").write_text("Wheel-Version: 1.0\nGenerator: bdist_wheel\nRoot-Is-Purelib: false\nTag: cp311-cp311-linux_x86_64\n")
+    (dist / "WHEEL").write_text(
+        "Wheel-Version: 1.0\nGenerator: bdist_wheel\nRoot-Is-Purelib: false\n"
+        "Tag: cp311-cp311-linux_x86_64\n"
+    )
     (dist / "RECORD").write_text(
         f"{module}/__init__.py,,\n{dist.name}/METADATA,,\n{dist.name}/INSTALLER,,\n{dist.name}/RECORD,,\n"
     )
@@ -316,8 +395,14 @@ def conda_prefix(
     if mixed_blas:
         # Anaconda's mkl_fft pins `blas 1.0 mkl`: beside an OpenBLAS numpy, BLAS is mixed.
         stack.append(
-            Package("mkl_fft", "1.3.8", "py311h5eee18b_0", 0,
-                    ["blas 1.0 mkl", "mkl >=2023.1.0,<2024.0a0", *_PY], python="mkl_fft")
+            Package(
+                "mkl_fft",
+                "1.3.8",
+                "py311h5eee18b_0",
+                0,
+                ["blas 1.0 mkl", "mkl >=2023.1.0,<2024.0a0", *_PY],
+                python="mkl_fft",
+            )
         )
     taken = {p.name for p in stack}
     packages = stack + list(_filler(rng, max(0, records - len(stack)), taken, stack))
@@ -347,13 +432,15 @@ def conda_prefix(
     for j in range(pip_installs):
         _write_dist_info(site, f"pip_only_{j}", f"1.{j}.0", "pip")
     # pip upgraded one conda-owned distribution: the conda record still lists the old one.
-    victim = next(p for p in packages[len(stack):] if p.python)
+    victim = next(p for p in packages[len(stack) :] if p.python)
     shutil.rmtree(site / f"{victim.python}-{victim.version}.dist-info")
     _write_dist_info(site, str(victim.python), "99.0.0", "pip")
     return prefix
 
 
-def conda_environments(root: Path, count: int = 200, records: int = 120, seed: int = 0) -> list[Path]:
+def conda_environments(
+    root: Path, count: int = 200, records: int = 120, seed: int = 0
+) -> list[Path]:
     """``count`` conda prefixes of ``records`` packages each: BLAS and MPI vary by env.
 
     Every fifth environment mixes BLAS (its libblas is OpenBLAS while ``mkl_fft`` pins
@@ -364,8 +451,13 @@ def conda_environments(root: Path, count: int = 200, records: int = 120, seed: i
         blas = "mkl" if i % 2 == 0 else "openblas"
         mpi = ("openmpi", "mpich", None)[i % 3]
         prefix = conda_prefix(
-            root / f"env{i:03d}", records=records, seed=seed + i, blas=blas, mpi=mpi,
-            pip_installs=3, mixed_blas=(i % 5 == 1),
+            root / f"env{i:03d}",
+            records=records,
+            seed=seed + i,
+            blas=blas,
+            mpi=mpi,
+            pip_installs=3,
+            mixed_blas=(i % 5 == 1),
         )
         envs.append(prefix)
     return envs
@@ -381,7 +473,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.kind == "conda":
         print(conda_prefix(args.target, records=args.records))
     else:
-        print(len(conda_environments(args.target, count=args.count)), "environments in", args.target)
+        print(
+            len(conda_environments(args.target, count=args.count)), "environments in", args.target
+        )
     return 0
 
 

@@ -13,6 +13,11 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+    from vbridge.discover import Target
+    from vbridge.inventory import Inventory, ScanSummary
     from vbridge.model import Environment
 
 app = typer.Typer(
@@ -77,11 +82,16 @@ def scan(
     demo: Annotated[
         bool, typer.Option("--demo", help="Build the built-in demo environment and scan it.")
     ] = False,
+    db: DbOpt = None,
+    all_targets: AllOpt = False,
+    workers: WorkersOpt = None,
 ) -> None:
     """Show who installed each distribution, which build it is, and what conflicts."""
     from vbridge.errors import VbridgeError
     from vbridge.report import render_json, render_table
 
+    if db is not None or all_targets or (prefixes and len(prefixes) > 1):
+        raise typer.Exit(_scan_many(prefixes, python, as_json, db, all_targets, workers))
     try:
         if demo:
             from vbridge.demo import build_demo_environment
@@ -95,6 +105,264 @@ def scan(
     _report_problems(envs)
     typer.echo(render_json(envs) if as_json else render_table(envs), nl=False)
     raise typer.Exit(_exit_code(envs))
+
+
+# --- many environments and the inventory (scan --db/--all, `vbridge inventory`) --------
+# Option types used by `scan` above: typer reads the (postponed) annotations at run time.
+DbOpt = Annotated[
+    Optional[Path],  # noqa: UP045
+    typer.Option(
+        "--db",
+        help="Record the scan in this SQLite inventory (made if missing); "
+        "unchanged environments are not scanned again.",
+        show_default=False,
+    ),
+]
+AllOpt = Annotated[
+    bool,
+    typer.Option(
+        "--all",
+        help="Also scan every environment found: the user's conda environments, the "
+        "Debian system, Spack trees and venv folders from the vbridge config.",
+    ),
+]
+WorkersOpt = Annotated[
+    Optional[int],  # noqa: UP045
+    typer.Option(
+        "--workers", min=1, help="Processes scanning environments (default: 2).", show_default=False
+    ),
+]
+
+
+def _targets(prefixes: list[Path] | None, python: str | None, all_targets: bool) -> list[Target]:
+    from vbridge.discover import Target, discover, unique_targets
+
+    targets: list[Target] = discover() if all_targets else []
+    targets += [Target(p.absolute()) for p in prefixes or []]
+    if python:
+        from vbridge.scan import interpreter_layers
+
+        targets.append(Target(interpreter_layers(python)[0], "argument", python=python))
+    if not targets and not all_targets:
+        targets.append(Target(Path(sys.prefix), "argument", python=sys.executable))
+    return unique_targets(targets)
+
+
+def _scan_many(
+    prefixes: list[Path] | None,
+    python: str | None,
+    as_json: bool,
+    db: Path | None,
+    all_targets: bool,
+    workers: int | None,
+) -> int:
+    """Scan several environments (both cores), into the inventory when ``db`` is given."""
+    import json
+    import time
+
+    from vbridge.batch import DEFAULT_WORKERS, ProgressLine, scan_many
+    from vbridge.errors import VbridgeError
+
+    started = time.perf_counter()
+    try:
+        targets = _targets(prefixes, python, all_targets)
+        inventory = None
+        if db is not None:
+            from vbridge.inventory import Inventory
+
+            inventory = Inventory.open(db)
+    except VbridgeError as exc:
+        raise _fail(str(exc), exc.exit_code) from None
+    if not targets:
+        typer.echo("vbridge: no environments found", err=True)
+    progress = ProgressLine(len(targets), enabled=not as_json)
+    summaries: dict[int, ScanSummary] = {}
+    envs: dict[int, Environment] = {}
+    to_scan: list[Target] = []
+    if inventory is not None:
+        for index, target in enumerate(targets):
+            summary = inventory.unchanged(target)
+            if summary is None:
+                to_scan.append(target)
+            else:
+                summaries[index] = summary
+                progress.advance(target.label)
+    else:
+        to_scan = targets
+    order = {id(t): i for i, t in enumerate(targets)}
+    code = 0
+    try:
+        for outcome in scan_many(
+            to_scan, workers or DEFAULT_WORKERS, as_rows=inventory is not None, progress=progress
+        ):
+            index = order[id(to_scan[outcome.index])]
+            if outcome.error is not None:
+                progress.close()
+                typer.echo(f"vbridge: {outcome.error}", err=True)
+                code = max(code, outcome.exit_code)
+            elif inventory is not None and outcome.rows is not None:
+                summaries[index] = inventory.record(outcome.rows, outcome.seconds)
+            elif outcome.environment is not None:
+                envs[index] = outcome.environment
+    finally:
+        progress.close()
+        if inventory is not None:
+            inventory.close()
+    refused = any(s.refused for s in summaries.values()) or _exit_code(list(envs.values())) == 1
+    code = max(code, 1 if refused else 0)
+    if inventory is None:
+        ordered = [envs[i] for i in sorted(envs)]
+        from vbridge.report import render_json, render_table
+
+        _report_problems(ordered)
+        typer.echo(render_json(ordered) if as_json else render_table(ordered), nl=False)
+        return code
+    done = [summaries[i] for i in sorted(summaries)]
+    if as_json:
+        from vbridge import __version__
+
+        document = {
+            "schema_version": 1,
+            "vbridge_version": __version__,
+            "database": str(db),
+            "environments": [s.to_dict() for s in done],
+        }
+        typer.echo(json.dumps(document, indent=2))
+    else:
+        from vbridge.inventory import render_rows
+
+        typer.echo(
+            render_rows(
+                [s.to_dict() for s in done],
+                ["status", "distributions", "findings", "problems", "path"],
+            ),
+            nl=False,
+        )
+        counts = {
+            k: sum(1 for s in done if s.status == k) for k in ("new", "rescanned", "unchanged")
+        }
+        typer.echo(
+            f"vbridge: {len(done)} environments in {db}: {counts['new']} new, "
+            f"{counts['rescanned']} rescanned, {counts['unchanged']} unchanged "
+            f"({time.perf_counter() - started:.2f} s)",
+            err=True,
+        )
+    return code
+
+
+inventory_app = typer.Typer(
+    name="inventory",
+    help="Ask the inventory (made by 'vbridge scan --db FILE') about many environments.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+app.add_typer(inventory_app)
+
+InventoryDbOpt = Annotated[
+    Path,
+    typer.Option("--db", envvar="VBRIDGE_DB", help="The inventory database (vbridge scan --db)."),
+]
+
+
+def _answer(
+    db: Path, ask: Callable[[Inventory], list[dict[str, Any]]], columns: list[str], as_json: bool
+) -> None:
+    import json
+
+    from vbridge.errors import VbridgeError
+    from vbridge.inventory import Inventory, render_rows
+
+    try:
+        inventory = Inventory.open(db, create=False)
+        try:
+            rows = ask(inventory)
+        finally:
+            inventory.close()
+    except VbridgeError as exc:
+        raise _fail(str(exc), exc.exit_code) from None
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+    else:
+        typer.echo(render_rows(rows, columns), nl=False)
+
+
+@inventory_app.command("findings")
+def inventory_findings(
+    db: InventoryDbOpt,
+    code: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--code", help="Only this finding, e.g. mixed-blas-lapack."),
+    ] = None,
+    severity: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--severity", help="Only this severity: info, warn or refuse."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Findings of every environment: which mix BLAS, where pip replaced conda's files."""
+    _answer(
+        db,
+        lambda inv: inv.findings(code=code, severity=severity),
+        ["environment", "severity", "code", "message"],
+        as_json,
+    )
+
+
+@inventory_app.command("where")
+def inventory_where(
+    prop: Annotated[
+        str,
+        typer.Argument(
+            metavar="PROPERTY",
+            help="'namespace :: feature :: value' or 'namespace :: feature'.",
+        ),
+    ],
+    db: InventoryDbOpt,
+    name: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--name", help="Only this distribution, e.g. numpy."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Which distributions, in which environments, carry a property (numpy with MKL)."""
+    _answer(
+        db,
+        lambda inv: inv.where(prop, name=name),
+        ["environment", "name", "version", "property", "record"],
+        as_json,
+    )
+
+
+@inventory_app.command("owners")
+def inventory_owners(
+    name: Annotated[str, typer.Argument(help="A distribution name, e.g. numpy.")],
+    db: InventoryDbOpt,
+    as_json: JsonOpt = False,
+) -> None:
+    """Who installed a distribution in each environment, and which build."""
+    _answer(
+        db,
+        lambda inv: inv.owners(name),
+        ["environment", "version", "installed_by", "owner", "owner_build", "owner_channel"],
+        as_json,
+    )
+
+
+@inventory_app.command("history")
+def inventory_history(
+    path: Annotated[Path, typer.Argument(help="An environment recorded in the inventory.")],
+    db: InventoryDbOpt,
+    as_json: JsonOpt = False,
+) -> None:
+    """Every scan of one environment: when, what changed, how long it took."""
+    _answer(
+        db,
+        lambda inv: inv.history(str(path.absolute())),
+        ["id", "started_at", "status", "seconds", "distributions", "findings", "added", "removed"],
+        as_json,
+    )
 
 
 def main() -> None:
