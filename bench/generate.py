@@ -393,14 +393,14 @@ def conda_prefix(
     by_name = {str(t["name"]): t for t in templates}
     stack = _science_stack(blas, mpi)
     if mixed_blas:
-        # Anaconda's mkl_fft pins `blas 1.0 mkl`: beside an OpenBLAS numpy, BLAS is mixed.
+        # conda-forge's mkl_fft links MKL itself: beside an OpenBLAS numpy, BLAS is mixed.
         stack.append(
             Package(
                 "mkl_fft",
                 "1.3.8",
                 "py311h5eee18b_0",
                 0,
-                ["blas 1.0 mkl", "mkl >=2023.1.0,<2024.0a0", *_PY],
+                ["mkl >=2023.2.0,<2024.0a0", "numpy >=1.23.5", *_PY],
                 python="mkl_fft",
             )
         )
@@ -443,8 +443,8 @@ def conda_environments(
 ) -> list[Path]:
     """``count`` conda prefixes of ``records`` packages each: BLAS and MPI vary by env.
 
-    Every fifth environment mixes BLAS (its libblas is OpenBLAS while ``mkl_fft`` pins
-    ``blas 1.0 mkl``), so an inventory has real findings to answer questions about.
+    Every tenth environment mixes BLAS (its libblas is OpenBLAS while ``mkl_fft`` links
+    ``mkl``), so an inventory has real findings to answer questions about.
     """
     envs = []
     for i in range(count):
@@ -457,7 +457,7 @@ def conda_environments(
             blas=blas,
             mpi=mpi,
             pip_installs=3,
-            mixed_blas=(i % 5 == 1),
+            mixed_blas=(i % 10 == 1),
         )
         envs.append(prefix)
     return envs
