@@ -612,14 +612,19 @@ def _view_package_prefix(package: _ViewPackage) -> tuple[Path | None, list[str]]
     return Path(min(paths, key=len)), paths
 
 
-def _view_dists(view: Path, packages: Iterable[_ViewPackage]) -> dict[str, tuple[Path, ...]]:
-    """DAG hash -> the dist-info directories in ``view`` that package links there."""
+def _view_dists(
+    view: Path, packages: Iterable[_ViewPackage]
+) -> tuple[dict[str, tuple[Path, ...]], dict[str, Path]]:
+    """DAG hash -> the dist-info directories in ``view`` that package links there, and
+    DAG hash -> the prefix the package is installed in (where its own files are)."""
     out: dict[str, tuple[Path, ...]] = {}
+    prefixes: dict[str, Path] = {}
     for package in packages:
         root = package.nodes[0]
         prefix, manifest = _view_package_prefix(package)
         if prefix is None:
             continue
+        prefixes[root.hash] = prefix
         relative: list[str] = []
         if manifest:
             for entry in manifest:
@@ -633,7 +638,7 @@ def _view_dists(view: Path, packages: Iterable[_ViewPackage]) -> dict[str, tuple
         found = tuple(view / rel for rel in sorted(relative) if (view / rel).exists())
         if found:
             out[root.hash] = found
-    return out
+    return out, prefixes
 
 
 def _is_view(path: Path) -> bool:
@@ -771,16 +776,19 @@ def _read_environment(root: Path, problems: list[RecordProblem]) -> Iterator[Ins
         problems.append(RecordProblem(lock, _without_path(exc, lock), "skipped"))
         return
     dists: dict[str, tuple[Path, ...]] = {}
+    prefixes: dict[str, Path] = {}
     for view in _environment_views(root):
-        dists.update(_view_dists(view, _view_packages(view, problems)))
-    yield from _records(nodes, lock, dists)
+        view_dists, view_prefixes = _view_dists(view, _view_packages(view, problems))
+        dists.update(view_dists)
+        prefixes.update(view_prefixes)
+    yield from _records(nodes, lock, dists, prefixes)
 
 
 def _read_view(root: Path, problems: list[RecordProblem]) -> Iterator[InstallRecord]:
     packages = _view_packages(root, problems)
-    dists = _view_dists(root, packages)
+    dists, prefixes = _view_dists(root, packages)
     nodes = [n for p in packages for n in p.nodes]
-    yield from _records(nodes, root / ".spack", dists)
+    yield from _records(nodes, root / ".spack", dists, prefixes)
 
 
 def _prefix_environment(
