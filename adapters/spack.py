@@ -304,17 +304,32 @@ def _specfile_version(data: Any, path: Path) -> tuple[int, list[Any]]:
     return version, nodes
 
 
-def read_specfile(path: Path) -> list[SpecNode]:
-    """The nodes of a ``spec.json``, its root first. Raises :class:`RecordError`."""
+def read_specfile(path: Path, root_only: bool = False) -> list[SpecNode]:
+    """The nodes of a ``spec.json``, its root first (only the root with ``root_only``).
+
+    Raises :class:`RecordError`.
+    """
     version, nodes = _specfile_version(_load_json(path), path)
     try:
-        return [parse_node(n, version) for n in nodes]
+        return [parse_node(n, version) for n in (nodes[:1] if root_only else nodes)]
     except ValueError as exc:
         raise RecordError(f"{path}: not a Spack specfile: {exc}") from exc
 
 
 def read_database(path: Path) -> list[DatabaseEntry]:
-    """The install records of ``.spack-db/index.json``. Raises :class:`RecordError`."""
+    """The install records of ``.spack-db/index.json``. Raises :class:`RecordError`.
+
+    A database is read once while the file is unchanged.
+    """
+    try:
+        st = path.stat()
+    except OSError as exc:
+        raise RecordError(f"{path}: unreadable: {exc}") from exc
+    return list(_read_database_cached(path, st.st_mtime_ns, st.st_size))
+
+
+@lru_cache(maxsize=8)
+def _read_database_cached(path: Path, mtime_ns: int, size: int) -> tuple[DatabaseEntry, ...]:
     data = _load_json(path)
     db = data.get("database") if isinstance(data, dict) else None
     if not isinstance(db, dict):
@@ -348,7 +363,7 @@ def read_database(path: Path) -> list[DatabaseEntry]:
                 explicit=bool(record.get("explicit", False)),
             )
         )
-    return entries
+    return tuple(entries)
 
 
 def read_lockfile(path: Path) -> list[SpecNode]:
@@ -527,7 +542,7 @@ def _prefix_layers(prefix: Path) -> list[Path]:
 def _prefix_owner_hash(prefix: Path) -> str | None:
     """The DAG hash ``<prefix>/.spack/spec.json`` names as its root, if readable."""
     try:
-        return read_specfile(prefix / ".spack" / "spec.json")[0].hash
+        return read_specfile(prefix / ".spack" / "spec.json", root_only=True)[0].hash
     except RecordError:
         return None
 
