@@ -304,17 +304,32 @@ def _specfile_version(data: Any, path: Path) -> tuple[int, list[Any]]:
     return version, nodes
 
 
-def read_specfile(path: Path) -> list[SpecNode]:
-    """The nodes of a ``spec.json``, its root first. Raises :class:`RecordError`."""
+def read_specfile(path: Path, root_only: bool = False) -> list[SpecNode]:
+    """The nodes of a ``spec.json``, its root first (only the root with ``root_only``).
+
+    Raises :class:`RecordError`.
+    """
     version, nodes = _specfile_version(_load_json(path), path)
     try:
-        return [parse_node(n, version) for n in nodes]
+        return [parse_node(n, version) for n in (nodes[:1] if root_only else nodes)]
     except ValueError as exc:
         raise RecordError(f"{path}: not a Spack specfile: {exc}") from exc
 
 
 def read_database(path: Path) -> list[DatabaseEntry]:
-    """The install records of ``.spack-db/index.json``. Raises :class:`RecordError`."""
+    """The install records of ``.spack-db/index.json``. Raises :class:`RecordError`.
+
+    A database is read once while the file is unchanged.
+    """
+    try:
+        st = path.stat()
+    except OSError as exc:
+        raise RecordError(f"{path}: unreadable: {exc}") from exc
+    return list(_read_database_cached(path, st.st_mtime_ns, st.st_size))
+
+
+@lru_cache(maxsize=8)
+def _read_database_cached(path: Path, mtime_ns: int, size: int) -> tuple[DatabaseEntry, ...]:
     data = _load_json(path)
     db = data.get("database") if isinstance(data, dict) else None
     if not isinstance(db, dict):
@@ -348,7 +363,7 @@ def read_database(path: Path) -> list[DatabaseEntry]:
                 explicit=bool(record.get("explicit", False)),
             )
         )
-    return entries
+    return tuple(entries)
 
 
 def read_lockfile(path: Path) -> list[SpecNode]:
@@ -527,7 +542,7 @@ def _prefix_layers(prefix: Path) -> list[Path]:
 def _prefix_owner_hash(prefix: Path) -> str | None:
     """The DAG hash ``<prefix>/.spack/spec.json`` names as its root, if readable."""
     try:
-        return read_specfile(prefix / ".spack" / "spec.json")[0].hash
+        return read_specfile(prefix / ".spack" / "spec.json", root_only=True)[0].hash
     except RecordError:
         return None
 
@@ -612,14 +627,19 @@ def _view_package_prefix(package: _ViewPackage) -> tuple[Path | None, list[str]]
     return Path(min(paths, key=len)), paths
 
 
-def _view_dists(view: Path, packages: Iterable[_ViewPackage]) -> dict[str, tuple[Path, ...]]:
-    """DAG hash -> the dist-info directories in ``view`` that package links there."""
+def _view_dists(
+    view: Path, packages: Iterable[_ViewPackage]
+) -> tuple[dict[str, tuple[Path, ...]], dict[str, Path]]:
+    """DAG hash -> the dist-info directories in ``view`` that package links there, and
+    DAG hash -> the prefix the package is installed in (where its own files are)."""
     out: dict[str, tuple[Path, ...]] = {}
+    prefixes: dict[str, Path] = {}
     for package in packages:
         root = package.nodes[0]
         prefix, manifest = _view_package_prefix(package)
         if prefix is None:
             continue
+        prefixes[root.hash] = prefix
         relative: list[str] = []
         if manifest:
             for entry in manifest:
@@ -633,7 +653,7 @@ def _view_dists(view: Path, packages: Iterable[_ViewPackage]) -> dict[str, tuple
         found = tuple(view / rel for rel in sorted(relative) if (view / rel).exists())
         if found:
             out[root.hash] = found
-    return out
+    return out, prefixes
 
 
 def _is_view(path: Path) -> bool:
@@ -771,16 +791,19 @@ def _read_environment(root: Path, problems: list[RecordProblem]) -> Iterator[Ins
         problems.append(RecordProblem(lock, _without_path(exc, lock), "skipped"))
         return
     dists: dict[str, tuple[Path, ...]] = {}
+    prefixes: dict[str, Path] = {}
     for view in _environment_views(root):
-        dists.update(_view_dists(view, _view_packages(view, problems)))
-    yield from _records(nodes, lock, dists)
+        view_dists, view_prefixes = _view_dists(view, _view_packages(view, problems))
+        dists.update(view_dists)
+        prefixes.update(view_prefixes)
+    yield from _records(nodes, lock, dists, prefixes)
 
 
 def _read_view(root: Path, problems: list[RecordProblem]) -> Iterator[InstallRecord]:
     packages = _view_packages(root, problems)
-    dists = _view_dists(root, packages)
+    dists, prefixes = _view_dists(root, packages)
     nodes = [n for p in packages for n in p.nodes]
-    yield from _records(nodes, root / ".spack", dists)
+    yield from _records(nodes, root / ".spack", dists, prefixes)
 
 
 def _prefix_environment(

@@ -330,6 +330,9 @@ def test_environment_and_view(env_site: SpackSite) -> None:
         )
         assert "blas_lapack :: provider :: mkl" in _dist_props(numpy)
         assert "mpi :: implementation :: openmpi" in _dist_props(by_name["h5py"])
+        # The view links the prefix's files: the record says where they really are.
+        assert numpy.owner_record is not None
+        assert numpy.owner_record.extra["prefix"] == str(env_site.prefix("py-numpy^mkl"))
 
 
 def test_copied_view_attributes_through_install_manifest(tmp_path: Path) -> None:
@@ -340,6 +343,8 @@ def test_copied_view_attributes_through_install_manifest(tmp_path: Path) -> None
     mpi4py = _dist(env.distributions, "mpi4py")
     assert mpi4py.owner is not None and mpi4py.owner.name == "py-mpi4py"
     assert mpi4py.dist_info.parent == view / "lib" / "python3.11" / "site-packages"
+    assert mpi4py.owner_record is not None
+    assert mpi4py.owner_record.extra["prefix"] == str(site.prefix("py-mpi4py"))
 
 
 def test_lockfile_v1_to_v7_shapes(env_site: SpackSite) -> None:

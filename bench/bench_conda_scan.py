@@ -1,0 +1,126 @@
+"""`vbridge scan` of a 600-record conda prefix against named baselines, in one run.
+
+Baselines, on the same generated prefix (bench/generate.py):
+
+- ``pip list --format json --path <site-packages>``: what pip does to list the same
+  environment (it reads every distribution's METADATA);
+- py-rattler loading every ``conda-meta/*.json`` as a ``PrefixRecord`` (the conda
+  library behind pixi);
+- plain ``json.load`` of every record: the floor for anything that reads conda-meta.
+
+Each is timed as a command (a fresh interpreter each time, what a user waits for) and,
+where it is a library call, in this process too (no interpreter start-up or imports).
+Then the re-scan of an unchanged environment with ``--db`` against a full ``--db`` scan.
+
+    python bench/bench_conda_scan.py --records 600 --repeat 7
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from generate import SITE, conda_prefix
+from timing import PYTHON, VBRIDGE, machine, report, time_call, time_command
+
+JSON_FLOOR = (
+    "import json, os, sys\n"
+    "d = sys.argv[1]\n"
+    "for n in os.listdir(d):\n"
+    "    if n.endswith('.json'):\n"
+    "        with open(os.path.join(d, n), 'rb') as f:\n"
+    "            json.load(f)\n"
+)
+RATTLER = (
+    "import os, sys, rattler\n"
+    "d = sys.argv[1]\n"
+    "for n in os.listdir(d):\n"
+    "    if n.endswith('.json'):\n"
+    "        rattler.PrefixRecord.from_path(os.path.join(d, n))\n"
+)
+
+
+def _json_floor(meta: str) -> None:
+    for name in os.listdir(meta):
+        if name.endswith(".json"):
+            with open(os.path.join(meta, name), "rb") as fh:
+                json.load(fh)
+
+
+def _rattler(meta: str) -> None:
+    import rattler
+
+    for name in os.listdir(meta):
+        if name.endswith(".json"):
+            rattler.PrefixRecord.from_path(os.path.join(meta, name))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--records", type=int, default=600)
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--keep", type=Path, help="generate here and keep it")
+    args = parser.parse_args()
+    work = args.keep or Path(tempfile.mkdtemp(prefix="vbridge-bench-"))
+    prefix = conda_prefix(work / "env", records=args.records)
+    meta = str(prefix / "conda-meta")
+    site = str(prefix / SITE)
+    size = sum(e.stat().st_size for e in os.scandir(meta))
+    time.sleep(1.1)  # let the files age past the fingerprint's racy window
+    print(f"# conda prefix: {args.records} records, conda-meta {size / 1e6:.1f} MB; {machine()}\n")
+
+    scan = time_command(
+        [VBRIDGE, "scan", "--json", str(prefix)], args.repeat, "vbridge scan --json"
+    )
+    pip = time_command(
+        [PYTHON, "-m", "pip", "list", "--format", "json", "--path", site],
+        args.repeat,
+        "pip list --format json",
+        env={"PIP_DISABLE_PIP_VERSION_CHECK": "1"},
+    )
+    rattler = time_command([PYTHON, "-c", RATTLER, meta], args.repeat, "py-rattler PrefixRecord")
+    floor = time_command([PYTHON, "-c", JSON_FLOOR, meta], args.repeat, "json.load floor")
+    start = time_command([PYTHON, "-c", "pass"], args.repeat, "python start-up")
+    print(
+        report("Commands (wall time, fresh interpreter)", [scan, pip, rattler, floor, start], floor)
+    )
+    print(
+        f"vbridge scan / pip list = {scan.median / pip.median:.2f}; "
+        f"vbridge scan / json floor = {scan.median / floor.median:.2f}\n"
+    )
+
+    from vbridge.scan import scan_environment
+
+    in_scan = time_call(lambda: scan_environment(prefix), args.repeat, "scan_environment()")
+    in_rattler = time_call(lambda: _rattler(meta), args.repeat, "rattler PrefixRecord.from_path")
+    in_floor = time_call(lambda: _json_floor(meta), args.repeat, "json.load every record")
+    print(report("In process (no start-up, no imports)", [in_scan, in_rattler, in_floor], in_floor))
+
+    db = work / "inventory.db"
+
+    def fresh_db() -> None:
+        db.unlink(missing_ok=True)
+
+    full = time_command(
+        [VBRIDGE, "scan", "--db", str(db), str(prefix)],
+        args.repeat,
+        "scan --db (new)",
+        before=fresh_db,
+    )
+    time_command([VBRIDGE, "scan", "--db", str(db), str(prefix)], 1)
+    again = time_command(
+        [VBRIDGE, "scan", "--db", str(db), str(prefix)], args.repeat, "scan --db (unchanged)"
+    )
+    print(report("Re-scan of an unchanged environment", [full, again], full))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

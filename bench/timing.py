@@ -1,0 +1,100 @@
+"""Timing helpers shared by the benchmarks: wall time of commands and calls, medians.
+
+>>> result = time_command(["true"], repeat=3)          # doctest: +SKIP
+>>> result.median < 0.1                                 # doctest: +SKIP
+True
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PYTHON = sys.executable
+VBRIDGE = str(Path(sys.executable).with_name("vbridge"))
+
+
+@dataclass
+class Timing:
+    """Wall times of one measured thing, in seconds."""
+
+    label: str
+    command: str
+    times: list[float] = field(default_factory=list)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.times)
+
+    @property
+    def spread(self) -> str:
+        return f"{min(self.times):.3f}-{max(self.times):.3f}"
+
+
+def time_command(
+    argv: Sequence[str],
+    repeat: int = 7,
+    label: str = "",
+    env: Mapping[str, str] | None = None,
+    before: Callable[[], None] | None = None,
+    check: bool = True,
+) -> Timing:
+    """Run ``argv`` ``repeat`` times (output discarded), after one warm-up run."""
+    full_env = {**os.environ, **(env or {})}
+    timing = Timing(label or Path(argv[0]).name, shlex.join(argv))
+    for i in range(repeat + 1):
+        if before is not None:
+            before()
+        started = time.perf_counter()
+        result = subprocess.run(
+            argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=full_env, check=False
+        )
+        elapsed = time.perf_counter() - started
+        if check and result.returncode not in (0, 1):
+            raise SystemExit(f"{timing.command} failed ({result.returncode}): {result.stderr!r}")
+        if i:  # the first run warms the page cache and is not counted
+            timing.times.append(elapsed)
+    return timing
+
+
+def time_call(call: Callable[[], object], repeat: int = 7, label: str = "") -> Timing:
+    """Call ``call`` ``repeat`` times in this process, after one warm-up call."""
+    timing = Timing(label, label)
+    for i in range(repeat + 1):
+        started = time.perf_counter()
+        call()
+        elapsed = time.perf_counter() - started
+        if i:
+            timing.times.append(elapsed)
+    return timing
+
+
+def report(title: str, rows: Sequence[Timing], reference: Timing | None = None) -> str:
+    """A Markdown table: label, median, spread, ratio to ``reference``, command."""
+    lines = [
+        f"### {title}",
+        "",
+        "| what | median s | min-max s | ratio | command |",
+        "|---|---|---|---|---|",
+    ]
+    for row in rows:
+        ratio = f"{row.median / reference.median:.2f}x" if reference else ""
+        lines.append(
+            f"| {row.label} | {row.median:.3f} | {row.spread} | {ratio} | `{row.command}` |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def machine() -> str:
+    """One line about where the figures were taken."""
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return (
+        f"Python {sys.version.split()[0]}, {os.cpu_count()} cores, load average {load:.2f} at start"
+    )
