@@ -21,13 +21,21 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from vbridge.model import InstallRecord, RecordProblem
 
-__all__ = ["ECOSYSTEM", "find_root", "normalise_channel", "parse_record", "read_records"]
+__all__ = [
+    "ECOSYSTEM",
+    "find_root",
+    "load_record",
+    "normalise_channel",
+    "parse_record",
+    "read_records",
+]
 
 ECOSYSTEM = "conda"
 
@@ -89,7 +97,12 @@ def find_root(path: Path) -> Path | None:
 def _owned_metadata_dirs(prefix: Path, files: list[Any]) -> tuple[Path, ...]:
     """Distinct ``*.dist-info``/``*.egg-info`` directories among a record's files."""
     found: dict[str, None] = {}
-    for entry in files:
+    try:
+        # A C-speed first pass: a record of a thousand files names a handful of these.
+        candidates = [entry for entry in files if "-info" in entry]
+    except TypeError:  # a non-string entry: check each one
+        candidates = [entry for entry in files if isinstance(entry, str) and "-info" in entry]
+    for entry in candidates:
         if not isinstance(entry, str):
             continue
         rel = entry.replace("\\", "/")
@@ -149,6 +162,59 @@ def parse_record(prefix: Path, path: Path, data: Any) -> InstallRecord:
     )
 
 
+_PATHS_DATA = re.compile(r'"paths_data"\s*:\s*\{')
+# Where a member may start right after an object value: `}` `,` `"key"`.
+_AFTER_OBJECT = re.compile(r'\}\s*,\s*"')
+
+
+def load_record(data: bytes) -> Any:
+    """``json.loads`` of a PrefixRecord, minus its ``paths_data`` (never built).
+
+    ``paths_data`` repeats every file with hashes and sizes: some 85% of a record,
+    and nothing vbridge reads. The members before it are parsed as one JSON object
+    (which proves the cut is at a top-level key), then the members after it, from the
+    first ``}``-``,``-``"`` after its start whose remainder parses as the rest of the
+    object: from inside ``paths_data`` the braces cannot balance, so the first success
+    is the first member after it. Anything unexpected (no ``paths_data``, not an object,
+    paths_data last, a malformed file) falls back to parsing the whole file, so errors
+    are reported exactly as ``json.loads`` reports them. Only a fault *inside*
+    ``paths_data`` goes unnoticed.
+
+    >>> load_record(b'{"name": "x", "paths_data": {"paths": [{"_path": "a"}]}, "version": "1"}')
+    {'name': 'x', 'version': '1'}
+    """
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return _without_paths_data(json.loads(data))
+    match = _PATHS_DATA.search(text)
+    if match is None:
+        return _without_paths_data(json.loads(data))
+    head_text = text[: match.start()].rstrip()
+    if head_text.endswith(","):
+        head_text = head_text[:-1]
+    elif head_text != "{":  # only a first member may follow the brace directly
+        return _without_paths_data(json.loads(data))
+    try:
+        head = json.loads(head_text + "}")
+    except ValueError:
+        return _without_paths_data(json.loads(data))
+    for after in _AFTER_OBJECT.finditer(text, match.end()):
+        try:
+            tail = json.loads("{" + text[after.end() - 1 :])
+        except ValueError:
+            continue
+        head.update(tail)
+        return _without_paths_data(head)
+    return _without_paths_data(json.loads(data))
+
+
+def _without_paths_data(parsed: Any) -> Any:
+    if isinstance(parsed, dict):
+        parsed.pop("paths_data", None)
+    return parsed
+
+
 def read_records(root: Path, problems: list[RecordProblem]) -> Iterator[InstallRecord]:
     """Every ``conda-meta/*.json`` of the prefix ``root``, in file-name order."""
     meta = root / "conda-meta"
@@ -161,7 +227,7 @@ def read_records(root: Path, problems: list[RecordProblem]) -> Iterator[InstallR
         path = meta / name
         try:
             with open(path, "rb") as fh:
-                data = json.load(fh)
+                data = load_record(fh.read())
             yield parse_record(root, path, data)
         except (OSError, UnicodeDecodeError) as exc:
             problems.append(
@@ -191,7 +257,7 @@ def site_packages(root: Path) -> list[Path]:
         pythons = []
     for name in pythons:
         try:
-            data = json.loads((meta / name).read_text(encoding="utf-8"))
+            data = load_record((meta / name).read_bytes())
         except (OSError, ValueError):
             continue
         rel = data.get("python_site_packages_path")

@@ -171,14 +171,9 @@ def _translate(
     """Give every distribution the properties of its owner and what the owner links."""
     for ecosystem, records in records_by_eco.items():
         rules = _ruleset(ecosystem)
-        by_name: dict[str, InstallRecord] = {}
-        by_key: dict[str, InstallRecord] = {}
-        for record in records:
-            by_key.setdefault(record.key, record)
-            by_name.setdefault(record.name.lower(), record)
-            by_name.setdefault(canonicalize_name(record.name), record)
+        links = _Links(records, rules.stop_at)
         own: dict[str, list[tuple[Property, Evidence]]] = {
-            r.key: rules.record_properties(r) for r in records
+            links.key(r): rules.record_properties(r) for r in records
         }
         # conda metapackages (numpy -> numpy-base): the dist is owned by the base, but
         # the build is chosen by the metapackage that pins it. A record whose exact
@@ -199,7 +194,7 @@ def _translate(
                 for r in pinned_by.get(owner.name.lower(), [])
                 if r.name != owner.name
             ]
-            for prop, evidence in _closure(starts, by_name, own, rules.stop_at, by_key):
+            for prop, evidence in _closure(starts, own, links):
                 dist.add(prop, evidence)
     for dist in env.distributions:
         for record in describers.get(dist.dist_info, []):
@@ -207,58 +202,83 @@ def _translate(
                 dist.add(prop, evidence)
 
 
-def _closure(
-    starts: list[tuple[InstallRecord, tuple[str, ...]]],
-    by_name: dict[str, InstallRecord],
-    own: dict[str, list[tuple[Property, Evidence]]],
-    stop_at: frozenset[str],
-    by_key: dict[str, InstallRecord] | None = None,
-) -> list[tuple[Property, Evidence]]:
-    """Properties reachable through dependencies, nearest record first per feature.
+class _Links:
+    """The dependency edges of one ecosystem's records, each resolved once.
 
     A record's ``requires`` (exact record keys) are followed when it has them; otherwise
-    its ``depends`` are resolved by name.
+    its ``depends`` are resolved by name. Edges into ``stop_at`` packages, and into other
+    foreign Python distributions (they carry their own properties), are left out.
     """
+
+    def __init__(self, records: list[InstallRecord], stop_at: frozenset[str]) -> None:
+        self.stop_at = stop_at
+        self._keys: dict[int, str] = {}
+        self.by_name: dict[str, InstallRecord] = {}
+        self.by_key: dict[str, InstallRecord] = {}
+        for record in records:
+            key = self._keys[id(record)] = record.key
+            self.by_key.setdefault(key, record)
+            self.by_name.setdefault(record.name.lower(), record)
+            self.by_name.setdefault(canonicalize_name(record.name), record)
+        self._edges: dict[int, list[tuple[InstallRecord, str]]] = {}
+
+    def key(self, record: InstallRecord) -> str:
+        key = self._keys.get(id(record))
+        return record.key if key is None else key
+
+    def edges(self, record: InstallRecord) -> list[tuple[InstallRecord, str]]:
+        """``(target, target key)`` for every dependency the closure walks into."""
+        found = self._edges.get(id(record))
+        if found is None:
+            found = self._edges[id(record)] = [
+                (target, self.key(target))
+                for target in self._dependencies(record)
+                if target.name.lower() not in self.stop_at
+                and not (target.python_dists and target.foreign)
+            ]
+        return found
+
+    def _dependencies(self, record: InstallRecord) -> list[InstallRecord]:
+        if record.requires is not None:
+            return [self.by_key[k] for k in record.requires if k in self.by_key]
+        targets: list[InstallRecord] = []
+        for dep in record.depends:
+            for name in dependency_names(dep):
+                target = self.by_name.get(name.lower())
+                if target is not None:
+                    targets.append(target)
+        return targets
+
+
+def _closure(
+    starts: list[tuple[InstallRecord, tuple[str, ...]]],
+    own: dict[str, list[tuple[Property, Evidence]]],
+    links: _Links,
+) -> list[tuple[Property, Evidence]]:
+    """Properties reachable through dependencies, nearest record first per feature."""
     result: list[tuple[Property, Evidence]] = []
     depth_of_feature: dict[object, int] = {}
     seen: set[str] = set()
-    queue: deque[tuple[InstallRecord, tuple[str, ...]]] = deque(starts)
+    queue: deque[tuple[InstallRecord, str, tuple[str, ...]]] = deque(
+        (record, links.key(record), chain) for record, chain in starts
+    )
     while queue:
-        record, chain = queue.popleft()
-        if record.key in seen:
+        record, key, chain = queue.popleft()
+        if key in seen:
             continue
-        seen.add(record.key)
+        seen.add(key)
         depth = len(chain)
-        for prop, evidence in own.get(record.key, ()):
+        for prop, evidence in own.get(key, ()):
             feature = prop.feature_object
             best = depth_of_feature.setdefault(feature, depth)
             if depth > best:
                 continue
             via = chain if len(chain) > 1 else ()
             result.append((prop, _with_via(evidence, via)))
-        for target in _dependencies(record, by_name, by_key or {}):
-            if target.name.lower() in stop_at:
-                continue
-            if target.python_dists and target.foreign:
-                continue  # another Python distribution: it carries its own properties
-            if target.key not in seen:
-                queue.append((target, (*chain, target.name)))
+        for target, target_key in links.edges(record):
+            if target_key not in seen:
+                queue.append((target, target_key, (*chain, target.name)))
     return result
-
-
-def _dependencies(
-    record: InstallRecord, by_name: dict[str, InstallRecord], by_key: dict[str, InstallRecord]
-) -> list[InstallRecord]:
-    """The records ``record`` depends on: exactly by key, or by name."""
-    if record.requires is not None:
-        return [by_key[k] for k in record.requires if k in by_key]
-    found: list[InstallRecord] = []
-    for dep in record.depends:
-        for name in dependency_names(dep):
-            target = by_name.get(name.lower())
-            if target is not None:
-                found.append(target)
-    return found
 
 
 def _with_via(evidence: Evidence, via: tuple[str, ...]) -> Evidence:
