@@ -477,6 +477,8 @@ class Inventory:
         self.path = path
         self.conn = conn
         self._db: Database | None = None
+        self._uncommitted_since: float | None = None
+        self._owners_to_prune = False
 
     @classmethod
     def open(cls, path: Path, create: bool = True) -> Inventory:
@@ -516,7 +518,37 @@ class Inventory:
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         return inventory
 
+    def _begin(self) -> None:
+        if not self.conn.in_transaction:
+            self.conn.execute("BEGIN")
+
+    def commit(self) -> None:
+        """Make every recorded scan durable (one sync for many environments)."""
+        if self._owners_to_prune:
+            # Owners no distribution points at any more (several environments share one).
+            self.conn.execute(
+                "DELETE FROM owners WHERE id NOT IN "
+                "(SELECT owner_id FROM distributions WHERE owner_id IS NOT NULL)"
+            )
+            self._owners_to_prune = False
+        if self.conn.in_transaction:
+            self.conn.commit()
+        self._uncommitted_since = None
+
+    def commit_if_due(self, seconds: float = 2.0) -> None:
+        """Commit when the oldest uncommitted scan is ``seconds`` old.
+
+        Each environment is written atomically (a savepoint); committing them in groups
+        spares a disk sync per environment, and a run that is killed loses at most the
+        last group, which the next scan redoes.
+        """
+        if self._uncommitted_since is None:
+            self._uncommitted_since = time.monotonic()
+        elif time.monotonic() - self._uncommitted_since >= seconds:
+            self.commit()
+
     def close(self) -> None:
+        self.commit()
         self.conn.close()
 
     @property
@@ -546,7 +578,9 @@ class Inventory:
         if not stored.unchanged(target):
             return None
         started = _now()
-        with self.conn:
+        self._begin()
+        self.conn.execute("SAVEPOINT vbridge_unchanged")
+        try:
             cursor = self.conn.execute(
                 "INSERT INTO scans (environment_id, started_at, seconds, status, "
                 "vbridge_version, fingerprint, distributions, findings, problems, added, removed) "
@@ -566,6 +600,12 @@ class Inventory:
                 "UPDATE environments SET last_scan_id = ?, last_scanned_at = ? WHERE id = ?",
                 (scan_id, started, row["id"]),
             )
+        except BaseException:
+            self.conn.execute("ROLLBACK TO SAVEPOINT vbridge_unchanged")
+            raise
+        finally:
+            self.conn.execute("RELEASE SAVEPOINT vbridge_unchanged")
+        self.commit_if_due()
         return ScanSummary(
             str(target.path),
             "unchanged",
@@ -590,6 +630,7 @@ class Inventory:
         """Write one scanned environment: upsert its rows, delete what is gone, log the scan."""
         db = self.db
         started = _now()
+        self._begin()
         with db.atomic():
             existing = self._environment(rows.target)
             env_values = {
@@ -682,10 +723,7 @@ class Inventory:
             ):
                 if table_rows:
                     db.table(table).upsert_all(table_rows, pk="id")
-            self.conn.execute(
-                "DELETE FROM owners WHERE id NOT IN "
-                "(SELECT owner_id FROM distributions WHERE owner_id IS NOT NULL)"
-            )
+            self._owners_to_prune = True
             new_names = {(d["name"], d["version"]) for d in distributions}
             old_names = {(r["name"], r["version"]) for r in old_dists.values()}
             db.table("scans").update(
@@ -697,6 +735,7 @@ class Inventory:
                     "removed": json.dumps([f"{n} {v}" for n, v in sorted(old_names - new_names)]),
                 },
             )
+        self.commit_if_due()
         return ScanSummary(
             str(rows.target.path),
             status,

@@ -95,6 +95,12 @@ def _spec_name(match: str) -> str:
     return m.group(1).lower() if m else match
 
 
+@cache
+def _property(text: str) -> Property:
+    """``Property.from_str``, validated once per distinct text (properties are frozen)."""
+    return Property.from_str(text)
+
+
 @dataclass(frozen=True)
 class Rule:
     """One translation rule, as read from ``data/``."""
@@ -168,7 +174,7 @@ class Rule:
                 raise RuleError(f"rule {self.id}: property needs {exc}") from exc
             if not text:
                 continue  # a rename to "" means: this value says nothing
-            prop = Property.from_str(text)
+            prop = _property(text)
             yield prop, Evidence(
                 record=record.key,
                 field=self.field,
@@ -194,6 +200,7 @@ class RuleSet:
         self._spec_matcher = spec_matcher
         self._by_name: dict[str, list[tuple[str, Rule]]] = {}
         self._globs: list[tuple[str, Rule]] = []
+        self._candidates_by_name: dict[str, list[tuple[str, Rule]]] = {}
         for rule in self.rules:
             for match in rule.match:
                 name = _spec_name(match)
@@ -214,11 +221,19 @@ class RuleSet:
         stop_at = data.get("propagation", {}).get("stop_at", [])
         return cls(ecosystem, rules, stop_at, spec_matcher)
 
-    def _candidates(self, record: InstallRecord) -> Iterator[tuple[str, Rule]]:
-        yield from self._by_name.get(record.name.lower(), ())
-        for match, rule in self._globs:
-            if fnmatch.fnmatchcase(record.name.lower(), _spec_name(match)):
-                yield match, rule
+    def _candidates(self, record: InstallRecord) -> list[tuple[str, Rule]]:
+        """Rules whose match names this record's package, worked out once per name."""
+        name = record.name.lower()
+        found = self._candidates_by_name.get(name)
+        if found is None:
+            found = list(self._by_name.get(name, ()))
+            found += [
+                (match, rule)
+                for match, rule in self._globs
+                if fnmatch.fnmatchcase(name, _spec_name(match))
+            ]
+            self._candidates_by_name[name] = found
+        return found
 
     def record_properties(self, record: InstallRecord) -> list[tuple[Property, Evidence]]:
         """Properties of one record, strongest field per feature.
@@ -226,12 +241,12 @@ class RuleSet:
         Cached on the record identity: a prefix's records are translated once, however
         many distributions reach them.
         """
-        found: dict[Any, tuple[int, list[tuple[Property, Evidence]]]] = {}
+        found: dict[tuple[str, str], tuple[int, list[tuple[Property, Evidence]]]] = {}
         for match, rule in self._candidates(record):
             if rule.exact_spec and not self._matches_spec(match, record):
                 continue
             for prop, evidence in rule.apply(record):
-                feature = prop.feature_object
+                feature = (prop.namespace, prop.feature)
                 strength = rule.strength
                 current = found.get(feature)
                 if current is None or strength < current[0]:

@@ -257,7 +257,7 @@ def _closure(
 ) -> list[tuple[Property, Evidence]]:
     """Properties reachable through dependencies, nearest record first per feature."""
     result: list[tuple[Property, Evidence]] = []
-    depth_of_feature: dict[object, int] = {}
+    depth_of_feature: dict[tuple[str, str], int] = {}
     seen: set[str] = set()
     queue: deque[tuple[InstallRecord, str, tuple[str, ...]]] = deque(
         (record, links.key(record), chain) for record, chain in starts
@@ -269,7 +269,7 @@ def _closure(
         seen.add(key)
         depth = len(chain)
         for prop, evidence in own.get(key, ()):
-            feature = prop.feature_object
+            feature = (prop.namespace, prop.feature)
             best = depth_of_feature.setdefault(feature, depth)
             if depth > best:
                 continue
