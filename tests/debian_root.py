@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from pathlib import Path
+
+import pytest
 
 FIXTURE = Path(__file__).parent / "fixtures" / "debian"
 TRIPLET = "x86_64-linux-gnu"
@@ -65,3 +68,44 @@ def point_alternative(root: Path, name: str, target: str) -> Path:
         link.unlink()
     link.symlink_to(target)
     return link
+
+
+# --- the real Debian system -------------------------------------------------------------
+
+DEBIAN_PYTHON = Path("/usr/bin/python3")
+STATUS = Path("/var/lib/dpkg/status")
+
+
+def debian_installed(package: str) -> bool:
+    """Whether the live dpkg database has ``package`` installed (read as dpkg-query does)."""
+    if shutil.which("dpkg-query") is None:
+        return False
+    result = subprocess.run(
+        ["dpkg-query", "-W", "-f=${db:Status-Abbrev}", package],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return result.returncode == 0 and result.stdout.startswith("ii")
+
+
+def dpkg_owners(paths: list[str]) -> dict[str, str]:
+    """``dpkg -S``: the package (without ``:arch``) that owns each path."""
+    if not paths:
+        return {}
+    out = subprocess.run(["dpkg", "-S", *paths], capture_output=True, text=True, check=False)
+    owners: dict[str, str] = {}
+    for line in out.stdout.splitlines():
+        package, _, path = line.partition(": ")
+        owners[path] = package.split(":")[0]
+    return owners
+
+
+requires_debian_numpy = pytest.mark.skipif(
+    not debian_installed("python3-numpy"),
+    reason="/var/lib/dpkg/status has no installed python3-numpy: not the Debian test "
+    "machine (tools/test installs tools/debian-packages.txt as root)",
+)
+requires_root = pytest.mark.skipif(
+    os.geteuid() != 0, reason="needs root (update-alternatives --set, apt-get)"
+)
