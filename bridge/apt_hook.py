@@ -2,7 +2,9 @@
 
 After every dpkg run apt executes the hook; :func:`sync_debian` then
 
-1. scans the Debian root (``adapters/apt.py``) so what is new or changed is seen,
+1. scans the Debian root (``adapters/apt.py``) and compares it with the previous sync
+   (``<root>/var/lib/vbridge/apt-sync.json``): which distributions are new, changed
+   (another package version) or gone,
 2. hands the scan to the dist-info writer (``vbridge.annotate``) when it is installed,
 3. removes vbridge's files from ``.dist-info``/``.egg-info`` directories that dpkg no
    longer owns (the package was removed, or upgraded to a new version directory), so
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import datetime
 import importlib
+import json
 import os
 import sys
 import traceback
@@ -44,6 +47,7 @@ __all__ = [
     "DEFAULT_CONF_DIR",
     "DEFAULT_LOG",
     "HOOK_NAME",
+    "STATE",
     "SyncResult",
     "hook_text",
     "install_hook",
@@ -57,6 +61,7 @@ HOOK_NAME = "90vbridge"
 DEFAULT_CONF_DIR = Path("/etc/apt/apt.conf.d")
 DEFAULT_LOG = Path("/var/log/vbridge.log")
 _MARKER = "// Written by `vbridge apt-hook install`"
+STATE = Path("var/lib/vbridge/apt-sync.json")
 # What the dist-info writer adds to a distribution's metadata directory (PEP 825
 # variant.json, PEP 770 SBOM); used when the writer itself does not say.
 ADDED_FILES: tuple[str, ...] = ("variant.json", "sboms/vbridge.cdx.json")
@@ -148,6 +153,9 @@ class SyncResult:
 
     root: Path
     apt_distributions: list[str] = field(default_factory=list)
+    new: list[str] = field(default_factory=list)  # "termcolor 1.1.0 (python3-termcolor 1.1.0-3)"
+    changed: list[str] = field(default_factory=list)
+    gone: list[str] = field(default_factory=list)
     writer: str | None = None  # the writer module used, None when not installed
     written: object = None  # what the writer returned
     cleaned: list[Path] = field(default_factory=list)  # orphaned dirs removed
@@ -156,11 +164,11 @@ class SyncResult:
 
     def summary(self) -> str:
         """One log line: ``sync / apt=38 writer=absent cleaned=[...]``."""
-        parts = [
-            f"sync {self.root}",
-            f"apt={len(self.apt_distributions)}",
-            f"writer={self.writer or 'absent'}",
-        ]
+        parts = [f"sync {self.root}", f"apt={len(self.apt_distributions)}"]
+        for label, items in (("new", self.new), ("changed", self.changed), ("gone", self.gone)):
+            if items:
+                parts.append(f"{label}=[{', '.join(items)}]")
+        parts.append(f"writer={self.writer or 'absent'}")
         if self.written is not None:
             parts.append(f"written={self.written!r}")
         parts.append(f"cleaned=[{', '.join(str(p) for p in self.cleaned)}]")
@@ -199,18 +207,58 @@ def sync_debian(root: Path = Path("/"), writer: ModuleType | None = None) -> Syn
         )
     env = scan_environment(root, adapters=[cast("Adapter", apt)])
     result = SyncResult(root=root, problems=[str(p) for p in env.problems])
-    result.apt_distributions = [
-        f"{d.name} {d.version}"
+    current = {
+        str(d.dist_info): f"{d.name} {d.version} ({d.owner.name} {d.owner.version})"
         for d in env.distributions
         if d.owner is not None and d.owner.ecosystem == apt.ECOSYSTEM
-    ]
+    }
+    result.apt_distributions = sorted(current.values())
+    previous = _read_state(root / STATE, result)
+    if previous is not None:
+        result.new = sorted(v for k, v in current.items() if k not in previous)
+        result.changed = sorted(
+            v for k, v in current.items() if k in previous and previous[k] != v
+        )
+        result.gone = sorted(v for k, v in previous.items() if k not in current)
     module = writer if writer is not None else _writer_module()
     added = tuple(getattr(module, "ADDED_FILES", ADDED_FILES)) if module else ADDED_FILES
     if module is not None:
         result.writer = module.__name__
         result.written = module.annotate_environment(env)
     _remove_orphaned(root, env, added, result)
+    _write_state(root / STATE, current, result)
     return result
+
+
+def _read_state(path: Path, result: SyncResult) -> dict[str, str] | None:
+    """The previous sync's distributions, None on the first sync."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        result.problems.append(f"{path}: unreadable ({exc}); rewritten by this sync")
+        return None
+    distributions = data.get("distributions") if isinstance(data, dict) else None
+    if not isinstance(distributions, dict):
+        result.problems.append(f"{path}: not a vbridge sync state; rewritten by this sync")
+        return None
+    return {str(k): str(v) for k, v in distributions.items()}
+
+
+def _write_state(path: Path, current: dict[str, str], result: SyncResult) -> None:
+    """Write the state atomically (temp file + rename)."""
+    temp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temp.write_text(
+            json.dumps({"version": 1, "distributions": current}, indent=1, sort_keys=True),
+            encoding="utf-8",
+        )
+        os.replace(temp, path)
+    except OSError as exc:
+        temp.unlink(missing_ok=True)
+        result.problems.append(f"{path}: cannot write the sync state ({exc.strerror})")
 
 
 def _remove_orphaned(
@@ -281,7 +329,7 @@ def run_as_hook(root: Path, log: Path) -> int:
         lines.append(f"{stamp} {result.summary()}")
         lines.extend(f"{stamp}   problem: {p}" for p in result.problems)
         if result.problems:
-            message = f"{len(result.problems)} record(s) could not be read"
+            message = f"sync finished with {len(result.problems)} problem(s)"
     except VbridgeError as exc:
         lines.append(f"{stamp} sync {root} failed: {exc}")
         message = str(exc)
