@@ -120,6 +120,19 @@ def test_only_installed_packages_are_records(root: Path) -> None:
     assert dists["numpy"].owner is not None
 
 
+def test_pending_updates_journal_overrides_status(root: Path) -> None:
+    # dpkg journals status changes in updates/ until it merges them into status.
+    updates = root / "var/lib/dpkg/updates"
+    updates.mkdir()
+    (updates / "0000").write_text(
+        "Package: python3-threadpoolctl\nStatus: deinstall ok config-files\n"
+        "Architecture: all\nVersion: 3.1.0-1\n\n"
+    )
+    dists = by_name(scan_environment(root))
+    assert dists["threadpoolctl"].owner is None
+    assert dists["numpy"].owner is not None
+
+
 @pytest.mark.parametrize(
     ("blas_choice", "lapack_choice"),
     [("blis", "openblas"), ("netlib", "openblas"), ("openblas", "netlib"), ("netlib", "netlib")],
