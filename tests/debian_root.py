@@ -2,8 +2,9 @@
 
 The fixture is a real dpkg database (status, info/*.list, alternatives state) captured
 on Debian 12; ``lay_out_fixture_root`` puts it where dpkg keeps it under a new root,
-recreates the files those packages installed (directories as directories, files
-empty) and the /etc/alternatives links as update-alternatives left them.
+recreates what vbridge looks at of the files those packages installed (the Python
+metadata directories with their files, the shared libraries; files empty) and the
+/etc/alternatives links as update-alternatives left them.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ def lay_out_fixture_root(root: Path) -> Path:
             shutil.copyfile(source, dpkg / "alternatives" / source.name)
     parents = {os.path.dirname(p) for p in listed}
     for path in sorted(listed):
+        if not _looked_at(path):
+            continue  # Python modules, docs: thousands of files nothing here reads
         target = root / path.lstrip("/")
         if path in parents:
             target.mkdir(parents=True, exist_ok=True)
@@ -59,6 +62,13 @@ def lay_out_fixture_root(root: Path) -> Path:
         name, _, target = line.partition(" ")
         (links / name).symlink_to(target)
     return root
+
+
+def _looked_at(path: str) -> bool:
+    if path.startswith("/usr/lib/python3/dist-packages/"):
+        top = path.split("/")[5]
+        return top.endswith((".dist-info", ".egg-info"))
+    return path.startswith(f"{LIBDIR}/")
 
 
 def point_alternative(root: Path, name: str, target: str) -> Path:
