@@ -460,7 +460,11 @@ def _record(status: Path, stanza: StatusStanza, dists: tuple[Path, ...]) -> Inst
     extra: dict[str, object] = {"status_line": stanza.line}
     if provides:
         extra["provides"] = provides
-    for key, name in (("Source", "source_package"), ("Multi-Arch", "multi_arch")):
+    for key, name in (
+        ("Architecture", "architecture"),
+        ("Source", "source_package"),
+        ("Multi-Arch", "multi_arch"),
+    ):
         if fields.get(key):
             extra[name] = str(fields[key])
     if dists:

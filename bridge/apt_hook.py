@@ -49,6 +49,7 @@ __all__ = [
     "HOOK_NAME",
     "STATE",
     "SyncResult",
+    "added_files",
     "hook_text",
     "install_hook",
     "run_as_hook",
@@ -63,8 +64,9 @@ DEFAULT_LOG = Path("/var/log/vbridge.log")
 _MARKER = "// Written by `vbridge apt-hook install`"
 STATE = Path("var/lib/vbridge/apt-sync.json")
 # What the dist-info writer adds to a distribution's metadata directory (PEP 825
-# variant.json, PEP 770 SBOM); used when the writer itself does not say.
+# variant.json, PEP 770 SBOM); the writer's own constants win when it is installed.
 ADDED_FILES: tuple[str, ...] = ("variant.json", "sboms/vbridge.cdx.json")
+_WRITER_FILES = (("vbridge.variantjson", "VARIANT_JSON"), ("vbridge.sbom", "SBOM_PATH"))
 _UNSAFE_CHARS = ("'", '"', "\\", "\n", "\r")
 
 
@@ -189,6 +191,26 @@ def _writer_module() -> ModuleType | None:
         return None
 
 
+def added_files() -> tuple[str, ...]:
+    """The files the writer adds, from its own modules when installed, else ADDED_FILES."""
+    found: list[str] = []
+    for module_name, constant in _WRITER_FILES:
+        try:
+            value = getattr(importlib.import_module(module_name), constant)
+        except (ImportError, AttributeError):
+            return ADDED_FILES
+        found.append(str(value))
+    return tuple(found)
+
+
+def _describe(written: object) -> object:
+    """A short account of what the writer returned: its changed files when it says."""
+    changed = getattr(written, "changed", None)
+    if isinstance(changed, list):
+        return f"{len(changed)} file(s) changed"
+    return written
+
+
 def sync_debian(root: Path = Path("/"), writer: ModuleType | None = None) -> SyncResult:
     """Bring vbridge's files in a Debian root in line with what dpkg has installed.
 
@@ -221,11 +243,10 @@ def sync_debian(root: Path = Path("/"), writer: ModuleType | None = None) -> Syn
         )
         result.gone = sorted(v for k, v in previous.items() if k not in current)
     module = writer if writer is not None else _writer_module()
-    added = tuple(getattr(module, "ADDED_FILES", ADDED_FILES)) if module else ADDED_FILES
     if module is not None:
         result.writer = module.__name__
-        result.written = module.annotate_environment(env)
-    _remove_orphaned(root, env, added, result)
+        result.written = _describe(module.annotate_environment(env))
+    _remove_orphaned(root, env, added_files(), result)
     _write_state(root / STATE, current, result)
     return result
 
