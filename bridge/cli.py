@@ -194,6 +194,21 @@ def apt_hook_uninstall(conf_dir: ConfDirOpt = Path("/etc/apt/apt.conf.d")) -> No
     state = "removed" if removed else "was not installed"
     typer.echo(f"vbridge: apt hook {conf_dir / HOOK_NAME} {state}")
 
+spack_extension_app = typer.Typer(
+    help="The Spack extension vbridge ships (`spack vbridge scan|annotate|clean`).",
+    no_args_is_help=True,
+    add_completion=False,
+)
+app.add_typer(spack_extension_app, name="spack-extension")
+
+
+@spack_extension_app.command("path")
+def spack_extension_path() -> None:
+    """Print the extension directory, for Spack's `config:extensions`."""
+    from vbridge.spack_extension import extension_path
+
+    typer.echo(str(extension_path()))
+
 
 def main() -> None:
     """Console-script entry point."""
