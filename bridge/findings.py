@@ -131,6 +131,8 @@ def _ownership_findings(env: Environment) -> Iterator[Finding]:
 
 
 def _mixed_findings(env: Environment) -> Iterator[Finding]:
+    if env.collection:
+        return
     for feature, table in _policy().items():
         values = feature_values(env.distributions, feature)
         if len(values) < 2:

@@ -129,6 +129,9 @@ def scan_environment(
     records_by_eco: dict[str, list[InstallRecord]] = {}
     for (ecosystem, root), adapter in roots.items():
         records = list(adapter.read_records(root, env.problems))
+        is_collection = getattr(adapter, "is_collection", None)
+        if is_collection is not None and is_collection(root):
+            env.collection = True
         records_by_eco.setdefault(ecosystem, []).extend(records)
         env.records.extend(records)
         if ecosystem not in env.ecosystems and (records or ecosystem != "pip"):
