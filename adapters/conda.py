@@ -247,6 +247,11 @@ def read_records(root: Path, problems: list[RecordProblem]) -> Iterator[InstallR
             )
 
 
+def fingerprint_paths(root: Path) -> list[Path]:
+    """What changes when conda changes the prefix: ``conda-meta/`` gains or loses files."""
+    return [root / "conda-meta"]
+
+
 def site_packages(root: Path) -> list[Path]:
     """The site-packages directories of a conda prefix, as the python record says."""
     found: list[Path] = []

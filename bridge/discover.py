@@ -5,7 +5,8 @@
   they create), and every prefix under the ``envs_dirs`` (``$CONDA_ENVS_PATH``, the
   ``envs_dirs`` of the user's ``.condarc``, ``~/.conda/envs``, the root prefix's
   ``envs/``);
-- the Debian system, when ``/var/lib/dpkg/status`` and ``/usr/bin/python3`` exist;
+- the Debian system (the root ``/``, as ``vbridge scan --root /`` reads it), when
+  ``/var/lib/dpkg/status`` and ``/usr/bin/python3`` exist;
 - Spack install trees and environments named in the configuration;
 - every venv (a directory with ``pyvenv.cfg``) under the directories named in the
   configuration.
@@ -209,11 +210,12 @@ def conda_environments(config: DiscoveryConfig) -> list[Path]:
 
 
 def debian_system(config: DiscoveryConfig) -> Target | None:
-    """The Debian system's Python, when dpkg and ``python3`` are there."""
+    """The Debian root (``/``), when it has a dpkg database and a ``python3``."""
     root = config.debian_root
-    python = root / "usr" / "bin" / "python3"
-    if (root / "var" / "lib" / "dpkg" / "status").is_file() and python.exists():
-        return Target(root / "usr", "debian system", python=str(python))
+    if (root / "var" / "lib" / "dpkg" / "status").is_file() and (
+        root / "usr" / "bin" / "python3"
+    ).exists():
+        return Target(root, "debian system")
     return None
 
 
