@@ -19,9 +19,11 @@ Run as a script to generate one input and print its path::
 from __future__ import annotations
 
 import argparse
+import base64
 import hashlib
 import json
 import random
+import re
 import shutil
 import sys
 from collections.abc import Iterator, Sequence
@@ -463,15 +465,286 @@ def conda_environments(
     return envs
 
 
+# --- Debian ------------------------------------------------------------------------------
+
+DEBIAN = HERE.parent / "tests" / "fixtures" / "debian"
+DIST_PACKAGES = "/usr/lib/python3/dist-packages"
+
+
+def _stanzas(text: str) -> list[str]:
+    return [block.strip("\n") for block in text.split("\n\n") if block.strip()]
+
+
+def _field(stanza: str, name: str) -> str:
+    for line in stanza.splitlines():
+        if line.startswith(name + ":"):
+            return line.split(":", 1)[1].strip()
+    return ""
+
+
+# python3-* packages that ship no distribution (metapackages, headers, the stdlib parts).
+_NO_DIST_SUFFIXES = ("-all", "-dev", "-minimal", "-venv", "-distutils", "-lib2to3", "-doc")
+
+
+def _list_lines(rng: random.Random, package: str, stanza: str) -> list[str]:
+    """A file list the size dpkg would keep for a package of this Installed-Size."""
+    size_kb = int(_field(stanza, "Installed-Size") or "40")
+    count = max(3, min(3000, size_kb // 40 + rng.randint(0, 6)))
+    arch = _field(stanza, "Architecture")
+    doc = f"/usr/share/doc/{package}"
+    lines = ["/.", "/usr", "/usr/share", "/usr/share/doc", doc, f"{doc}/copyright"]
+    lines.append(f"{doc}/changelog.Debian.gz")
+    cloned_from = re.sub(r"-b\d+$", "", package)
+    if package.startswith("python3-") and not cloned_from.endswith(_NO_DIST_SUFFIXES):
+        module = package[len("python3-") :].replace("-", "_")
+        version = _field(stanza, "Version").split(":")[-1].split("-")[0].split("+")[0]
+        egg = f"{DIST_PACKAGES}/{module}-{version}.egg-info"
+        lines += ["/usr/lib", "/usr/lib/python3", DIST_PACKAGES, egg, f"{egg}/PKG-INFO"]
+        lines += [f"{egg}/top_level.txt", f"{DIST_PACKAGES}/{module}"]
+        lines += [f"{DIST_PACKAGES}/{module}/mod{i}.py" for i in range(count)]
+    elif arch != "all":
+        base = f"/usr/lib/x86_64-linux-gnu/{package}"
+        lines += ["/usr/lib", "/usr/lib/x86_64-linux-gnu", base]
+        lines += [f"{base}/part{i}.so" for i in range(count)]
+    else:
+        base = f"/usr/share/{package}"
+        lines += [base] + [f"{base}/data{i}" for i in range(count)]
+    return lines
+
+
+def dpkg_root(root: Path, packages: int = 3000, seed: int = 0) -> Path:
+    """A Debian root (``--root`` of dpkg) with ``packages`` installed packages.
+
+    The 772 stanzas of the real Debian 12 status file come first, unchanged; more are
+    cloned from them under new names (``-b<n>``) until there are ``packages``. Every
+    package has an ``info/*.list`` (the real ones where the fixtures have them, else
+    one as long as its Installed-Size suggests); every ``python3-*`` package has its
+    ``.egg-info`` in ``/usr/lib/python3/dist-packages``. ``/etc/alternatives`` and
+    ``/var/lib/dpkg/alternatives`` are the real ones (libblas.so.3 -> OpenBLAS).
+    """
+    rng = random.Random(seed)
+    if root.exists():
+        shutil.rmtree(root)
+    dpkg = root / "var" / "lib" / "dpkg"
+    info = dpkg / "info"
+    info.mkdir(parents=True)
+    (dpkg / "updates").mkdir()
+    real = _stanzas((DEBIAN / "status").read_text(encoding="utf-8"))
+    stanzas = list(real)
+    n = 0
+    while len(stanzas) < packages:
+        template = real[n % len(real)]
+        name = _field(template, "Package")
+        clone = template.replace(f"Package: {name}\n", f"Package: {name}-b{n}\n", 1)
+        if _field(template, "Status") == "install ok installed":
+            stanzas.append(clone)
+        n += 1
+    (dpkg / "status").write_text("\n\n".join(stanzas) + "\n", encoding="utf-8")
+    real_lists = {p.name: p for p in (DEBIAN / "info").glob("*.list")}
+    for stanza in stanzas:
+        if _field(stanza, "Status") != "install ok installed":
+            continue
+        package = _field(stanza, "Package")
+        arch = _field(stanza, "Architecture")
+        name = (
+            f"{package}:{arch}.list"
+            if _field(stanza, "Multi-Arch") == "same"
+            else f"{package}.list"
+        )
+        if name in real_lists:
+            text = real_lists[name].read_text(encoding="utf-8")
+            lines = text.splitlines()
+        else:
+            lines = _list_lines(rng, package, stanza)
+            text = "\n".join(lines) + "\n"
+        (info / name).write_text(text, encoding="utf-8")
+        for line in lines:
+            if line.startswith(DIST_PACKAGES + "/") and line.endswith((".egg-info", ".dist-info")):
+                meta = root / line.lstrip("/")
+                meta.mkdir(parents=True, exist_ok=True)
+                stem = meta.name.rsplit(".", 1)[0]
+                dist, _, version = stem.partition("-")
+                (meta / "PKG-INFO").write_text(
+                    f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version.split('-')[0]}\n"
+                )
+    alternatives = dpkg / "alternatives"
+    shutil.copytree(DEBIAN / "alternatives", alternatives, ignore=shutil.ignore_patterns("*.txt"))
+    links = root / "etc" / "alternatives"
+    links.mkdir(parents=True)
+    for line in (DEBIAN / "alternatives" / "etc-alternatives-links.txt").read_text().splitlines():
+        link, _, target = line.partition(" ")
+        if not target:
+            continue
+        (links / link).symlink_to(target)
+        in_root = root / target.lstrip("/")
+        in_root.parent.mkdir(parents=True, exist_ok=True)
+        in_root.touch()
+    return root
+
+
+# --- Spack -------------------------------------------------------------------------------
+
+SPACK = HERE.parent / "tests" / "fixtures" / "spack"
+_SPACK_STEMS = _words(
+    """
+    zlib-ng bzip2 xz zstd openssl curl libxml2 libiconv ncurses readline sqlite gdbm
+    expat libffi gettext pcre2 libpng libjpeg-turbo libtiff freetype fontconfig hwloc
+    libevent pmix libfabric ucx numactl libpciaccess cmake gmake pkgconf m4 autoconf
+    automake libtool perl python tcl tk boost fftw hdf5 netcdf-c netcdf-fortran
+    parmetis metis hypre petsc trilinos superlu suite-sparse arpack-ng scalapack
+    """
+)
+_PY_STEMS = _words(
+    """
+    py-numpy py-scipy py-setuptools py-wheel py-pip py-cython py-six py-packaging
+    py-pyparsing py-mpi4py py-h5py py-pandas py-matplotlib py-pillow py-cycler
+    py-kiwisolver py-fonttools py-python-dateutil py-pytz py-tzdata py-scikit-learn
+    py-joblib py-threadpoolctl py-sympy py-mpmath py-networkx py-pyyaml py-jinja2
+    py-markupsafe py-petsc4py py-netcdf4 py-cftime py-tables py-numexpr
+    """
+)
+
+
+def _spack_hash(*parts: object) -> str:
+    digest = hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).digest()
+    return base64.b32encode(digest).decode().lower()[:32]
+
+
+def spack_tree(root: Path, installs: int = 2000, seed: int = 0) -> Path:
+    """A Spack install tree with a version-8 database of ``installs`` installs.
+
+    The 8 real installs of Spack's own test database come first; the others copy their
+    node shape (full ``arch.target`` with its feature list, build parameters with the
+    compiler-flag lists, ``package_hash``, ``annotations``) with dependency edges to
+    earlier nodes: link/run edges with ``virtuals: [blas, lapack]`` to OpenBLAS or MKL
+    and ``[mpi]`` to Open MPI or MPICH, build edges to cmake/gmake. Every ``py-*``
+    install has its prefix with ``.spack/spec.json`` (its whole DAG) and a
+    ``.dist-info`` in ``lib/python3.11/site-packages``.
+    """
+    rng = random.Random(seed)
+    if root.exists():
+        shutil.rmtree(root)
+    import gzip
+
+    with gzip.open(SPACK / "index.json.v7_v8.json.gz", "rt", encoding="utf-8") as fh:
+        real = json.load(fh)["database"]["installs"]
+    template = next(rec for rec in real.values() if rec["spec"]["name"] == "hdf5")
+    arch = template["spec"]["arch"]
+    nodes: dict[str, dict[str, object]] = {}
+    order: list[str] = []
+    providers: dict[str, list[str]] = {"blas": [], "mpi": []}
+
+    def add(name: str, version: str, deps: list[tuple[str, list[str], list[str]]]) -> str:
+        parameters: dict[str, object] = {"build_system": "generic"}
+        if name in ("hdf5", "py-h5py", "netcdf-c"):
+            parameters["mpi"] = rng.random() < 0.5
+        parameters.update(
+            {f: [] for f in ("cflags", "cppflags", "cxxflags", "fflags", "ldflags", "ldlibs")}
+        )
+        dependencies = [
+            {"name": nodes[h]["name"], "hash": h, "parameters": {"deptypes": t, "virtuals": v}}
+            for h, t, v in sorted(deps, key=lambda d: str(nodes[d[0]]["name"]))
+        ]
+        key = _spack_hash(name, version, parameters, [d["hash"] for d in dependencies])
+        spec: dict[str, object] = {
+            "name": name,
+            "version": version,
+            "arch": arch,
+            "namespace": "builtin",
+            "parameters": parameters,
+            "package_hash": _spack_hash("package", name, version) + "====",
+        }
+        if dependencies:
+            spec["dependencies"] = dependencies
+        spec["annotations"] = {"original_specfile_version": 5, "compiler": "gcc@=12.3.0"}
+        spec["hash"] = key
+        nodes[key] = spec
+        order.append(key)
+        return key
+
+    cmake = add("cmake", "3.27.9", [])
+    gmake = add("gmake", "4.4.1", [])
+    build = [(cmake, ["build"], []), (gmake, ["build"], [])]
+    providers["blas"].append(add("openblas", "0.3.26", build))
+    providers["blas"].append(add("intel-oneapi-mkl", "2024.0.0", []))
+    providers["mpi"].append(add("openmpi", "4.1.6", build))
+    providers["mpi"].append(add("mpich", "4.1.2", build))
+    python = add("python", "3.11.7", build)
+    i = 0
+    while len(order) + len(real) < installs:
+        is_py = rng.random() < 0.2
+        stems = _PY_STEMS if is_py else _SPACK_STEMS
+        name = stems[i % len(stems)]
+        version = f"{rng.randint(0, 9)}.{rng.randint(0, 30)}.{rng.randint(0, 9)}"
+        earlier = rng.sample(order, k=min(len(order), rng.randint(0, 5)))
+        deps = [(h, ["build", "link"], []) for h in earlier if nodes[h]["name"] != name]
+        deps += build
+        if rng.random() < 0.3:
+            deps.append((rng.choice(providers["blas"]), ["build", "link"], ["blas", "lapack"]))
+        if rng.random() < 0.15:
+            deps.append((rng.choice(providers["mpi"]), ["build", "link"], ["mpi"]))
+        if is_py:
+            deps.append((python, ["build", "link", "run"], []))
+        unique = {h: (h, t, v) for h, t, v in deps}
+        add(name, version, list(unique.values()))
+        i += 1
+    tree = root / "opt" / "spack"
+    db: dict[str, object] = dict(real)
+
+    def dag(key: str) -> list[dict[str, object]]:
+        seen: dict[str, None] = {}
+        stack = [key]
+        while stack:
+            h = stack.pop()
+            if h in seen:
+                continue
+            seen[h] = None
+            deps = nodes[h].get("dependencies") or []
+            assert isinstance(deps, list)
+            stack.extend(d["hash"] for d in deps)
+        return [nodes[h] for h in seen]
+
+    for key in order:
+        spec = nodes[key]
+        name, version = str(spec["name"]), str(spec["version"])
+        prefix = tree / "linux-icelake" / f"{name}-{version}-{key}"
+        if name.startswith("py-") or name == "python":
+            (prefix / ".spack").mkdir(parents=True)
+            (prefix / ".spack" / "spec.json").write_text(
+                json.dumps({"spec": {"_meta": {"version": 5}, "nodes": dag(key)}})
+            )
+            if name.startswith("py-"):
+                site = prefix / "lib" / "python3.11" / "site-packages"
+                _write_dist_info(site, name[3:].replace("-", "_"), version, "pip")
+        db[key] = {
+            "spec": spec,
+            "ref_count": 1,
+            "path": str(prefix),
+            "installed": True,
+            "explicit": name.startswith("py-"),
+            "installation_time": 1744963943.3 + len(db),
+            "deprecated_for": None,
+        }
+    (tree / ".spack-db").mkdir(parents=True, exist_ok=True)
+    (tree / ".spack-db" / "index.json").write_text(
+        json.dumps({"database": {"version": "8", "installs": db}})
+    )
+    return tree
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("kind", choices=["conda", "envs"])
+    parser.add_argument("kind", choices=["conda", "envs", "dpkg", "spack"])
     parser.add_argument("target", type=Path)
     parser.add_argument("--records", type=int, default=600)
     parser.add_argument("--count", type=int, default=200)
     args = parser.parse_args(argv)
     if args.kind == "conda":
         print(conda_prefix(args.target, records=args.records))
+    elif args.kind == "dpkg":
+        print(dpkg_root(args.target))
+    elif args.kind == "spack":
+        print(spack_tree(args.target))
     else:
         print(
             len(conda_environments(args.target, count=args.count)), "environments in", args.target

@@ -18,7 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 PYTHON = sys.executable
-VBRIDGE = str(Path(sys.executable).with_name("vbridge"))
+# The vbridge under test: the one installed beside this interpreter, or another build
+# named by $VBRIDGE_BENCH_EXE (an executable called `vbridge`, e.g. a wrapper script).
+VBRIDGE = os.environ.get("VBRIDGE_BENCH_EXE") or str(Path(sys.executable).with_name("vbridge"))
 
 
 @dataclass

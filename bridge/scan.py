@@ -139,8 +139,10 @@ def scan_environment(
         if layers is None:
             extra_layers = getattr(adapter, "site_packages", None)
             if extra_layers is not None:
+                known = set(layer_list)  # a Spack tree names hundreds of layers
                 for layer in extra_layers(root):
-                    if layer.is_dir() and layer not in layer_list:
+                    if layer not in known and layer.is_dir():
+                        known.add(layer)
                         layer_list.append(layer)
     env.site_packages = layer_list
 

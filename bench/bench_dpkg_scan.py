@@ -1,0 +1,54 @@
+"""`vbridge scan --root` of a Debian root with 3,000 packages against `dpkg-query -W`.
+
+The root (bench/generate.py ``dpkg_root``) holds the real Debian 12 status stanzas
+cloned to 3,000 installed packages, an ``info/*.list`` for each, the Python
+distributions of the ``python3-*`` packages and the real ``/etc/alternatives`` links
+(libblas.so.3 -> OpenBLAS). dpkg-query reads the same database with ``--admindir``.
+
+    python bench/bench_dpkg_scan.py --packages 3000 --repeat 7
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from generate import dpkg_root
+from timing import PYTHON, VBRIDGE, machine, report, time_command
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--packages", type=int, default=3000)
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--keep", type=Path, help="generate here and keep it")
+    args = parser.parse_args()
+    if importlib.util.find_spec("vbridge.adapters.apt") is None:
+        print("skipped: this vbridge has no apt adapter (vbridge.adapters.apt)")
+        return 0
+    dpkg_query = shutil.which("dpkg-query")
+    if dpkg_query is None:
+        print("skipped: dpkg-query is not installed (the baseline)")
+        return 0
+    work = args.keep or Path(tempfile.mkdtemp(prefix="vbridge-bench-"))
+    root = dpkg_root(work / "debian", packages=args.packages)
+    print(f"# Debian root: {args.packages} installed packages; {machine()}\n")
+    admindir = str(root / "var" / "lib" / "dpkg")
+    scan = time_command(
+        [VBRIDGE, "scan", "--json", "--root", str(root)], args.repeat, "vbridge scan --root --json"
+    )
+    query = time_command([dpkg_query, "--admindir", admindir, "-W"], args.repeat, "dpkg-query -W")
+    start = time_command([PYTHON, "-c", "pass"], args.repeat, "python start-up")
+    print(report("dpkg database (wall time)", [scan, query, start], query))
+    print(f"vbridge scan / dpkg-query = {scan.median / query.median:.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,49 @@
+"""`vbridge scan` of a Spack install tree of 2,000 installs against loading index.json.
+
+The tree (bench/generate.py ``spack_tree``) has a version-8 database whose nodes copy
+the shape of the real ones in Spack's test database, and a prefix with
+``.spack/spec.json`` and a ``.dist-info`` for every ``py-*`` install. The baseline is
+what any tool reading the database pays: ``json.load`` of ``.spack-db/index.json``.
+
+    python bench/bench_spack_scan.py --installs 2000 --repeat 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from generate import spack_tree
+from timing import PYTHON, VBRIDGE, machine, report, time_command
+
+LOAD_INDEX = "import json, sys\nwith open(sys.argv[1], 'rb') as f:\n    json.load(f)\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--installs", type=int, default=2000)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--keep", type=Path, help="generate here and keep it")
+    args = parser.parse_args()
+    if importlib.util.find_spec("vbridge.adapters.spack") is None:
+        print("skipped: this vbridge has no Spack adapter (vbridge.adapters.spack)")
+        return 0
+    work = args.keep or Path(tempfile.mkdtemp(prefix="vbridge-bench-"))
+    tree = spack_tree(work / "spack", installs=args.installs)
+    index = tree / ".spack-db" / "index.json"
+    size = index.stat().st_size
+    print(f"# Spack tree: {args.installs} installs, index.json {size / 1e6:.1f} MB; {machine()}\n")
+    scan = time_command([VBRIDGE, "scan", "--json", str(tree)], args.repeat, "vbridge scan --json")
+    load = time_command([PYTHON, "-c", LOAD_INDEX, str(index)], args.repeat, "json.load index.json")
+    print(report("Spack install tree (wall time)", [scan, load], load))
+    print(f"vbridge scan / loading index.json = {scan.median / load.median:.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
