@@ -97,6 +97,66 @@ def scan(
     raise typer.Exit(_exit_code(envs))
 
 
+@app.command("conda-post-link")
+def conda_post_link(
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict",
+            help="Exit non-zero when the package could not be annotated "
+            "(conda then rolls the install back).",
+        ),
+    ] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", help="Also tell the user when it worked.")
+    ] = False,
+    print_template: Annotated[
+        bool,
+        typer.Option("--print-template", help="Print the post-link.sh template and exit."),
+    ] = False,
+) -> None:
+    """Annotate a conda package's distributions; called from its post-link.sh.
+
+    Reads PREFIX, PKG_NAME, PKG_VERSION and PKG_BUILDNUM as conda, mamba and rattler set
+    them. Messages go to $PREFIX/.messages.txt (the installer shows them); the exit code
+    is 0 unless --strict.
+    """
+    import os
+    from importlib import resources
+
+    from vbridge.conda_post_link import PostLinkRequest, append_messages, run_post_link
+    from vbridge.errors import VbridgeError
+
+    if print_template:
+        template = resources.files("vbridge.data").joinpath("post-link.sh")
+        typer.echo(template.read_text(encoding="utf-8"), nl=False)
+        raise typer.Exit(0)
+
+    def tell(prefix: Path | None, line: str) -> None:
+        typer.echo(line, err=True)
+        if prefix is not None and prefix.is_dir():
+            try:
+                append_messages(prefix, [line])
+            except OSError as exc:
+                typer.echo(f"vbridge: cannot write {prefix}/.messages.txt: {exc}", err=True)
+
+    prefix = Path(os.environ["PREFIX"]) if os.environ.get("PREFIX") else None
+    try:
+        request = PostLinkRequest.from_environ(os.environ)
+        outcome = run_post_link(request)
+    except VbridgeError as exc:
+        name = os.environ.get("PKG_NAME", "?")
+        tell(prefix, f"vbridge: {name}: variant metadata not written: {exc}")
+        raise typer.Exit(exc.exit_code if strict else 0) from None
+    label = f"{request.name} {request.version}"
+    for line in outcome.messages:
+        tell(request.prefix, line)
+    if outcome.annotated and verbose:
+        names = ", ".join(p.name for p in outcome.annotated)
+        tell(request.prefix, f"vbridge: {label}: variant metadata written for {names}")
+    raise typer.Exit(1 if strict and outcome.source == "none" else 0)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()
