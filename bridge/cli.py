@@ -97,6 +97,90 @@ def scan(
     raise typer.Exit(_exit_code(envs))
 
 
+WaitOpt = Annotated[
+    float,
+    typer.Option(
+        "--wait",
+        help="Seconds to wait for another vbridge run on the same environment "
+        "(default: stop at once with a message).",
+    ),
+]
+DryRunOpt = Annotated[
+    bool, typer.Option("--dry-run", help="Show what would change; write nothing.")
+]
+
+
+def _print_changes(result: object, as_json: bool, verb: str) -> None:
+    import json as json_mod
+
+    from vbridge.annotate import AnnotateResult, CleanResult
+
+    assert isinstance(result, AnnotateResult | CleanResult)
+    if as_json:
+        typer.echo(json_mod.dumps(result.to_dict(), indent=2))
+        return
+    prefix = "would " if result.dry_run else ""
+    for change in result.changed:
+        typer.echo(f"{prefix}{change.action} {change.path}")
+    for finding in result.findings:
+        typer.echo(f"  [{finding.severity}] {finding.code}: {finding.message}")
+    touched = {c.distribution for c in result.changed}
+    typer.echo(
+        f"vbridge {verb}: {result.root}: {len(result.changed)} file(s) "
+        f"{'to change' if result.dry_run else 'changed'} in {len(touched)} "
+        f"distribution(s), {len(result.unchanged)} unchanged"
+    )
+
+
+@app.command()
+def annotate(
+    prefixes: PrefixArg = None,
+    python: PythonOpt = None,
+    dry_run: DryRunOpt = False,
+    as_json: JsonOpt = False,
+    wait: WaitOpt = 0.0,
+) -> None:
+    """Write variant.json (PEP 825) and an SBOM (PEP 770) into each distribution's
+    dist-info, registered so that uninstalling the package removes them."""
+    from vbridge.annotate import annotate_environment
+    from vbridge.errors import VbridgeError
+
+    try:
+        envs = resolve_environments(prefixes, python)
+        _report_problems(envs)
+        for env in envs:
+            result = annotate_environment(env, dry_run=dry_run, wait=wait)
+            _print_changes(result, as_json, "annotate")
+    except VbridgeError as exc:
+        raise _fail(str(exc), exc.exit_code) from None
+
+
+@app.command()
+def clean(
+    prefixes: PrefixArg = None,
+    python: PythonOpt = None,
+    dry_run: DryRunOpt = False,
+    as_json: JsonOpt = False,
+    wait: WaitOpt = 0.0,
+) -> None:
+    """Remove everything vbridge wrote and restore every file it edited, byte for byte."""
+    from vbridge.annotate import clean_environment
+    from vbridge.errors import VbridgeError
+    from vbridge.scan import interpreter_layers
+
+    try:
+        if prefixes and python:
+            raise _fail("give environment prefixes or --python, not both")
+        roots = [p.absolute() for p in prefixes] if prefixes else [
+            interpreter_layers(python or sys.executable)[0]
+        ]
+        for root in roots:
+            result = clean_environment(root, dry_run=dry_run, wait=wait)
+            _print_changes(result, as_json, "clean")
+    except VbridgeError as exc:
+        raise _fail(str(exc), exc.exit_code) from None
+
+
 @app.command("conda-post-link")
 def conda_post_link(
     strict: Annotated[
