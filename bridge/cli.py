@@ -139,6 +139,7 @@ def annotate(
     dry_run: DryRunOpt = False,
     as_json: JsonOpt = False,
     wait: WaitOpt = 0.0,
+    variants_toml: VariantsTomlOpt = False,
 ) -> None:
     """Write variant.json (PEP 825) and an SBOM (PEP 770) into each distribution's
     dist-info, registered so that uninstalling the package removes them."""
@@ -151,6 +152,8 @@ def annotate(
         for env in envs:
             result = annotate_environment(env, dry_run=dry_run, wait=wait)
             _print_changes(result, as_json, "annotate")
+            if variants_toml:
+                _write_variants_toml(env, dry_run, as_json, wait)
     except VbridgeError as exc:
         raise _fail(str(exc), exc.exit_code) from None
 
@@ -175,10 +178,37 @@ def clean(
             interpreter_layers(python or sys.executable)[0]
         ]
         for root in roots:
+            _remove_variants_toml(root, dry_run, as_json, wait)
             result = clean_environment(root, dry_run=dry_run, wait=wait)
             _print_changes(result, as_json, "clean")
     except VbridgeError as exc:
         raise _fail(str(exc), exc.exit_code) from None
+
+
+VariantsTomlOpt = Annotated[
+    bool,
+    typer.Option(
+        "--variants-toml",
+        help="Also write the environment's variants.toml (variantlib's configuration, "
+        "read from sys.prefix) with the installed builds first.",
+    ),
+]
+
+
+def _write_variants_toml(env: Environment, dry_run: bool, as_json: bool, wait: float) -> None:
+    """``annotate --variants-toml``: one line on stdout (stderr with --json)."""
+    from vbridge.variants_toml import write_variants_toml
+
+    typer.echo(write_variants_toml(env, dry_run=dry_run, wait=wait).line(), err=as_json)
+
+
+def _remove_variants_toml(root: Path, dry_run: bool, as_json: bool, wait: float) -> None:
+    """``clean``: remove the variants.toml vbridge wrote (said only if there was one)."""
+    from vbridge.variants_toml import remove_variants_toml
+
+    result = remove_variants_toml(root, dry_run=dry_run, wait=wait)
+    if result.action != "unchanged":
+        typer.echo(result.line(), err=as_json)
 
 
 @app.command("conda-post-link")

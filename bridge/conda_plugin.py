@@ -15,8 +15,8 @@ conda's plugin manager loads this module and calls its hooks:
   stale metadata; ``conda doctor --fix vbridge`` rewrites the stale metadata.
 
 Nothing here can fail a transaction: an error becomes one line on stderr and an entry
-in the log (``conda-meta/vbridge.log`` in the prefix, or the user log directory when
-the prefix is read-only). ``VBRIDGE_CONDA_PLUGIN=0`` turns the sync off.
+in the log (``.vbridge/conda-plugin.log`` in the prefix, beside vbridge's ledger, or
+the user log directory when the prefix is read-only). ``VBRIDGE_CONDA_PLUGIN=0`` turns the sync off.
 
 The module imports without conda (conda is imported only inside the hooks, which
 conda alone calls); ``hookimpl`` is conda's marker when conda is installed, pluggy's
@@ -34,7 +34,10 @@ import traceback
 from argparse import Namespace
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from vbridge.conda_transaction import TransactionChange
 
 __all__ = [
     "HEALTH_CHECK_NAME",
@@ -53,7 +56,7 @@ PLUGIN_NAME = "vbridge-sync"
 HEALTH_CHECK_NAME = "vbridge"
 # conda_argparse.do_call names commands after their module, without ``main_``.
 RUN_FOR = frozenset({"install", "create", "update", "remove", "env_create", "env_update"})
-LOG_NAME = "vbridge.log"
+LOG_NAME = "conda-plugin.log"
 _LOG_LIMIT = 1 << 20  # start the log over past 1 MiB
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -82,9 +85,14 @@ def _enabled() -> bool:
 
 
 def _log_path(prefix: Path) -> Path:
-    meta = prefix / "conda-meta"
-    if os.access(meta, os.W_OK):
-        return meta / LOG_NAME
+    from vbridge.ledger import state_dir
+
+    state = state_dir(prefix)
+    with contextlib.suppress(OSError):
+        if os.access(prefix, os.W_OK):
+            state.mkdir(exist_ok=True)
+    if os.access(state, os.W_OK):
+        return state / LOG_NAME
     import platformdirs
 
     directory = Path(platformdirs.user_log_dir("vbridge", appauthor=False))
@@ -110,7 +118,10 @@ def _say(line: str) -> None:
 
 def run_guarded(prefix: Path, what: str, work: Callable[[], str | None]) -> bool:
     """Run ``work``; never raise. Its summary (if any) and any error go to the log;
-    an error is also one line on stderr. Returns whether it succeeded."""
+    an error is also one line on stderr. Returns whether it succeeded.
+
+    Empty summaries (nothing changed) are not logged.
+    """
     try:
         summary = work()
     except Exception as exc:
@@ -129,12 +140,20 @@ def run_guarded(prefix: Path, what: str, work: Callable[[], str | None]) -> bool
 def _sync(
     prefix: Path, link_precs: Iterable[object] | None, unlink_precs: Iterable[object] | None
 ) -> str:
-    from vbridge.conda_transaction import TransactionChange, sync_transaction
+    from vbridge.conda_transaction import TransactionChange
 
-    outcome = sync_transaction(prefix, TransactionChange.of(link_precs, unlink_precs))
+    return _sync_change(prefix, TransactionChange.of(link_precs, unlink_precs))
+
+
+def _sync_change(prefix: Path, change: TransactionChange) -> str:
+    from vbridge.conda_transaction import sync_transaction
+
+    outcome = sync_transaction(prefix, change)
     for problem in outcome.problems:
-        _log(prefix, f"record problem: {problem}")
-    return outcome.summary()
+        _log(prefix, f"problem: {problem}")
+    if not (outcome.annotated or outcome.cleaned or outcome.variants_toml):
+        return ""
+    return "\n".join(filter(None, [outcome.summary(), outcome.variants_toml]))
 
 
 @functools.cache
@@ -196,12 +215,12 @@ def sync_after_command(command: str) -> None:
     prefix = Path(context.target_prefix)
 
     def work() -> str:
-        from vbridge.conda_transaction import last_history_change, sync_transaction
+        from vbridge.conda_transaction import last_history_change
 
         change = last_history_change(prefix)
         if change is None:
-            return f"vbridge: {command}: no transaction in conda-meta/history"
-        return sync_transaction(prefix, change).summary()
+            return ""
+        return _sync_change(prefix, change)
 
     run_guarded(prefix, "update variant metadata", work)
 

@@ -190,6 +190,11 @@ class _CachedPackage:
         except OSError:
             return False
 
+    @property
+    def record_filename(self) -> str:
+        index = self.index
+        return f"{index.get('name')}-{index.get('version')}-{index.get('build')}.json"
+
     def record_data(self) -> dict[str, Any]:
         """The PrefixRecord-shaped data conda will write for it."""
         data = dict(self.index)
@@ -230,11 +235,10 @@ def _pending_records(request: PostLinkRequest) -> list[InstallRecord]:
     seen = {request.name}
     while queue:
         pkg = queue.pop(0)
-        records.append(
-            conda.parse_record(
-                request.prefix, pkg.directory / "info" / "index.json", pkg.record_data()
-            )
-        )
+        # Where the installer will write the record: annotate edits it only once it
+        # exists, so the files are registered with conda by the next annotate.
+        future = request.prefix / "conda-meta" / pkg.record_filename
+        records.append(conda.parse_record(request.prefix, future, pkg.record_data()))
         for spec in pkg.index.get("depends", []):
             for dep in dependency_names(str(spec)):
                 if dep in seen or dep in recorded or dep.startswith("__"):
@@ -310,6 +314,11 @@ def run_post_link(request: PostLinkRequest, *, dry_run: bool = False) -> PostLin
                 ],
             )
         outcome = PostLinkOutcome("package-cache")
+        outcome.messages.append(
+            f"vbridge: {label}: variant metadata written before the installer recorded "
+            "the package; run `vbridge annotate` on this environment after the install "
+            "(the vbridge conda plugin does it by itself) so uninstalling removes it"
+        )
         adapters = [
             _PendingCondaAdapter(prefix, pending),
             *(a for a in all_adapters() if a.ECOSYSTEM != "conda"),
@@ -319,6 +328,6 @@ def run_post_link(request: PostLinkRequest, *, dry_run: bool = False) -> PostLin
     present = {d.dist_info for d in env.distributions}
     targets = [t for t in targets if t in present]
     if targets:
-        annotate_environment(env, only=targets, dry_run=dry_run)
+        annotate_environment(env, only=targets, dry_run=dry_run, wait=30.0)
         outcome.annotated.extend(targets)
     return outcome

@@ -21,6 +21,7 @@ of ``conda-meta/history`` (:func:`last_history_change`).
 
 from __future__ import annotations
 
+import os
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -208,14 +209,15 @@ class SyncOutcome:
     """What one sync did in a prefix."""
 
     prefix: Path
-    annotated: list[Path] = field(default_factory=list)  # dist-infos (re)written
-    cleaned: list[Path] = field(default_factory=list)  # dist-infos vbridge's files left
+    annotated: list[str] = field(default_factory=list)  # distributions (re)written
+    cleaned: list[str] = field(default_factory=list)  # distributions vbridge's files left
     problems: list[str] = field(default_factory=list)
+    variants_toml: str = ""  # what happened to variants.toml, if vbridge keeps one
 
     def summary(self) -> str:
         """One line for conda's output.
 
-        >>> SyncOutcome(Path("/env"), [Path("a")], [], []).summary()
+        >>> SyncOutcome(Path("/env"), ["numpy-1.26.4.dist-info"]).summary()
         'vbridge: variant metadata updated for 1 distribution(s) in /env'
         """
         parts = []
@@ -254,28 +256,40 @@ def _unlinked_metadata_dirs(env: Environment, change: TransactionChange) -> list
     return list(found)
 
 
+def _gone_from_ledger(prefix: Path) -> list[Path]:
+    """Dist-infos vbridge annotated whose package is gone (no METADATA left)."""
+    from vbridge.ledger import LedgerStore
+
+    ledger = LedgerStore.of(prefix).load()
+    return [
+        prefix / key
+        for key in ledger.distributions
+        if not (prefix / key / "METADATA").is_file()
+    ]
+
+
 def sync_transaction(
-    prefix: Path, change: TransactionChange, *, dry_run: bool = False
+    prefix: Path, change: TransactionChange, *, dry_run: bool = False, wait: float = 30.0
 ) -> SyncOutcome:
     """Bring vbridge's metadata in ``prefix`` up to date with one transaction.
 
-    Raises :class:`vbridge.errors.VbridgeError` subclasses on bad input (not a
-    prefix, read-only, locked); the conda plugin turns them into one line.
+    One annotate run limited to the affected distributions plus those the transaction
+    removed (annotate undoes vbridge's files where the package is gone), then
+    ``variants.toml`` refreshed if vbridge keeps one there. ``wait`` is how long to
+    queue behind another vbridge run on the prefix. Raises
+    :class:`vbridge.errors.VbridgeError` subclasses on bad input (not a prefix,
+    read-only, locked); the conda plugin turns them into one line.
     """
-    from vbridge.annotate import annotate_environment, clean_environment
+    from vbridge.annotate import annotate_environment
     from vbridge.scan import scan_environment
+    from vbridge.variants_toml import variants_toml_is_ours, write_variants_toml
 
-    prefix = Path(prefix)
+    prefix = Path(os.path.abspath(prefix))
     outcome = SyncOutcome(prefix)
     if not change:
         return outcome
     env = scan_environment(prefix)
     outcome.problems.extend(str(p) for p in env.problems)
-
-    stale = _unlinked_metadata_dirs(env, change)
-    if stale:
-        clean_environment(prefix, only=stale, dry_run=dry_run)
-        outcome.cleaned.extend(stale)
 
     stop_at = RuleSet.load("conda").stop_at
     names = affected_packages([r for r in env.records if r.ecosystem == "conda"], change, stop_at)
@@ -286,7 +300,18 @@ def sync_transaction(
         and d.owner_record.ecosystem == "conda"
         and d.owner_record.name.lower() in names
     ]
-    if targets:
-        annotate_environment(env, only=targets, dry_run=dry_run)
-        outcome.annotated.extend(targets)
+    removed = {*_unlinked_metadata_dirs(env, change), *_gone_from_ledger(prefix)}
+    if targets or removed:
+        result = annotate_environment(
+            env, only=[*targets, *removed], dry_run=dry_run, wait=wait
+        )
+        outcome.problems.extend(f.message for f in result.findings if f.severity != "info")
+        gone = {str(p.relative_to(prefix)) for p in removed}
+        for change_ in result.changed:
+            key = next((k for k in gone if str(change_.path).startswith(f"{prefix}/{k}")), None)
+            bucket = outcome.cleaned if key is not None else outcome.annotated
+            if change_.distribution not in bucket:
+                bucket.append(change_.distribution)
+    if variants_toml_is_ours(prefix):
+        outcome.variants_toml = write_variants_toml(env, dry_run=dry_run, wait=wait).line()
     return outcome

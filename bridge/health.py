@@ -15,16 +15,12 @@ What ``conda doctor`` shows through the vbridge plugin, and what its fixer repai
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from vbridge.model import Distribution, Environment, Finding
 
 __all__ = ["HealthReport", "Staleness", "environment_health", "written_properties"]
-
-VARIANT_JSON = "variant.json"
-
 
 @dataclass(frozen=True)
 class Staleness:
@@ -59,32 +55,46 @@ class HealthReport:
 def written_properties(dist_info: Path) -> tuple[str, ...] | None:
     """The properties a distribution's ``variant.json`` declares; None if it has none.
 
-    Read with variantlib's own model of the file; an unreadable file counts as none.
+    An unreadable file counts as none.
     """
-    from variantlib.variant_dist_info import VariantDistInfo
+    from vbridge.variantjson import VARIANT_JSON, read_variant_json
 
     try:
-        text = (dist_info / VARIANT_JSON).read_text(encoding="utf-8")
-    except OSError:
+        desc = read_variant_json((dist_info / VARIANT_JSON).read_bytes())
+    except (OSError, ValueError):
         return None
-    with contextlib.suppress(Exception):  # variantlib raises several types on bad input
-        desc = VariantDistInfo(text).variant_desc
-        return tuple(sorted(p.to_str() for p in desc.properties))
-    return None
+    return tuple(sorted(p.to_str() for p in desc.properties))
 
 
 def _expected(dist: Distribution) -> tuple[str, ...]:
     return tuple(sorted(p.to_str() for p in dist.properties))
 
 
+def _writable_owner(dist: Distribution) -> bool:
+    """Whether ``vbridge annotate`` writes into distributions of this owner."""
+    from vbridge.rules import load_data
+
+    if dist.owner is None:
+        return False  # pip's own: a variant wheel's variant.json is the wheel's business
+    owners: dict[str, str] = load_data("annotate").get("owners", {})
+    return owners.get(dist.owner.ecosystem, owners.get("default", "skip")) != "skip"
+
+
 def environment_health(env: Environment) -> HealthReport:
-    """Check a scanned environment: its findings, and each owned distribution's metadata."""
+    """Check a scanned environment: its findings, and each owned distribution's metadata.
+
+    Stale: vbridge wrote metadata that is no longer what it would write now (the
+    annotate ledger says so), or a distribution another package manager owns has
+    properties but no metadata yet.
+    """
+    from vbridge.annotate import mark_metadata_status
+
     report = HealthReport(env, findings=list(env.findings))
+    mark_metadata_status(env)
     for dist in env.distributions:
-        if dist.owner is None:
-            continue  # pip's own: its variant.json came from the wheel
+        status = dist.facts.get("vbridge_metadata")
         expected = _expected(dist)
-        written = written_properties(dist.dist_info)
-        if (written or ()) != expected:
+        if status == "stale" or (status is None and expected and _writable_owner(dist)):
+            written = written_properties(dist.dist_info)
             report.stale.append(Staleness(dist.dist_info, dist.name, written, expected))
     return report
