@@ -163,25 +163,27 @@ class _CachedPackage:
             return [{"_path": line.strip()} for line in lines if line.strip()]
         return []
 
-    def is_linked_into(self, prefix: Path) -> bool:
-        """Whether the prefix holds this build's files (not another cached build's).
+    def _linkable(self) -> list[Mapping[str, Any]]:
+        return [p for p in self.paths() if p.get("path_type", "hardlink") == "hardlink"]
 
-        A hard link to the cached file settles it; otherwise the smallest regular file
-        is compared by size and SHA-256 with what ``paths.json`` records.
-        """
-        entries = [p for p in self.paths() if p.get("path_type", "hardlink") == "hardlink"]
-        if not entries:
-            return False
-        for entry in entries:
+    def hard_linked_into(self, prefix: Path) -> bool:
+        """Whether one of the prefix's files is a hard link to this cached build's file."""
+        for entry in self._linkable():
             with contextlib.suppress(OSError):
                 if os.path.samefile(self.directory / entry["_path"], prefix / entry["_path"]):
                     return True
+        return False
+
+    def content_in(self, prefix: Path) -> bool:
+        """Whether the prefix holds this build's smallest file, by size and SHA-256."""
+        entries = self._linkable()
+        if not entries:
+            return False
         entry = min(entries, key=lambda p: int(p.get("size_in_bytes") or 0))
         target = prefix / str(entry["_path"])
         try:
-            if entry.get("size_in_bytes") is not None and target.stat().st_size != int(
-                entry["size_in_bytes"]
-            ):
+            size = entry.get("size_in_bytes")
+            if size is not None and target.stat().st_size != int(size):
                 return False
             expected = entry.get("sha256")
             if not expected:
@@ -206,9 +208,14 @@ def _cached_packages(
     pkgs_dirs: Sequence[Path], name: str, version: str | None = None
 ) -> Iterator[_CachedPackage]:
     pattern = f"{name}-{version}-*" if version else f"{name}-*"
+    seen: set[str] = set()  # one cache may be listed twice (a symlink, two variables)
     for pkgs in pkgs_dirs:
         with contextlib.suppress(OSError):
             for directory in sorted(pkgs.glob(pattern)):
+                real = os.path.realpath(directory)
+                if real in seen:
+                    continue
+                seen.add(real)
                 index_path = directory / "info" / "index.json"
                 with contextlib.suppress(OSError, ValueError):
                     index = _read_json(index_path)
@@ -216,22 +223,39 @@ def _cached_packages(
                         yield _CachedPackage(directory, index)
 
 
+def _linked_build(prefix: Path, candidates: Sequence[_CachedPackage]) -> _CachedPackage | None:
+    """Which cached build the prefix holds: the one hard-linked in (installers link from
+    the cache), else the only one whose files match; None when it cannot be told."""
+    if not candidates:
+        return None
+    for test in (_CachedPackage.hard_linked_into, _CachedPackage.content_in):
+        found = [c for c in candidates if test(c, prefix)]
+        if len(found) == 1:
+            return found[0]
+        if len(found) > 1:
+            return None  # several builds fit: better no record than a wrong one
+    return None
+
+
 def _pending_records(request: PostLinkRequest) -> list[InstallRecord]:
     """Records of the package and its not-yet-recorded dependencies, from the caches."""
     from vbridge.adapters import conda
 
-    own = [
-        pkg
-        for pkg in _cached_packages(request.pkgs_dirs, request.name, request.version)
-        if request.matches(pkg.index) and pkg.is_linked_into(request.prefix)
-    ]
-    if not own:
+    own = _linked_build(
+        request.prefix,
+        [
+            pkg
+            for pkg in _cached_packages(request.pkgs_dirs, request.name, request.version)
+            if request.matches(pkg.index)
+        ],
+    )
+    if own is None:
         return []
     recorded = {
         path.name.rsplit("-", 2)[0] for path in (request.prefix / "conda-meta").glob("*.json")
     }
     records: list[InstallRecord] = []
-    queue = [own[0]]
+    queue = [own]
     seen = {request.name}
     while queue:
         pkg = queue.pop(0)
@@ -244,13 +268,11 @@ def _pending_records(request: PostLinkRequest) -> list[InstallRecord]:
                 if dep in seen or dep in recorded or dep.startswith("__"):
                     continue
                 seen.add(dep)
-                linked = [
-                    c
-                    for c in _cached_packages(request.pkgs_dirs, dep)
-                    if c.is_linked_into(request.prefix)
-                ]
-                if len(linked) == 1:
-                    queue.append(linked[0])
+                linked = _linked_build(
+                    request.prefix, list(_cached_packages(request.pkgs_dirs, dep))
+                )
+                if linked is not None:
+                    queue.append(linked)
     return records
 
 

@@ -55,9 +55,11 @@ class Transaction:
         self.channel, self.prefix, self.cache = channel, prefix, cache
 
     def run(self, specs: list[str]) -> tuple[list[object], list[object]]:
-        before = {r.dist_str(): r for r in conda_standin.prefix_records(self.prefix)} if (
-            self.prefix / "conda-meta"
-        ).is_dir() else {}
+        before = (
+            {r.dist_str(): r for r in conda_standin.prefix_records(self.prefix)}
+            if (self.prefix / "conda-meta").is_dir()
+            else {}
+        )
         condaenv.install(self.channel, specs, self.prefix, self.cache)
         after = {r.dist_str(): r for r in conda_standin.prefix_records(self.prefix)}
         linked = [after[k] for k in sorted(set(after) - set(before))]
@@ -246,8 +248,17 @@ def test_conda_doctor_reports_and_fixes(
 
     # pip installs six beside conda's; a BLAS switch happens with the plugin off.
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--prefix", str(prefix),
-         str(six_wheel)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--prefix",
+            str(prefix),
+            str(six_wheel),
+        ],
         check=True,
         env={**os.environ, "PIP_NO_INDEX": "1"},
     )
