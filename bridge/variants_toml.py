@@ -78,11 +78,12 @@ class VariantsTomlResult:
         return out
 
     def line(self) -> str:
-        verb = {"create": "wrote", "update": "rewrote", "remove": "removed"}.get(self.action)
+        done = {"create": "wrote", "update": "rewrote", "remove": "removed"}
+        planned = {"create": "would write", "update": "would rewrite", "remove": "would remove"}
+        verb = (planned if self.dry_run else done).get(self.action)
         if verb is None:
             return f"vbridge: {self.path}: {self.reason or 'unchanged'}"
-        prefix = "would have " if self.dry_run else ""
-        return f"vbridge: {prefix}{verb} {self.path}"
+        return f"vbridge: {verb} {self.path}"
 
 
 def property_priorities(prefs: Sequence[FeaturePreference]) -> dict[str, dict[str, list[str]]]:
