@@ -211,38 +211,34 @@ def _remove_variants_toml(root: Path, dry_run: bool, as_json: bool, wait: float)
         typer.echo(result.line(), err=as_json)
 
 
-@app.command("conda-post-link")
-def conda_post_link(
-    strict: Annotated[
-        bool,
-        typer.Option(
-            "--strict",
-            help="Exit non-zero when the package could not be annotated "
-            "(conda then rolls the install back).",
-        ),
-    ] = False,
-    verbose: Annotated[
-        bool, typer.Option("--verbose", help="Also tell the user when it worked.")
-    ] = False,
-    print_template: Annotated[
-        bool,
-        typer.Option("--print-template", help="Print the post-link.sh template and exit."),
-    ] = False,
-) -> None:
-    """Annotate a conda package's distributions; called from its post-link.sh.
+StrictOpt = Annotated[
+    bool,
+    typer.Option(
+        "--strict",
+        help="Exit non-zero when the package's metadata could not be handled "
+        "(conda then rolls the transaction back).",
+    ),
+]
+TemplateOpt = Annotated[
+    bool, typer.Option("--print-template", help="Print the script template and exit.")
+]
 
-    Reads PREFIX, PKG_NAME, PKG_VERSION and PKG_BUILDNUM as conda, mamba and rattler set
-    them. Messages go to $PREFIX/.messages.txt (the installer shows them); the exit code
-    is 0 unless --strict.
-    """
+
+def _link_script(kind: str, strict: bool, verbose: bool, print_template: bool) -> None:
+    """The shared body of ``conda-post-link`` and ``conda-pre-unlink``."""
     import os
     from importlib import resources
 
-    from vbridge.conda_post_link import PostLinkRequest, append_messages, run_post_link
+    from vbridge.conda_link_scripts import (
+        PostLinkRequest,
+        append_messages,
+        run_post_link,
+        run_pre_unlink,
+    )
     from vbridge.errors import VbridgeError
 
     if print_template:
-        template = resources.files("vbridge.data").joinpath("post-link.sh")
+        template = resources.files("vbridge.data").joinpath(f"{kind}.sh")
         typer.echo(template.read_text(encoding="utf-8"), nl=False)
         raise typer.Exit(0)
 
@@ -255,20 +251,58 @@ def conda_post_link(
                 typer.echo(f"vbridge: cannot write {prefix}/.messages.txt: {exc}", err=True)
 
     prefix = Path(os.environ["PREFIX"]) if os.environ.get("PREFIX") else None
+    name = os.environ.get("PKG_NAME", "?")
     try:
         request = PostLinkRequest.from_environ(os.environ)
+        label = f"{request.name} {request.version}"
+        if kind == "pre-unlink":
+            cleaned = run_pre_unlink(request)
+            if cleaned and verbose:
+                tell(request.prefix, f"vbridge: {label}: variant metadata removed")
+            raise typer.Exit(0)
         outcome = run_post_link(request)
     except VbridgeError as exc:
-        name = os.environ.get("PKG_NAME", "?")
-        tell(prefix, f"vbridge: {name}: variant metadata not written: {exc}")
+        tell(prefix, f"vbridge: {name}: variant metadata not {_DONE[kind]}: {exc}")
         raise typer.Exit(exc.exit_code if strict else 0) from None
-    label = f"{request.name} {request.version}"
     for line in outcome.messages:
         tell(request.prefix, line)
     if outcome.annotated and verbose:
         names = ", ".join(p.name for p in outcome.annotated)
         tell(request.prefix, f"vbridge: {label}: variant metadata written for {names}")
     raise typer.Exit(1 if strict and outcome.source == "none" else 0)
+
+
+_DONE = {"post-link": "written", "pre-unlink": "removed"}
+
+
+@app.command("conda-post-link")
+def conda_post_link(
+    strict: StrictOpt = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", help="Also tell the user when it worked.")
+    ] = False,
+    print_template: TemplateOpt = False,
+) -> None:
+    """Annotate a conda package's distributions; called from its post-link.sh.
+
+    Reads PREFIX, PKG_NAME, PKG_VERSION and PKG_BUILDNUM as conda, mamba and rattler set
+    them. Messages go to $PREFIX/.messages.txt (the installer shows them); the exit code
+    is 0 unless --strict.
+    """
+    _link_script("post-link", strict, verbose, print_template)
+
+
+@app.command("conda-pre-unlink")
+def conda_pre_unlink(
+    strict: StrictOpt = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", help="Also tell the user when it worked.")
+    ] = False,
+    print_template: TemplateOpt = False,
+) -> None:
+    """Remove what vbridge wrote into a conda package's distributions; called from its
+    pre-unlink.sh, before the package is uninstalled. Exit code 0 unless --strict."""
+    _link_script("pre-unlink", strict, verbose, print_template)
 
 
 def main() -> None:

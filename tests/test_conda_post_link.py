@@ -21,20 +21,24 @@ from vbridge.variantjson import read_variant_json
 SITE = condaenv.SITE
 VBRIDGE = Path(sys.executable).with_name("vbridge")
 TEMPLATE = resources.files("vbridge.data").joinpath("post-link.sh").read_bytes()
+UNLINK_TEMPLATE = resources.files("vbridge.data").joinpath("pre-unlink.sh").read_bytes()
 NUMPY_RECORD = "numpy-1.26.4-py311h64a7726_0.json"
 
 
-def with_post_link(pkg: condaenv.CondaPackage) -> condaenv.CondaPackage:
-    """The package with the template installed where installers look for it."""
+def with_scripts(pkg: condaenv.CondaPackage) -> condaenv.CondaPackage:
+    """The package with the templates installed where installers look for them:
+    numpy ships the post-link script only, scipy both post-link and pre-unlink."""
     pkg.files = {**pkg.files, f"bin/.{pkg.name}-post-link.sh": TEMPLATE}
+    if pkg.name == "scipy":
+        pkg.files[f"bin/.{pkg.name}-pre-unlink.sh"] = UNLINK_TEMPLATE
     return pkg
 
 
 @pytest.fixture(scope="module")
 def channel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """numpy and scipy ship the post-link script; MKL and OpenBLAS libblas builds."""
+    """numpy and scipy ship the link scripts; MKL and OpenBLAS libblas builds."""
     stack = [
-        with_post_link(p) if p.name in {"numpy", "scipy"} else p
+        with_scripts(p) if p.name in {"numpy", "scipy"} else p
         for p in condaenv.science_packages("mkl")
     ]
     openblas = [
@@ -200,11 +204,61 @@ def test_not_a_conda_prefix(tmp_path: Path) -> None:
     assert "not a conda prefix" in (tmp_path / ".messages.txt").read_text()
 
 
-def test_template_is_shipped_and_is_valid_shell() -> None:
+@pytest.mark.parametrize(
+    ("command", "template"),
+    [("conda-post-link", TEMPLATE), ("conda-pre-unlink", UNLINK_TEMPLATE)],
+)
+def test_templates_are_shipped_and_are_valid_shell(command: str, template: bytes) -> None:
     result = subprocess.run(
-        [str(VBRIDGE), "conda-post-link", "--print-template"], capture_output=True, text=True
+        [str(VBRIDGE), command, "--print-template"], capture_output=True, text=True
     )
     assert result.returncode == 0
-    assert result.stdout.encode() == TEMPLATE
+    assert result.stdout.encode() == template
     assert subprocess.run(["bash", "-n"], input=result.stdout, text=True).returncode == 0
-    assert "vbridge conda-post-link" in result.stdout
+    assert f"vbridge {command}" in result.stdout
+
+
+def site_names(prefix: Path) -> set[str]:
+    return {p.name for p in (prefix / SITE).iterdir()}
+
+
+def test_uninstall_with_rattler_leaves_nothing(
+    channel: Path, tmp_path: Path, conda_cache: Path, vbridge_on_path: None
+) -> None:
+    prefix = tmp_path / "env"
+    condaenv.install(
+        channel,
+        ["scipy", "six", "libblas=*=*mkl"],
+        prefix,
+        conda_cache,
+        execute_link_scripts=True,
+    )
+    assert "blas_lapack :: provider :: mkl" in properties(prefix, "scipy-1.11.4.dist-info")
+    condaenv.install(channel, ["six"], prefix, conda_cache, execute_link_scripts=True)
+    assert not {"scipy-1.11.4.dist-info", "numpy-1.26.4.dist-info"} & site_names(prefix)
+    ledger = prefix / ".vbridge" / "ledger.json"
+    assert not ledger.exists() or "scipy" not in ledger.read_text()
+
+
+def test_conda_order_then_uninstall_the_pre_unlink_script_cleans_up(
+    channel: Path, tmp_path: Path, conda_cache: Path, vbridge_on_path: None
+) -> None:
+    """Files written under conda's order are not in the record conda writes after the
+    script; scipy's pre-unlink script removes them before the package goes."""
+    prefix = condaenv.install(
+        channel, ["scipy", "six", "libblas=*=*mkl"], tmp_path / "env", conda_cache
+    )
+    holding = tmp_path / "not-yet-written"
+    take_records_away(prefix, holding)
+    result = post_link(
+        prefix, PKG_NAME="scipy", PKG_VERSION="1.11.4", CONDA_PKGS_DIRS=str(conda_cache)
+    )
+    assert result.returncode == 0, result.stderr
+    assert not (prefix / ".messages.txt").exists()  # the pre-unlink script has it covered
+    put_records_back(prefix, holding)
+    record = json.loads((prefix / "conda-meta" / "scipy-1.11.4-py311h64a7726_0.json").read_text())
+    assert f"{SITE}/scipy-1.11.4.dist-info/variant.json" not in record["files"]
+    assert (prefix / SITE / "scipy-1.11.4.dist-info" / "variant.json").exists()
+
+    condaenv.install(channel, ["six"], prefix, conda_cache, execute_link_scripts=True)
+    assert "scipy-1.11.4.dist-info" not in site_names(prefix)  # no ghost dist-info

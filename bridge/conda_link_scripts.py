@@ -1,10 +1,16 @@
-"""``vbridge conda-post-link``: what a conda package's ``post-link.sh`` calls.
+"""Link scripts: what a conda package's ``post-link.sh`` and ``pre-unlink.sh`` call.
 
-conda, mamba and rattler run ``bin/.<name>-post-link.sh`` after linking a package, with
-``PREFIX``, ``PKG_NAME``, ``PKG_VERSION`` and ``PKG_BUILDNUM`` set. The script must not
-print; messages for the user go to ``$PREFIX/.messages.txt``, which the installer shows
-and deletes. A failing script makes conda roll the transaction back, so the command
-exits 0 unless ``--strict`` asks otherwise.
+conda, mamba and rattler run ``bin/.<name>-post-link.sh`` after linking a package and
+``bin/.<name>-pre-unlink.sh`` before unlinking it, with ``PREFIX``, ``PKG_NAME``,
+``PKG_VERSION`` and ``PKG_BUILDNUM`` set. A script must not print; messages for the
+user go to ``$PREFIX/.messages.txt``, which the installer shows and deletes. A failing
+post-link script makes conda roll the transaction back, so the commands exit 0 unless
+``--strict`` asks otherwise.
+
+``vbridge conda-post-link`` (:func:`run_post_link`) annotates the package's Python
+distributions; ``vbridge conda-pre-unlink`` (:func:`run_pre_unlink`) removes what
+vbridge wrote into them, so nothing is left behind even where the files could not be
+registered with the installer.
 
 Installers differ in when the package's own ``conda-meta`` record exists:
 
@@ -47,6 +53,7 @@ __all__ = [
     "append_messages",
     "package_cache_dirs",
     "run_post_link",
+    "run_pre_unlink",
 ]
 
 MESSAGES_FILE = ".messages.txt"
@@ -336,11 +343,14 @@ def run_post_link(request: PostLinkRequest, *, dry_run: bool = False) -> PostLin
                 ],
             )
         outcome = PostLinkOutcome("package-cache")
-        outcome.messages.append(
-            f"vbridge: {label}: variant metadata written before the installer recorded "
-            "the package; run `vbridge annotate` on this environment after the install "
-            "(the vbridge conda plugin does it by itself) so uninstalling removes it"
-        )
+        if not (prefix / "bin" / f".{request.name}-pre-unlink.sh").exists():
+            # Nothing will remove the files before the package goes: say what will.
+            outcome.messages.append(
+                f"vbridge: {label}: variant metadata written before the installer "
+                "recorded the package; run `vbridge annotate` on this environment after "
+                "the install (the vbridge conda plugin does it by itself) so uninstalling "
+                "removes it"
+            )
         adapters = [
             _PendingCondaAdapter(prefix, pending),
             *(a for a in all_adapters() if a.ECOSYSTEM != "conda"),
@@ -353,3 +363,28 @@ def run_post_link(request: PostLinkRequest, *, dry_run: bool = False) -> PostLin
         annotate_environment(env, only=targets, dry_run=dry_run, wait=30.0)
         outcome.annotated.extend(targets)
     return outcome
+
+
+def run_pre_unlink(request: PostLinkRequest, *, dry_run: bool = False) -> list[Path]:
+    """Remove what vbridge wrote into the package's distributions, before it goes.
+
+    The package's record is still there (every installer reads it to unlink); the
+    dist-infos it owns are cleaned from the ledger: added files removed, ``RECORD`` and
+    the record put back byte for byte. Returns the dist-infos cleaned.
+    """
+    from vbridge.adapters import conda
+    from vbridge.annotate import clean_environment
+
+    prefix = request.prefix
+    if not (prefix / "conda-meta").is_dir():
+        raise PostLinkError(f"{prefix}: no conda-meta directory; PREFIX is not a conda prefix")
+    targets: list[Path] = []
+    for path in _written_records(request):
+        with contextlib.suppress(OSError, ValueError):
+            targets.extend(conda.parse_record(prefix, path, _read_json(path)).python_dists)
+    if not targets:
+        return []
+    result = clean_environment(prefix, only=targets, dry_run=dry_run, wait=30.0)
+    return sorted(
+        {t for t in targets if any(str(c.path).startswith(f"{t}/") for c in result.changed)}
+    )
