@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, cast
@@ -36,7 +36,7 @@ from vbridge.distinfo import record_paths, record_with
 from vbridge.envlock import EnvironmentLock
 from vbridge.errors import RecordError
 from vbridge.ledger import DistEntry, EditEntry, Ledger, LedgerStore
-from vbridge.model import Distribution, Environment, Finding, RecordProblem
+from vbridge.model import Distribution, Environment, Finding, InstallRecord, RecordProblem
 from vbridge.rules import load_data
 from vbridge.safefs import (
     atomic_write,
@@ -134,15 +134,19 @@ def _inside(root: Path, path: Path) -> bool:
     return True
 
 
-def desired_files(dist: Distribution, env: Environment) -> dict[str, bytes]:
+def desired_files(
+    dist: Distribution, env: Environment, records: Mapping[str, InstallRecord] | None = None
+) -> dict[str, bytes]:
     """The files vbridge writes into ``dist``'s dist-info, keyed by path from the root.
 
-    Empty for a distribution without properties (it gets nothing).
+    Empty for a distribution without properties (it gets nothing). ``records`` maps
+    record keys to the environment's records (computed from ``env`` if not given).
     """
     if not dist.properties:
         return {}
     base = _rel(env.path, dist.dist_info)
-    records = {r.key: r for r in env.records}
+    if records is None:
+        records = {r.key: r for r in env.records}
     return {
         f"{base}/{VARIANT_JSON}": variant_json_text(dist.properties).encode("utf-8"),
         f"{base}/{SBOM_PATH}": sbom_text(dist, records, Path(os.path.abspath(env.path))).encode(
@@ -175,13 +179,14 @@ def mark_metadata_status(env: Environment) -> None:
         return
     if not ledger.distributions:
         return
+    records = {r.key: r for r in env.records}
     for dist in env.distributions:
         if not _inside(env.path, dist.dist_info):
             continue
         entry = ledger.distributions.get(_rel(env.path, dist.dist_info))
         if entry is None:
             continue
-        wanted = desired_files(dist, env)
+        wanted = desired_files(dist, env, records)
         current = set(wanted) == set(entry.files) and all(
             read_bytes(env.path / path) == data for path, data in wanted.items()
         )
@@ -215,6 +220,7 @@ def _plan_annotation(
     env: Environment,
     dist: Distribution,
     entry: DistEntry | None,
+    records: Mapping[str, InstallRecord],
     findings: list[Finding],
 ) -> _Plan | None:
     root = env.path
@@ -223,7 +229,7 @@ def _plan_annotation(
     if not (dist.dist_info / "METADATA").is_file():
         return _Plan(key, name, {}, list(entry.edits), ghost=True) if entry else None
     contained(root, dist.dist_info)
-    wanted = desired_files(dist, env)
+    wanted = desired_files(dist, env, records)
     strategy = _strategy(dist)
     if wanted and strategy == "skip":
         owner = dist.owner.ecosystem if dist.owner else "its installer"
@@ -297,6 +303,7 @@ def _plans_for_environment(
     root = env.path
     plans: list[_Plan] = []
     seen: set[str] = set()
+    records = {r.key: r for r in env.records}
     for dist in env.distributions:
         if not dist.dist_info.name.endswith(".dist-info") or not dist.dist_info.is_dir():
             continue
@@ -315,7 +322,7 @@ def _plans_for_environment(
         if only is not None and key not in only:
             continue
         seen.add(key)
-        plan = _plan_annotation(env, dist, ledger.distributions.get(key), findings)
+        plan = _plan_annotation(env, dist, ledger.distributions.get(key), records, findings)
         if plan is not None:
             plans.append(plan)
     # Annotated before, gone now (the package was removed or upgraded): undo what is left.
