@@ -156,9 +156,13 @@ def desired_files(
 
 
 def _strategy(dist: Distribution) -> Strategy:
+    data = load_data("annotate")
     if dist.owner is None:
-        return "record"
-    owners: dict[str, str] = load_data("annotate").get("owners", {})
+        # INSTALLER names a package manager whose record of this dist was not found:
+        # files added now could never be removed by that manager.
+        foreign: list[str] = data.get("foreign_installers", [])
+        return "skip" if dist.installer in foreign else "record"
+    owners: dict[str, str] = data.get("owners", {})
     value = owners.get(dist.owner.ecosystem, owners.get("default", "skip"))
     if value not in ("record", "conda-meta", "hook", "skip"):
         return "skip"
@@ -228,20 +232,26 @@ def _plan_annotation(
     key = _rel(root, dist.dist_info)
     if not (dist.dist_info / "METADATA").is_file():
         return _Plan(key, name, {}, list(entry.edits), ghost=True) if entry else None
-    contained(root, dist.dist_info)
-    wanted = desired_files(dist, env, records)
     strategy = _strategy(dist)
+    wanted = desired_files(dist, env, records) if dist.properties else {}
     if wanted and strategy == "skip":
-        owner = dist.owner.ecosystem if dist.owner else "its installer"
+        if dist.owner is not None:
+            owner = dist.owner.ecosystem
+            why = f"vbridge cannot register files with {owner}"
+        else:
+            owner = dist.installer or "another installer"
+            why = f"no {owner} record lists it (unreadable or missing)"
         findings.append(
             _finding(
                 "annotate-skipped-owner",
-                f"{name} {dist.version}: {owner} owns {dist.dist_info} and vbridge cannot "
-                f"register files with {owner}, so nothing is written there",
+                f"{name} {dist.version}: {owner} installed {dist.dist_info} and {why}, so "
+                "nothing is written there",
                 name,
             )
         )
         wanted = {}
+    if wanted or entry is not None:
+        contained(root, dist.dist_info)
     record_key = _record_of(key)
     record = read_bytes(root / record_key)
     if wanted and strategy == "record" and record is None:
@@ -576,14 +586,16 @@ def _only_keys(root: Path, only: Collection[Path] | None) -> set[str] | None:
     return keys
 
 
-def _check_writable(root: Path, store: LedgerStore, plans: Iterable[_Plan]) -> None:
+def _check_targets(root: Path, store: LedgerStore, plans: Iterable[_Plan]) -> None:
+    """Before anything is written: every target inside the root and writable."""
     require_writable(store.directory)
     for plan in plans:
+        targets = [*plan.files, *plan.edits]
+        for path in targets:
+            contained(root, root / path)
         if plan.files:
             require_writable(root / plan.key)
-            for path in plan.files:
-                require_writable((root / path).parent)
-        for path in plan.edits:
+        for path in targets:
             require_writable((root / path).parent)
 
 
@@ -636,7 +648,7 @@ def annotate_environment(
         if lock is not None:
             _sweep(root, store, ledger)
         plans = _plans_for_environment(env, ledger, only_keys, result.findings)
-        _check_writable(root, store, plans)
+        _check_targets(root, store, plans)
         final = _reconcile(root, store, ledger, plans, result, dry_run)
         result.annotated = sorted(final.distributions)
         if lock is not None:
@@ -648,7 +660,12 @@ def annotate_environment(
     require_writable(store.directory)
     store.directory.mkdir(parents=True, exist_ok=True)
     with EnvironmentLock(store.lock_path, wait=wait) as lock:
-        run(lock)
+        try:
+            run(lock)
+        except BaseException:
+            if not store.path.exists():
+                _finish(store, lock, Ledger())  # nothing was recorded: leave no trace
+            raise
     return result
 
 
@@ -684,7 +701,7 @@ def clean_environment(
                 contained(root, root / key)
             ghost = (root / key).is_dir() and not (root / key / "METADATA").is_file()
             plans.append(_Plan(key, Path(key).name, {}, list(entry.edits), ghost=ghost))
-        _check_writable(root, store, plans)
+        _check_targets(root, store, plans)
         final = _reconcile(root, store, ledger, plans, result, dry_run)
         if lock is not None:
             _finish(store, lock, final)
