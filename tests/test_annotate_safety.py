@@ -66,7 +66,7 @@ def test_a_second_run_stops_with_a_clear_message_or_waits(
             threading.Event().wait(0.05)
         assert proc.poll() is None  # it opened the lock file and is waiting for it
         assert not (prefix / NUMPY / "variant.json").exists()
-    out, err = proc.communicate(timeout=180)
+    _, err = proc.communicate(timeout=180)
     assert proc.returncode == 0, err
     assert (prefix / NUMPY / "variant.json").is_file()
 
@@ -128,7 +128,7 @@ def _run_with_read_only(site: Path, args: list[str]) -> subprocess.CompletedProc
     if os.geteuid() == 0:
         # root ignores permission bits: make site-packages a read-only mount, as on a
         # system image, in a private mount namespace.
-        script = f'mount --bind -o ro "$1" "$1" && shift && exec "$@"'
+        script = 'mount --bind -o ro "$1" "$1" && shift && exec "$@"'
         cmd = ["unshare", "--mount", "sh", "-c", script, "sh", str(site), exe, *args]
     else:
         subprocess.run(["chmod", "-R", "a-w", str(site)], check=True)
