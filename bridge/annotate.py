@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, cast
@@ -36,7 +36,7 @@ from vbridge.distinfo import record_paths, record_with
 from vbridge.envlock import EnvironmentLock
 from vbridge.errors import RecordError
 from vbridge.ledger import DistEntry, EditEntry, Ledger, LedgerStore
-from vbridge.model import Distribution, Environment, Finding, RecordProblem
+from vbridge.model import Distribution, Environment, Finding, InstallRecord, RecordProblem
 from vbridge.rules import load_data
 from vbridge.safefs import (
     atomic_write,
@@ -134,15 +134,19 @@ def _inside(root: Path, path: Path) -> bool:
     return True
 
 
-def desired_files(dist: Distribution, env: Environment) -> dict[str, bytes]:
+def desired_files(
+    dist: Distribution, env: Environment, records: Mapping[str, InstallRecord] | None = None
+) -> dict[str, bytes]:
     """The files vbridge writes into ``dist``'s dist-info, keyed by path from the root.
 
-    Empty for a distribution without properties (it gets nothing).
+    Empty for a distribution without properties (it gets nothing). ``records`` maps
+    record keys to the environment's records (computed from ``env`` if not given).
     """
     if not dist.properties:
         return {}
     base = _rel(env.path, dist.dist_info)
-    records = {r.key: r for r in env.records}
+    if records is None:
+        records = {r.key: r for r in env.records}
     return {
         f"{base}/{VARIANT_JSON}": variant_json_text(dist.properties).encode("utf-8"),
         f"{base}/{SBOM_PATH}": sbom_text(dist, records, Path(os.path.abspath(env.path))).encode(
@@ -152,9 +156,13 @@ def desired_files(dist: Distribution, env: Environment) -> dict[str, bytes]:
 
 
 def _strategy(dist: Distribution) -> Strategy:
+    data = load_data("annotate")
     if dist.owner is None:
-        return "record"
-    owners: dict[str, str] = load_data("annotate").get("owners", {})
+        # INSTALLER names a package manager whose record of this dist was not found:
+        # files added now could never be removed by that manager.
+        foreign: list[str] = data.get("foreign_installers", [])
+        return "skip" if dist.installer in foreign else "record"
+    owners: dict[str, str] = data.get("owners", {})
     value = owners.get(dist.owner.ecosystem, owners.get("default", "skip"))
     if value not in ("record", "conda-meta", "hook", "skip"):
         return "skip"
@@ -175,13 +183,14 @@ def mark_metadata_status(env: Environment) -> None:
         return
     if not ledger.distributions:
         return
+    records = {r.key: r for r in env.records}
     for dist in env.distributions:
         if not _inside(env.path, dist.dist_info):
             continue
         entry = ledger.distributions.get(_rel(env.path, dist.dist_info))
         if entry is None:
             continue
-        wanted = desired_files(dist, env)
+        wanted = desired_files(dist, env, records)
         current = set(wanted) == set(entry.files) and all(
             read_bytes(env.path / path) == data for path, data in wanted.items()
         )
@@ -215,6 +224,7 @@ def _plan_annotation(
     env: Environment,
     dist: Distribution,
     entry: DistEntry | None,
+    records: Mapping[str, InstallRecord],
     findings: list[Finding],
 ) -> _Plan | None:
     root = env.path
@@ -222,20 +232,26 @@ def _plan_annotation(
     key = _rel(root, dist.dist_info)
     if not (dist.dist_info / "METADATA").is_file():
         return _Plan(key, name, {}, list(entry.edits), ghost=True) if entry else None
-    contained(root, dist.dist_info)
-    wanted = desired_files(dist, env)
     strategy = _strategy(dist)
+    wanted = desired_files(dist, env, records) if dist.properties else {}
     if wanted and strategy == "skip":
-        owner = dist.owner.ecosystem if dist.owner else "its installer"
+        if dist.owner is not None:
+            owner = dist.owner.ecosystem
+            why = f"vbridge cannot register files with {owner}"
+        else:
+            owner = dist.installer or "another installer"
+            why = f"no {owner} record lists it (unreadable or missing)"
         findings.append(
             _finding(
                 "annotate-skipped-owner",
-                f"{name} {dist.version}: {owner} owns {dist.dist_info} and vbridge cannot "
-                f"register files with {owner}, so nothing is written there",
+                f"{name} {dist.version}: {owner} installed {dist.dist_info} and {why}, so "
+                "nothing is written there",
                 name,
             )
         )
         wanted = {}
+    if wanted or entry is not None:
+        contained(root, dist.dist_info)
     record_key = _record_of(key)
     record = read_bytes(root / record_key)
     if wanted and strategy == "record" and record is None:
@@ -297,6 +313,7 @@ def _plans_for_environment(
     root = env.path
     plans: list[_Plan] = []
     seen: set[str] = set()
+    records = {r.key: r for r in env.records}
     for dist in env.distributions:
         if not dist.dist_info.name.endswith(".dist-info") or not dist.dist_info.is_dir():
             continue
@@ -315,7 +332,7 @@ def _plans_for_environment(
         if only is not None and key not in only:
             continue
         seen.add(key)
-        plan = _plan_annotation(env, dist, ledger.distributions.get(key), findings)
+        plan = _plan_annotation(env, dist, ledger.distributions.get(key), records, findings)
         if plan is not None:
             plans.append(plan)
     # Annotated before, gone now (the package was removed or upgraded): undo what is left.
@@ -569,14 +586,16 @@ def _only_keys(root: Path, only: Collection[Path] | None) -> set[str] | None:
     return keys
 
 
-def _check_writable(root: Path, store: LedgerStore, plans: Iterable[_Plan]) -> None:
+def _check_targets(root: Path, store: LedgerStore, plans: Iterable[_Plan]) -> None:
+    """Before anything is written: every target inside the root and writable."""
     require_writable(store.directory)
     for plan in plans:
+        targets = [*plan.files, *plan.edits]
+        for path in targets:
+            contained(root, root / path)
         if plan.files:
             require_writable(root / plan.key)
-            for path in plan.files:
-                require_writable((root / path).parent)
-        for path in plan.edits:
+        for path in targets:
             require_writable((root / path).parent)
 
 
@@ -629,7 +648,7 @@ def annotate_environment(
         if lock is not None:
             _sweep(root, store, ledger)
         plans = _plans_for_environment(env, ledger, only_keys, result.findings)
-        _check_writable(root, store, plans)
+        _check_targets(root, store, plans)
         final = _reconcile(root, store, ledger, plans, result, dry_run)
         result.annotated = sorted(final.distributions)
         if lock is not None:
@@ -641,7 +660,12 @@ def annotate_environment(
     require_writable(store.directory)
     store.directory.mkdir(parents=True, exist_ok=True)
     with EnvironmentLock(store.lock_path, wait=wait) as lock:
-        run(lock)
+        try:
+            run(lock)
+        except BaseException:
+            if not store.path.exists():
+                _finish(store, lock, Ledger())  # nothing was recorded: leave no trace
+            raise
     return result
 
 
@@ -677,7 +701,7 @@ def clean_environment(
                 contained(root, root / key)
             ghost = (root / key).is_dir() and not (root / key / "METADATA").is_file()
             plans.append(_Plan(key, Path(key).name, {}, list(entry.edits), ghost=ghost))
-        _check_writable(root, store, plans)
+        _check_targets(root, store, plans)
         final = _reconcile(root, store, ledger, plans, result, dry_run)
         if lock is not None:
             _finish(store, lock, final)

@@ -38,17 +38,19 @@ class EnvironmentLock:
         deadline = time.monotonic() + max(self.wait, 0.0)
         while True:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(fd)
-                if time.monotonic() >= deadline:
-                    raise EnvironmentLocked(
-                        f"{self.path}: another vbridge run holds this environment's lock; "
-                        "wait for it to finish, or pass --wait SECONDS to queue behind it"
-                    ) from None
-                time.sleep(0.05)
-                continue
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        os.close(fd)
+                        raise EnvironmentLocked(
+                            f"{self.path}: another vbridge run holds this environment's "
+                            "lock; wait for it to finish, or pass --wait SECONDS to queue "
+                            "behind it"
+                        ) from None
+                    time.sleep(0.05)
             # The holder before us may have removed the lock file (clean does, when
             # nothing is left): then we hold a lock on a name nobody else can see.
             try:

@@ -28,7 +28,7 @@ from typing import Any
 from packageurl import PackageURL
 from vbridge import __version__
 from vbridge.model import Distribution, Evidence, InstallRecord
-from vbridge.rules import load_data
+from vbridge.rules import dependency_names, load_data
 from vbridge.variantjson import variant_description
 
 __all__ = ["SBOM_PATH", "purl_of", "pypi_purl", "sbom_document", "sbom_text"]
@@ -130,6 +130,19 @@ def sbom_document(
             component_props[ref] = [_prop("ecosystem", record.ecosystem)]
         return ref
 
+    by_name = {(r.ecosystem, r.name.lower()): r for r in records.values()}
+
+    def linked_record(evidence: Evidence) -> InstallRecord | None:
+        """The package a ``depends`` fact names (mpi4py's ``openmpi >=4.1``)."""
+        if evidence.field != "depends":
+            return None
+        ecosystem = evidence.record.partition(":")[0]
+        for name in dependency_names(evidence.value):
+            found = by_name.get((ecosystem, name.lower()))
+            if found is not None:
+                return found
+        return None
+
     owner_ref: str | None = None
     if dist.owner_record is not None:
         owner_ref = component_for(dist.owner_record.key, dist.owner_record)
@@ -144,6 +157,18 @@ def sbom_document(
             component_props[ref].append(
                 _prop("evidence", f"{prop.to_str()}: {_evidence_text(evidence)}")
             )
+            linked = linked_record(evidence)
+            if linked is not None:
+                ref = component_for(linked.key, linked)
+                provider_refs.add(ref)
+                component_props[ref].append(_prop("provides", prop.to_str()))
+                component_props[ref].append(
+                    _prop(
+                        "evidence",
+                        f"{prop.to_str()}: {evidence.record} depends on {evidence.value} "
+                        f"(rule {evidence.rule})",
+                    )
+                )
     for ref in provider_refs:
         component_props[ref].append(_prop("role", "provider"))
     for ref, component in components.items():
