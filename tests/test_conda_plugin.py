@@ -247,13 +247,15 @@ def test_conda_doctor_reports_and_fixes(
     assert capsys.readouterr().out.startswith(f"{conda_standin.OK_MARK} vbridge:")
 
     # pip installs six beside conda's; a BLAS switch happens with the plugin off.
+    # --ignore-installed: the test venv's own six must not count as installed there.
     subprocess.run(
         [
             sys.executable,
             "-m",
             "pip",
             "install",
-            "-q",
+            "--quiet",
+            "--ignore-installed",
             "--no-deps",
             "--prefix",
             str(prefix),
@@ -261,6 +263,8 @@ def test_conda_doctor_reports_and_fixes(
         ],
         check=True,
         env={**os.environ, "PIP_NO_INDEX": "1"},
+        capture_output=True,
+        text=True,
     )
     monkeypatch.setenv("VBRIDGE_CONDA_PLUGIN", "0")
     linked, unlinked = transaction.run(["numpy", "six", "libblas=*=*openblas"])
