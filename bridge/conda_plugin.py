@@ -128,6 +128,7 @@ def run_guarded(prefix: Path, what: str, work: Callable[[], str | None]) -> bool
         from vbridge.errors import VbridgeError
 
         detail = str(exc) if isinstance(exc, VbridgeError) else f"{type(exc).__name__}: {exc}"
+        detail = " ".join(detail.split())  # one line in conda's output, whatever exc says
         log = _log(prefix, f"{what} failed: {detail}\n{traceback.format_exc()}")
         where = f" (details in {log})" if log else ""
         _say(f"vbridge: could not {what} in {prefix}: {detail}{where}")
