@@ -10,6 +10,12 @@ An adapter module defines::
     def read_records(root: Path, problems: list[RecordProblem]) -> Iterator[InstallRecord]
         # every record under ``root``; unreadable ones are appended to ``problems``
     def site_packages(root: Path) -> list[Path]   # optional: layers the records know of
+    def is_collection(root: Path) -> bool         # optional: root holds many environments
+        # (a Spack install tree), so "mixed within one process" findings do not apply
+
+A record may carry ``extra["dist_facts"]`` (a mapping): facts about the Python
+distributions it owns that are not variant properties (a C ABI it provides, how an
+import picks between builds); the scan copies them into ``Distribution.facts``.
 
 Adding an ecosystem is adding a module here (and its rules in ``data/``).
 """

@@ -42,7 +42,54 @@ def feature_values(
 
 def environment_findings(env: Environment) -> Iterator[Finding]:
     yield from _ownership_findings(env)
+    yield from _several_in_one_findings(env)
     yield from _mixed_findings(env)
+
+
+def _evidence_label(evidence: Evidence) -> str:
+    """``libblas.so.3 -> libblis4-openmp``: the record nearest the fact, and the fact."""
+    near = evidence.via[-1] if evidence.via else evidence.record.split(":", 1)[-1]
+    return f"{near} -> {evidence.value}"
+
+
+def _several_in_one_findings(env: Environment) -> Iterator[Finding]:
+    """Distributions that themselves carry several values of a coupled feature.
+
+    Debian picks BLAS and LAPACK with two alternatives: when they name different
+    providers, numpy loads both into one process. Distributions with the same values
+    share one finding.
+    """
+    for feature, table in _policy().items():
+        label = str(table.get("label", feature))
+        groups: dict[tuple[str, ...], list[Distribution]] = {}
+        for dist in env.distributions:
+            carried = tuple(
+                sorted({p.value for p in dist.properties if canonical_feature(p) == feature})
+            )
+            if len(carried) > 1:
+                groups.setdefault(carried, []).append(dist)
+        for values, dists in groups.items():
+            first = dists[0]
+            parts: list[str] = []
+            evidence: list[Evidence] = []
+            for value in values:
+                found = [
+                    ev
+                    for prop, evs in first.properties.items()
+                    if canonical_feature(prop) == feature and prop.value == value
+                    for ev in evs[:1]
+                ]
+                evidence.extend(found)
+                parts.append(f"{value} ({_evidence_label(found[0])})" if found else value)
+            names = ", ".join(f"{d.name} {d.version}" for d in dists)
+            verb = "loads" if len(dists) == 1 else "each load"
+            yield Finding(
+                cast(Severity, table.get("several", table.get("mixed", "warn"))),
+                "several-" + feature.split(" :: ")[0].replace("_", "-"),
+                f"{names} {verb} several {label}s into one process: {' and '.join(parts)}",
+                tuple(sorted({d.name for d in dists})),
+                tuple(evidence),
+            )
 
 
 def _ownership_findings(env: Environment) -> Iterator[Finding]:
@@ -84,6 +131,8 @@ def _ownership_findings(env: Environment) -> Iterator[Finding]:
 
 
 def _mixed_findings(env: Environment) -> Iterator[Finding]:
+    if env.collection:
+        return
     for feature, table in _policy().items():
         values = feature_values(env.distributions, feature)
         if len(values) < 2:

@@ -13,7 +13,7 @@ import contextlib
 import json
 import subprocess
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from packaging.utils import canonicalize_name
@@ -45,11 +45,20 @@ _LAYER_GLOBS = (
 
 
 def prefix_layers(prefix: Path) -> list[Path]:
-    """site-packages directories directly under an environment prefix."""
-    found: list[Path] = []
+    """site-packages directories directly under an environment prefix.
+
+    One directory reached twice (Debian's merged ``/usr``: ``/lib`` -> ``usr/lib``) is
+    listed once, under the path without a symlink inside the prefix.
+    """
+    found: dict[Path, Path] = {}
+    real_prefix = prefix.resolve()
     for pattern in _LAYER_GLOBS:
-        found.extend(sorted(p for p in prefix.glob(pattern) if p.is_dir()))
-    return found
+        for p in sorted(p for p in prefix.glob(pattern) if p.is_dir()):
+            real = p.resolve()
+            known = found.get(real)
+            if known is None or real_prefix / known.relative_to(prefix) != real:
+                found[real] = p
+    return list(found.values())
 
 
 def interpreter_layers(python: str) -> tuple[Path, list[Path]]:
@@ -120,6 +129,9 @@ def scan_environment(
     records_by_eco: dict[str, list[InstallRecord]] = {}
     for (ecosystem, root), adapter in roots.items():
         records = list(adapter.read_records(root, env.problems))
+        is_collection = getattr(adapter, "is_collection", None)
+        if is_collection is not None and is_collection(root):
+            env.collection = True
         records_by_eco.setdefault(ecosystem, []).extend(records)
         env.records.extend(records)
         if ecosystem not in env.ecosystems and (records or ecosystem != "pip"):
@@ -154,6 +166,9 @@ def scan_environment(
             if owner is not None:
                 dist.owner = Owner.of(owner)
                 dist.owner_record = owner
+                facts = owner.extra.get("dist_facts")
+                if isinstance(facts, Mapping):
+                    dist.facts.update(facts)
             env.distributions.append(dist)
 
     _translate(env, records_by_eco, describers)
@@ -175,17 +190,20 @@ def _translate(
     for ecosystem, records in records_by_eco.items():
         rules = _ruleset(ecosystem)
         by_name: dict[str, InstallRecord] = {}
+        by_key: dict[str, InstallRecord] = {}
         for record in records:
+            by_key.setdefault(record.key, record)
             by_name.setdefault(record.name.lower(), record)
             by_name.setdefault(canonicalize_name(record.name), record)
         own: dict[str, list[tuple[Property, Evidence]]] = {
             r.key: rules.record_properties(r) for r in records
         }
         # conda metapackages (numpy -> numpy-base): the dist is owned by the base, but
-        # the build is chosen by the metapackage that pins it.
+        # the build is chosen by the metapackage that pins it. A record whose exact
+        # dependencies are known (``requires``) pins nothing by name.
         pinned_by: dict[str, list[InstallRecord]] = {}
         for record in records:
-            if not record.python_dists:
+            if not record.python_dists and record.requires is None:
                 for dep in record.depends:
                     for name in dependency_names(dep):
                         pinned_by.setdefault(name.lower(), []).append(record)
@@ -199,7 +217,7 @@ def _translate(
                 for r in pinned_by.get(owner.name.lower(), [])
                 if r.name != owner.name
             ]
-            for prop, evidence in _closure(starts, by_name, own, rules.stop_at):
+            for prop, evidence in _closure(starts, by_name, own, rules.stop_at, by_key):
                 dist.add(prop, evidence)
     for dist in env.distributions:
         for record in describers.get(dist.dist_info, []):
@@ -212,8 +230,13 @@ def _closure(
     by_name: dict[str, InstallRecord],
     own: dict[str, list[tuple[Property, Evidence]]],
     stop_at: frozenset[str],
+    by_key: dict[str, InstallRecord] | None = None,
 ) -> list[tuple[Property, Evidence]]:
-    """Properties reachable through dependencies, nearest record first per feature."""
+    """Properties reachable through dependencies, nearest record first per feature.
+
+    A record's ``requires`` (exact record keys) are followed when it has them; otherwise
+    its ``depends`` are resolved by name.
+    """
     result: list[tuple[Property, Evidence]] = []
     depth_of_feature: dict[object, int] = {}
     seen: set[str] = set()
@@ -231,16 +254,29 @@ def _closure(
                 continue
             via = chain if len(chain) > 1 else ()
             result.append((prop, _with_via(evidence, via)))
-        for dep in record.depends:
-            for name in dependency_names(dep):
-                target = by_name.get(name.lower())
-                if target is None or target.name.lower() in stop_at:
-                    continue
-                if target.python_dists and target.foreign:
-                    continue  # another Python distribution: it carries its own properties
-                if target.key not in seen:
-                    queue.append((target, (*chain, target.name)))
+        for target in _dependencies(record, by_name, by_key or {}):
+            if target.name.lower() in stop_at:
+                continue
+            if target.python_dists and target.foreign:
+                continue  # another Python distribution: it carries its own properties
+            if target.key not in seen:
+                queue.append((target, (*chain, target.name)))
     return result
+
+
+def _dependencies(
+    record: InstallRecord, by_name: dict[str, InstallRecord], by_key: dict[str, InstallRecord]
+) -> list[InstallRecord]:
+    """The records ``record`` depends on: exactly by key, or by name."""
+    if record.requires is not None:
+        return [by_key[k] for k in record.requires if k in by_key]
+    found: list[InstallRecord] = []
+    for dep in record.depends:
+        for name in dependency_names(dep):
+            target = by_name.get(name.lower())
+            if target is not None:
+                found.append(target)
+    return found
 
 
 def _with_via(evidence: Evidence, via: tuple[str, ...]) -> Evidence:
