@@ -329,7 +329,7 @@ StrictOpt = Annotated[
     typer.Option(
         "--strict",
         help="Exit non-zero when the package's metadata could not be handled "
-        "(conda then rolls the transaction back).",
+        "(a failing post-link script makes conda roll the transaction back).",
     ),
 ]
 TemplateOpt = Annotated[
