@@ -174,6 +174,9 @@ def scan_environment(
             env.distributions.append(dist)
 
     _translate(env, records_by_eco, describers)
+    from vbridge.annotate import mark_metadata_status  # what `vbridge annotate` wrote
+
+    mark_metadata_status(env)
     env.findings.extend(findings_mod.environment_findings(env))
     if not env.ecosystems:
         env.ecosystems.append("pip")
