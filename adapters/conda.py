@@ -19,9 +19,13 @@ over how they differ:
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import os
 import re
+import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +34,7 @@ from vbridge.model import InstallRecord, RecordProblem
 
 __all__ = [
     "ECOSYSTEM",
+    "RecordCache",
     "find_root",
     "load_record",
     "normalise_channel",
@@ -215,20 +220,152 @@ def _without_paths_data(parsed: Any) -> Any:
     return parsed
 
 
+# What parse_record reads of a PrefixRecord: all a cache entry keeps (``files`` only the
+# entries that may name a metadata directory).
+_RECORD_KEYS = (
+    "name",
+    "version",
+    "build",
+    "build_string",
+    "subdir",
+    "channel",
+    "depends",
+    "requested_spec",
+    "noarch",
+    "python_site_packages_path",
+    "purls",
+    "constrains",
+    "sha256",
+    "flags",
+    "track_features",
+    "features",
+)
+_CACHE_FORMAT = 1
+# A record modified this close to a scan may change again within the file system's
+# timestamp granularity with the same size and mtime: it is not cached ("racily clean").
+_RACY_NS = 1_000_000_000
+
+
+def _essentials(data: dict[str, Any]) -> dict[str, Any]:
+    """The part of a parsed record that :func:`parse_record` reads."""
+    kept = {k: data[k] for k in _RECORD_KEYS if k in data}
+    files = data.get("files")
+    if files is not None:
+        kept["files"] = (
+            [f for f in files if isinstance(f, str) and "-info" in f]
+            if isinstance(files, list)
+            else files
+        )
+    return kept
+
+
+class RecordCache:
+    """What earlier scans parsed of a prefix's records, keyed by file size, mtime, inode.
+
+    A conda prefix is scanned again and again (every post-link script of an install,
+    every ``vbridge scan``) while most of its records stay as they were; re-reading an
+    unchanged record costs a ``stat`` instead of a JSON parse. One JSON file per prefix
+    under ``$XDG_CACHE_HOME/vbridge/conda-records/`` (``~/.cache`` by default), written
+    atomically; ``VBRIDGE_NO_CACHE=1`` turns it off. A missing, unreadable or foreign
+    cache file is an empty cache.
+    """
+
+    def __init__(self, root: Path, path: Path | None) -> None:
+        self.root = root
+        self.path = path
+        self.entries: dict[str, list[Any]] = {}
+        self.changed = False
+        self._seen: set[str] = set()
+        self._now = time.time_ns()
+
+    @classmethod
+    def of(cls, root: Path) -> RecordCache:
+        if os.environ.get("VBRIDGE_NO_CACHE"):
+            return cls(root, None)
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        real = os.path.realpath(root)
+        name = hashlib.sha256(real.encode("utf-8", "surrogateescape")).hexdigest()[:24]
+        path = Path(base) / "vbridge" / "conda-records" / f"{name}.json"
+        cache = cls(root, path)
+        try:
+            with open(path, "rb") as fh:
+                stored = json.load(fh)
+            if stored.get("format") == _CACHE_FORMAT and stored.get("prefix") == real:
+                cache.entries = dict(stored["records"])
+        except (OSError, ValueError, TypeError, KeyError, AttributeError):
+            cache.entries = {}
+        return cache
+
+    @staticmethod
+    def _key(st: os.stat_result) -> list[int]:
+        return [st.st_size, st.st_mtime_ns, st.st_ino]
+
+    def get(self, name: str, st: os.stat_result) -> dict[str, Any] | None:
+        self._seen.add(name)
+        entry = self.entries.get(name)
+        if entry is not None and entry[:3] == self._key(st):
+            return dict(entry[3])
+        return None
+
+    def put(self, name: str, st: os.stat_result, data: dict[str, Any]) -> None:
+        if self.path is None or st.st_mtime_ns > self._now - _RACY_NS:
+            self.entries.pop(name, None)
+            return
+        self.entries[name] = [*self._key(st), _essentials(data)]
+        self.changed = True
+
+    def save(self) -> None:
+        """Write the cache if anything changed (records parsed, records gone)."""
+        gone = set(self.entries) - self._seen
+        for name in gone:
+            del self.entries[name]
+        if self.path is None or not (self.changed or gone):
+            return
+        document = {
+            "format": _CACHE_FORMAT,
+            "prefix": os.path.realpath(self.root),
+            "records": self.entries,
+        }
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".tmp-", suffix=".json")
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                    json.dump(document, fh, separators=(",", ":"))
+                os.replace(tmp, self.path)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise
+        except OSError:
+            pass  # a cache that cannot be written is only a slower next scan
+
+
 def read_records(root: Path, problems: list[RecordProblem]) -> Iterator[InstallRecord]:
-    """Every ``conda-meta/*.json`` of the prefix ``root``, in file-name order."""
+    """Every ``conda-meta/*.json`` of the prefix ``root``, in file-name order.
+
+    Records unchanged since an earlier scan come from the :class:`RecordCache`.
+    """
     meta = root / "conda-meta"
     try:
-        names = sorted(e.name for e in os.scandir(meta) if e.name.endswith(".json"))
+        entries = sorted((e.name, e) for e in os.scandir(meta) if e.name.endswith(".json"))
     except OSError as exc:
         problems.append(RecordProblem(meta, f"cannot list: {exc.strerror}"))
         return
-    for name in names:
+    cache = RecordCache.of(root)
+    for name, entry in entries:
         path = meta / name
         try:
+            st = entry.stat()
+            data = cache.get(name, st)
+            if data is not None:
+                yield parse_record(root, path, data)
+                continue
             with open(path, "rb") as fh:
                 data = load_record(fh.read())
-            yield parse_record(root, path, data)
+            record = parse_record(root, path, data)
+            cache.put(name, st, data)
+            yield record
         except (OSError, UnicodeDecodeError) as exc:
             problems.append(
                 RecordProblem(path, f"unreadable: {exc}", "check its permissions; skipped")
@@ -242,9 +379,8 @@ def read_records(root: Path, problems: list[RecordProblem]) -> Iterator[InstallR
                 )
             )
         except ValueError as exc:
-            problems.append(
-                RecordProblem(path, f"not a conda PrefixRecord: {exc}", "skipped")
-            )
+            problems.append(RecordProblem(path, f"not a conda PrefixRecord: {exc}", "skipped"))
+    cache.save()
 
 
 def fingerprint_paths(root: Path) -> list[Path]:
@@ -260,9 +396,13 @@ def site_packages(root: Path) -> list[Path]:
         pythons = [e.name for e in os.scandir(meta) if e.name.startswith("python-3")]
     except OSError:
         pythons = []
+    cache = RecordCache.of(root) if pythons else None
     for name in pythons:
+        path = meta / name
         try:
-            data = load_record((meta / name).read_bytes())
+            data = cache.get(name, path.stat()) if cache is not None else None
+            if data is None:
+                data = load_record(path.read_bytes())
         except (OSError, ValueError):
             continue
         rel = data.get("python_site_packages_path")

@@ -1,0 +1,144 @@
+"""The conda adapter's record cache: unchanged records are not parsed again, changed
+ones are, and a scan with the cache says exactly what a scan without it says. Prefixes
+are real (py-rattler from a local channel, tests/condaenv.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+from conftest import CondaPrefixFactory
+from vbridge.adapters import conda
+from vbridge.report import to_document
+from vbridge.scan import scan_environment
+
+
+def age(root: Path, seconds: int = 3600) -> None:
+    """Every mtime under ``root`` an hour back: records this old are cached (a record
+    changed within the last second is not: its mtime may not move on the next change)."""
+    when = time.time() - seconds
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in filenames + dirnames:
+            os.utime(os.path.join(dirpath, name), (when, when), follow_symlinks=False)
+
+
+@pytest.fixture
+def cache_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "cache"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home))
+    monkeypatch.delenv("VBRIDGE_NO_CACHE", raising=False)
+    return home
+
+
+@pytest.fixture
+def parses(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the records the adapter actually parses."""
+    calls: list[int] = []
+    real = conda.load_record
+
+    def counting(data: bytes) -> object:
+        calls.append(len(data))
+        return real(data)
+
+    monkeypatch.setattr(conda, "load_record", counting)
+    return calls
+
+
+def _document(prefix: Path) -> dict[str, object]:
+    return to_document([scan_environment(prefix)])
+
+
+def test_unchanged_records_are_not_parsed_again(
+    mkl_channel: Path, conda_prefix: CondaPrefixFactory, cache_home: Path, parses: list[int]
+) -> None:
+    prefix = conda_prefix(mkl_channel, ["scipy", "h5py", "libblas=*=*mkl"])
+    age(prefix)
+    count = len(list((prefix / "conda-meta").glob("*.json")))
+    cold = _document(prefix)
+    assert len(parses) == count
+    (cache_file,) = (cache_home / "vbridge" / "conda-records").glob("*.json")
+    assert json.loads(cache_file.read_text())["prefix"] == os.path.realpath(prefix)
+    warm = _document(prefix)
+    assert len(parses) == count  # nothing parsed the second time
+    assert warm == cold
+
+    # The same prefix through a symlink: one cache, paths as given.
+    link = prefix.parent / "link-to-env"
+    link.symlink_to(prefix)
+    through_link = scan_environment(link)
+    assert len(parses) == count
+    numpy = next(d for d in through_link.distributions if d.name == "numpy")
+    assert numpy.owner_record is not None
+    assert all(str(p).startswith(str(link)) for p in numpy.owner_record.python_dists)
+
+
+def test_changed_added_and_removed_records(
+    mkl_channel: Path, conda_prefix: CondaPrefixFactory, cache_home: Path, parses: list[int]
+) -> None:
+    prefix = conda_prefix(mkl_channel, ["numpy", "libblas=*=*mkl"])
+    age(prefix)
+    _document(prefix)
+    parses.clear()
+    meta = prefix / "conda-meta"
+    (libblas,) = meta.glob("libblas-*.json")
+    record = json.loads(libblas.read_text())
+    record["build"] = "20_linux64_openblas"
+    libblas.write_text(json.dumps(record))
+    an_hour_ago = time.time() - 3600
+    os.utime(libblas, (an_hour_ago, an_hour_ago))
+    (llvm,) = meta.glob("llvm-openmp-*.json")
+    llvm.unlink()
+    env = scan_environment(prefix)
+    assert len(parses) == 1  # only the rewritten record
+    libblas_record = next(r for r in env.records if r.name == "libblas")
+    assert libblas_record.build == "20_linux64_openblas"
+    assert not any(r.name == "llvm-openmp" for r in env.records)
+    (cache_file,) = (cache_home / "vbridge" / "conda-records").glob("*.json")
+    cached = json.loads(cache_file.read_text())["records"]
+    assert llvm.name not in cached and libblas.name in cached
+    # What is cached is what parse_record reads, not the file lists' hashes and sizes.
+    assert "paths_data" not in cached[libblas.name][3]
+
+
+def test_records_changed_just_now_are_not_cached(
+    mkl_channel: Path, conda_prefix: CondaPrefixFactory, cache_home: Path, parses: list[int]
+) -> None:
+    prefix = conda_prefix(mkl_channel, ["numpy", "libblas=*=*mkl"])
+    age(prefix)
+    (fresh,) = (prefix / "conda-meta").glob("numpy-*.json")
+    os.utime(fresh)  # modified now
+    _document(prefix)
+    parses.clear()
+    _document(prefix)
+    assert len(parses) == 1  # the fresh one is read again, until it is a second old
+
+
+def test_broken_cache_and_no_cache(
+    tmp_path: Path,
+    mkl_channel: Path,
+    conda_prefix: CondaPrefixFactory,
+    cache_home: Path,
+    parses: list[int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    prefix = conda_prefix(mkl_channel, ["numpy", "libblas=*=*mkl"])
+    age(prefix)
+    cold = _document(prefix)
+    (cache_file,) = (cache_home / "vbridge" / "conda-records").glob("*.json")
+    cache_file.write_text('{"format": 1, "prefix": "' + os.path.realpath(prefix) + '", "rec')
+    parses.clear()
+    assert _document(prefix) == cold  # an unreadable cache is an empty one...
+    assert parses
+    json.loads(cache_file.read_text())  # ...and is written anew
+
+    monkeypatch.setenv("VBRIDGE_NO_CACHE", "1")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "other-cache"))
+    parses.clear()
+    assert _document(prefix) == cold
+    _document(prefix)
+    assert len(parses) == 2 * (len(list((prefix / "conda-meta").glob("*.json"))) + 1)
+    # (+1: the python record, read again for its site-packages path)
+    assert not (tmp_path / "other-cache").exists()
