@@ -27,11 +27,13 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from debian.deb822 import Deb822
 from vbridge.model import InstallRecord, RecordProblem
 from vbridge.rules import dependency_names, load_data
+
+if TYPE_CHECKING:
+    from debian.deb822 import Deb822
 
 __all__ = [
     "ECOSYSTEM",
@@ -241,6 +243,8 @@ def _stanza(
             )
         )
         return None
+    from debian.deb822 import Deb822  # imported when a status file is read (30 ms)
+
     fields = Deb822([text for _, text in lines])
     missing = [f for f in _REQUIRED if not str(fields.get(f, "")).strip()]
     if missing:

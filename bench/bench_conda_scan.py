@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -73,11 +74,26 @@ def main() -> int:
     meta = str(prefix / "conda-meta")
     site = str(prefix / SITE)
     size = sum(e.stat().st_size for e in os.scandir(meta))
-    time.sleep(1.1)  # let the files age past the fingerprint's racy window
+    time.sleep(1.1)  # past the racy window: records this old may be cached
     print(f"# conda prefix: {args.records} records, conda-meta {size / 1e6:.1f} MB; {machine()}\n")
+    cache = work / "cache"
+    cached = {"XDG_CACHE_HOME": str(cache)}
+
+    def no_cache() -> None:
+        shutil.rmtree(cache, ignore_errors=True)
 
     scan = time_command(
-        [VBRIDGE, "scan", "--json", str(prefix)], args.repeat, "vbridge scan --json"
+        [VBRIDGE, "scan", "--json", str(prefix)],
+        args.repeat,
+        "vbridge scan --json (first scan)",
+        env=cached,
+        before=no_cache,
+    )
+    warm = time_command(
+        [VBRIDGE, "scan", "--json", str(prefix)],
+        args.repeat,
+        "vbridge scan --json (unchanged, record cache)",
+        env=cached,
     )
     pip = time_command(
         [PYTHON, "-m", "pip", "list", "--format", "json", "--path", site],
@@ -88,35 +104,49 @@ def main() -> int:
     rattler = time_command([PYTHON, "-c", RATTLER, meta], args.repeat, "py-rattler PrefixRecord")
     floor = time_command([PYTHON, "-c", JSON_FLOOR, meta], args.repeat, "json.load floor")
     start = time_command([PYTHON, "-c", "pass"], args.repeat, "python start-up")
+    rows = [scan, warm, pip, rattler, floor, start]
+    print(report("Commands (wall time, fresh interpreter)", rows, floor))
     print(
-        report("Commands (wall time, fresh interpreter)", [scan, pip, rattler, floor, start], floor)
-    )
-    print(
-        f"vbridge scan / pip list = {scan.median / pip.median:.2f}; "
-        f"vbridge scan / json floor = {scan.median / floor.median:.2f}\n"
+        f"first scan / pip list = {scan.median / pip.median:.2f}; "
+        f"first scan / json floor = {scan.median / floor.median:.2f}; "
+        f"unchanged / first scan = {warm.median / scan.median:.2f}\n"
     )
 
     from vbridge.scan import scan_environment
 
-    in_scan = time_call(lambda: scan_environment(prefix), args.repeat, "scan_environment()")
+    os.environ["VBRIDGE_NO_CACHE"] = "1"
+    in_scan = time_call(
+        lambda: scan_environment(prefix), args.repeat, "scan_environment(), no record cache"
+    )
+    del os.environ["VBRIDGE_NO_CACHE"]
+    os.environ["XDG_CACHE_HOME"] = str(cache)
+    in_warm = time_call(
+        lambda: scan_environment(prefix), args.repeat, "scan_environment(), record cache"
+    )
     in_rattler = time_call(lambda: _rattler(meta), args.repeat, "rattler PrefixRecord.from_path")
     in_floor = time_call(lambda: _json_floor(meta), args.repeat, "json.load every record")
-    print(report("In process (no start-up, no imports)", [in_scan, in_rattler, in_floor], in_floor))
+    rows = [in_scan, in_warm, in_rattler, in_floor]
+    print(report("In process (no start-up, no imports)", rows, in_floor))
 
     db = work / "inventory.db"
 
-    def fresh_db() -> None:
+    def fresh_db_no_cache() -> None:
         db.unlink(missing_ok=True)
+        no_cache()
 
     full = time_command(
         [VBRIDGE, "scan", "--db", str(db), str(prefix)],
         args.repeat,
-        "scan --db (new)",
-        before=fresh_db,
+        "scan --db (first scan)",
+        env=cached,
+        before=fresh_db_no_cache,
     )
-    time_command([VBRIDGE, "scan", "--db", str(db), str(prefix)], 1)
+    time_command([VBRIDGE, "scan", "--db", str(db), str(prefix)], 1, env=cached)
     again = time_command(
-        [VBRIDGE, "scan", "--db", str(db), str(prefix)], args.repeat, "scan --db (unchanged)"
+        [VBRIDGE, "scan", "--db", str(db), str(prefix)],
+        args.repeat,
+        "scan --db (unchanged: fingerprint)",
+        env=cached,
     )
     print(report("Re-scan of an unchanged environment", [full, again], full))
     return 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import subprocess
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
@@ -174,13 +175,27 @@ def scan_environment(
             env.distributions.append(dist)
 
     _translate(env, records_by_eco, describers)
-    from vbridge.annotate import mark_metadata_status  # what `vbridge annotate` wrote
+    if _has_ledger(env.path):  # what `vbridge annotate` wrote (its module is heavy)
+        from vbridge.annotate import mark_metadata_status
 
-    mark_metadata_status(env)
+        mark_metadata_status(env)
     env.findings.extend(findings_mod.environment_findings(env))
     if not env.ecosystems:
         env.ecosystems.append("pip")
     return env
+
+
+def _has_ledger(path: Path) -> bool:
+    """False only when the environment surely has no annotate ledger."""
+    from vbridge.ledger import LedgerStore
+
+    try:
+        os.stat(LedgerStore.of(path).path)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError:
+        return True  # unreadable: let the ledger code report it
+    return True
 
 
 def _translate(
