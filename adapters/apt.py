@@ -89,12 +89,6 @@ def site_packages(root: Path) -> list[Path]:
     return [p for p in found if p.is_dir()]
 
 
-def fingerprint_paths(root: Path) -> list[Path]:
-    """What dpkg and update-alternatives change: the status file, the journal, the
-    package lists, and the alternatives links (replaced, so their directory changes)."""
-    return [root / STATUS, root / STATUS.parent, root / UPDATES, root / INFO, root / ALTERNATIVES]
-
-
 def split_relations(value: str | None) -> tuple[str, ...]:
     """A Debian relationship field as raw specs, one per comma-separated clause."""
     if not value:

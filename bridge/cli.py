@@ -97,14 +97,14 @@ def scan(
     try:
         if root is not None:
             prefixes = [*(prefixes or []), _debian_root(root)]
-        if db is not None or all_targets or (prefixes and len(prefixes) > 1):
-            raise typer.Exit(_scan_many(prefixes, python, as_json, db, all_targets, workers))
         if demo:
             from vbridge.demo import build_demo_environment
 
             target = build_demo_environment()
             typer.echo(f"vbridge: demo environment built in {target}", err=True)
             prefixes = [target]
+        if db is not None or all_targets or (prefixes and len(prefixes) > 1):
+            raise typer.Exit(_scan_many(prefixes, python, as_json, db, all_targets, workers))
         envs = resolve_environments(prefixes, python)
     except VbridgeError as exc:
         raise _fail(str(exc), exc.exit_code) from None

@@ -455,3 +455,39 @@ def test_recording_rows_directly(
     rows = inventory.where("mpi :: implementation", name="mpi4py")
     assert [(r["name"], r["value"]) for r in rows] == [("mpi4py", "openmpi")]
     inventory.close()
+
+
+def test_debian_root_rescanned_when_an_alternative_switches(tmp_path: Path) -> None:
+    # A real dpkg database (tests/fixtures/debian) laid out as a root; the alternative is
+    # repointed as update-alternatives --set does, and nothing else changes.
+    from debian_root import BLAS, BLAS_TARGETS, lay_out_fixture_root, point_alternative
+    from vbridge.batch import scan_many
+
+    root = lay_out_fixture_root(tmp_path / "root")
+    age(root)
+    inventory = Inventory.open(tmp_path / "inv.db")
+
+    def scan() -> str:
+        target = Target(root, "debian system")
+        summary = inventory.unchanged(target)
+        if summary is not None:
+            return summary.status
+        (outcome,) = scan_many([target], as_rows=True)
+        assert outcome.rows is not None
+        return inventory.record(outcome.rows, outcome.seconds).status
+
+    def numpy_blas() -> set[str]:
+        rows = inventory.where("blas_lapack :: provider", name="numpy")
+        return {r["value"] for r in rows}
+
+    assert scan() == "new"
+    before = numpy_blas()
+    assert before == {"openblas"}
+    assert scan() == "unchanged"
+    link = point_alternative(root, BLAS, BLAS_TARGETS["blis"])
+    half_an_hour_ago = time.time() - 1800  # old enough to trust, unlike the hour-old rest
+    for changed in (link, link.parent):
+        os.utime(changed, (half_an_hour_ago, half_an_hour_ago), follow_symlinks=False)
+    assert scan() == "rescanned"
+    assert "blis" in numpy_blas()
+    inventory.close()
