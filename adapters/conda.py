@@ -167,9 +167,9 @@ def parse_record(prefix: Path, path: Path, data: Any) -> InstallRecord:
     )
 
 
-_PATHS_DATA = re.compile(r'"paths_data"\s*:\s*\{')
+_PATHS_DATA = re.compile(rb'"paths_data"\s*:\s*\{')
 # Where a member may start right after an object value: `}` `,` `"key"`.
-_AFTER_OBJECT = re.compile(r'\}\s*,\s*"')
+_AFTER_OBJECT = re.compile(rb'\}\s*,\s*"')
 
 
 def load_record(data: bytes) -> Any:
@@ -188,25 +188,21 @@ def load_record(data: bytes) -> Any:
     >>> load_record(b'{"name": "x", "paths_data": {"paths": [{"_path": "a"}]}, "version": "1"}')
     {'name': 'x', 'version': '1'}
     """
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        return _without_paths_data(json.loads(data))
-    match = _PATHS_DATA.search(text)
+    match = _PATHS_DATA.search(data)
     if match is None:
         return _without_paths_data(json.loads(data))
-    head_text = text[: match.start()].rstrip()
-    if head_text.endswith(","):
-        head_text = head_text[:-1]
-    elif head_text != "{":  # only a first member may follow the brace directly
+    head_bytes = data[: match.start()].rstrip()
+    if head_bytes.endswith(b","):
+        head_bytes = head_bytes[:-1]
+    elif head_bytes.lstrip(b"\xef\xbb\xbf").strip() != b"{":  # only a first member follows `{`
         return _without_paths_data(json.loads(data))
     try:
-        head = json.loads(head_text + "}")
+        head = json.loads(head_bytes + b"}")
     except ValueError:
         return _without_paths_data(json.loads(data))
-    for after in _AFTER_OBJECT.finditer(text, match.end()):
+    for after in _AFTER_OBJECT.finditer(data, match.end()):
         try:
-            tail = json.loads("{" + text[after.end() - 1 :])
+            tail = json.loads(b"{" + data[after.end() - 1 :])
         except ValueError:
             continue
         head.update(tail)

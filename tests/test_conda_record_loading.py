@@ -99,3 +99,21 @@ def test_malformed_records_fail_as_json_loads_fails(data: bytes) -> None:
         assert (raised.value.msg, raised.value.pos) == (exc.msg, exc.pos)
     else:
         assert load_record(data) == expected
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'  \n{"paths_data": {"paths": []}, "name": "x", "version": "1"}\n',
+        codecs.BOM_UTF8 + b'{"paths_data": {"paths": []}, "name": "x", "version": "1"}',
+        b'{"name": "x", "paths_data": {"paths": []}, "version": "\xff"}',  # not UTF-8
+    ],
+)
+def test_leading_space_bom_and_bad_bytes(data: bytes) -> None:
+    try:
+        expected = _expected(data)
+    except ValueError as exc:
+        with pytest.raises(type(exc)):
+            load_record(data)
+    else:
+        assert load_record(data) == expected
