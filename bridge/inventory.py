@@ -713,16 +713,14 @@ class Inventory:
             self._delete_missing("findings", env_id, {f["id"] for f in findings})
             self._delete_missing("problems", env_id, {p["id"] for p in problems})
             self._delete_missing("distributions", env_id, {d["id"] for d in distributions})
-            if rows.owners:
-                db.table("owners").upsert_all(rows.owners, pk="id")
             for table, table_rows in (
+                ("owners", rows.owners),
                 ("distributions", distributions),
                 ("properties", properties),
                 ("findings", findings),
                 ("problems", problems),
             ):
-                if table_rows:
-                    db.table(table).upsert_all(table_rows, pk="id")
+                self._upsert(table, table_rows)
             self._owners_to_prune = True
             new_names = {(d["name"], d["version"]) for d in distributions}
             old_names = {(r["name"], r["version"]) for r in old_dists.values()}
@@ -747,6 +745,23 @@ class Inventory:
             rows.refused,
             rows.target.python,
         )
+
+    def _upsert(self, table: str, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert rows, or update the ones whose ``id`` exists, in one ``executemany``.
+
+        The tables are sqlite-utils'; this is its ``upsert_all`` for rows of one shape,
+        without its per-value conversions (a thousand rows per environment).
+        """
+        if not rows:
+            return
+        columns = list(rows[0])
+        names = ", ".join(f'"{c}"' for c in columns)
+        updates = ", ".join(f'"{c}" = excluded."{c}"' for c in columns if c != "id")
+        sql = (
+            f'INSERT INTO "{table}" ({names}) VALUES ({", ".join("?" * len(columns))}) '
+            f'ON CONFLICT("id") DO UPDATE SET {updates}'
+        )
+        self.conn.executemany(sql, [tuple(row[c] for c in columns) for row in rows])
 
     def _delete_missing(self, table: str, environment_id: int, keep: set[str]) -> None:
         stale = [(i,) for i in self._ids(table, environment_id) if i not in keep]
