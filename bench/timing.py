@@ -8,6 +8,7 @@ True
 from __future__ import annotations
 
 import os
+import resource
 import shlex
 import statistics
 import subprocess
@@ -30,10 +31,15 @@ class Timing:
     label: str
     command: str
     times: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)  # user+sys of the command and its children
 
     @property
     def median(self) -> float:
         return statistics.median(self.times)
+
+    @property
+    def cpu_median(self) -> float:
+        return statistics.median(self.cpu) if self.cpu else float("nan")
 
     @property
     def spread(self) -> str:
@@ -54,15 +60,19 @@ def time_command(
     for i in range(repeat + 1):
         if before is not None:
             before()
+        before_usage = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         result = subprocess.run(
             argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=full_env, check=False
         )
         elapsed = time.perf_counter() - started
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (usage.ru_utime - before_usage.ru_utime) + (usage.ru_stime - before_usage.ru_stime)
         if check and result.returncode not in (0, 1):
             raise SystemExit(f"{timing.command} failed ({result.returncode}): {result.stderr!r}")
         if i:  # the first run warms the page cache and is not counted
             timing.times.append(elapsed)
+            timing.cpu.append(cpu)
     return timing
 
 
@@ -70,26 +80,31 @@ def time_call(call: Callable[[], object], repeat: int = 7, label: str = "") -> T
     """Call ``call`` ``repeat`` times in this process, after one warm-up call."""
     timing = Timing(label, label)
     for i in range(repeat + 1):
+        cpu_started = time.process_time()
         started = time.perf_counter()
         call()
         elapsed = time.perf_counter() - started
         if i:
             timing.times.append(elapsed)
+            timing.cpu.append(time.process_time() - cpu_started)
     return timing
 
 
 def report(title: str, rows: Sequence[Timing], reference: Timing | None = None) -> str:
-    """A Markdown table: label, median, spread, ratio to ``reference``, command."""
+    """A Markdown table: label, median wall time, spread, ratio to ``reference``, median
+    CPU time (user+sys: the work done, whatever else the machine was running), command."""
     lines = [
         f"### {title}",
         "",
-        "| what | median s | min-max s | ratio | command |",
-        "|---|---|---|---|---|",
+        "| what | median s | min-max s | ratio | CPU s | command |",
+        "|---|---|---|---|---|---|",
     ]
     for row in rows:
         ratio = f"{row.median / reference.median:.2f}x" if reference else ""
+        command = row.command.replace("\n", "; ")
         lines.append(
-            f"| {row.label} | {row.median:.3f} | {row.spread} | {ratio} | `{row.command}` |"
+            f"| {row.label} | {row.median:.3f} | {row.spread} | {ratio} "
+            f"| {row.cpu_median:.3f} | `{command}` |"
         )
     return "\n".join(lines) + "\n"
 

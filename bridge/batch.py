@@ -17,7 +17,7 @@ import shutil
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TextIO
 
@@ -124,13 +124,9 @@ def scan_many(
             yield outcome
         return
     with ProcessPoolExecutor(max_workers=min(workers, len(indexed)), mp_context=_context()) as pool:
-        pending: set[Future[Outcome]] = {
-            pool.submit(_scan_one, index, target, as_rows) for index, target in indexed
-        }
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                outcome = future.result()
-                if progress is not None:
-                    progress.advance(outcome.target.label)
-                yield outcome
+        futures = [pool.submit(_scan_one, index, target, as_rows) for index, target in indexed]
+        for future in as_completed(futures):
+            outcome = future.result()
+            if progress is not None:
+                progress.advance(outcome.target.label)
+            yield outcome
