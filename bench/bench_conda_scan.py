@@ -31,21 +31,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from generate import SITE, conda_prefix
 from timing import PYTHON, VBRIDGE, machine, report, time_call, time_command
 
-JSON_FLOOR = (
-    "import json, os, sys\n"
-    "d = sys.argv[1]\n"
-    "for n in os.listdir(d):\n"
-    "    if n.endswith('.json'):\n"
-    "        with open(os.path.join(d, n), 'rb') as f:\n"
-    "            json.load(f)\n"
-)
-RATTLER = (
-    "import os, sys, rattler\n"
-    "d = sys.argv[1]\n"
-    "for n in os.listdir(d):\n"
-    "    if n.endswith('.json'):\n"
-    "        rattler.PrefixRecord.from_path(os.path.join(d, n))\n"
-)
+HERE = Path(__file__).parent
 
 
 def _json_floor(meta: str) -> None:
@@ -101,8 +87,10 @@ def main() -> int:
         "pip list --format json",
         env={"PIP_DISABLE_PIP_VERSION_CHECK": "1"},
     )
-    rattler = time_command([PYTHON, "-c", RATTLER, meta], args.repeat, "py-rattler PrefixRecord")
-    floor = time_command([PYTHON, "-c", JSON_FLOOR, meta], args.repeat, "json.load floor")
+    rattler = time_command(
+        [PYTHON, str(HERE / "load_rattler.py"), meta], args.repeat, "py-rattler PrefixRecord"
+    )
+    floor = time_command([PYTHON, str(HERE / "load_json.py"), meta], args.repeat, "json.load floor")
     start = time_command([PYTHON, "-c", "pass"], args.repeat, "python start-up")
     rows = [scan, warm, pip, rattler, floor, start]
     print(report("Commands (wall time, fresh interpreter)", rows, floor))

@@ -21,8 +21,6 @@ sys.path.insert(0, str(Path(__file__).parent))
 from generate import spack_tree
 from timing import PYTHON, VBRIDGE, machine, report, time_command
 
-LOAD_INDEX = "import json, sys\nwith open(sys.argv[1], 'rb') as f:\n    json.load(f)\n"
-
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -39,7 +37,11 @@ def main() -> int:
     size = index.stat().st_size
     print(f"# Spack tree: {args.installs} installs, index.json {size / 1e6:.1f} MB; {machine()}\n")
     scan = time_command([VBRIDGE, "scan", "--json", str(tree)], args.repeat, "vbridge scan --json")
-    load = time_command([PYTHON, "-c", LOAD_INDEX, str(index)], args.repeat, "json.load index.json")
+    load = time_command(
+        [PYTHON, str(Path(__file__).parent / "load_json.py"), str(index)],
+        args.repeat,
+        "json.load index.json",
+    )
     print(report("Spack install tree (wall time)", [scan, load], load))
     print(f"vbridge scan / loading index.json = {scan.median / load.median:.1f}")
     return 0
