@@ -313,6 +313,7 @@ def _plans_for_environment(
     root = env.path
     plans: list[_Plan] = []
     seen: set[str] = set()
+    seen_real: set[str] = set()
     records = {r.key: r for r in env.records}
     for dist in env.distributions:
         if not dist.dist_info.name.endswith(".dist-info") or not dist.dist_info.is_dir():
@@ -331,6 +332,10 @@ def _plans_for_environment(
         key = _rel(root, dist.dist_info)
         if only is not None and key not in only:
             continue
+        real = os.path.realpath(dist.dist_info)
+        if real in seen_real:
+            continue  # the same directory reached through another layer (lib64 -> lib)
+        seen_real.add(real)
         seen.add(key)
         plan = _plan_annotation(env, dist, ledger.distributions.get(key), records, findings)
         if plan is not None:
@@ -355,6 +360,9 @@ class _Edit:
     current: bytes | None
     target: bytes | None = None
     restore: bool = False
+    # Someone rewrote the file since vbridge edited it (a reinstall): its content
+    # without vbridge's rows is the new original.
+    rebaseline: bytes | None = None
 
 
 def _reconcile(
@@ -426,32 +434,17 @@ def _reconcile(
         remaining = [
             k for k, e in ledger.distributions.items() if path in e.edits and k not in planned
         ] + [p.key for p in users[path] if p.files]
-        ours = known is not None and sha256_hex(current) in known.written
-        if not remaining and known is not None:
-            if sha256_hex(current) == known.original:
+        digest = sha256_hex(current)
+        if known is not None and digest not in known.written and digest != known.original:
+            edit.rebaseline = _edited(root, path, current, {}, dropped, edits)
+        elif not remaining and known is not None:
+            if digest == known.original:
                 continue
-            original = store.original(known.original) if ours else None
+            original = store.original(known.original)
             if original is not None:
                 edit.target, edit.restore = original, True
                 continue
-        try:
-            if path.endswith("/RECORD"):
-                base = path[: -len("/RECORD")].rsplit("/", 1)[0]
-                rel_added = {_strip_base(base, p): d for p, d in added.items()}
-                rel_strip = {_strip_base(base, p) for p in dropped}
-                edit.target = record_with(current, rel_added, rel_strip)
-            else:
-                rewritten = {
-                    p: t.target
-                    for p, t in edits.items()
-                    if p.endswith("/RECORD") and t.target is not None
-                }
-                edit.target = meta_with(current, added, dropped, rewritten)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise RecordError(
-                f"{root / path}: cannot be parsed ({exc}); reinstall the package that "
-                "owns it, then run vbridge again"
-            ) from exc
+        edit.target = _edited(root, path, current, added, dropped, edits)
         if edit.target == current:
             edit.target = None
 
@@ -474,7 +467,7 @@ def _reconcile(
         return final
 
     changing = any(a != "unchanged" for *_, a in writes) or removals or any(
-        e.target is not None for e in edits.values()
+        e.target is not None or e.rebaseline is not None for e in edits.values()
     )
     if changing:
         # 4. Intent: back up originals, then record everything this run may leave.
@@ -510,6 +503,33 @@ def _reconcile(
     return final
 
 
+def _edited(
+    root: Path,
+    path: str,
+    current: bytes,
+    added: dict[str, bytes],
+    dropped: set[str],
+    edits: dict[str, _Edit],
+) -> bytes:
+    """``current`` with vbridge's ``dropped`` rows removed and ``added`` ones put in."""
+    try:
+        if path.endswith("/RECORD"):
+            base = path[: -len("/RECORD")].rsplit("/", 1)[0]
+            rel_added = {_strip_base(base, p): d for p, d in added.items()}
+            return record_with(current, rel_added, {_strip_base(base, p) for p in dropped})
+        records_on_disk: dict[str, bytes] = {}
+        for other, edit in edits.items():
+            content = edit.target if edit.target is not None else edit.current
+            if other.endswith("/RECORD") and content is not None:
+                records_on_disk[other] = content
+        return meta_with(current, added, dropped, records_on_disk)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise RecordError(
+            f"{root / path}: cannot be parsed ({exc}); reinstall the package that owns "
+            "it, then run vbridge again"
+        ) from exc
+
+
 def _strip_base(base: str, path: str) -> str:
     """A root-relative path as RECORD spells it (relative to site-packages)."""
     return path[len(base) + 1 :] if path.startswith(base + "/") else path
@@ -532,9 +552,13 @@ def _intent_ledger(
             set(entry.edits) | {p for p in plan.edits if edits[p].target is not None}
         )
     for path, edit in edits.items():
-        if edit.target is None or edit.current is None:
+        if edit.current is None:
             continue
         known = intent.edited.get(path)
+        if edit.rebaseline is not None:
+            known = intent.edited[path] = EditEntry(store.backup(edit.rebaseline))
+        if edit.target is None:
+            continue
         if known is None:
             known = intent.edited[path] = EditEntry(store.backup(edit.current))
         known.written.append(sha256_hex(edit.target))
@@ -565,7 +589,9 @@ def _final_ledger(
             final.edited.pop(path, None)
             continue
         content = edit.target if edit.target is not None else edit.current
-        if known is None:
+        if edit.rebaseline is not None:
+            final.edited[path] = EditEntry(sha256_hex(edit.rebaseline), [sha256_hex(content)])
+        elif known is None:
             final.edited[path] = EditEntry(sha256_hex(edit.current), [sha256_hex(content)])
         else:
             known.written = [sha256_hex(content)]

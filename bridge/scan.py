@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import subprocess
 from collections import deque
 from collections.abc import Iterable, Sequence
@@ -47,8 +48,13 @@ _LAYER_GLOBS = (
 def prefix_layers(prefix: Path) -> list[Path]:
     """site-packages directories directly under an environment prefix."""
     found: list[Path] = []
+    real: set[str] = set()
     for pattern in _LAYER_GLOBS:
-        found.extend(sorted(p for p in prefix.glob(pattern) if p.is_dir()))
+        for p in sorted(p for p in prefix.glob(pattern) if p.is_dir()):
+            # a venv's lib64 -> lib symlink is the same layer, listed once
+            if os.path.realpath(p) not in real:
+                real.add(os.path.realpath(p))
+                found.append(p)
     return found
 
 

@@ -379,3 +379,31 @@ def test_record_layouts_are_kept(layout: str, tmp_path: Path, conda_cache: Path)
         assert (row + "\n").encode() in data
     clean_environment(prefix)
     assert changed(before, snapshot(prefix)) == []
+
+
+def test_a_record_rewritten_since_is_not_rolled_back(
+    mkl_channel: Path, conda_prefix: CondaPrefixFactory, conda_cache: Path
+) -> None:
+    """rattler reinstalls numpy after annotate: clean must not bring back older bytes."""
+    prefix = conda_prefix(mkl_channel, ["numpy", "mpi4py", "libblas=*=*mkl"])
+    annotate_environment(scan_environment(prefix))
+    # Remove numpy and install it again, with no vbridge run in between: the ledger
+    # still describes the old files, the conda-meta record is a new one.
+    condaenv.install(mkl_channel, ["mpi4py"], prefix, conda_cache)
+    condaenv.install(mkl_channel, ["mpi4py", "numpy", "libblas=*=*mkl"], prefix, conda_cache)
+    meta = _meta(prefix, "numpy")
+    record = json.loads(meta.read_bytes())
+    record["requested_specs"] = ["numpy >=1.26"]  # as written by the new install
+    meta.write_text(json.dumps(record, indent=2))
+    reinstalled = {"meta": meta.read_bytes(), "RECORD": (prefix / NUMPY / "RECORD").read_bytes()}
+    assert not (prefix / NUMPY / "variant.json").exists()
+
+    result = annotate_environment(scan_environment(prefix))
+    assert (prefix / NUMPY / "variant.json").is_file()
+    assert {c.path for c in result.changed} >= {meta, prefix / NUMPY / "RECORD"}
+    rattler.PrefixRecord.from_path(meta)
+
+    clean_environment(prefix)
+    assert meta.read_bytes() == reinstalled["meta"]
+    assert (prefix / NUMPY / "RECORD").read_bytes() == reinstalled["RECORD"]
+    assert not (prefix / ".vbridge").exists()
