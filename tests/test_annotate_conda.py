@@ -407,3 +407,24 @@ def test_a_record_rewritten_since_is_not_rolled_back(
     assert meta.read_bytes() == reinstalled["meta"]
     assert (prefix / NUMPY / "RECORD").read_bytes() == reinstalled["RECORD"]
     assert not (prefix / ".vbridge").exists()
+
+
+def test_owner_removed_its_files_but_left_ours_no_ghost_remains(
+    mkl_channel: Path, conda_prefix: CondaPrefixFactory
+) -> None:
+    """What a package manager that does not know vbridge's files leaves (dpkg does this:
+    it removes what it installed and keeps a directory that is not empty). A stand-in
+    for that removal: the files of numpy's original conda record are deleted by hand."""
+    prefix = conda_prefix(mkl_channel, ["numpy", "libblas=*=*mkl"])
+    meta = _meta(prefix, "numpy")
+    original_files = json.loads(meta.read_bytes())["files"]
+    annotate_environment(scan_environment(prefix))
+    for rel in original_files:
+        (prefix / rel).unlink()
+    meta.unlink()
+    assert sorted(p.name for p in (prefix / NUMPY).iterdir()) == ["sboms", "variant.json"]
+    # A ghost: a dist-info with no METADATA. The next run removes what vbridge left.
+    result = annotate_environment(scan_environment(prefix))
+    assert {c.action for c in result.changed} == {"remove"}
+    assert not (prefix / NUMPY).exists()
+    assert not (prefix / ".vbridge").exists()
