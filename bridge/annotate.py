@@ -25,6 +25,7 @@ before writing anything. A run killed at any point is finished or undone by the 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -210,6 +211,7 @@ class _Plan:
     files: dict[str, bytes]
     edits: list[str]  # RECORD / conda-meta paths from the root to register files in
     ghost: bool = False  # the owner removed the dist; only vbridge's files remain
+    adopted_dirs: list[str] = field(default_factory=list)  # see _adopted
 
 
 def _finding(code: str, message: str, name: str, severity: str = "info") -> Finding:
@@ -264,7 +266,7 @@ def _plan_annotation(
             )
         )
         wanted = {}
-    ours = set(entry.files) if entry else set()
+    ours, adopted_dirs = (set(entry.files), []) if entry else _adopted(root, dist.dist_info)
     if wanted:
         listed: set[str] = set()
         if record is not None:
@@ -304,7 +306,24 @@ def _plan_annotation(
             edits.append(_rel(root, dist.owner_record.source))
     if entry:
         edits = sorted(set(edits) | set(entry.edits))
-    return _Plan(key, name, wanted, edits)
+    return _Plan(key, name, wanted, edits, adopted_dirs=adopted_dirs)
+
+
+def _adopted(root: Path, dist_info: Path) -> tuple[set[str], list[str]]:
+    """vbridge's files (and directory) in a dist-info the ledger does not know (the
+    ledger was lost), recognised by the SBOM vbridge writes, which names vbridge."""
+    sbom = dist_info / SBOM_PATH
+    try:
+        bom = json.loads(sbom.read_bytes())
+        tools = bom["metadata"]["tools"]["components"]
+        if not any(t.get("name") == "vbridge" for t in tools):
+            return set(), []
+        alone = os.listdir(sbom.parent) == [sbom.name]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return set(), []
+    base = _rel(root, dist_info)
+    dirs = [_rel(root, sbom.parent)] if alone else []
+    return {f"{base}/{VARIANT_JSON}", f"{base}/{SBOM_PATH}"}, dirs
 
 
 def _plans_for_environment(
@@ -411,6 +430,7 @@ def _reconcile(
                     )
                 )
         managed[plan.key] = strip
+        new_dirs.setdefault(plan.key, []).extend(plan.adopted_dirs)
 
     # 2. The edited files (RECORD, conda-meta): target content of each.
     edits: dict[str, _Edit] = {}
@@ -435,7 +455,13 @@ def _reconcile(
             k for k, e in ledger.distributions.items() if path in e.edits and k not in planned
         ] + [p.key for p in users[path] if p.files]
         digest = sha256_hex(current)
-        if known is not None and digest not in known.written and digest != known.original:
+        if known is None:
+            # First edit, or the ledger was lost: the original is the file without
+            # vbridge's rows (the file itself, unless vbridge edited it before).
+            stripped = _edited(root, path, current, {}, dropped, edits)
+            if stripped != current:
+                edit.rebaseline = stripped
+        elif digest not in known.written and digest != known.original:
             edit.rebaseline = _edited(root, path, current, {}, dropped, edits)
         elif not remaining and known is not None:
             if digest == known.original:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import shutil
 from importlib.metadata import Distribution as ImportlibDistribution
 from pathlib import Path
 
@@ -428,3 +429,19 @@ def test_owner_removed_its_files_but_left_ours_no_ghost_remains(
     assert {c.action for c in result.changed} == {"remove"}
     assert not (prefix / NUMPY).exists()
     assert not (prefix / ".vbridge").exists()
+
+
+def test_a_lost_ledger_is_rebuilt_from_vbridge_own_sbom(
+    mkl_channel: Path, conda_prefix: CondaPrefixFactory
+) -> None:
+    prefix = conda_prefix(mkl_channel, ["numpy", "scipy", "libblas=*=*mkl"])
+    before = snapshot(prefix)
+    annotate_environment(scan_environment(prefix))
+    annotated = snapshot(prefix)
+    shutil.rmtree(prefix / ".vbridge")  # the user deleted vbridge's state
+
+    again = annotate_environment(scan_environment(prefix))
+    assert again.findings == [] and again.changed == []
+    assert changed(annotated, snapshot(prefix)) == []  # same files, same ledger, backups
+    clean_environment(prefix)
+    assert changed(before, snapshot(prefix)) == []
