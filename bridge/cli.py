@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 
 if TYPE_CHECKING:
+    from vbridge.annotate import AnnotateResult, CleanResult
     from vbridge.model import Environment
 
 app = typer.Typer(
@@ -110,15 +111,7 @@ DryRunOpt = Annotated[
 ]
 
 
-def _print_changes(result: object, as_json: bool, verb: str) -> None:
-    import json as json_mod
-
-    from vbridge.annotate import AnnotateResult, CleanResult
-
-    assert isinstance(result, AnnotateResult | CleanResult)
-    if as_json:
-        typer.echo(json_mod.dumps(result.to_dict(), indent=2))
-        return
+def _print_changes(result: AnnotateResult | CleanResult, verb: str) -> None:
     prefix = "would " if result.dry_run else ""
     for change in result.changed:
         typer.echo(f"{prefix}{change.action} {change.path}")
@@ -132,6 +125,13 @@ def _print_changes(result: object, as_json: bool, verb: str) -> None:
     )
 
 
+def _print_results(results: list[AnnotateResult | CleanResult]) -> None:
+    import json as json_mod
+
+    document = {"environments": [r.to_dict() for r in results]}
+    typer.echo(json_mod.dumps(document, indent=2))
+
+
 @app.command()
 def annotate(
     prefixes: PrefixArg = None,
@@ -141,18 +141,26 @@ def annotate(
     wait: WaitOpt = 0.0,
 ) -> None:
     """Write variant.json (PEP 825) and an SBOM (PEP 770) into each distribution's
-    dist-info, registered so that uninstalling the package removes them."""
+    dist-info, registered so that uninstalling the package removes them.
+
+    JSON (--json): {"environments": [{"root", "dry_run", "ledger", "changes": [{"path",
+    "action", "distribution"}], "findings": [...], "annotated": [dist-info, ...]}]}.
+    """
     from vbridge.annotate import annotate_environment
     from vbridge.errors import VbridgeError
 
+    results: list[AnnotateResult | CleanResult] = []
     try:
         envs = resolve_environments(prefixes, python)
         _report_problems(envs)
         for env in envs:
-            result = annotate_environment(env, dry_run=dry_run, wait=wait)
-            _print_changes(result, as_json, "annotate")
+            results.append(annotate_environment(env, dry_run=dry_run, wait=wait))
+            if not as_json:
+                _print_changes(results[-1], "annotate")
     except VbridgeError as exc:
         raise _fail(str(exc), exc.exit_code) from None
+    if as_json:
+        _print_results(results)
 
 
 @app.command()
@@ -163,11 +171,15 @@ def clean(
     as_json: JsonOpt = False,
     wait: WaitOpt = 0.0,
 ) -> None:
-    """Remove everything vbridge wrote and restore every file it edited, byte for byte."""
+    """Remove everything vbridge wrote and restore every file it edited, byte for byte.
+
+    JSON (--json): as for annotate, without "annotated".
+    """
     from vbridge.annotate import clean_environment
     from vbridge.errors import VbridgeError
     from vbridge.scan import interpreter_layers
 
+    results: list[AnnotateResult | CleanResult] = []
     try:
         if prefixes and python:
             raise _fail("give environment prefixes or --python, not both")
@@ -175,10 +187,13 @@ def clean(
             interpreter_layers(python or sys.executable)[0]
         ]
         for root in roots:
-            result = clean_environment(root, dry_run=dry_run, wait=wait)
-            _print_changes(result, as_json, "clean")
+            results.append(clean_environment(root, dry_run=dry_run, wait=wait))
+            if not as_json:
+                _print_changes(results[-1], "clean")
     except VbridgeError as exc:
         raise _fail(str(exc), exc.exit_code) from None
+    if as_json:
+        _print_results(results)
 
 
 def main() -> None:

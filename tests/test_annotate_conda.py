@@ -186,7 +186,8 @@ def test_annotate_twice_changes_nothing_and_dry_run_writes_nothing(
     proc = run_vbridge("annotate", str(prefix), "--dry-run", "--json")
     assert proc.returncode == 0, proc.stderr
     assert snapshot(prefix) == before
-    planned = {(c["path"], c["action"]) for c in json.loads(proc.stdout)["changes"]}
+    (document,) = json.loads(proc.stdout)["environments"]
+    planned = {(c["path"], c["action"]) for c in document["changes"]}
     assert planned == {(str(c.path), c.action) for c in dry.changes}
 
     first = annotate_environment(scan_environment(prefix))
@@ -212,7 +213,7 @@ def test_clean_restores_the_prefix_byte_for_byte(
     assert len(changed(before, snapshot(prefix))) > 20
 
     dry = run_vbridge("clean", str(prefix), "--dry-run", "--json")
-    assert dry.returncode == 0 and json.loads(dry.stdout)["changes"]
+    assert dry.returncode == 0 and json.loads(dry.stdout)["environments"][0]["changes"]
     proc = run_vbridge("clean", str(prefix))
     assert proc.returncode == 0, proc.stderr
     assert changed(before, snapshot(prefix)) == []

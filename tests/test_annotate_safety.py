@@ -177,7 +177,7 @@ def test_bad_input_gives_one_line_and_partial_results(
     record.write_bytes(record.read_bytes() + b"a,b\n")
     proc = run_vbridge("annotate", str(prefix), "--json")
     assert proc.returncode == 0, proc.stderr
-    result = json.loads(proc.stdout)
+    (result,) = json.loads(proc.stdout)["environments"]
     (finding,) = result["findings"]
     assert finding["code"] == "annotate-skipped-bad-record" and str(record) in finding["message"]
     assert (prefix / NUMPY / "variant.json").is_file()
