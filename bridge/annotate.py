@@ -382,6 +382,7 @@ class _Edit:
     # Someone rewrote the file since vbridge edited it (a reinstall): its content
     # without vbridge's rows is the new original.
     rebaseline: bytes | None = None
+    original: bytes | None = None  # the bytes before vbridge, where known
 
 
 def _reconcile(
@@ -458,17 +459,21 @@ def _reconcile(
         if known is None:
             # First edit, or the ledger was lost: the original is the file without
             # vbridge's rows (the file itself, unless vbridge edited it before).
-            stripped = _edited(root, path, current, {}, dropped, edits)
+            stripped = _edited(root, path, current, {}, dropped, edits, originals=True)
             if stripped != current:
                 edit.rebaseline = stripped
         elif digest not in known.written and digest != known.original:
-            edit.rebaseline = _edited(root, path, current, {}, dropped, edits)
-        elif not remaining and known is not None:
+            edit.rebaseline = _edited(root, path, current, {}, dropped, edits, originals=True)
+        edit.original = (
+            edit.rebaseline
+            if edit.rebaseline is not None
+            else current if known is None else store.original(known.original)
+        )
+        if known is not None and edit.rebaseline is None and not remaining:
             if digest == known.original:
                 continue
-            original = store.original(known.original)
-            if original is not None:
-                edit.target, edit.restore = original, True
+            if edit.original is not None:
+                edit.target, edit.restore = edit.original, True
                 continue
         edit.target = _edited(root, path, current, added, dropped, edits)
         if edit.target == current:
@@ -536,8 +541,13 @@ def _edited(
     added: dict[str, bytes],
     dropped: set[str],
     edits: dict[str, _Edit],
+    originals: bool = False,
 ) -> bytes:
-    """``current`` with vbridge's ``dropped`` rows removed and ``added`` ones put in."""
+    """``current`` with vbridge's ``dropped`` rows removed and ``added`` ones put in.
+
+    A conda-meta record's ``sha256_in_prefix`` of an edited RECORD follows that RECORD
+    as it will be on disk, or, with ``originals``, as it was before vbridge.
+    """
     try:
         if path.endswith("/RECORD"):
             base = path[: -len("/RECORD")].rsplit("/", 1)[0]
@@ -545,7 +555,10 @@ def _edited(
             return record_with(current, rel_added, {_strip_base(base, p) for p in dropped})
         records_on_disk: dict[str, bytes] = {}
         for other, edit in edits.items():
-            content = edit.target if edit.target is not None else edit.current
+            if originals:
+                content = edit.original
+            else:
+                content = edit.target if edit.target is not None else edit.current
             if other.endswith("/RECORD") and content is not None:
                 records_on_disk[other] = content
         return meta_with(current, added, dropped, records_on_disk)

@@ -446,3 +446,48 @@ def test_a_lost_ledger_is_rebuilt_from_vbridge_own_sbom(
     assert changed(annotated, snapshot(prefix)) == []  # same files, same ledger, backups
     clean_environment(prefix)
     assert changed(before, snapshot(prefix)) == []
+
+
+def _altered_files(prefix: Path) -> list[str]:
+    """What `conda doctor`'s altered-files check reports: files whose sha256 differs
+    from the ``sha256_in_prefix`` their conda-meta record notes."""
+    altered = []
+    for meta in (prefix / "conda-meta").glob("*.json"):
+        for entry in json.loads(meta.read_bytes()).get("paths_data", {}).get("paths", []):
+            expected = entry.get("sha256_in_prefix")
+            path = prefix / entry["_path"]
+            if (
+                expected
+                and path.is_file()
+                and hashlib.sha256(path.read_bytes()).hexdigest() != expected
+            ):
+                altered.append(entry["_path"])
+    return altered
+
+
+def test_conda_style_records_stay_consistent_for_conda_doctor(
+    mkl_channel: Path, conda_prefix: CondaPrefixFactory
+) -> None:
+    prefix = conda_prefix(mkl_channel, ["numpy", "libblas=*=*mkl"])
+    # Stand-in for conda's own writer (conda is not installable here): the same record
+    # as conda writes it, with `sha256_in_prefix` for every file, sorted keys, indent 2.
+    meta = _meta(prefix, "numpy")
+    record = json.loads(meta.read_bytes())
+    for entry in record["paths_data"]["paths"]:
+        data = (prefix / entry["_path"]).read_bytes()
+        entry["sha256_in_prefix"] = hashlib.sha256(data).hexdigest()
+    meta.write_text(json.dumps(record, indent=2, sort_keys=True, separators=(",", ": ")))
+    before = snapshot(prefix)
+    assert _altered_files(prefix) == []
+
+    annotate_environment(scan_environment(prefix))
+    assert _altered_files(prefix) == []  # RECORD changed, and the record says so
+    entries = {e["_path"]: e for e in json.loads(meta.read_bytes())["paths_data"]["paths"]}
+    assert entries[f"{NUMPY}/variant.json"]["sha256_in_prefix"] == entries[
+        f"{NUMPY}/variant.json"]["sha256"]
+    rattler.PrefixRecord.from_path(meta)
+    assert annotate_environment(scan_environment(prefix)).changed == []
+
+    clean_environment(prefix)
+    assert changed(before, snapshot(prefix)) == []
+    assert _altered_files(prefix) == []
