@@ -36,9 +36,10 @@ def test_record_rows_in_and_out(path: Path, tmp_path: Path) -> None:
     for rel, data in added.items():
         assert by_path[rel].validate(data)
     # Every line pip wrote is still there, unchanged and in order.
-    kept = [line for line in edited.splitlines(keepends=True) if line in original.splitlines(
-        keepends=True)]
-    assert kept == original.splitlines(keepends=True)
+    original_lines = original.splitlines(keepends=True)
+    known = set(original_lines)
+    kept = [line for line in edited.splitlines(keepends=True) if line in known]
+    assert kept == original_lines
     assert record_with(edited, added, managed=added) == edited
     assert record_with(edited, {}, managed=added) == original
 
