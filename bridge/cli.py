@@ -109,6 +109,13 @@ WaitOpt = Annotated[
 DryRunOpt = Annotated[
     bool, typer.Option("--dry-run", help="Show what would change; write nothing.")
 ]
+OnlyOpt = Annotated[
+    Optional[list[Path]],  # noqa: UP045 - typer needs Optional on Python 3.10
+    typer.Option(
+        "--only",
+        help="Limit the run to this .dist-info directory (repeat for more); for hooks.",
+    ),
+]
 
 
 def _print_changes(result: AnnotateResult | CleanResult, verb: str) -> None:
@@ -125,6 +132,10 @@ def _print_changes(result: AnnotateResult | CleanResult, verb: str) -> None:
     )
 
 
+def _absolute(paths: list[Path] | None) -> list[Path] | None:
+    return [p.absolute() for p in paths] if paths else None
+
+
 def _print_results(results: list[AnnotateResult | CleanResult]) -> None:
     import json as json_mod
 
@@ -139,6 +150,7 @@ def annotate(
     dry_run: DryRunOpt = False,
     as_json: JsonOpt = False,
     wait: WaitOpt = 0.0,
+    only: OnlyOpt = None,
 ) -> None:
     """Write variant.json (PEP 825) and an SBOM (PEP 770) into each distribution's
     dist-info, registered so that uninstalling the package removes them.
@@ -154,7 +166,9 @@ def annotate(
         envs = resolve_environments(prefixes, python)
         _report_problems(envs)
         for env in envs:
-            results.append(annotate_environment(env, dry_run=dry_run, wait=wait))
+            results.append(
+                annotate_environment(env, only=_absolute(only), dry_run=dry_run, wait=wait)
+            )
             if not as_json:
                 _print_changes(results[-1], "annotate")
     except VbridgeError as exc:
@@ -170,6 +184,7 @@ def clean(
     dry_run: DryRunOpt = False,
     as_json: JsonOpt = False,
     wait: WaitOpt = 0.0,
+    only: OnlyOpt = None,
 ) -> None:
     """Remove everything vbridge wrote and restore every file it edited, byte for byte.
 
@@ -187,7 +202,9 @@ def clean(
             interpreter_layers(python or sys.executable)[0]
         ]
         for root in roots:
-            results.append(clean_environment(root, dry_run=dry_run, wait=wait))
+            results.append(
+                clean_environment(root, only=_absolute(only), dry_run=dry_run, wait=wait)
+            )
             if not as_json:
                 _print_changes(results[-1], "clean")
     except VbridgeError as exc:
