@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 
 if TYPE_CHECKING:
+    from vbridge.annotate import AnnotateResult, CleanResult
     from vbridge.model import Environment
 
 app = typer.Typer(
@@ -221,17 +222,16 @@ WaitOpt = Annotated[
 DryRunOpt = Annotated[
     bool, typer.Option("--dry-run", help="Show what would change; write nothing.")
 ]
+OnlyOpt = Annotated[
+    Optional[list[Path]],  # noqa: UP045 - typer needs Optional on Python 3.10
+    typer.Option(
+        "--only",
+        help="Limit the run to this .dist-info directory (repeat for more); for hooks.",
+    ),
+]
 
 
-def _print_changes(result: object, as_json: bool, verb: str) -> None:
-    import json as json_mod
-
-    from vbridge.annotate import AnnotateResult, CleanResult
-
-    assert isinstance(result, AnnotateResult | CleanResult)
-    if as_json:
-        typer.echo(json_mod.dumps(result.to_dict(), indent=2))
-        return
+def _print_changes(result: AnnotateResult | CleanResult, verb: str) -> None:
     prefix = "would " if result.dry_run else ""
     for change in result.changed:
         typer.echo(f"{prefix}{change.action} {change.path}")
@@ -245,6 +245,17 @@ def _print_changes(result: object, as_json: bool, verb: str) -> None:
     )
 
 
+def _absolute(paths: list[Path] | None) -> list[Path] | None:
+    return [p.absolute() for p in paths] if paths else None
+
+
+def _print_results(results: list[AnnotateResult | CleanResult]) -> None:
+    import json as json_mod
+
+    document = {"environments": [r.to_dict() for r in results]}
+    typer.echo(json_mod.dumps(document, indent=2))
+
+
 @app.command()
 def annotate(
     prefixes: PrefixArg = None,
@@ -252,23 +263,34 @@ def annotate(
     dry_run: DryRunOpt = False,
     as_json: JsonOpt = False,
     wait: WaitOpt = 0.0,
+    only: OnlyOpt = None,
     variants_toml: VariantsTomlOpt = False,
 ) -> None:
     """Write variant.json (PEP 825) and an SBOM (PEP 770) into each distribution's
-    dist-info, registered so that uninstalling the package removes them."""
+    dist-info, registered so that uninstalling the package removes them.
+
+    JSON (--json): {"environments": [{"root", "dry_run", "ledger", "changes": [{"path",
+    "action", "distribution"}], "findings": [...], "annotated": [dist-info, ...]}]}.
+    """
     from vbridge.annotate import annotate_environment
     from vbridge.errors import VbridgeError
 
+    results: list[AnnotateResult | CleanResult] = []
     try:
         envs = resolve_environments(prefixes, python)
         _report_problems(envs)
         for env in envs:
-            result = annotate_environment(env, dry_run=dry_run, wait=wait)
-            _print_changes(result, as_json, "annotate")
+            results.append(
+                annotate_environment(env, only=_absolute(only), dry_run=dry_run, wait=wait)
+            )
+            if not as_json:
+                _print_changes(results[-1], "annotate")
             if variants_toml:
                 _write_variants_toml(env, dry_run, as_json, wait)
     except VbridgeError as exc:
         raise _fail(str(exc), exc.exit_code) from None
+    if as_json:
+        _print_results(results)
 
 
 @app.command()
@@ -278,12 +300,17 @@ def clean(
     dry_run: DryRunOpt = False,
     as_json: JsonOpt = False,
     wait: WaitOpt = 0.0,
+    only: OnlyOpt = None,
 ) -> None:
-    """Remove everything vbridge wrote and restore every file it edited, byte for byte."""
+    """Remove everything vbridge wrote and restore every file it edited, byte for byte.
+
+    JSON (--json): as for annotate, without "annotated".
+    """
     from vbridge.annotate import clean_environment
     from vbridge.errors import VbridgeError
     from vbridge.scan import interpreter_layers
 
+    results: list[AnnotateResult | CleanResult] = []
     try:
         if prefixes and python:
             raise _fail("give environment prefixes or --python, not both")
@@ -291,11 +318,17 @@ def clean(
             interpreter_layers(python or sys.executable)[0]
         ]
         for root in roots:
-            _remove_variants_toml(root, dry_run, as_json, wait)
-            result = clean_environment(root, dry_run=dry_run, wait=wait)
-            _print_changes(result, as_json, "clean")
+            if not only:
+                _remove_variants_toml(root, dry_run, as_json, wait)
+            results.append(
+                clean_environment(root, only=_absolute(only), dry_run=dry_run, wait=wait)
+            )
+            if not as_json:
+                _print_changes(results[-1], "clean")
     except VbridgeError as exc:
         raise _fail(str(exc), exc.exit_code) from None
+    if as_json:
+        _print_results(results)
 
 
 VariantsTomlOpt = Annotated[
