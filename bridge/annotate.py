@@ -156,7 +156,8 @@ def desired_files(
     }
 
 
-def _strategy(dist: Distribution) -> Strategy:
+def _strategy(dist: Distribution, root: Path, findings: list[Finding]) -> Strategy:
+    """How files added to ``dist`` leave again with its package (``data/annotate.toml``)."""
     data = load_data("annotate")
     if dist.owner is None:
         # INSTALLER names a package manager whose record of this dist was not found:
@@ -167,6 +168,20 @@ def _strategy(dist: Distribution) -> Strategy:
     value = owners.get(dist.owner.ecosystem, owners.get("default", "skip"))
     if value not in ("record", "conda-meta", "hook", "skip"):
         return "skip"
+    if value == "hook":
+        hook = data.get("hooks", {}).get(dist.owner.ecosystem, {})
+        if not (root / hook.get("path", "")).is_file() or not hook.get("path"):
+            if dist.properties:
+                findings.append(
+                    _finding(
+                        "annotate-needs-hook",
+                        f"{dist.name} {dist.version}: {dist.owner.ecosystem} owns "
+                        f"{dist.dist_info} and vbridge's {dist.owner.ecosystem} hook is not "
+                        f"installed; run `{hook.get('install', 'the hook install')}` first",
+                        dist.name,
+                    )
+                )
+            return "skip"
     return cast(Strategy, value)
 
 
@@ -232,10 +247,15 @@ def _plan_annotation(
     root = env.path
     name = dist.name
     key = _rel(root, dist.dist_info)
-    if not (dist.dist_info / "METADATA").is_file():
+    metadata = "METADATA" if dist.dist_info.name.endswith(".dist-info") else "PKG-INFO"
+    if not (dist.dist_info / metadata).is_file():
         return _Plan(key, name, {}, list(entry.edits), ghost=True) if entry else None
-    strategy = _strategy(dist)
+    strategy = _strategy(dist, root, findings)
     wanted = desired_files(dist, env, records) if dist.properties else {}
+    if wanted and strategy == "skip" and dist.owner is not None and dist.owner.ecosystem in (
+        load_data("annotate").get("hooks", {})
+    ):
+        wanted = {}  # the missing hook was already said
     if wanted and strategy == "skip":
         if dist.owner is not None:
             owner = dist.owner.ecosystem
@@ -300,8 +320,8 @@ def _plan_annotation(
         return None
     edits: list[str] = []
     if wanted:
-        if record is not None:
-            edits.append(record_key)
+        if record is not None and strategy != "hook":
+            edits.append(record_key)  # a hook-owned RECORD belongs to its package manager
         if strategy == "conda-meta" and dist.owner_record and dist.owner_record.source:
             edits.append(_rel(root, dist.owner_record.source))
     if entry:
@@ -335,7 +355,9 @@ def _plans_for_environment(
     seen_real: set[str] = set()
     records = {r.key: r for r in env.records}
     for dist in env.distributions:
-        if not dist.dist_info.name.endswith(".dist-info") or not dist.dist_info.is_dir():
+        if not dist.dist_info.name.endswith((".dist-info", ".egg-info")):
+            continue
+        if not dist.dist_info.is_dir():
             continue
         if not _inside(root, dist.dist_info):
             if dist.properties:
