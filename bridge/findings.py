@@ -1,6 +1,7 @@
 """Findings about one scanned environment: what conflicts, and who caused it.
 
-Severities and which features must agree come from ``data/policy.toml``.
+Severities and which features must agree come from the coupling policy
+(``data/policy.toml`` merged with the environment's override, see vbridge/policy.py).
 """
 
 from __future__ import annotations
@@ -8,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import cast
 
-from vbridge.model import Distribution, Environment, Evidence, Finding, Property, Severity
+from vbridge.model import Distribution, Environment, Evidence, Finding, Property
+from vbridge.policy import CouplingPolicy, loaded_distributions
 from vbridge.rules import load_data
 from vbridge.sitepackages import split_metadata_dir_name
 
@@ -41,12 +43,13 @@ def feature_values(
 
 
 def environment_findings(env: Environment) -> Iterator[Finding]:
-    yield from _ownership_findings(env)
-    yield from _mixed_findings(env)
+    policy = CouplingPolicy.load(env.path)
+    yield from _ownership_findings(env, policy)
+    yield from _mixed_findings(env, policy)
 
 
-def _ownership_findings(env: Environment) -> Iterator[Finding]:
-    policy = cast("dict[str, str]", load_data("policy").get("ownership", {}))
+def _ownership_findings(env: Environment, coupling: CouplingPolicy) -> Iterator[Finding]:
+    policy = coupling.ownership
     by_name: dict[str, list[Distribution]] = {}
     for dist in env.distributions:
         by_name.setdefault(dist.name, []).append(dist)
@@ -64,8 +67,11 @@ def _ownership_findings(env: Environment) -> Iterator[Finding]:
             who += f", build {record.build})" if record.build else ")"
             installer = other.installer or "another installer"
             if dist_path not in present:
+                severity = policy.get("replaced")
+                if severity is None:
+                    continue
                 yield Finding(
-                    cast(Severity, policy.get("replaced", "warn")),
+                    severity,
                     "replaced-foreign",
                     f"{name} {version} installed by {who} was replaced by {name} "
                     f"{other.version} installed by {installer}; {record.ecosystem} "
@@ -73,8 +79,11 @@ def _ownership_findings(env: Environment) -> Iterator[Finding]:
                     (name,),
                 )
             else:
+                severity = policy.get("shadowed")
+                if severity is None:
+                    continue
                 yield Finding(
-                    cast(Severity, policy.get("shadowed", "warn")),
+                    severity,
                     "shadowed-foreign",
                     f"{name} {other.version} installed by {installer} in {other.layer} "
                     f"sits beside {name} {version} installed by {who}; which one Python "
@@ -83,25 +92,8 @@ def _ownership_findings(env: Environment) -> Iterator[Finding]:
                 )
 
 
-def _mixed_findings(env: Environment) -> Iterator[Finding]:
-    for feature, table in _policy().items():
-        values = feature_values(env.distributions, feature)
-        if len(values) < 2:
-            continue
-        label = str(table.get("label", feature))
-        parts = []
-        names: list[str] = []
-        evidence: list[Evidence] = []
-        for value, carriers in sorted(values.items()):
-            carrier_names = sorted({d.name for d, _ in carriers})
-            names.extend(carrier_names)
-            parts.append(f"{value} ({', '.join(carrier_names)})")
-            for _, ev in carriers:
-                evidence.extend(ev[:1])
-        yield Finding(
-            cast(Severity, table.get("mixed", "warn")),
-            "mixed-" + feature.split(" :: ")[0].replace("_", "-"),
-            f"several {label}s in one environment: {'; '.join(parts)}",
-            tuple(sorted(set(names))),
-            tuple(evidence),
-        )
+def _mixed_findings(env: Environment, policy: CouplingPolicy) -> Iterator[Finding]:
+    """Coupled features that disagree among the distributions Python would import."""
+    loaded = loaded_distributions(env.distributions, env.site_packages)
+    records = {r.key: r for r in env.records}
+    yield from policy.coupling_findings(loaded, records=records)
