@@ -115,8 +115,9 @@ def _elf_needed(stream: IO[bytes]) -> list[str]:
     needed: list[str] = []
     for section in elf.iter_sections():
         if isinstance(section, DynamicSection):
-            tags = section.iter_tags()
-            needed.extend(str(t.needed) for t in tags if t.entry.d_tag == "DT_NEEDED")
+            for tag in section.iter_tags():
+                if tag.entry.d_tag == "DT_NEEDED":
+                    needed.append(str(tag.needed))  # type: ignore[attr-defined]
     return needed
 
 
@@ -368,8 +369,12 @@ def inspect_wheel(wheel: Path) -> dict[str, object]:
             sbom: list[str] = []
             for n in names:
                 parts = n.split("/")
-                if len(parts) == 3 and parts[0].endswith(".dist-info") and parts[1] == "sboms" \
-                        and parts[2].endswith(".json"):
+                if (
+                    len(parts) == 3
+                    and parts[0].endswith(".dist-info")
+                    and parts[1] == "sboms"
+                    and parts[2].endswith(".json")
+                ):
                     sbom.extend(_sbom_components(archive.read(n).decode("utf-8")))
             variant: list[str] = []
             for n in names:

@@ -88,9 +88,7 @@ def _cuda_version() -> Version | None:
     if exe is None:
         return None
     try:
-        out = subprocess.run(
-            [exe], capture_output=True, text=True, timeout=30, check=False
-        ).stdout
+        out = subprocess.run([exe], capture_output=True, text=True, timeout=30, check=False).stdout
     except (OSError, subprocess.SubprocessError):
         return None
     m = _CUDA_VERSION.search(out)

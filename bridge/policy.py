@@ -329,9 +329,7 @@ class CouplingPolicy:
             if old
             else "together"
         )
-        message = (
-            f"{listing} would load {where}: two {rule.label}s cannot share one process"
-        )
+        message = f"{listing} would load {where}: two {rule.label}s cannot share one process"
         return Finding(rule.mixed, code, message, names, evidence)
 
     def _duplicates(
