@@ -47,8 +47,14 @@ _LAYER_GLOBS = (
 def prefix_layers(prefix: Path) -> list[Path]:
     """site-packages directories directly under an environment prefix."""
     found: list[Path] = []
+    seen: set[Path] = set()
     for pattern in _LAYER_GLOBS:
-        found.extend(sorted(p for p in prefix.glob(pattern) if p.is_dir()))
+        for layer in sorted(p for p in prefix.glob(pattern) if p.is_dir()):
+            # A venv's lib64 is a symlink to lib: one layer, listed once.
+            real = layer.resolve()
+            if real not in seen:
+                seen.add(real)
+                found.append(layer)
     return found
 
 
