@@ -41,7 +41,7 @@ def _debian_packages_installed(*names: str) -> bool:
 
 DEBIAN_NUMPY = pytest.mark.skipif(
     not _debian_packages_installed("python3-numpy", "python3-scipy", "python3-venv"),
-    reason="needs Debian's python3-numpy, python3-scipy and python3-venv (tools/debian-packages.txt)",
+    reason="needs Debian's python3-numpy, python3-scipy, python3-venv (tools/debian-packages.txt)",
 )
 DEBIAN_MPI = pytest.mark.skipif(
     not _debian_packages_installed("python3-mpi4py", "python3-h5py-mpi", "python3-venv"),
@@ -267,7 +267,8 @@ def test_cuda_build_without_driver_is_refused(tmp_path: Path, conda_cache: Path)
         condaenv.CondaPackage("cuda-version", "12.0", "hffde075_3", 3),
         condaenv.CondaPackage("_x86_64-microarch-level", "1", "2_x86_64", 2),
         condaenv.python_package(
-            "cupy", "13.3.0", "py311h_cuda120_0", ["cuda-version >=12.0,<13", "_x86_64-microarch-level >=1"]
+            "cupy", "13.3.0", "py311h_cuda120_0",
+            ["cuda-version >=12.0,<13", "_x86_64-microarch-level >=1"],
         ),
     ]
     channel = condaenv.build_channel(tmp_path / "ch", packages)
