@@ -247,6 +247,21 @@ def pip_install(
     raise typer.Exit(code)
 
 
+spack_extension_app = typer.Typer(
+    help="The Spack extension vbridge ships (`spack vbridge scan|annotate|clean`).",
+    no_args_is_help=True,
+    add_completion=False,
+)
+app.add_typer(spack_extension_app, name="spack-extension")
+
+
+@spack_extension_app.command("path")
+def spack_extension_path() -> None:
+    """Print the extension directory, for Spack's `config:extensions`."""
+    from vbridge.spack_extension import extension_path
+
+    typer.echo(str(extension_path()))
+
 
 def main() -> None:
     """Console-script entry point."""

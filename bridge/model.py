@@ -60,6 +60,10 @@ class InstallRecord:
     # False for records that describe a distribution pip itself installed (a wheel's
     # bundled libraries): they give properties but are not a foreign owner.
     foreign: bool = True
+    # Keys (``InstallRecord.key``) of the exact records this one links or runs with, for
+    # ecosystems whose records name their dependencies exactly (Spack's DAG hashes, where
+    # two builds of one name can coexist). None: resolve ``depends`` by name.
+    requires: tuple[str, ...] | None = None
 
     @property
     def key(self) -> str:

@@ -180,17 +180,20 @@ def _translate(
     for ecosystem, records in records_by_eco.items():
         rules = _ruleset(ecosystem)
         by_name: dict[str, InstallRecord] = {}
+        by_key: dict[str, InstallRecord] = {}
         for record in records:
+            by_key.setdefault(record.key, record)
             by_name.setdefault(record.name.lower(), record)
             by_name.setdefault(canonicalize_name(record.name), record)
         own: dict[str, list[tuple[Property, Evidence]]] = {
             r.key: rules.record_properties(r) for r in records
         }
         # conda metapackages (numpy -> numpy-base): the dist is owned by the base, but
-        # the build is chosen by the metapackage that pins it.
+        # the build is chosen by the metapackage that pins it. A record whose exact
+        # dependencies are known (``requires``) pins nothing by name.
         pinned_by: dict[str, list[InstallRecord]] = {}
         for record in records:
-            if not record.python_dists:
+            if not record.python_dists and record.requires is None:
                 for dep in record.depends:
                     for name in dependency_names(dep):
                         pinned_by.setdefault(name.lower(), []).append(record)
@@ -204,7 +207,7 @@ def _translate(
                 for r in pinned_by.get(owner.name.lower(), [])
                 if r.name != owner.name
             ]
-            for prop, evidence in _closure(starts, by_name, own, rules.stop_at):
+            for prop, evidence in _closure(starts, by_name, own, rules.stop_at, by_key):
                 dist.add(prop, evidence)
     for dist in env.distributions:
         if dist.owner_record is not None:
@@ -220,8 +223,13 @@ def _closure(
     by_name: dict[str, InstallRecord],
     own: dict[str, list[tuple[Property, Evidence]]],
     stop_at: frozenset[str],
+    by_key: dict[str, InstallRecord] | None = None,
 ) -> list[tuple[Property, Evidence]]:
-    """Properties reachable through dependencies, nearest record first per feature."""
+    """Properties reachable through dependencies, nearest record first per feature.
+
+    A record's ``requires`` (exact record keys) are followed when it has them; otherwise
+    its ``depends`` are resolved by name.
+    """
     result: list[tuple[Property, Evidence]] = []
     depth_of_feature: dict[object, int] = {}
     seen: set[str] = set()
@@ -239,16 +247,29 @@ def _closure(
                 continue
             via = chain if len(chain) > 1 else ()
             result.append((prop, _with_via(evidence, via)))
-        for dep in record.depends:
-            for name in dependency_names(dep):
-                target = by_name.get(name.lower())
-                if target is None or target.name.lower() in stop_at:
-                    continue
-                if target.python_dists and target.foreign:
-                    continue  # another Python distribution: it carries its own properties
-                if target.key not in seen:
-                    queue.append((target, (*chain, target.name)))
+        for target in _dependencies(record, by_name, by_key or {}):
+            if target.name.lower() in stop_at:
+                continue
+            if target.python_dists and target.foreign:
+                continue  # another Python distribution: it carries its own properties
+            if target.key not in seen:
+                queue.append((target, (*chain, target.name)))
     return result
+
+
+def _dependencies(
+    record: InstallRecord, by_name: dict[str, InstallRecord], by_key: dict[str, InstallRecord]
+) -> list[InstallRecord]:
+    """The records ``record`` depends on: exactly by key, or by name."""
+    if record.requires is not None:
+        return [by_key[k] for k in record.requires if k in by_key]
+    found: list[InstallRecord] = []
+    for dep in record.depends:
+        for name in dependency_names(dep):
+            target = by_name.get(name.lower())
+            if target is not None:
+                found.append(target)
+    return found
 
 
 def _with_via(evidence: Evidence, via: tuple[str, ...]) -> Evidence:

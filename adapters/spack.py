@@ -1,0 +1,903 @@
+"""Spack: install database, per-prefix spec files, environments and views.
+
+Reads what Spack writes, without Spack:
+
+- ``<install_tree>/.spack-db/index.json``: database versions 6, 7 and 8, keyed by DAG
+  hash (one node per installed spec, its prefix in ``path``);
+- ``<prefix>/.spack/spec.json``: specfile versions 1 to 5 (the whole DAG, root first;
+  v4 adds ``virtuals`` on edges, v5 records compilers as dependencies);
+- ``<env>/spack.lock``: lockfile versions 1 to 7, and the environment's default view;
+- ``<view>/.spack/<package>/spec.json``: the packages linked into a view.
+
+One :class:`~vbridge.model.InstallRecord` per node: ``build`` is the short DAG hash,
+``depends`` the names of its dependency edges and ``requires`` the exact records it
+links or runs with, so two builds of one package never get each other's providers.
+Providers come from the edges' ``parameters.virtuals`` only, never from package names:
+``extra["providers"]`` lists ``virtual=provider`` (``blas=openblas``), with
+``external:<path>`` appended when the provider is an external. Variants are
+``extra["variants"]`` (``mpi=true``) and the target's x86-64 level is
+``extra["x86_64_level"]`` (archspec). ``data/spack.toml`` maps these facts to
+properties. A Python distribution belongs to a node when it sits in that node's
+prefix (``lib/python*/site-packages``) and the prefix's ``.spack/spec.json`` names the
+same DAG hash; its ``INSTALLER`` says ``pip``, since Spack installs with pip.
+
+>>> node = parse_node({"name": "py-numpy", "version": "1.26.4", "hash": "a" * 32,
+...     "dependencies": [{"name": "openblas", "hash": "b" * 32, "parameters":
+...         {"deptypes": ["build", "link"], "virtuals": ["blas", "lapack"]}}]}, 5)
+>>> [(e.name, e.virtuals, e.linked) for e in node.edges]
+[('openblas', ('blas', 'lapack'), True)]
+>>> x86_64_level("icelake"), x86_64_level("x86_64_v3"), x86_64_level("m1")
+('v4', 'v3', None)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from vbridge.errors import RecordError
+from vbridge.model import InstallRecord, RecordProblem
+from vbridge.sitepackages import iter_metadata_dirs
+
+__all__ = [
+    "DATABASE_VERSIONS",
+    "ECOSYSTEM",
+    "LOCKFILE_VERSIONS",
+    "SPECFILE_VERSIONS",
+    "DatabaseEntry",
+    "Edge",
+    "InstalledSpecs",
+    "SpecNode",
+    "find_root",
+    "parse_node",
+    "read_database",
+    "read_lockfile",
+    "read_records",
+    "read_specfile",
+    "site_packages",
+    "x86_64_level",
+]
+
+ECOSYSTEM = "spack"
+
+DATABASE_VERSIONS = (6, 7, 8)
+SPECFILE_VERSIONS = (1, 2, 3, 4, 5)
+LOCKFILE_VERSIONS = (1, 2, 3, 4, 5, 6, 7)
+# The specfile format of the nodes a database or lockfile version holds (Spack's
+# database.py and environment.py reader tables).
+_DATABASE_SPECFILE = {6: 3, 7: 4, 8: 5}
+_LOCKFILE_SPECFILE = {1: 1, 2: 1, 3: 2, 4: 3, 5: 4, 6: 5, 7: 5}
+# Spack's hash fields, in the order its readers try them on a dependency edge.
+_HASH_FIELDS = ("hash", "package_hash", "full_hash", "build_hash")
+_COMPILER_FLAGS = frozenset({"cflags", "cppflags", "cxxflags", "fflags", "ldflags", "ldlibs"})
+_SITE_PACKAGES = ("lib/python*/site-packages", "lib64/python*/site-packages")
+_HASH_CHARS = 7
+
+
+@dataclass(frozen=True)
+class Edge:
+    """A dependency edge: which node, with which dependency types and virtuals."""
+
+    name: str
+    hash: str
+    deptypes: tuple[str, ...]
+    virtuals: tuple[str, ...]
+
+    @property
+    def linked(self) -> bool:
+        """True when the dependency is linked or run with, not only used to build."""
+        return "link" in self.deptypes or "run" in self.deptypes
+
+
+@dataclass(frozen=True)
+class SpecNode:
+    """One concrete spec node, as any specfile version spells it."""
+
+    name: str
+    version: str
+    hash: str
+    edges: tuple[Edge, ...] = ()
+    parameters: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    target: str | None = None
+    platform: str | None = None
+    os: str | None = None
+    external: str | None = None
+    compiler: str | None = None
+    specfile_version: int = 5
+    other_hashes: tuple[str, ...] = ()  # full_hash/build_hash older formats link by
+
+    @property
+    def virtuals_recorded(self) -> bool:
+        """Specfiles before v4 do not say which virtual an edge provides."""
+        return self.specfile_version >= 4
+
+
+@dataclass(frozen=True)
+class DatabaseEntry:
+    """One install record of a Spack database: the node and where it is installed."""
+
+    node: SpecNode
+    path: Path | None
+    installed: bool = True
+    explicit: bool = False
+
+
+# --- parsing ----------------------------------------------------------------------------
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _arch(node: Mapping[str, Any]) -> tuple[str | None, str | None, str | None]:
+    """(platform, os, target) of a node; ``arch`` is a dict or, in old files, a string."""
+    arch = node.get("arch")
+    if isinstance(arch, str):  # "linux-ubuntu18.04-x86_64"
+        parts = arch.split("-", 2)
+        parts += [""] * (3 - len(parts))
+        return _str_or_none(parts[0]), _str_or_none(parts[1]), _str_or_none(parts[2])
+    if not isinstance(arch, dict):
+        return None, None, None
+    target = arch.get("target")
+    if isinstance(target, dict):
+        target = target.get("name")
+    return (
+        _str_or_none(arch.get("platform")),
+        _str_or_none(arch.get("platform_os")),
+        _str_or_none(target),
+    )
+
+
+def _edge_hash(dep: Mapping[str, Any]) -> str:
+    for field in _HASH_FIELDS:
+        value = dep.get(field)
+        if isinstance(value, str):
+            return value
+    raise ValueError(f"dependency {dep.get('name', '?')!r} names no hash")
+
+
+def _edges(node: Mapping[str, Any], version: int) -> tuple[Edge, ...]:
+    deps = node.get("dependencies") or []
+    edges: list[Edge] = []
+    if isinstance(deps, dict):  # specfile v1: {"zlib": {"hash": ..., "type": [...]}}
+        deps = [{"name": name, **value} for name, value in deps.items() if isinstance(value, dict)]
+    if not isinstance(deps, list):
+        raise ValueError("'dependencies' is neither a list nor a mapping")
+    for dep in deps:
+        if not isinstance(dep, dict) or not isinstance(dep.get("name"), str):
+            raise ValueError("a dependency without a name")
+        params = dep.get("parameters")
+        if isinstance(params, dict):  # v4+: {"deptypes": [...], "virtuals": [...]}
+            deptypes = params.get("deptypes") or []
+            virtuals = params.get("virtuals") or []
+        else:  # v1-v3: {"type": [...]}, no virtuals
+            deptypes = dep.get("type") or []
+            virtuals = []
+        if isinstance(deptypes, str):
+            deptypes = [deptypes]
+        edges.append(
+            Edge(
+                name=dep["name"],
+                hash=_edge_hash(dep),
+                deptypes=tuple(str(t) for t in deptypes),
+                virtuals=tuple(sorted({str(v) for v in virtuals})),
+            )
+        )
+    return tuple(edges)
+
+
+def _compiler(node: Mapping[str, Any]) -> str | None:
+    legacy = node.get("compiler")  # specfile v1-v4: {"name": "gcc", "version": "9.4.0"}
+    if isinstance(legacy, dict) and isinstance(legacy.get("name"), str):
+        version = legacy.get("version") or legacy.get("versions")
+        if isinstance(version, list):
+            version = ",".join(str(v) for v in version)
+        return f"{legacy['name']}@{version}" if version else str(legacy["name"])
+    annotations = node.get("annotations")
+    if isinstance(annotations, dict):  # migrated to v5: "gcc@=10.5.0"
+        return _str_or_none(annotations.get("compiler"))
+    return None
+
+
+def parse_node(
+    data: Any, version: int, key: str | None = None, key_is_identity: bool = False
+) -> SpecNode:
+    """A node dict of specfile format ``version`` (1 to 5) as a :class:`SpecNode`.
+
+    ``key`` is the hash the node is filed under: v1 lockfile nodes carry none, and
+    lockfiles before v4 file nodes by build hash, which then identifies the node
+    (``key_is_identity``) since their DAG hashes left build dependencies out and two
+    builds can share one. Raises ``ValueError`` when the node is unusable.
+    """
+    if not isinstance(data, dict):
+        raise ValueError("a node is not a JSON object")
+    if version == 1:  # {"zlib": {...}}
+        items = list(data.items())
+        if len(items) != 1 or not isinstance(items[0][1], dict):
+            raise ValueError("a specfile v1 node is not {name: {...}}")
+        data = {"name": items[0][0], **items[0][1]}
+    name = data.get("name")
+    if not isinstance(name, str) or not name:
+        raise ValueError("a node without a name")
+    raw_version = data.get("version")
+    if raw_version is None:
+        versions = data.get("versions")
+        raw_version = versions[0] if isinstance(versions, list) and versions else None
+    if raw_version is None:
+        raise ValueError(f"node {name!r} has no version")
+    dag_hash = key if key_is_identity and key else (data.get("hash") or key)
+    if not isinstance(dag_hash, str):
+        raise ValueError(f"node {name!r} has no hash")
+    platform, os_name, target = _arch(data)
+    external = data.get("external")
+    external_path = _str_or_none(external.get("path")) if isinstance(external, dict) else None
+    parameters = data.get("parameters")
+    others = tuple(h for f in _HASH_FIELDS if isinstance(h := data.get(f), str) and h != dag_hash)
+    if key is not None and key != dag_hash:
+        others += (key,)
+    return SpecNode(
+        name=name,
+        version=str(raw_version),
+        hash=dag_hash,
+        edges=_edges(data, version),
+        parameters=parameters if isinstance(parameters, dict) else {},
+        target=target,
+        platform=platform,
+        os=os_name,
+        external=external_path if isinstance(external, dict) else None,
+        compiler=_compiler(data),
+        specfile_version=version,
+        other_hashes=others,
+    )
+
+
+@lru_cache(maxsize=32)
+def _load_json_cached(path: str, mtime_ns: int, size: int) -> Any:
+    with open(path, "rb") as fh:
+        return json.load(fh)
+
+
+def _load_json(path: Path) -> Any:
+    """Parse a JSON file; a file is parsed once while it is unchanged."""
+    try:
+        st = path.stat()
+        return _load_json_cached(str(path), st.st_mtime_ns, st.st_size)
+    except json.JSONDecodeError as exc:
+        raise RecordError(
+            f"{path}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+        ) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RecordError(f"{path}: unreadable: {exc}") from exc
+
+
+def _format_version(value: Any) -> int | None:
+    try:
+        return int(str(value))
+    except (TypeError, ValueError):
+        return None
+
+
+def _specfile_version(data: Any, path: Path) -> tuple[int, list[Any]]:
+    if not isinstance(data, dict) or "spec" not in data:
+        raise RecordError(f"{path}: not a Spack specfile (no 'spec' key)")
+    spec = data["spec"]
+    if isinstance(spec, list):  # v1: {"spec": [{"zlib": {...}}, ...]}
+        return 1, spec
+    meta = spec.get("_meta") if isinstance(spec, dict) else None
+    version = _format_version(meta.get("version")) if isinstance(meta, dict) else None
+    if version not in SPECFILE_VERSIONS:
+        shown = meta.get("version") if isinstance(meta, dict) else None
+        raise RecordError(
+            f"{path}: Spack specfile version {shown} is not supported; vbridge reads "
+            f"versions {SPECFILE_VERSIONS[0]} to {SPECFILE_VERSIONS[-1]}"
+        )
+    nodes = spec.get("nodes")
+    if not isinstance(nodes, list) or not nodes:
+        raise RecordError(f"{path}: Spack specfile without nodes")
+    assert version is not None
+    return version, nodes
+
+
+def read_specfile(path: Path, root_only: bool = False) -> list[SpecNode]:
+    """The nodes of a ``spec.json``, its root first (only the root with ``root_only``).
+
+    Raises :class:`RecordError`.
+    """
+    version, nodes = _specfile_version(_load_json(path), path)
+    try:
+        return [parse_node(n, version) for n in (nodes[:1] if root_only else nodes)]
+    except ValueError as exc:
+        raise RecordError(f"{path}: not a Spack specfile: {exc}") from exc
+
+
+def read_database(path: Path) -> list[DatabaseEntry]:
+    """The install records of ``.spack-db/index.json``. Raises :class:`RecordError`.
+
+    A database is read once while the file is unchanged.
+    """
+    try:
+        st = path.stat()
+    except OSError as exc:
+        raise RecordError(f"{path}: unreadable: {exc}") from exc
+    return list(_read_database_cached(path, st.st_mtime_ns, st.st_size))
+
+
+@lru_cache(maxsize=8)
+def _read_database_cached(path: Path, mtime_ns: int, size: int) -> tuple[DatabaseEntry, ...]:
+    data = _load_json(path)
+    db = data.get("database") if isinstance(data, dict) else None
+    if not isinstance(db, dict):
+        raise RecordError(f"{path}: not a Spack install database (no 'database' key)")
+    version = _format_version(db.get("version"))
+    if version not in DATABASE_VERSIONS:
+        raise RecordError(
+            f"{path}: Spack install database version {db.get('version')} is not supported; "
+            f"vbridge reads versions {', '.join(map(str, DATABASE_VERSIONS))} "
+            f"(run `spack reindex` with a Spack that writes one of them)"
+        )
+    assert version is not None
+    installs = db.get("installs")
+    if not isinstance(installs, dict):
+        raise RecordError(f"{path}: Spack install database without 'installs'")
+    spec_version = _DATABASE_SPECFILE[version]
+    entries: list[DatabaseEntry] = []
+    for key, record in installs.items():
+        if not isinstance(record, dict):
+            raise RecordError(f"{path}: install record {key} is not a JSON object")
+        try:
+            node = parse_node(record.get("spec"), spec_version, key=key)
+        except ValueError as exc:
+            raise RecordError(f"{path}: install record {key}: {exc}") from exc
+        where = record.get("path")
+        entries.append(
+            DatabaseEntry(
+                node=node,
+                path=Path(where) if isinstance(where, str) and where else None,
+                installed=bool(record.get("installed", True)),
+                explicit=bool(record.get("explicit", False)),
+            )
+        )
+    return tuple(entries)
+
+
+def read_lockfile(path: Path) -> list[SpecNode]:
+    """Every concrete node of a ``spack.lock`` (included environments' too)."""
+    data = _load_json(path)
+    meta = data.get("_meta") if isinstance(data, dict) else None
+    if not isinstance(meta, dict) or meta.get("file-type", "spack-lockfile") != "spack-lockfile":
+        raise RecordError(f"{path}: not a Spack lockfile (no '_meta' lockfile header)")
+    version = _format_version(meta.get("lockfile-version"))
+    if version not in LOCKFILE_VERSIONS:
+        raise RecordError(
+            f"{path}: Spack lockfile version {meta.get('lockfile-version')} is not supported; "
+            f"vbridge reads versions {LOCKFILE_VERSIONS[0]} to {LOCKFILE_VERSIONS[-1]}"
+        )
+    assert version is not None
+    spec_version = _LOCKFILE_SPECFILE[version]
+    nodes: dict[str, SpecNode] = {}
+
+    def collect(section: Mapping[str, Any]) -> None:
+        specs = section.get("concrete_specs") or {}
+        if not isinstance(specs, dict):
+            raise RecordError(f"{path}: 'concrete_specs' is not a mapping")
+        for key, node in specs.items():
+            try:
+                parsed = parse_node(node, spec_version, key=key, key_is_identity=version < 4)
+            except ValueError as exc:
+                raise RecordError(f"{path}: concrete spec {key}: {exc}") from exc
+            nodes.setdefault(parsed.hash, parsed)
+        included = section.get("include_concrete") or {}
+        if isinstance(included, dict):
+            for sub in included.values():
+                if isinstance(sub, dict):
+                    collect(sub)
+
+    collect(data)
+    return list(nodes.values())
+
+
+# --- facts ------------------------------------------------------------------------------
+
+
+def x86_64_level(target: str | None) -> str | None:
+    """The x86-64 microarchitecture level (``v1``..``v4``) a Spack target needs.
+
+    archspec knows each target's generic ancestor (``icelake`` -> ``x86_64_v4``);
+    non-x86-64 targets and names archspec does not know give None.
+    """
+    if not target:
+        return None
+    import archspec.cpu
+
+    micro = archspec.cpu.TARGETS.get(target)
+    if micro is None or micro.family.name != "x86_64":
+        return None
+    generic = str(micro.generic.name)
+    if generic == "x86_64":
+        return "v1"
+    if generic.startswith("x86_64_v"):
+        return generic[len("x86_64_") :]
+    return None
+
+
+def _variant_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return ",".join(_variant_text(v) for v in value)
+    return str(value)
+
+
+def _facts(node: SpecNode, index: Mapping[str, SpecNode]) -> dict[str, object]:
+    """What rules look at: providers of linked virtuals, variants, target level."""
+    providers: list[str] = []
+    virtuals: dict[str, list[str]] = {}
+    externals: dict[str, str] = {}
+    for edge in node.edges:
+        if edge.virtuals:
+            virtuals.setdefault(edge.name, []).extend(edge.virtuals)
+        dep = index.get(edge.hash)
+        if dep is not None and dep.external:
+            externals[edge.name] = dep.external
+        if not edge.linked:
+            continue  # a build-only provider (a compiler's c/cxx) is not what runs
+        for virtual in edge.virtuals:
+            fact = f"{virtual}={edge.name}"
+            if dep is not None and dep.external:
+                fact += f" external:{dep.external}"
+            providers.append(fact)
+    extra: dict[str, object] = {"hash": node.hash, "specfile_version": node.specfile_version}
+    if providers:
+        extra["providers"] = providers
+    if virtuals:
+        extra["virtuals"] = virtuals
+    if externals:
+        extra["external_dependencies"] = externals
+    if not node.virtuals_recorded and any(e.linked for e in node.edges):
+        extra["virtuals_recorded"] = False
+    variants = [
+        f"{k}={_variant_text(v)}" for k, v in node.parameters.items() if k not in _COMPILER_FLAGS
+    ]
+    if variants:
+        extra["variants"] = variants
+    for key, value in (
+        ("platform", node.platform),
+        ("os", node.os),
+        ("target", node.target),
+        ("compiler", node.compiler),
+        ("external", node.external),
+    ):
+        if value:
+            extra[key] = value
+    if node.external is None:  # an external's target is a label, not how it was built
+        level = x86_64_level(node.target)
+        if level:
+            extra["x86_64_level"] = level
+    return extra
+
+
+def _index(nodes: Iterable[SpecNode]) -> dict[str, SpecNode]:
+    """Nodes by every hash an edge may name them by."""
+    index: dict[str, SpecNode] = {}
+    for node in nodes:
+        index.setdefault(node.hash, node)
+        for other in node.other_hashes:
+            index.setdefault(other, node)
+    return index
+
+
+def _records(
+    nodes: Iterable[SpecNode],
+    source: Path | None,
+    python_dists: Mapping[str, tuple[Path, ...]],
+    prefixes: Mapping[str, Path] | None = None,
+    flags: Mapping[str, Mapping[str, object]] | None = None,
+) -> Iterator[InstallRecord]:
+    """One record per node; ``requires`` holds the keys of linked dependencies."""
+    node_list = list({n.hash: n for n in nodes}.values())
+    index = _index(node_list)
+    records: dict[str, InstallRecord] = {}
+    for node in node_list:
+        extra = _facts(node, index)
+        if prefixes and node.hash in prefixes:
+            extra["prefix"] = str(prefixes[node.hash])
+        if flags and node.hash in flags:
+            extra.update(flags[node.hash])
+        records[node.hash] = InstallRecord(
+            ecosystem=ECOSYSTEM,
+            name=node.name,
+            version=node.version,
+            build=node.hash[:_HASH_CHARS],
+            source=source,
+            depends=tuple(e.name for e in node.edges),
+            python_dists=python_dists.get(node.hash, ()),
+            extra=extra,
+        )
+    for node in node_list:
+        record = records[node.hash]
+        requires = []
+        for edge in node.edges:
+            dep = index.get(edge.hash)
+            if edge.linked and dep is not None and dep.hash in records:
+                requires.append(records[dep.hash].key)
+        yield dataclasses.replace(record, requires=tuple(requires))
+
+
+# --- where the Python distributions are -------------------------------------------------
+
+
+def _prefix_layers(prefix: Path) -> list[Path]:
+    found: list[Path] = []
+    for pattern in _SITE_PACKAGES:
+        found.extend(sorted(p for p in prefix.glob(pattern) if p.is_dir()))
+    return found
+
+
+def _prefix_owner_hash(prefix: Path) -> str | None:
+    """The DAG hash ``<prefix>/.spack/spec.json`` names as its root, if readable."""
+    try:
+        return read_specfile(prefix / ".spack" / "spec.json", root_only=True)[0].hash
+    except RecordError:
+        return None
+
+
+def _prefix_dists(
+    prefix: Path, dag_hash: str, problems: list[RecordProblem]
+) -> tuple[tuple[Path, ...], list[Path]]:
+    """The dist-info directories a Spack prefix owns, and its site-packages layers."""
+    layers = _prefix_layers(prefix)
+    if not layers:
+        return (), []
+    spec_file = prefix / ".spack" / "spec.json"
+    owner = _prefix_owner_hash(prefix)
+    if owner is None:
+        problems.append(
+            RecordProblem(
+                spec_file,
+                "missing or unreadable, so the Python distributions in this prefix "
+                "are not attributed to Spack",
+                "reinstall the package with Spack",
+            )
+        )
+        return (), layers
+    if owner != dag_hash:
+        problems.append(
+            RecordProblem(
+                spec_file,
+                f"names hash {owner[:_HASH_CHARS]} but the database installed "
+                f"{dag_hash[:_HASH_CHARS]} here; its Python distributions are not attributed",
+                "run `spack reindex`",
+            )
+        )
+        return (), layers
+    dists = tuple(meta.path for layer in layers for meta in iter_metadata_dirs(layer))
+    return dists, layers
+
+
+@dataclass(frozen=True)
+class _ViewPackage:
+    name: str
+    spec_file: Path
+    nodes: tuple[SpecNode, ...]
+
+
+def _view_packages(view: Path, problems: list[RecordProblem]) -> list[_ViewPackage]:
+    meta = view / ".spack"
+    try:
+        names = sorted(e.name for e in os.scandir(meta) if e.is_dir())
+    except OSError as exc:
+        problems.append(RecordProblem(meta, f"cannot list: {exc.strerror}"))
+        return []
+    packages = []
+    for name in names:
+        spec_file = meta / name / "spec.json"
+        if not spec_file.is_file():
+            continue
+        try:
+            packages.append(_ViewPackage(name, spec_file, tuple(read_specfile(spec_file))))
+        except RecordError as exc:
+            problems.append(RecordProblem(spec_file, _without_path(exc, spec_file), "skipped"))
+    return packages
+
+
+def _view_package_prefix(package: _ViewPackage) -> tuple[Path | None, list[str]]:
+    """Where a view package is installed, and its files that manifest lists.
+
+    A symlinked view links ``.spack/<pkg>/spec.json`` to the prefix's own; a copied or
+    hardlinked view still has the prefix's ``install_manifest.json``, keyed by the
+    absolute paths of the prefix's files (the prefix itself the shortest).
+    """
+    real = Path(os.path.realpath(package.spec_file))
+    if real != package.spec_file.absolute() and real.parent.name == ".spack":
+        return real.parent.parent, []
+    manifest_file = package.spec_file.with_name("install_manifest.json")
+    try:
+        manifest = _load_json(manifest_file)
+    except RecordError:
+        return None, []
+    if not isinstance(manifest, dict) or not manifest:
+        return None, []
+    paths = [str(k) for k in manifest]
+    return Path(min(paths, key=len)), paths
+
+
+def _view_dists(
+    view: Path, packages: Iterable[_ViewPackage]
+) -> tuple[dict[str, tuple[Path, ...]], dict[str, Path]]:
+    """DAG hash -> the dist-info directories in ``view`` that package links there, and
+    DAG hash -> the prefix the package is installed in (where its own files are)."""
+    out: dict[str, tuple[Path, ...]] = {}
+    prefixes: dict[str, Path] = {}
+    for package in packages:
+        root = package.nodes[0]
+        prefix, manifest = _view_package_prefix(package)
+        if prefix is None:
+            continue
+        prefixes[root.hash] = prefix
+        relative: list[str] = []
+        if manifest:
+            for entry in manifest:
+                rel = os.path.relpath(entry, prefix)
+                if rel.endswith((".dist-info", ".egg-info")) and "site-packages" in rel:
+                    relative.append(rel)
+        else:
+            for layer in _prefix_layers(prefix):
+                for meta in iter_metadata_dirs(layer):
+                    relative.append(os.path.relpath(meta.path, prefix))
+        found = tuple(view / rel for rel in sorted(relative) if (view / rel).exists())
+        if found:
+            out[root.hash] = found
+    return out, prefixes
+
+
+def _is_view(path: Path) -> bool:
+    """A view has ``.spack/<package>/spec.json``; a prefix has ``.spack/spec.json``."""
+    meta = path / ".spack"
+    if not meta.is_dir() or (meta / "spec.json").exists():
+        return False
+    try:
+        return any(e.is_dir() and (Path(e.path) / "spec.json").is_file() for e in os.scandir(meta))
+    except OSError:
+        return False
+
+
+def _environment_views(env: Path) -> list[Path]:
+    """The environment's default view (``.spack-env/view``), when it exists."""
+    view = env / ".spack-env" / "view"
+    return [view] if _is_view(view) else []
+
+
+def _tree_above(prefix: Path) -> Path | None:
+    for candidate in prefix.parents:
+        if (candidate / ".spack-db" / "index.json").is_file():
+            return candidate
+    return None
+
+
+def _without_path(exc: RecordError, path: Path) -> str:
+    text = str(exc)
+    lead = f"{path}: "
+    return text[len(lead) :] if text.startswith(lead) else text
+
+
+# --- the adapter protocol ---------------------------------------------------------------
+
+
+def find_root(path: Path) -> Path | None:
+    """The Spack records that govern ``path``.
+
+    An install tree (``.spack-db/index.json``), an environment (``spack.lock``), a
+    view (``.spack/<package>/spec.json``) or one installed prefix (``.spack/spec.json``),
+    found at ``path`` or a few levels above (``<prefix>/lib/python3.11/site-packages``).
+    """
+    path = Path(path)
+    if (path / ".spack-db" / "index.json").is_file():
+        return path
+    if (path / "spack.lock").is_file():
+        return path
+    for candidate in (path, *list(path.parents)[:4]):
+        if (candidate / ".spack" / "spec.json").is_file():
+            return candidate
+        if _is_view(candidate):
+            return candidate
+    return None
+
+
+def _kind(root: Path) -> str:
+    if (root / ".spack-db" / "index.json").is_file():
+        return "tree"
+    if (root / "spack.lock").is_file():
+        return "environment"
+    if (root / ".spack" / "spec.json").is_file():
+        return "prefix"
+    return "view"
+
+
+def read_records(root: Path, problems: list[RecordProblem]) -> Iterator[InstallRecord]:
+    """Every node under ``root`` (install tree, environment, view or prefix)."""
+    reader = {
+        "tree": _read_tree,
+        "environment": _read_environment,
+        "prefix": _read_prefix,
+        "view": _read_view,
+    }[_kind(root)]
+    yield from reader(root, problems)
+
+
+def site_packages(root: Path) -> list[Path]:
+    """The site-packages directories the records under ``root`` install into."""
+    kind = _kind(root)
+    if kind == "view":
+        return _prefix_layers(root)
+    if kind == "environment":
+        return [layer for view in _environment_views(root) for layer in _prefix_layers(view)]
+    if kind == "tree":
+        try:
+            entries = read_database(root / ".spack-db" / "index.json")
+        except RecordError:
+            return []
+        return _entry_layers(entries)
+    return _prefix_environment(root, [])[1]
+
+
+def _entry_layers(entries: Iterable[DatabaseEntry]) -> list[Path]:
+    layers: list[Path] = []
+    for entry in entries:
+        if entry.path is None or not entry.installed or entry.node.external:
+            continue
+        if (entry.path / ".spack" / "spec.json").is_file():
+            layers.extend(_prefix_layers(entry.path))
+    return layers
+
+
+def _tree_records(
+    entries: list[DatabaseEntry], source: Path | None, problems: list[RecordProblem]
+) -> Iterator[InstallRecord]:
+    dists: dict[str, tuple[Path, ...]] = {}
+    prefixes: dict[str, Path] = {}
+    flags: dict[str, dict[str, object]] = {}
+    for entry in entries:
+        node = entry.node
+        flags[node.hash] = {"installed": entry.installed, "explicit": entry.explicit}
+        if entry.path is None:
+            continue
+        prefixes[node.hash] = entry.path
+        if entry.installed and node.external is None:
+            dists[node.hash] = _prefix_dists(entry.path, node.hash, problems)[0]
+    yield from _records((e.node for e in entries), source, dists, prefixes, flags)
+
+
+def _read_tree(root: Path, problems: list[RecordProblem]) -> Iterator[InstallRecord]:
+    index = root / ".spack-db" / "index.json"
+    try:
+        entries = read_database(index)
+    except RecordError as exc:
+        problems.append(RecordProblem(index, _without_path(exc, index), "skipped"))
+        return
+    yield from _tree_records(entries, index, problems)
+
+
+def _read_environment(root: Path, problems: list[RecordProblem]) -> Iterator[InstallRecord]:
+    lock = root / "spack.lock"
+    try:
+        nodes = read_lockfile(lock)
+    except RecordError as exc:
+        problems.append(RecordProblem(lock, _without_path(exc, lock), "skipped"))
+        return
+    dists: dict[str, tuple[Path, ...]] = {}
+    prefixes: dict[str, Path] = {}
+    for view in _environment_views(root):
+        view_dists, view_prefixes = _view_dists(view, _view_packages(view, problems))
+        dists.update(view_dists)
+        prefixes.update(view_prefixes)
+    yield from _records(nodes, lock, dists, prefixes)
+
+
+def _read_view(root: Path, problems: list[RecordProblem]) -> Iterator[InstallRecord]:
+    packages = _view_packages(root, problems)
+    dists, prefixes = _view_dists(root, packages)
+    nodes = [n for p in packages for n in p.nodes]
+    yield from _records(nodes, root / ".spack", dists, prefixes)
+
+
+def _prefix_environment(
+    prefix: Path, problems: list[RecordProblem]
+) -> tuple[list[SpecNode], list[Path], dict[str, tuple[Path, ...]], dict[str, Path]]:
+    """A prefix's DAG, and the Python layers of it and its linked dependencies.
+
+    The prefix's own ``spec.json`` holds its whole DAG; the install tree above it (when
+    there is one) says where each dependency is installed.
+    """
+    spec_file = prefix / ".spack" / "spec.json"
+    try:
+        nodes = read_specfile(spec_file)
+    except RecordError as exc:
+        problems.append(RecordProblem(spec_file, _without_path(exc, spec_file), "skipped"))
+        return [], [], {}, {}
+    root = nodes[0]
+    prefixes: dict[str, Path] = {root.hash: prefix}
+    tree = _tree_above(prefix)
+    if tree is not None:
+        index_file = tree / ".spack-db" / "index.json"
+        try:
+            for entry in read_database(index_file):
+                if entry.path is not None and entry.installed and entry.node.external is None:
+                    prefixes.setdefault(entry.node.hash, entry.path)
+        except RecordError as exc:
+            problems.append(RecordProblem(index_file, _without_path(exc, index_file), "skipped"))
+    index = _index(nodes)
+    reachable: list[SpecNode] = []
+    queue = [root]
+    seen: set[str] = set()
+    while queue:
+        node = queue.pop(0)
+        if node.hash in seen:
+            continue
+        seen.add(node.hash)
+        reachable.append(node)
+        queue.extend(index[e.hash] for e in node.edges if e.linked and e.hash in index)
+    layers: list[Path] = []
+    dists: dict[str, tuple[Path, ...]] = {}
+    for node in reachable:
+        where = prefixes.get(node.hash)
+        if where is None or node.external:
+            continue
+        owned, node_layers = _prefix_dists(where, node.hash, problems)
+        if owned:
+            dists[node.hash] = owned
+        layers.extend(node_layers)
+    return nodes, layers, dists, prefixes
+
+
+def _read_prefix(root: Path, problems: list[RecordProblem]) -> Iterator[InstallRecord]:
+    nodes, _, dists, prefixes = _prefix_environment(root, problems)
+    yield from _records(nodes, root / ".spack" / "spec.json", dists, prefixes)
+
+
+class InstalledSpecs:
+    """An adapter over specs Spack itself hands over (``spack.store.STORE.db``).
+
+    Used by the ``spack vbridge`` command when it runs inside Spack: each entry is
+    ``(spec.node_dict_with_hashes(), spec.prefix, installed, explicit)`` in the
+    current specfile format, so the records match those read from the files.
+
+    >>> node = {"name": "zlib", "version": "1.3", "hash": "c" * 32}
+    >>> source = InstalledSpecs(Path("/opt/spack"), [(node, None, True, True)])
+    >>> [r.key for r in source.read_records(Path("/opt/spack"), [])]
+    ['spack:zlib-1.3-ccccccc']
+    """
+
+    ECOSYSTEM = ECOSYSTEM
+
+    def __init__(
+        self,
+        root: Path,
+        specs: Iterable[tuple[Mapping[str, Any], str | os.PathLike[str] | None, bool, bool]],
+        spec_version: int = SPECFILE_VERSIONS[-1],
+    ) -> None:
+        self.root = Path(root)
+        self.entries: list[DatabaseEntry] = []
+        for node, prefix, installed, explicit in specs:
+            self.entries.append(
+                DatabaseEntry(
+                    node=parse_node(dict(node), spec_version),
+                    path=Path(prefix) if prefix else None,
+                    installed=installed,
+                    explicit=explicit,
+                )
+            )
+
+    def find_root(self, path: Path) -> Path | None:
+        return self.root if Path(path) == self.root else None
+
+    def read_records(self, root: Path, problems: list[RecordProblem]) -> Iterator[InstallRecord]:
+        yield from _tree_records(self.entries, None, problems)
+
+    def site_packages(self, root: Path) -> list[Path]:
+        return _entry_layers(self.entries)
