@@ -11,6 +11,10 @@ An adapter module defines::
         # every record under ``root``; unreadable ones are appended to ``problems``
     def site_packages(root: Path) -> list[Path]   # optional: layers the records know of
 
+A record may carry ``extra["dist_facts"]`` (a mapping): facts about the Python
+distributions it owns that are not variant properties (a C ABI it provides, how an
+import picks between builds); the scan copies them into ``Distribution.facts``.
+
 Adding an ecosystem is adding a module here (and its rules in ``data/``).
 """
 

@@ -183,8 +183,7 @@ def check_environment(
     """Is this environment consistent? Its scan findings plus what this host can run."""
     policy = policy or CouplingPolicy.load(env.path)
     host = host or Host.detect()
-    loaded = loaded_distributions(env.distributions, env.site_packages)
-    return Verdict(_ordered([*env.findings, *host_findings(loaded, policy, host)]))
+    return Verdict(_ordered([*env.findings, *host_findings(env.distributions, policy, host)]))
 
 
 def check_candidates(

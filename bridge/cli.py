@@ -77,12 +77,18 @@ def scan(
     demo: Annotated[
         bool, typer.Option("--demo", help="Build the built-in demo environment and scan it.")
     ] = False,
+    root: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--root", help="Scan this Debian root (dpkg --root): DIR/var/lib/dpkg."),
+    ] = None,
 ) -> None:
     """Show who installed each distribution, which build it is, and what conflicts."""
     from vbridge.errors import VbridgeError
     from vbridge.report import render_json, render_table
 
     try:
+        if root is not None:
+            prefixes = [*(prefixes or []), _debian_root(root)]
         if demo:
             from vbridge.demo import build_demo_environment
 
@@ -245,6 +251,98 @@ def pip_install(
     except VbridgeError as exc:
         raise _fail(str(exc), exc.exit_code) from None
     raise typer.Exit(code)
+
+
+def _debian_root(root: Path) -> Path:
+    """``--root DIR``: a directory laid out like ``/`` with a dpkg database."""
+    from vbridge.adapters import apt
+    from vbridge.errors import NotAnEnvironment
+
+    root = root.absolute()
+    if not (root / apt.STATUS).is_file():
+        raise NotAnEnvironment(
+            f"{root}: no {apt.STATUS}; give the directory dpkg --root would take"
+        )
+    return root
+
+
+@app.command()
+def sync(
+    root: Annotated[
+        Path, typer.Option("--root", help="The Debian root to bring in line (dpkg --root).")
+    ] = Path("/"),
+    apt_hook: Annotated[
+        bool,
+        typer.Option(
+            "--apt-hook", help="Run as apt's hook: log errors, one line on stderr, exit 0."
+        ),
+    ] = False,
+    log: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--log", help="Log file for --apt-hook (default /var/log/vbridge.log)."),
+    ] = None,
+) -> None:
+    """Bring vbridge's metadata in line with dpkg: annotate what is new, clean orphans."""
+    from vbridge.apt_hook import DEFAULT_LOG, run_as_hook, sync_debian
+    from vbridge.errors import VbridgeError
+
+    if apt_hook:
+        raise typer.Exit(run_as_hook(root.absolute(), log or DEFAULT_LOG))
+    try:
+        result = sync_debian(root)
+    except VbridgeError as exc:
+        raise _fail(str(exc), exc.exit_code) from None
+    for problem in result.problems:
+        typer.echo(f"vbridge: {problem}", err=True)
+    typer.echo(result.summary())
+
+
+apt_hook_app = typer.Typer(
+    help="Install or remove the apt hook that runs `vbridge sync` after every dpkg run.",
+    no_args_is_help=True,
+)
+app.add_typer(apt_hook_app, name="apt-hook")
+
+ConfDirOpt = Annotated[
+    Path, typer.Option("--conf-dir", help="apt's configuration directory.")
+]
+
+
+@apt_hook_app.command("install")
+def apt_hook_install(
+    conf_dir: ConfDirOpt = Path("/etc/apt/apt.conf.d"),
+    log: Annotated[
+        Path, typer.Option("--log", help="Where the hook logs what it did and any error.")
+    ] = Path("/var/log/vbridge.log"),
+    vbridge: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--vbridge", help="The vbridge command the hook runs (default: this one)."),
+    ] = None,
+) -> None:
+    """Write <conf-dir>/90vbridge: DPkg::Post-Invoke runs `vbridge sync --apt-hook`."""
+    from vbridge.apt_hook import install_hook, vbridge_executable
+    from vbridge.errors import VbridgeError
+
+    try:
+        command = vbridge.absolute() if vbridge else vbridge_executable()
+        target = install_hook(conf_dir, command, log.absolute())
+    except VbridgeError as exc:
+        raise _fail(str(exc), exc.exit_code) from None
+    typer.echo(f"vbridge: apt hook written to {target}")
+
+
+@apt_hook_app.command("uninstall")
+def apt_hook_uninstall(conf_dir: ConfDirOpt = Path("/etc/apt/apt.conf.d")) -> None:
+    """Remove <conf-dir>/90vbridge (only if vbridge wrote it)."""
+    from vbridge.apt_hook import HOOK_NAME, uninstall_hook
+    from vbridge.errors import VbridgeError
+
+    try:
+        removed = uninstall_hook(conf_dir)
+    except VbridgeError as exc:
+        raise _fail(str(exc), exc.exit_code) from None
+    state = "removed" if removed else "was not installed"
+    typer.echo(f"vbridge: apt hook {conf_dir / HOOK_NAME} {state}")
 
 
 spack_extension_app = typer.Typer(

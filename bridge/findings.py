@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import cast
 
 from vbridge.model import Distribution, Environment, Evidence, Finding, Property
-from vbridge.policy import CouplingPolicy, loaded_distributions
+from vbridge.policy import CouplingPolicy
 from vbridge.rules import load_data
 from vbridge.sitepackages import split_metadata_dir_name
 
@@ -93,7 +93,10 @@ def _ownership_findings(env: Environment, coupling: CouplingPolicy) -> Iterator[
 
 
 def _mixed_findings(env: Environment, policy: CouplingPolicy) -> Iterator[Finding]:
-    """Coupled features that disagree among the distributions Python would import."""
-    loaded = loaded_distributions(env.distributions, env.site_packages)
+    """Coupled features that disagree among the distributions of the environment.
+
+    Every distribution counts, shadowed copies too: a scan may cover layers that are
+    not one ``sys.path`` (a Spack store), and a shadowed copy has its own finding.
+    """
     records = {r.key: r for r in env.records}
-    yield from policy.coupling_findings(loaded, records=records)
+    yield from policy.coupling_findings(env.distributions, records=records)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -92,8 +92,10 @@ class FeatureRule:
     aliases: tuple[str, ...] = ()
     names: Mapping[str, str] = field(default_factory=dict)
     mixed: Severity | None = None
+    mixed_found: Severity | None = None
     couple: str = "all"
     duplicate: Severity | None = None
+    several: Severity | None = None
     host: Severity | None = None
 
     def name(self, value: str) -> str:
@@ -129,6 +131,7 @@ class CouplingPolicy:
 
     features: Mapping[str, FeatureRule]
     private_fields: frozenset[str]
+    alternative_fields: frozenset[str]
     words: Mapping[str, str]
     ownership: Mapping[str, Severity | None]
     dependents_broken: Severity | None
@@ -174,8 +177,12 @@ class CouplingPolicy:
                 aliases=tuple(table.get("aliases", ())),
                 names=dict(table.get("names", {})),
                 mixed=_severity(table.get("mixed"), f"{where}: {name}.mixed"),
+                mixed_found=_severity(
+                    table.get("mixed_found", table.get("mixed")), f"{where}: {name}.mixed_found"
+                ),
                 couple=couple,
                 duplicate=_severity(table.get("duplicate"), f"{where}: {name}.duplicate"),
+                several=_severity(table.get("several"), f"{where}: {name}.several"),
                 host=_severity(table.get("host"), f"{where}: {name}.host"),
             )
         linkage = data.get("linkage", {})
@@ -199,6 +206,7 @@ class CouplingPolicy:
         return cls(
             features=features,
             private_fields=frozenset(linkage.get("private", ())),
+            alternative_fields=frozenset(linkage.get("alternatives", ())),
             words=dict(linkage.get("words", {})),
             ownership=ownership,
             dependents_broken=_severity(dependents.get("broken"), f"{where}: dependents.broken"),
@@ -291,6 +299,8 @@ class CouplingPolicy:
                 finding = self._mixed(rule, carriers, focus_ids, records)
                 if finding is not None:
                     findings.append(finding)
+            if rule.several is not None:
+                findings.extend(self._several(rule, carriers, focus_ids))
             if rule.duplicate is not None and rule.couple == "shared":
                 finding = self._duplicates(rule, carriers, focus_ids, records)
                 if finding is not None:
@@ -312,12 +322,14 @@ class CouplingPolicy:
         evidence = tuple(c.evidence[0] for c in coupled if c.evidence)
         assert rule.mixed is not None
         if not focus_ids:
+            if rule.mixed_found is None:
+                return None
             by_value: dict[str, list[str]] = {}
             for c in coupled:
                 by_value.setdefault("|".join(sorted(c.values)), []).append(c.dist.name)
             parts = [f"{v} ({', '.join(sorted(set(n)))})" for v, n in sorted(by_value.items())]
             message = f"several {rule.label}s in one environment: {'; '.join(parts)}"
-            return Finding(rule.mixed, code, message, names, evidence)
+            return Finding(rule.mixed_found, code, message, names, evidence)
         new = [c for c in coupled if id(c.dist) in focus_ids]
         old = [c for c in coupled if id(c.dist) not in focus_ids]
         if not new or (old and not _common(old)):
@@ -331,6 +343,50 @@ class CouplingPolicy:
         )
         message = f"{listing} would load {where}: two {rule.label}s cannot share one process"
         return Finding(rule.mixed, code, message, names, evidence)
+
+    def _several(
+        self, rule: FeatureRule, carriers: list[Carrier], focus_ids: set[int]
+    ) -> Iterator[Finding]:
+        """Distributions that themselves load several values into one process.
+
+        Debian picks BLAS and LAPACK with two alternatives: when they name different
+        providers, numpy loads both. Values a distribution only chooses between (its
+        evidence all from ``linkage.alternatives``) are not counted. Distributions with
+        the same values share one finding.
+        """
+        groups: dict[frozenset[str], list[Carrier]] = {}
+        for c in carriers:
+            if len(c.values) < 2 or (focus_ids and id(c.dist) not in focus_ids):
+                continue
+            if all(e.field in self.alternative_fields for e in c.evidence):
+                continue
+            groups.setdefault(c.values, []).append(c)
+        assert rule.several is not None
+        for values, group in groups.items():
+            first = group[0]
+            parts: list[str] = []
+            evidence: list[Evidence] = []
+            for value in sorted(values):
+                found = [
+                    evs[0]
+                    for prop, evs in first.dist.properties.items()
+                    if self.canonical_feature(prop) == rule.feature and prop.value == value and evs
+                ]
+                evidence.extend(found[:1])
+                if found:
+                    near = found[0].via[-1] if found[0].via else found[0].record.split(":", 1)[-1]
+                    parts.append(f"{value} ({near} -> {found[0].value})")
+                else:
+                    parts.append(value)
+            names = ", ".join(f"{c.dist.name} {c.dist.version}" for c in group)
+            verb = "loads" if len(group) == 1 else "each load"
+            yield Finding(
+                rule.several,
+                "several-" + rule.feature.split(" :: ")[0].replace("_", "-"),
+                f"{names} {verb} several {rule.label}s into one process: {' and '.join(parts)}",
+                tuple(sorted({c.dist.name for c in group})),
+                tuple(evidence),
+            )
 
     def _duplicates(
         self,

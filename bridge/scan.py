@@ -13,7 +13,7 @@ import contextlib
 import json
 import subprocess
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from packaging.utils import canonicalize_name
@@ -45,17 +45,20 @@ _LAYER_GLOBS = (
 
 
 def prefix_layers(prefix: Path) -> list[Path]:
-    """site-packages directories directly under an environment prefix."""
-    found: list[Path] = []
-    seen: set[Path] = set()
+    """site-packages directories directly under an environment prefix.
+
+    One directory reached twice (Debian's merged ``/usr``: ``/lib`` -> ``usr/lib``) is
+    listed once, under the path without a symlink inside the prefix.
+    """
+    found: dict[Path, Path] = {}
+    real_prefix = prefix.resolve()
     for pattern in _LAYER_GLOBS:
-        for layer in sorted(p for p in prefix.glob(pattern) if p.is_dir()):
-            # A venv's lib64 is a symlink to lib: one layer, listed once.
-            real = layer.resolve()
-            if real not in seen:
-                seen.add(real)
-                found.append(layer)
-    return found
+        for p in sorted(p for p in prefix.glob(pattern) if p.is_dir()):
+            real = p.resolve()
+            known = found.get(real)
+            if known is None or real_prefix / known.relative_to(prefix) != real:
+                found[real] = p
+    return list(found.values())
 
 
 def interpreter_layers(python: str) -> tuple[Path, list[Path]]:
@@ -162,6 +165,9 @@ def scan_environment(
             if owner is not None:
                 dist.owner = Owner.of(owner)
                 dist.owner_record = owner
+                facts = owner.extra.get("dist_facts")
+                if isinstance(facts, Mapping):
+                    dist.facts.update(facts)
             env.distributions.append(dist)
 
     _translate(env, records_by_eco, describers)

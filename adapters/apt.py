@@ -1,0 +1,561 @@
+"""apt/dpkg: ``<root>/var/lib/dpkg/status``, ``info/*.list`` and ``/etc/alternatives``.
+
+A Debian root is ``/`` or any directory laid out like one (a chroot, the ``--root`` of
+dpkg). What it yields:
+
+- one record per *installed* package of the status file (python-debian parses each
+  stanza; the line accounting here names the line of a malformed or truncated one),
+  with ``depends`` = ``Pre-Depends`` + ``Depends`` as raw specs, ``extra["provides"]``
+  (``python3-numpy-abi9``) and the ``.dist-info``/``.egg-info`` directories its
+  ``info/<pkg>[:arch].list`` places in ``/usr/lib/python3/dist-packages``;
+- one record per run-time alternative named in ``data/apt.toml`` (``libblas.so.3``,
+  ``liblapack.so.3``): the ``/etc/alternatives`` link is resolved *inside the root*
+  and the package whose ``.list`` holds the target is its ``selected_package``. The
+  record is named after the virtual package, so ``Depends: libblas3 | libblas.so.3``
+  reaches it and the rules give what it selects to every package that depends on it.
+
+>>> dpkg_path_in_root(Path("/srv/chroot"), "/usr/lib/x86_64-linux-gnu/blas/libblas.so.3")
+PosixPath('/srv/chroot/usr/lib/x86_64-linux-gnu/blas/libblas.so.3')
+>>> split_relations("libc6 (>= 2.34), libblas3 | libblas.so.3")
+('libc6 (>= 2.34)', 'libblas3 | libblas.so.3')
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from debian.deb822 import Deb822
+from vbridge.model import InstallRecord, RecordProblem
+from vbridge.rules import dependency_names, load_data
+
+__all__ = [
+    "ECOSYSTEM",
+    "AlternativeChoice",
+    "StatusStanza",
+    "dpkg_path_in_root",
+    "find_root",
+    "iter_status",
+    "read_alternatives",
+    "read_records",
+    "resolve_in_root",
+    "site_packages",
+    "split_relations",
+]
+
+ECOSYSTEM = "apt"
+
+STATUS = Path("var/lib/dpkg/status")
+UPDATES = Path("var/lib/dpkg/updates")
+INFO = Path("var/lib/dpkg/info")
+ALTERNATIVES = Path("etc/alternatives")
+DIST_PACKAGES = "/usr/lib/python3/dist-packages/"
+
+_REQUIRED = ("Package", "Status", "Version")
+_FIELD_LINE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*:")
+_METADATA_SUFFIXES = (".dist-info", ".egg-info")
+_MAX_LINK_HOPS = 40
+_STATUS_HINT = "that stanza is skipped; compare with /var/backups/dpkg.status.0 or run dpkg --audit"
+
+
+def _data() -> Mapping[str, Any]:
+    return load_data("apt")
+
+
+def find_root(path: Path) -> Path | None:
+    """The Debian root governing ``path``: a root itself or its Python dist-packages.
+
+    ``/usr/lib/python3/dist-packages`` -> ``/`` when ``/var/lib/dpkg/status`` exists.
+    """
+    if (path / STATUS).is_file():
+        return path
+    if path.parts[-4:] == ("usr", "lib", "python3", "dist-packages"):
+        root = path.parents[3]
+        if (root / STATUS).is_file():
+            return root
+    return None
+
+
+def site_packages(root: Path) -> list[Path]:
+    """Where Debian's python3 imports from: dpkg's layer, then pip's (``/usr/local``)."""
+    found = [root / DIST_PACKAGES.strip("/")]
+    found.extend(sorted(root.glob("usr/local/lib/python3*/dist-packages")))
+    return [p for p in found if p.is_dir()]
+
+
+def split_relations(value: str | None) -> tuple[str, ...]:
+    """A Debian relationship field as raw specs, one per comma-separated clause."""
+    if not value:
+        return ()
+    return tuple(" ".join(part.split()) for part in value.split(",") if part.strip())
+
+
+def dpkg_path_in_root(root: Path, dpkg_path: str) -> Path:
+    """Where an absolute path as dpkg records it lives under ``root``."""
+    return root / os.path.normpath("/" + dpkg_path).lstrip("/")
+
+
+def resolve_in_root(root: Path, dpkg_path: str) -> str | None:
+    """Resolve symlinks in ``dpkg_path`` as if ``root`` were ``/`` (never leaving it).
+
+    Returns the resolved dpkg path, or None when a component does not exist (a
+    dangling link) or the links loop.
+
+    >>> resolve_in_root(Path("/nonexistent-root"), "/etc/alternatives/x") is None
+    True
+    """
+    parts = [p for p in os.path.normpath("/" + dpkg_path).split("/") if p]
+    resolved: list[str] = []
+    hops = 0
+    while parts:
+        part = parts.pop(0)
+        if part == "..":
+            if resolved:
+                resolved.pop()
+            continue
+        if part == ".":
+            continue
+        candidate = root.joinpath(*resolved, part)
+        if candidate.is_symlink():
+            hops += 1
+            if hops > _MAX_LINK_HOPS:
+                return None
+            target = os.readlink(candidate)
+            if target.startswith("/"):
+                resolved = []
+            parts = [p for p in target.split("/") if p] + parts
+            continue
+        if not os.path.lexists(candidate):
+            return None
+        resolved.append(part)
+    return "/" + "/".join(resolved)
+
+
+# --- the status file ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StatusStanza:
+    """One package stanza of the status file and the line it starts on."""
+
+    line: int
+    fields: Deb822
+
+    @property
+    def package(self) -> str:
+        return str(self.fields.get("Package", ""))
+
+    @property
+    def installed(self) -> bool:
+        words = str(self.fields.get("Status", "")).split()
+        return len(words) == 3 and words[2] == "installed"
+
+
+def _check_stanza(lines: list[tuple[int, str]]) -> str | None:
+    """Why a stanza is unusable, or None; the reason names the offending line."""
+    if lines[0][1][:1] in (" ", "\t"):
+        return f"line {lines[0][0]}: continuation line without a field before it"
+    for number, text in lines:
+        if text[:1] not in (" ", "\t") and not _FIELD_LINE.match(text):
+            return f"line {number}: not a 'Field: value' line: {text[:60]!r}"
+    return None
+
+
+def iter_status(path: Path, problems: list[RecordProblem]) -> Iterator[StatusStanza]:
+    """Every well-formed stanza of a dpkg status file, in file order.
+
+    A malformed stanza (a line that is neither a field nor a continuation), one
+    missing ``Package``/``Status``/``Version``, or the cut-off end of a truncated file
+    is reported in ``problems`` with its line number and skipped; the rest is read.
+    """
+    try:
+        with open(path, encoding="utf-8", errors="replace", newline="\n") as fh:
+            yield from _stanzas_of(path, fh, problems)
+    except OSError as exc:
+        problems.append(
+            RecordProblem(path, f"cannot read: {exc.strerror}", "check its permissions")
+        )
+
+
+def _stanzas_of(
+    path: Path, fh: Iterable[str], problems: list[RecordProblem]
+) -> Iterator[StatusStanza]:
+    lines: list[tuple[int, str]] = []
+    number = 0
+    ended_mid_line = False
+    for raw in fh:
+        number += 1
+        ended_mid_line = not raw.endswith("\n")
+        text = raw.rstrip("\n")
+        if text.strip():
+            lines.append((number, text))
+            continue
+        if lines:
+            stanza = _stanza(path, lines, problems, at_end=False)
+            if stanza is not None:
+                yield stanza
+            lines = []
+    if not lines:
+        return
+    if ended_mid_line:
+        problems.append(
+            RecordProblem(
+                path,
+                f"line {number}: the file ends in the middle of a line of the stanza for "
+                f"{_package_of(lines)} (truncated)",
+                _STATUS_HINT,
+            )
+        )
+        return
+    stanza = _stanza(path, lines, problems, at_end=True)
+    if stanza is not None:
+        yield stanza
+
+
+def _package_of(lines: list[tuple[int, str]]) -> str:
+    for _, text in lines:
+        if text.startswith("Package:"):
+            return text.partition(":")[2].strip() or "?"
+    return "an unnamed package"
+
+
+def _stanza(
+    path: Path, lines: list[tuple[int, str]], problems: list[RecordProblem], at_end: bool
+) -> StatusStanza | None:
+    start = lines[0][0]
+    reason = _check_stanza(lines)
+    if reason is not None:
+        problems.append(
+            RecordProblem(
+                path, f"{reason} (stanza for {_package_of(lines)})", _STATUS_HINT
+            )
+        )
+        return None
+    fields = Deb822([text for _, text in lines])
+    missing = [f for f in _REQUIRED if not str(fields.get(f, "")).strip()]
+    if missing:
+        cut = " (the file looks truncated)" if at_end else ""
+        problems.append(
+            RecordProblem(
+                path,
+                f"line {start}: the stanza for {_package_of(lines)} has no "
+                f"{'/'.join(missing)}{cut}",
+                _STATUS_HINT,
+            )
+        )
+        return None
+    return StatusStanza(start, fields)
+
+
+def _pending_updates(
+    root: Path, problems: list[RecordProblem]
+) -> dict[tuple[str, str], StatusStanza]:
+    """Stanzas dpkg journalled in ``updates/`` but not yet merged into ``status``."""
+    pending: dict[tuple[str, str], StatusStanza] = {}
+    try:
+        names = sorted(e.name for e in os.scandir(root / UPDATES) if e.name.isdigit())
+    except OSError:
+        return pending
+    for name in names:
+        for stanza in iter_status(root / UPDATES / name, problems):
+            arch = str(stanza.fields.get("Architecture", ""))
+            pending[(stanza.package, arch)] = stanza
+    return pending
+
+
+# --- file ownership (info/*.list) -----------------------------------------------------
+
+
+@dataclass
+class _Ownership:
+    """What a scan of the ``.list`` files found: dist dirs per package, target owners."""
+
+    targets: frozenset[str]
+    owners: dict[str, tuple[str, str]] = field(default_factory=dict)  # path -> (pkg, arch)
+    missing: list[str] = field(default_factory=list)
+
+
+def _list_file(root: Path, package: str, arch: str, multi_arch: str) -> Path | None:
+    qualified = root / INFO / f"{package}:{arch}.list"
+    plain = root / INFO / f"{package}.list"
+    order = (qualified, plain) if multi_arch == "same" else (plain, qualified)
+    for candidate in order:
+        if os.path.lexists(candidate):
+            return candidate
+    return None
+
+
+def _read_list(
+    root: Path,
+    stanza: StatusStanza,
+    ownership: _Ownership,
+    problems: list[RecordProblem],
+) -> tuple[Path, ...]:
+    """Python metadata dirs the package owns; notes which alternative targets it owns."""
+    fields = stanza.fields
+    arch = str(fields.get("Architecture", ""))
+    path = _list_file(root, stanza.package, arch, str(fields.get("Multi-Arch", "")))
+    if path is None:
+        ownership.missing.append(stanza.package)
+        return ()
+    dists: list[Path] = []
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError as exc:
+        problems.append(
+            RecordProblem(
+                path,
+                f"cannot read the file list of {stanza.package}: {exc.strerror}",
+                "its Python distributions are shown without an owner; check permissions",
+            )
+        )
+        return ()
+    for raw in data.split(b"\n"):
+        line = raw.decode("utf-8", "surrogateescape")
+        if line in ownership.targets:
+            ownership.owners.setdefault(line, (stanza.package, arch))
+        if line.startswith(DIST_PACKAGES) and line.endswith(_METADATA_SUFFIXES):
+            name = line[len(DIST_PACKAGES) :]
+            if name and "/" not in name:
+                dists.append(dpkg_path_in_root(root, line))
+    return tuple(dists)
+
+
+# --- alternatives ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AlternativeChoice:
+    """The current choice of one run-time alternative, as its link says.
+
+    ``name`` is the alternative (``libblas.so.3-x86_64-linux-gnu``), ``virtual`` the
+    virtual package packages depend on (``libblas.so.3``), ``target`` the dpkg path the
+    link points at and ``candidates`` the paths to look up in the ``.list`` files (the
+    target, then what it resolves to, with and without the ``/usr`` merge).
+    """
+
+    name: str
+    virtual: str
+    link: Path
+    target: str
+    candidates: tuple[str, ...]
+
+
+def _usr_merge_aliases(dpkg_path: str) -> list[str]:
+    for merged in ("/bin/", "/sbin/", "/lib/", "/lib32/", "/lib64/", "/libx32/"):
+        if dpkg_path.startswith("/usr" + merged):
+            return [dpkg_path, dpkg_path[4:]]
+        if dpkg_path.startswith(merged):
+            return [dpkg_path, "/usr" + dpkg_path]
+    return [dpkg_path]
+
+
+def read_alternatives(root: Path, problems: list[RecordProblem]) -> list[AlternativeChoice]:
+    """The current choice of every alternative ``data/apt.toml`` names, for each triplet.
+
+    A link that is not a symlink or points at nothing is reported and skipped.
+    """
+    virtuals: list[str] = list(_data().get("alternatives", {}).get("virtuals", []))
+    directory = root / ALTERNATIVES
+    try:
+        entries = sorted(e.name for e in os.scandir(directory))
+    except OSError:
+        return []
+    choices: list[AlternativeChoice] = []
+    for name in entries:
+        virtual = next((v for v in virtuals if name.startswith(v + "-")), None)
+        if virtual is None:
+            continue
+        link = directory / name
+        try:
+            target = os.readlink(link)
+        except OSError:
+            problems.append(
+                RecordProblem(
+                    link,
+                    "not a symbolic link; the alternatives system cannot say what "
+                    f"{virtual} is",
+                    f"run update-alternatives --auto {name} to repair it",
+                )
+            )
+            continue
+        if not target.startswith("/"):
+            target = os.path.normpath(f"/{ALTERNATIVES}/{target}")
+        resolved = resolve_in_root(root, target)
+        if resolved is None:
+            problems.append(
+                RecordProblem(
+                    link,
+                    f"dangling alternatives link: {target} does not exist in {root}, so "
+                    f"the {virtual} provider is unknown",
+                    f"run update-alternatives --auto {name} (or --config) to repair it",
+                )
+            )
+            continue
+        candidates: list[str] = []
+        for path in (target, resolved):
+            for alias in _usr_merge_aliases(os.path.normpath(path)):
+                if alias not in candidates:
+                    candidates.append(alias)
+        choices.append(AlternativeChoice(name, virtual, link, target, tuple(candidates)))
+    return choices
+
+
+def _alternative_record(
+    choice: AlternativeChoice, owner: InstallRecord, root: Path
+) -> InstallRecord:
+    link_path = "/" + str(choice.link.relative_to(root))
+    return InstallRecord(
+        ecosystem=ECOSYSTEM,
+        name=choice.virtual,
+        version=owner.version,
+        subdir=owner.subdir,
+        source=choice.link,
+        depends=(owner.name,),
+        extra={
+            "kind": "alternative",
+            "alternative": choice.name,
+            "link": link_path,
+            "target": choice.target,
+            "selected_package": owner.name,
+        },
+    )
+
+
+# --- records --------------------------------------------------------------------------
+
+
+def _dist_facts(name: str, provides: list[str], depends: tuple[str, ...]) -> dict[str, object]:
+    """Facts about a package's Python distributions that are not variant properties."""
+    data = _data()
+    facts: dict[str, object] = {}
+    abi = re.compile(str(data.get("abi", {}).get("pattern", r"^$")))
+    abi_provides = [p for p in provides if abi.search(p)]
+    abi_requires = sorted(
+        {n for d in depends for n in dependency_names(d) if abi.search(n)}
+    )
+    if abi_provides:
+        facts["abi_provides"] = abi_provides
+    if abi_requires:
+        facts["abi_requires"] = abi_requires
+    for table in data.get("import_selection", []):
+        if name in table.get("packages", []):
+            facts["import_name"] = table.get("import_name")
+            facts["selected_at_import"] = table.get("note")
+    return facts
+
+
+def _record(status: Path, stanza: StatusStanza, dists: tuple[Path, ...]) -> InstallRecord:
+    fields = stanza.fields
+    depends = split_relations(fields.get("Pre-Depends"))
+    depends += split_relations(fields.get("Depends"))
+    provides = [
+        n for spec in split_relations(fields.get("Provides")) for n in dependency_names(spec)
+    ]
+    extra: dict[str, object] = {"status_line": stanza.line}
+    if provides:
+        extra["provides"] = provides
+    for key, name in (
+        ("Architecture", "architecture"),
+        ("Source", "source_package"),
+        ("Multi-Arch", "multi_arch"),
+    ):
+        if fields.get(key):
+            extra[name] = str(fields[key])
+    if dists:
+        facts = _dist_facts(stanza.package, provides, depends)
+        if facts:
+            extra["dist_facts"] = facts
+    return InstallRecord(
+        ecosystem=ECOSYSTEM,
+        name=stanza.package,
+        version=str(fields["Version"]),
+        subdir=str(fields.get("Architecture", "")) or None,
+        source=status,
+        depends=depends,
+        python_dists=dists,
+        extra=extra,
+    )
+
+
+def read_records(root: Path, problems: list[RecordProblem]) -> Iterator[InstallRecord]:
+    """Every installed package of the Debian root, then its run-time alternatives."""
+    status = root / STATUS
+    choices = read_alternatives(root, problems)
+    ownership = _Ownership(frozenset(c for ch in choices for c in ch.candidates))
+    pending = _pending_updates(root, problems)
+    by_key: dict[tuple[str, str], InstallRecord] = {}
+    native_arch = ""
+
+    def emit(stanza: StatusStanza) -> InstallRecord | None:
+        nonlocal native_arch
+        if stanza.package == "dpkg":
+            native_arch = str(stanza.fields.get("Architecture", ""))
+        if not stanza.installed:
+            return None
+        dists = _read_list(root, stanza, ownership, problems)
+        record = _record(status, stanza, dists)
+        by_key[(record.name, record.subdir or "")] = record
+        return record
+
+    for stanza in iter_status(status, problems):
+        key = (stanza.package, str(stanza.fields.get("Architecture", "")))
+        record = emit(pending.pop(key, stanza))
+        if record is not None:
+            yield record
+    for stanza in pending.values():
+        record = emit(stanza)
+        if record is not None:
+            yield record
+    if ownership.missing:
+        shown = ", ".join(ownership.missing[:5])
+        more = f" and {len(ownership.missing) - 5} more" if len(ownership.missing) > 5 else ""
+        problems.append(
+            RecordProblem(
+                root / INFO,
+                f"no file list for {len(ownership.missing)} installed package(s) "
+                f"({shown}{more}); dpkg treats them as owning no files",
+                "reinstall them with apt-get install --reinstall to restore the lists",
+            )
+        )
+    yield from _alternative_records(root, choices, ownership, by_key, native_arch, problems)
+
+
+def _alternative_records(
+    root: Path,
+    choices: list[AlternativeChoice],
+    ownership: _Ownership,
+    by_key: dict[tuple[str, str], InstallRecord],
+    native_arch: str,
+    problems: list[RecordProblem],
+) -> Iterator[InstallRecord]:
+    """One record per virtual: the native architecture's choice (other arches' only if
+    no native one was found)."""
+    found: dict[str, list[tuple[bool, InstallRecord]]] = {}
+    for choice in choices:
+        owner_key = next(
+            (ownership.owners[c] for c in choice.candidates if c in ownership.owners), None
+        )
+        owner = by_key.get(owner_key) if owner_key else None
+        if owner is None:
+            problems.append(
+                RecordProblem(
+                    choice.link,
+                    f"points at {choice.target}, which no installed package owns",
+                    f"the {choice.virtual} provider is unknown; "
+                    f"run update-alternatives --auto {choice.name}",
+                )
+            )
+            continue
+        native = not native_arch or owner.subdir in (native_arch, "all")
+        found.setdefault(choice.virtual, []).append(
+            (native, _alternative_record(choice, owner, root))
+        )
+    for virtual in sorted(found):
+        ranked = sorted(found[virtual], key=lambda pair: not pair[0])
+        yield ranked[0][1]

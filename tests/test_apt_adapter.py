@@ -1,0 +1,206 @@
+"""The apt adapter on the real dpkg database captured on Debian 12, laid out in tmp_path.
+
+Real-system tests (the live /var/lib/dpkg, update-alternatives, threadpoolctl) are in
+test_apt_system.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from debian_root import (
+    BLAS,
+    BLAS_TARGETS,
+    LAPACK,
+    LAPACK_TARGETS,
+    lay_out_fixture_root,
+    point_alternative,
+)
+from typer.testing import CliRunner
+from vbridge.adapters import apt
+from vbridge.cli import app
+from vbridge.model import Distribution, Environment
+from vbridge.scan import scan_environment
+
+DIST_PACKAGES = "usr/lib/python3/dist-packages"
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    return lay_out_fixture_root(tmp_path / "root")
+
+
+def by_name(env: Environment) -> dict[str, Distribution]:
+    return {d.name: d for d in env.distributions}
+
+
+def props(dist: Distribution) -> set[str]:
+    return {p.to_str() for p in dist.properties}
+
+
+def blas(dist: Distribution) -> set[str]:
+    return {p.value for p in dist.properties if p.namespace == "blas_lapack"}
+
+
+def test_find_root_accepts_the_root_and_its_dist_packages(root: Path, tmp_path: Path) -> None:
+    assert apt.find_root(root) == root
+    assert apt.find_root(root / DIST_PACKAGES) == root
+    assert apt.find_root(root / "usr/lib") is None
+    assert apt.find_root(tmp_path) is None
+
+
+def test_fixture_root_scan(root: Path) -> None:
+    env = scan_environment(root)
+    assert env.ecosystems == ["apt"]
+    dists = by_name(env)
+
+    numpy = dists["numpy"]
+    assert numpy.dist_info == root / DIST_PACKAGES / "numpy-1.24.2.egg-info"
+    assert numpy.owner is not None
+    assert (numpy.owner.ecosystem, numpy.owner.name, numpy.owner.version) == (
+        "apt",
+        "python3-numpy",
+        "1:1.24.2-1+deb12u1",
+    )
+    # libblas3 and liblapack3 are installed too, but the alternatives point at OpenBLAS.
+    assert props(numpy) == {"blas_lapack :: provider :: openblas"}
+    evidence = next(iter(numpy.properties.values()))
+    assert {e.source for e in evidence} == {
+        str(root / "etc/alternatives" / BLAS),
+        str(root / "etc/alternatives" / LAPACK),
+    }
+    assert {e.value for e in evidence} == {"libopenblas0-pthread"}
+    assert {e.via for e in evidence} == {
+        ("python3-numpy", "libblas.so.3"),
+        ("python3-numpy", "liblapack.so.3"),
+    }
+    assert numpy.facts["abi_provides"] == ["python3-numpy-abi9"]
+
+    scipy = dists["scipy"]
+    assert scipy.owner is not None and scipy.owner.name == "python3-scipy"
+    assert props(scipy) == {"blas_lapack :: provider :: openblas"}
+    assert scipy.facts["abi_requires"] == ["python3-numpy-abi9"]
+
+    assert props(dists["mpi4py"]) == {"mpi :: implementation :: openmpi"}
+    h5py_mpi = dists["h5py-debian-h5py-mpi"]
+    h5py_serial = dists["h5py-debian-h5py-serial"]
+    # numpy is another distribution with its own properties: h5py does not inherit them.
+    assert props(h5py_mpi) == {"hdf5 :: parallel :: on", "mpi :: implementation :: openmpi"}
+    assert props(h5py_serial) == {"hdf5 :: parallel :: off"}
+    for dist in (h5py_mpi, h5py_serial):
+        assert dist.facts["import_name"] == "h5py"
+        assert "H5PY_ALWAYS_USE_MPI" in str(dist.facts["selected_at_import"])
+    assert props(dists["threadpoolctl"]) == set()
+    assert env.findings == []
+    # The capture holds the file lists of a few of its packages: one line says so.
+    status = (root / "var/lib/dpkg/status").read_text()
+    without_list = status.count("\nStatus: install ok installed\n") - len(
+        list((root / "var/lib/dpkg/info").glob("*.list"))
+    )
+    assert len(env.problems) == 1
+    assert env.problems[0].path == root / "var/lib/dpkg/info"
+    assert f"no file list for {without_list} installed package(s)" in env.problems[0].problem
+
+
+def test_only_installed_packages_are_records(root: Path) -> None:
+    status = root / "var/lib/dpkg/status"
+    text = status.read_text()
+    stanza = "Package: python3-threadpoolctl\nStatus: install ok installed\n"
+    assert stanza in text
+    status.write_text(
+        text.replace(stanza, "Package: python3-threadpoolctl\nStatus: deinstall ok config-files\n")
+    )
+    problems: list = []
+    names = {r.name for r in apt.read_records(root, problems)}
+    assert "python3-numpy" in names
+    assert "python3-threadpoolctl" not in names
+    dists = by_name(scan_environment(root))
+    assert dists["threadpoolctl"].owner is None
+    assert dists["numpy"].owner is not None
+
+
+def test_pending_updates_journal_overrides_status(root: Path) -> None:
+    # dpkg journals status changes in updates/ until it merges them into status.
+    updates = root / "var/lib/dpkg/updates"
+    updates.mkdir()
+    (updates / "0000").write_text(
+        "Package: python3-threadpoolctl\nStatus: deinstall ok config-files\n"
+        "Architecture: all\nVersion: 3.1.0-1\n\n"
+    )
+    dists = by_name(scan_environment(root))
+    assert dists["threadpoolctl"].owner is None
+    assert dists["numpy"].owner is not None
+
+
+@pytest.mark.parametrize(
+    ("blas_choice", "lapack_choice"),
+    [("blis", "openblas"), ("netlib", "openblas"), ("openblas", "netlib"), ("netlib", "netlib")],
+)
+def test_blas_and_lapack_alternatives_are_both_reported(
+    root: Path, blas_choice: str, lapack_choice: str
+) -> None:
+    point_alternative(root, BLAS, BLAS_TARGETS[blas_choice])
+    point_alternative(root, LAPACK, LAPACK_TARGETS[lapack_choice])
+    env = scan_environment(root)
+    numpy = by_name(env)["numpy"]
+    assert blas(numpy) == {blas_choice, lapack_choice}
+    several = [f for f in env.findings if f.code == "several-blas-lapack"]
+    if blas_choice == lapack_choice:
+        assert several == []
+        return
+    assert len(several) == 1
+    finding = several[0]
+    assert "numpy" in finding.distributions and "scipy" in finding.distributions
+    assert "numpy 1.24.2" in finding.message
+    packages = {"openblas": "libopenblas0-pthread", "blis": "libblis4-openmp"}
+    assert f"{blas_choice} (libblas.so.3 -> {packages.get(blas_choice, 'libblas3')})" in (
+        finding.message
+    )
+    assert f"{lapack_choice} (liblapack.so.3 -> " in finding.message
+
+
+def test_alternative_chain_is_followed_inside_the_root(root: Path) -> None:
+    # etc/alternatives -> an intermediate link (absolute) -> blis; all inside root.
+    middle = root / "usr/lib/x86_64-linux-gnu/libblas-chosen.so.3"
+    middle.symlink_to(BLAS_TARGETS["blis"])
+    point_alternative(root, BLAS, "/usr/lib/x86_64-linux-gnu/libblas-chosen.so.3")
+    env = scan_environment(root)
+    assert blas(by_name(env)["numpy"]) == {"blis", "openblas"}
+
+
+def test_relative_link_cannot_climb_out_of_the_root(root: Path) -> None:
+    point_alternative(root, BLAS, "../../../../../../../.." + BLAS_TARGETS["blis"])
+    env = scan_environment(root)
+    assert blas(by_name(env)["numpy"]) == {"blis", "openblas"}
+
+
+def test_absolute_link_is_never_resolved_on_the_host(root: Path) -> None:
+    # A target that exists on this machine but not in the root is dangling there.
+    host_file = str(Path(__file__).resolve())
+    link = point_alternative(root, BLAS, host_file)
+    env = scan_environment(root)
+    numpy = by_name(env)["numpy"]
+    assert blas(numpy) == {"openblas"}  # from LAPACK only
+    assert all("libblas.so.3" not in e.via for evs in numpy.properties.values() for e in evs)
+    dangling = [p for p in env.problems if p.path == link]
+    assert len(dangling) == 1
+    assert "dangling alternatives link" in dangling[0].problem
+    assert host_file in dangling[0].problem
+
+
+def test_cli_scan_root(root: Path) -> None:
+    result = CliRunner().invoke(app, ["scan", "--root", str(root)])
+    assert result.exit_code == 0, result.output
+    numpy_row = next(line for line in result.stdout.splitlines() if line.startswith("numpy "))
+    assert "apt" in numpy_row
+    assert "python3-numpy 1:1.24.2-1+deb12u1" in numpy_row
+    assert numpy_row.endswith("blas_lapack :: provider :: openblas")
+
+
+def test_cli_scan_root_that_is_not_debian(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["scan", "--root", str(tmp_path)])
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1
+    assert str(tmp_path) in lines[0] and "var/lib/dpkg/status" in lines[0]
