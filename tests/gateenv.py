@@ -1,7 +1,9 @@
 """Real wheels and real environments for the pip gate tests.
 
-- :func:`wheelhouse`: numpy, scipy, mpich and mpi4py wheels downloaded once per test
-  session by real pip from the package index (pip's cache makes later runs quick).
+- :func:`wheelhouse`: numpy, scipy, mpich, mpi4py and six wheels downloaded once per
+  test session by real pip from the package index (pip's cache makes later runs quick).
+- :func:`variant_wheel`: a PEP 825 variant wheel made by variantlib's own
+  ``make-variant`` command from a real wheel (no variant wheel is on the index).
 - :func:`make_venv`: ``python -m venv``, optionally over the system's site-packages.
 - :func:`conda_prefix_with_python`: a real conda prefix installed by py-rattler, made
   runnable: conda-forge's python cannot be downloaded here, so the channel's python
@@ -23,7 +25,9 @@ from pathlib import Path
 
 import condaenv
 
-WHEELS = ("numpy", "scipy", "mpich", "mpi4py")
+# name -> requirement; six (pure Python, tiny) is the base of a variant wheel.
+WHEELS = {"numpy": "numpy", "scipy": "scipy", "mpich": "mpich", "mpi4py": "mpi4py",
+          "six": "six==1.17.0"}
 DEBIAN_PYTHON = "/usr/bin/python3"
 
 
@@ -33,7 +37,7 @@ def wheelhouse(base: Path) -> Path:
     if not all(any(dest.glob(f"{name}-*.whl")) for name in WHEELS):
         subprocess.run(
             [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
-             "--only-binary=:all:", "--dest", str(dest), *WHEELS],
+             "--only-binary=:all:", "--dest", str(dest), *WHEELS.values()],
             check=True,
         )
     return dest
@@ -94,3 +98,30 @@ def listing(root: Path) -> dict[str, tuple[str, int, int, int]]:
             size = 0 if kind == "dir" else st.st_size
             out[str(path.relative_to(root))] = (kind, size, st.st_mode, st.st_mtime_ns)
     return out
+
+
+VARIANT_PROVIDERS = """\
+[variant.default-priorities]
+namespace = ["x86_64", "nvidia"]
+
+[variant.providers.x86_64]
+static-properties = { level = ["v1", "v2", "v3", "v4"] }
+
+[variant.providers.nvidia]
+static-properties = { cuda_version_lower_bound = ["12.0", "12.8"] }
+"""
+
+
+def variant_wheel(base: Path, out: Path, *properties: str) -> Path:
+    """``variantlib make-variant`` on a real wheel, with static providers."""
+    pyproject = out / "pyproject.toml"
+    out.mkdir(parents=True, exist_ok=True)
+    pyproject.write_text(VARIANT_PROVIDERS)
+    cmd = [str(Path(sys.executable).with_name("variantlib")), "make-variant",
+           "-f", str(base), "-o", str(out), "--skip-plugin-validation",
+           "--pyproject-toml", str(pyproject)]
+    for prop in properties:
+        cmd += ["-p", prop]
+    subprocess.run(cmd, check=True, capture_output=True)
+    (made,) = out.glob("*.whl")
+    return made

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import platform
 import shutil
 import subprocess
 import sys
@@ -272,6 +273,27 @@ def test_cuda_build_without_driver_is_refused(tmp_path: Path, conda_cache: Path)
     assert set(codes) == {"host-nvidia"}  # x86-64 v1 runs on any x86-64 machine
     assert "needs minimum CUDA version 12.0" in codes["host-nvidia"]["message"]
     assert "no NVIDIA driver" in codes["host-nvidia"]["message"]
+
+
+def test_variant_wheel_needing_cuda_is_refused_here(tmp_path: Path, house: Path) -> None:
+    if shutil.which("nvidia-smi") is not None or platform.machine() != "x86_64":
+        pytest.skip("needs an x86-64 machine without an NVIDIA driver")
+    made = gateenv.variant_wheel(
+        gateenv.wheel(house, "six"), tmp_path / "variant",
+        "x86_64 :: level :: v2", "nvidia :: cuda_version_lower_bound :: 12.8",
+    )
+    empty = tmp_path / "env"
+    empty.mkdir()
+    result = run_vbridge("check", "--json", "--candidate", str(made), str(empty))
+    assert result.returncode == 1, result.stdout + result.stderr
+    doc = json.loads(result.stdout)
+    (finding,) = doc["findings"]  # x86-64-v2 runs on any current x86-64 CPU
+    assert finding["code"] == "host-nvidia" and finding["severity"] == "refuse"
+    assert "six 1.17.0 needs minimum CUDA version 12.8 (built for" in finding["message"]
+    (cand,) = doc["candidates"]
+    assert set(cand["properties"]) == {
+        "nvidia :: cuda_version_lower_bound :: 12.8", "x86_64 :: level :: v2",
+    }
 
 
 # --- policy override -------------------------------------------------------------------------
