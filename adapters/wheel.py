@@ -105,19 +105,21 @@ def _system_libraries() -> tuple[str, ...]:
 
 def _elf_needed(stream: IO[bytes]) -> list[str]:
     """``DT_NEEDED`` of one ELF file; ``[]`` for a file that is not ELF (Mach-O, PE)."""
-    from elftools.elf.dynamic import DynamicSection
     from elftools.elf.elffile import ELFFile
 
     if stream.read(4) != b"\x7fELF":
         return []
     stream.seek(0)
     elf = ELFFile(stream)
+    # The .dynamic section by name is the quick way in; a file without section
+    # headers still has its PT_DYNAMIC segment.
+    dynamic = elf.get_section_by_name(".dynamic")
+    sources = [dynamic] if dynamic is not None else list(elf.iter_segments("PT_DYNAMIC"))
     needed: list[str] = []
-    for section in elf.iter_sections():
-        if isinstance(section, DynamicSection):
-            for tag in section.iter_tags():
-                if tag.entry.d_tag == "DT_NEEDED":
-                    needed.append(str(tag.needed))  # type: ignore[attr-defined]
+    for source in sources:
+        for tag in source.iter_tags():  # type: ignore[union-attr]
+            if tag.entry.d_tag == "DT_NEEDED":
+                needed.append(str(tag.needed))
     return needed
 
 
