@@ -12,6 +12,8 @@ An adapter module defines::
     def site_packages(root: Path) -> list[Path]   # optional: layers the records know of
     FOREIGN: bool = True  # optional; False for an adapter whose records describe
                           # distributions (foreign=False) and own none (the wheel adapter)
+    def is_collection(root: Path) -> bool         # optional: root holds many environments
+        # (a Spack install tree), so "mixed within one process" findings do not apply
 
 A record may carry ``extra["dist_facts"]`` (a mapping): facts about the Python
 distributions it owns that are not variant properties (a C ABI it provides, how an

@@ -719,6 +719,11 @@ def _kind(root: Path) -> str:
     return "view"
 
 
+def is_collection(root: Path) -> bool:
+    """An install tree holds many environments, not one: no single process loads it all."""
+    return _kind(root) == "tree"
+
+
 def read_records(root: Path, problems: list[RecordProblem]) -> Iterator[InstallRecord]:
     """Every node under ``root`` (install tree, environment, view or prefix)."""
     reader = {

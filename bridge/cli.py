@@ -361,6 +361,214 @@ def spack_extension_path() -> None:
     typer.echo(str(extension_path()))
 
 
+WaitOpt = Annotated[
+    float,
+    typer.Option(
+        "--wait",
+        help="Seconds to wait for another vbridge run on the same environment "
+        "(default: stop at once with a message).",
+    ),
+]
+DryRunOpt = Annotated[
+    bool, typer.Option("--dry-run", help="Show what would change; write nothing.")
+]
+
+
+def _print_changes(result: object, as_json: bool, verb: str) -> None:
+    import json as json_mod
+
+    from vbridge.annotate import AnnotateResult, CleanResult
+
+    assert isinstance(result, AnnotateResult | CleanResult)
+    if as_json:
+        typer.echo(json_mod.dumps(result.to_dict(), indent=2))
+        return
+    prefix = "would " if result.dry_run else ""
+    for change in result.changed:
+        typer.echo(f"{prefix}{change.action} {change.path}")
+    for finding in result.findings:
+        typer.echo(f"  [{finding.severity}] {finding.code}: {finding.message}")
+    touched = {c.distribution for c in result.changed}
+    typer.echo(
+        f"vbridge {verb}: {result.root}: {len(result.changed)} file(s) "
+        f"{'to change' if result.dry_run else 'changed'} in {len(touched)} "
+        f"distribution(s), {len(result.unchanged)} unchanged"
+    )
+
+
+@app.command()
+def annotate(
+    prefixes: PrefixArg = None,
+    python: PythonOpt = None,
+    dry_run: DryRunOpt = False,
+    as_json: JsonOpt = False,
+    wait: WaitOpt = 0.0,
+    variants_toml: VariantsTomlOpt = False,
+) -> None:
+    """Write variant.json (PEP 825) and an SBOM (PEP 770) into each distribution's
+    dist-info, registered so that uninstalling the package removes them."""
+    from vbridge.annotate import annotate_environment
+    from vbridge.errors import VbridgeError
+
+    try:
+        envs = resolve_environments(prefixes, python)
+        _report_problems(envs)
+        for env in envs:
+            result = annotate_environment(env, dry_run=dry_run, wait=wait)
+            _print_changes(result, as_json, "annotate")
+            if variants_toml:
+                _write_variants_toml(env, dry_run, as_json, wait)
+    except VbridgeError as exc:
+        raise _fail(str(exc), exc.exit_code) from None
+
+
+@app.command()
+def clean(
+    prefixes: PrefixArg = None,
+    python: PythonOpt = None,
+    dry_run: DryRunOpt = False,
+    as_json: JsonOpt = False,
+    wait: WaitOpt = 0.0,
+) -> None:
+    """Remove everything vbridge wrote and restore every file it edited, byte for byte."""
+    from vbridge.annotate import clean_environment
+    from vbridge.errors import VbridgeError
+    from vbridge.scan import interpreter_layers
+
+    try:
+        if prefixes and python:
+            raise _fail("give environment prefixes or --python, not both")
+        roots = [p.absolute() for p in prefixes] if prefixes else [
+            interpreter_layers(python or sys.executable)[0]
+        ]
+        for root in roots:
+            _remove_variants_toml(root, dry_run, as_json, wait)
+            result = clean_environment(root, dry_run=dry_run, wait=wait)
+            _print_changes(result, as_json, "clean")
+    except VbridgeError as exc:
+        raise _fail(str(exc), exc.exit_code) from None
+
+
+VariantsTomlOpt = Annotated[
+    bool,
+    typer.Option(
+        "--variants-toml",
+        help="Also write the environment's variants.toml (variantlib's configuration, "
+        "read from sys.prefix) with the installed builds first.",
+    ),
+]
+
+
+def _write_variants_toml(env: Environment, dry_run: bool, as_json: bool, wait: float) -> None:
+    """``annotate --variants-toml``: one line on stdout (stderr with --json)."""
+    from vbridge.variants_toml import write_variants_toml
+
+    typer.echo(write_variants_toml(env, dry_run=dry_run, wait=wait).line(), err=as_json)
+
+
+def _remove_variants_toml(root: Path, dry_run: bool, as_json: bool, wait: float) -> None:
+    """``clean``: remove the variants.toml vbridge wrote (said only if there was one)."""
+    from vbridge.variants_toml import remove_variants_toml
+
+    result = remove_variants_toml(root, dry_run=dry_run, wait=wait)
+    if result.action != "unchanged":
+        typer.echo(result.line(), err=as_json)
+
+
+StrictOpt = Annotated[
+    bool,
+    typer.Option(
+        "--strict",
+        help="Exit non-zero when the package's metadata could not be handled "
+        "(a failing post-link script makes conda roll the transaction back).",
+    ),
+]
+TemplateOpt = Annotated[
+    bool, typer.Option("--print-template", help="Print the script template and exit.")
+]
+
+
+def _link_script(kind: str, strict: bool, verbose: bool, print_template: bool) -> None:
+    """The shared body of ``conda-post-link`` and ``conda-pre-unlink``."""
+    import os
+    from importlib import resources
+
+    from vbridge.conda_link_scripts import (
+        PostLinkRequest,
+        append_messages,
+        run_post_link,
+        run_pre_unlink,
+    )
+    from vbridge.errors import VbridgeError
+
+    if print_template:
+        template = resources.files("vbridge.data").joinpath(f"{kind}.sh")
+        typer.echo(template.read_text(encoding="utf-8"), nl=False)
+        raise typer.Exit(0)
+
+    def tell(prefix: Path | None, line: str) -> None:
+        typer.echo(line, err=True)
+        if prefix is not None and prefix.is_dir():
+            try:
+                append_messages(prefix, [line])
+            except OSError as exc:
+                typer.echo(f"vbridge: cannot write {prefix}/.messages.txt: {exc}", err=True)
+
+    prefix = Path(os.environ["PREFIX"]) if os.environ.get("PREFIX") else None
+    name = os.environ.get("PKG_NAME", "?")
+    try:
+        request = PostLinkRequest.from_environ(os.environ)
+        label = f"{request.name} {request.version}"
+        if kind == "pre-unlink":
+            cleaned = run_pre_unlink(request)
+            if cleaned and verbose:
+                tell(request.prefix, f"vbridge: {label}: variant metadata removed")
+            raise typer.Exit(0)
+        outcome = run_post_link(request)
+    except VbridgeError as exc:
+        tell(prefix, f"vbridge: {name}: variant metadata not {_DONE[kind]}: {exc}")
+        raise typer.Exit(exc.exit_code if strict else 0) from None
+    for line in outcome.messages:
+        tell(request.prefix, line)
+    if outcome.annotated and verbose:
+        names = ", ".join(p.name for p in outcome.annotated)
+        tell(request.prefix, f"vbridge: {label}: variant metadata written for {names}")
+    raise typer.Exit(1 if strict and outcome.source == "none" else 0)
+
+
+_DONE = {"post-link": "written", "pre-unlink": "removed"}
+
+
+@app.command("conda-post-link")
+def conda_post_link(
+    strict: StrictOpt = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", help="Also tell the user when it worked.")
+    ] = False,
+    print_template: TemplateOpt = False,
+) -> None:
+    """Annotate a conda package's distributions; called from its post-link.sh.
+
+    Reads PREFIX, PKG_NAME, PKG_VERSION and PKG_BUILDNUM as conda, mamba and rattler set
+    them. Messages go to $PREFIX/.messages.txt (the installer shows them); the exit code
+    is 0 unless --strict.
+    """
+    _link_script("post-link", strict, verbose, print_template)
+
+
+@app.command("conda-pre-unlink")
+def conda_pre_unlink(
+    strict: StrictOpt = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", help="Also tell the user when it worked.")
+    ] = False,
+    print_template: TemplateOpt = False,
+) -> None:
+    """Remove what vbridge wrote into a conda package's distributions; called from its
+    pre-unlink.sh, before the package is uninstalled. Exit code 0 unless --strict."""
+    _link_script("pre-unlink", strict, verbose, print_template)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

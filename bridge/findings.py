@@ -95,8 +95,11 @@ def _ownership_findings(env: Environment, coupling: CouplingPolicy) -> Iterator[
 def _mixed_findings(env: Environment, policy: CouplingPolicy) -> Iterator[Finding]:
     """Coupled features that disagree among the distributions of the environment.
 
-    Every distribution counts, shadowed copies too: a scan may cover layers that are
-    not one ``sys.path`` (a Spack store), and a shadowed copy has its own finding.
+    Every distribution counts, shadowed copies too (a shadowed copy has its own
+    finding); a collection of environments (a Spack install tree) is never one
+    process, so only what one distribution loads by itself is reported there.
     """
     records = {r.key: r for r in env.records}
-    yield from policy.coupling_findings(env.distributions, records=records)
+    yield from policy.coupling_findings(
+        env.distributions, records=records, one_process=not env.collection
+    )

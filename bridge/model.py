@@ -202,3 +202,6 @@ class Environment:
     distributions: list[Distribution] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     problems: list[RecordProblem] = field(default_factory=list)
+    # True when the path holds many environments (a Spack install tree): its
+    # distributions never load into one process, so mixing findings do not apply.
+    collection: bool = False

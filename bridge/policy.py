@@ -92,7 +92,7 @@ class FeatureRule:
     aliases: tuple[str, ...] = ()
     names: Mapping[str, str] = field(default_factory=dict)
     mixed: Severity | None = None
-    mixed_found: Severity | None = None
+    mixed_install: Severity | None = None
     couple: str = "all"
     duplicate: Severity | None = None
     several: Severity | None = None
@@ -177,8 +177,9 @@ class CouplingPolicy:
                 aliases=tuple(table.get("aliases", ())),
                 names=dict(table.get("names", {})),
                 mixed=_severity(table.get("mixed"), f"{where}: {name}.mixed"),
-                mixed_found=_severity(
-                    table.get("mixed_found", table.get("mixed")), f"{where}: {name}.mixed_found"
+                mixed_install=_severity(
+                    table.get("mixed_install", table.get("mixed")),
+                    f"{where}: {name}.mixed_install",
                 ),
                 couple=couple,
                 duplicate=_severity(table.get("duplicate"), f"{where}: {name}.duplicate"),
@@ -283,11 +284,14 @@ class CouplingPolicy:
         dists: Sequence[Distribution],
         focus: Iterable[Distribution] = (),
         records: Mapping[str, InstallRecord] | None = None,
+        one_process: bool = True,
     ) -> list[Finding]:
         """Features that disagree among ``dists`` (the distributions one process loads).
 
         With ``focus`` (the candidates pip would install), only the conflicts those
-        distributions bring in are reported, not the ones already there.
+        distributions bring in are reported, not the ones already there. With
+        ``one_process`` false (a Spack install tree) only what one distribution loads
+        by itself is reported.
         """
         focus_ids = {id(d) for d in focus}
         findings: list[Finding] = []
@@ -295,12 +299,14 @@ class CouplingPolicy:
             carriers = self.carriers(dists, feature)
             if not carriers:
                 continue
-            if rule.mixed is not None:
+            if rule.several is not None:
+                findings.extend(self._several(rule, carriers, focus_ids))
+            if not one_process:
+                continue
+            if rule.mixed is not None or rule.mixed_install is not None:
                 finding = self._mixed(rule, carriers, focus_ids, records)
                 if finding is not None:
                     findings.append(finding)
-            if rule.several is not None:
-                findings.extend(self._several(rule, carriers, focus_ids))
             if rule.duplicate is not None and rule.couple == "shared":
                 finding = self._duplicates(rule, carriers, focus_ids, records)
                 if finding is not None:
@@ -320,16 +326,17 @@ class CouplingPolicy:
         code = "mixed-" + rule.feature.split(" :: ")[0].replace("_", "-")
         names = tuple(sorted({c.dist.name for c in coupled}))
         evidence = tuple(c.evidence[0] for c in coupled if c.evidence)
-        assert rule.mixed is not None
         if not focus_ids:
-            if rule.mixed_found is None:
+            if rule.mixed is None:
                 return None
             by_value: dict[str, list[str]] = {}
             for c in coupled:
                 by_value.setdefault("|".join(sorted(c.values)), []).append(c.dist.name)
             parts = [f"{v} ({', '.join(sorted(set(n)))})" for v, n in sorted(by_value.items())]
             message = f"several {rule.label}s in one environment: {'; '.join(parts)}"
-            return Finding(rule.mixed_found, code, message, names, evidence)
+            return Finding(rule.mixed, code, message, names, evidence)
+        if rule.mixed_install is None:
+            return None
         new = [c for c in coupled if id(c.dist) in focus_ids]
         old = [c for c in coupled if id(c.dist) not in focus_ids]
         if not new or (old and not _common(old)):
@@ -342,7 +349,7 @@ class CouplingPolicy:
             else "together"
         )
         message = f"{listing} would load {where}: two {rule.label}s cannot share one process"
-        return Finding(rule.mixed, code, message, names, evidence)
+        return Finding(rule.mixed_install, code, message, names, evidence)
 
     def _several(
         self, rule: FeatureRule, carriers: list[Carrier], focus_ids: set[int]

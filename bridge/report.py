@@ -91,6 +91,8 @@ def render_table(envs: Iterable[Environment]) -> str:
         rows = [("NAME", "VERSION", "INSTALLED BY", "PACKAGE (BUILD)", "PROPERTIES")]
         for d in sorted(env.distributions, key=lambda d: (d.name, d.layer)):
             props = ", ".join(p.to_str() for p in sorted(d.properties)) or "-"
+            if d.facts.get("vbridge_metadata"):
+                props += f"  [vbridge metadata: {d.facts['vbridge_metadata']}]"
             rows.append((d.name, d.version, _installed_by(d), _package(d), props))
         widths = [max(len(r[i]) for r in rows) for i in range(4)]
         for row in rows:

@@ -129,6 +129,9 @@ def scan_environment(
     records_by_eco: dict[str, list[InstallRecord]] = {}
     for (ecosystem, root), adapter in roots.items():
         records = list(adapter.read_records(root, env.problems))
+        is_collection = getattr(adapter, "is_collection", None)
+        if is_collection is not None and is_collection(root):
+            env.collection = True
         records_by_eco.setdefault(ecosystem, []).extend(records)
         env.records.extend(records)
         # Describing adapters (wheel binaries) own nothing: they name no ecosystem.
@@ -171,6 +174,9 @@ def scan_environment(
             env.distributions.append(dist)
 
     _translate(env, records_by_eco, describers)
+    from vbridge.annotate import mark_metadata_status  # what `vbridge annotate` wrote
+
+    mark_metadata_status(env)
     env.findings.extend(findings_mod.environment_findings(env))
     if not env.ecosystems:
         env.ecosystems.append("pip")

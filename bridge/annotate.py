@@ -1,0 +1,715 @@
+"""The bridge's destination: standard metadata in installed ``.dist-info`` directories.
+
+:func:`annotate_environment` writes what a scan learned into every distribution that has
+variant properties: ``variant.json`` (PEP 825) and ``sboms/vbridge.cdx.json`` (PEP 770,
+CycloneDX). Each added file is listed in the dist-info's ``RECORD`` (so ``pip
+uninstall`` removes it) and, where conda owns the dist-info, registered in the owning
+``conda-meta`` record (so conda, mamba and rattler remove it with the package).
+:func:`clean_environment` removes exactly what the ledger says vbridge wrote and puts
+every edited file back byte for byte.
+
+Both hold the environment's lock, write every file atomically, never follow a symlink out
+of the environment, and check that every directory they will write to is writable
+before writing anything. A run killed at any point is finished or undone by the next
+``annotate`` or ``clean`` (the ledger is written before the files it describes).
+
+>>> from vbridge.scan import scan_environment
+>>> env = scan_environment(prefix)                          # doctest: +SKIP
+>>> result = annotate_environment(env)                      # doctest: +SKIP
+>>> [(c.action, c.path.name) for c in result.changed][:2]   # doctest: +SKIP
+[('create', 'vbridge.cdx.json'), ('create', 'variant.json')]
+>>> clean_environment(prefix).to_dict()["changes"][0]       # doctest: +SKIP
+{'path': '.../numpy-1.26.4.dist-info/variant.json', 'action': 'remove', ...}
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, cast
+
+from vbridge.condameta import meta_with
+from vbridge.distinfo import record_paths, record_with
+from vbridge.envlock import EnvironmentLock
+from vbridge.errors import RecordError
+from vbridge.ledger import DistEntry, EditEntry, Ledger, LedgerStore
+from vbridge.model import Distribution, Environment, Finding, InstallRecord, RecordProblem
+from vbridge.rules import load_data
+from vbridge.safefs import (
+    atomic_write,
+    contained,
+    read_bytes,
+    remove_file,
+    require_writable,
+    sha256_hex,
+    sweep_temporary_files,
+)
+from vbridge.sbom import SBOM_PATH, sbom_text
+from vbridge.variantjson import VARIANT_JSON, variant_json_text
+
+__all__ = [
+    "AnnotateResult",
+    "Change",
+    "CleanResult",
+    "annotate_environment",
+    "clean_environment",
+    "desired_files",
+    "mark_metadata_status",
+]
+
+Action = Literal["create", "update", "remove", "restore", "unchanged"]
+Strategy = Literal["record", "conda-meta", "hook", "skip"]
+
+
+@dataclass(frozen=True)
+class Change:
+    """One file (or directory) a run wrote, removed, restored or left unchanged."""
+
+    path: Path
+    action: Action
+    distribution: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"path": str(self.path), "action": self.action, "distribution": self.distribution}
+
+
+@dataclass
+class _Result:
+    root: Path
+    dry_run: bool
+    ledger: Path
+    changes: list[Change] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def changed(self) -> list[Change]:
+        """The changes that are not ``unchanged``."""
+        return [c for c in self.changes if c.action != "unchanged"]
+
+    @property
+    def unchanged(self) -> list[Change]:
+        return [c for c in self.changes if c.action == "unchanged"]
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "root": str(self.root),
+            "dry_run": self.dry_run,
+            "ledger": str(self.ledger),
+            "changes": [c.to_dict() for c in self.changes],
+            "findings": [f.to_dict() for f in self.findings],
+        }
+
+
+@dataclass
+class AnnotateResult(_Result):
+    """What :func:`annotate_environment` wrote (or, with ``dry_run``, would write)."""
+
+    annotated: list[str] = field(default_factory=list)  # dist-infos carrying metadata
+
+    def to_dict(self) -> dict[str, object]:
+        return {**super().to_dict(), "annotated": list(self.annotated)}
+
+
+@dataclass
+class CleanResult(_Result):
+    """What :func:`clean_environment` removed and restored."""
+
+
+# --------------------------------------------------------------------------------------
+# What should be in a dist-info
+
+
+def _rel(root: Path, path: Path) -> str:
+    return Path(os.path.abspath(path)).relative_to(Path(os.path.abspath(root))).as_posix()
+
+
+def _inside(root: Path, path: Path) -> bool:
+    try:
+        _rel(root, path)
+    except ValueError:
+        return False
+    return True
+
+
+def desired_files(
+    dist: Distribution, env: Environment, records: Mapping[str, InstallRecord] | None = None
+) -> dict[str, bytes]:
+    """The files vbridge writes into ``dist``'s dist-info, keyed by path from the root.
+
+    Empty for a distribution without properties (it gets nothing). ``records`` maps
+    record keys to the environment's records (computed from ``env`` if not given).
+    """
+    if not dist.properties:
+        return {}
+    base = _rel(env.path, dist.dist_info)
+    if records is None:
+        records = {r.key: r for r in env.records}
+    return {
+        f"{base}/{VARIANT_JSON}": variant_json_text(dist.properties).encode("utf-8"),
+        f"{base}/{SBOM_PATH}": sbom_text(dist, records, Path(os.path.abspath(env.path))).encode(
+            "utf-8"
+        ),
+    }
+
+
+def _strategy(dist: Distribution) -> Strategy:
+    data = load_data("annotate")
+    if dist.owner is None:
+        # INSTALLER names a package manager whose record of this dist was not found:
+        # files added now could never be removed by that manager.
+        foreign: list[str] = data.get("foreign_installers", [])
+        return "skip" if dist.installer in foreign else "record"
+    owners: dict[str, str] = data.get("owners", {})
+    value = owners.get(dist.owner.ecosystem, owners.get("default", "skip"))
+    if value not in ("record", "conda-meta", "hook", "skip"):
+        return "skip"
+    return cast(Strategy, value)
+
+
+def mark_metadata_status(env: Environment) -> None:
+    """Set ``facts["vbridge_metadata"]`` to ``current`` or ``stale`` on annotated dists.
+
+    ``stale``: what vbridge wrote differs from what it would write now (the environment
+    changed since); run ``vbridge annotate`` again.
+    """
+    store = LedgerStore.of(env.path)
+    try:
+        ledger = store.load()
+    except RecordError as exc:
+        env.problems.append(RecordProblem(store.path, str(exc).split(": ", 1)[-1]))
+        return
+    if not ledger.distributions:
+        return
+    records = {r.key: r for r in env.records}
+    for dist in env.distributions:
+        if not _inside(env.path, dist.dist_info):
+            continue
+        entry = ledger.distributions.get(_rel(env.path, dist.dist_info))
+        if entry is None:
+            continue
+        wanted = desired_files(dist, env, records)
+        current = set(wanted) == set(entry.files) and all(
+            read_bytes(env.path / path) == data for path, data in wanted.items()
+        )
+        dist.facts["vbridge_metadata"] = "current" if current else "stale"
+
+
+# --------------------------------------------------------------------------------------
+# Planning
+
+
+@dataclass
+class _Plan:
+    """One dist-info to bring to a desired state (``files`` empty: remove ours)."""
+
+    key: str  # dist-info path from the root
+    name: str
+    files: dict[str, bytes]
+    edits: list[str]  # RECORD / conda-meta paths from the root to register files in
+    ghost: bool = False  # the owner removed the dist; only vbridge's files remain
+
+
+def _finding(code: str, message: str, name: str, severity: str = "info") -> Finding:
+    return Finding(severity, code, message, (name,))  # type: ignore[arg-type]
+
+
+def _record_of(dist_info_key: str) -> str:
+    return f"{dist_info_key}/RECORD"
+
+
+def _plan_annotation(
+    env: Environment,
+    dist: Distribution,
+    entry: DistEntry | None,
+    records: Mapping[str, InstallRecord],
+    findings: list[Finding],
+) -> _Plan | None:
+    root = env.path
+    name = dist.name
+    key = _rel(root, dist.dist_info)
+    if not (dist.dist_info / "METADATA").is_file():
+        return _Plan(key, name, {}, list(entry.edits), ghost=True) if entry else None
+    strategy = _strategy(dist)
+    wanted = desired_files(dist, env, records) if dist.properties else {}
+    if wanted and strategy == "skip":
+        if dist.owner is not None:
+            owner = dist.owner.ecosystem
+            why = f"vbridge cannot register files with {owner}"
+        else:
+            owner = dist.installer or "another installer"
+            why = f"no {owner} record lists it (unreadable or missing)"
+        findings.append(
+            _finding(
+                "annotate-skipped-owner",
+                f"{name} {dist.version}: {owner} installed {dist.dist_info} and {why}, so "
+                "nothing is written there",
+                name,
+            )
+        )
+        wanted = {}
+    if wanted or entry is not None:
+        contained(root, dist.dist_info)
+    record_key = _record_of(key)
+    record = read_bytes(root / record_key)
+    if wanted and strategy == "record" and record is None:
+        findings.append(
+            _finding(
+                "annotate-skipped-no-record",
+                f"{name} {dist.version}: {dist.dist_info} has no RECORD, so no installer "
+                "could remove added files; nothing is written there",
+                name,
+            )
+        )
+        wanted = {}
+    ours = set(entry.files) if entry else set()
+    if wanted:
+        listed: set[str] = set()
+        if record is not None:
+            try:
+                listed = {f"{_rel(root, dist.dist_info.parent)}/{p}" for p in record_paths(record)}
+            except ValueError as exc:
+                findings.append(
+                    _finding(
+                        "annotate-skipped-bad-record",
+                        f"{root / record_key}: {exc}; reinstall {name} to rewrite it; "
+                        "nothing is written there",
+                        name,
+                        "warn",
+                    )
+                )
+                return None if entry is None else _Plan(key, name, {}, list(entry.edits))
+        foreign = sorted(
+            p for p in wanted if p not in ours and ((root / p).exists() or p in listed)
+        )
+        if foreign:
+            findings.append(
+                _finding(
+                    "annotate-skipped-own-metadata",
+                    f"{name} {dist.version}: {root / foreign[0]} was not written by vbridge "
+                    "(a variant wheel's own metadata); left alone",
+                    name,
+                )
+            )
+            wanted = {}
+    if not wanted and entry is None:
+        return None
+    edits: list[str] = []
+    if wanted:
+        if record is not None:
+            edits.append(record_key)
+        if strategy == "conda-meta" and dist.owner_record and dist.owner_record.source:
+            edits.append(_rel(root, dist.owner_record.source))
+    if entry:
+        edits = sorted(set(edits) | set(entry.edits))
+    return _Plan(key, name, wanted, edits)
+
+
+def _plans_for_environment(
+    env: Environment, ledger: Ledger, only: set[str] | None, findings: list[Finding]
+) -> list[_Plan]:
+    root = env.path
+    plans: list[_Plan] = []
+    seen: set[str] = set()
+    records = {r.key: r for r in env.records}
+    for dist in env.distributions:
+        if not dist.dist_info.name.endswith(".dist-info") or not dist.dist_info.is_dir():
+            continue
+        if not _inside(root, dist.dist_info):
+            if dist.properties:
+                findings.append(
+                    _finding(
+                        "annotate-skipped-outside",
+                        f"{dist.name} {dist.version}: {dist.dist_info} is outside the "
+                        f"environment {root}; annotate the environment it belongs to",
+                        dist.name,
+                    )
+                )
+            continue
+        key = _rel(root, dist.dist_info)
+        if only is not None and key not in only:
+            continue
+        seen.add(key)
+        plan = _plan_annotation(env, dist, ledger.distributions.get(key), records, findings)
+        if plan is not None:
+            plans.append(plan)
+    # Annotated before, gone now (the package was removed or upgraded): undo what is left.
+    for key, entry in sorted(ledger.distributions.items()):
+        if key in seen or (only is not None and key not in only):
+            continue
+        dist_info = root / key
+        ghost = dist_info.is_dir() and not (dist_info / "METADATA").is_file()
+        plans.append(_Plan(key, Path(key).name, {}, list(entry.edits), ghost=ghost))
+    return plans
+
+
+# --------------------------------------------------------------------------------------
+# Reconciling: the one code path for annotate, re-annotate, recovery and clean
+
+
+@dataclass
+class _Edit:
+    path: str
+    current: bytes | None
+    target: bytes | None = None
+    restore: bool = False
+
+
+def _reconcile(
+    root: Path,
+    store: LedgerStore,
+    ledger: Ledger,
+    plans: list[_Plan],
+    result: _Result,
+    dry_run: bool,
+) -> Ledger:
+    """Bring every planned dist-info to its desired state; return the final ledger."""
+    # 1. Decide what happens to each added file.
+    writes: list[tuple[_Plan, str, bytes, Action]] = []
+    removals: list[tuple[_Plan, str]] = []
+    managed: dict[str, set[str]] = {}  # plan key -> paths to strip from edited files
+    new_dirs: dict[str, list[str]] = {}
+    for plan in plans:
+        entry = ledger.distributions.get(plan.key, DistEntry())
+        strip: set[str] = set(plan.files)
+        for path, data in sorted(plan.files.items()):
+            current = read_bytes(root / path)
+            action: Action = "unchanged" if current == data else (
+                "create" if current is None else "update"
+            )
+            writes.append((plan, path, data, action))
+            parent = (root / path).parent
+            while _rel(root, parent) != plan.key and not parent.exists():
+                new_dirs.setdefault(plan.key, []).append(_rel(root, parent))
+                parent = parent.parent
+        for path, hashes in sorted(entry.files.items()):
+            if path in plan.files:
+                continue
+            current = read_bytes(root / path)
+            if current is None:
+                strip.add(path)
+            elif sha256_hex(current) in hashes:
+                removals.append((plan, path))
+                strip.add(path)
+            else:
+                result.findings.append(
+                    _finding(
+                        "clean-left-changed-file",
+                        f"{root / path}: changed since vbridge wrote it; left in place",
+                        plan.name,
+                        "warn",
+                    )
+                )
+        managed[plan.key] = strip
+
+    # 2. The edited files (RECORD, conda-meta): target content of each.
+    edits: dict[str, _Edit] = {}
+    users: dict[str, list[_Plan]] = {}
+    for plan in plans:
+        for path in plan.edits:
+            users.setdefault(path, []).append(plan)
+    planned = {p.key for p in plans}
+    # RECORDs first: a conda-meta record notes the new RECORD's sha256_in_prefix.
+    for path in sorted(users, key=lambda p: (not p.endswith("/RECORD"), p)):
+        current = read_bytes(root / path)
+        edit = edits[path] = _Edit(path, current)
+        if current is None:
+            continue
+        known = ledger.edited.get(path)
+        added: dict[str, bytes] = {}
+        dropped: set[str] = set()
+        for plan in users[path]:
+            added.update(plan.files)
+            dropped |= managed[plan.key]
+        remaining = [
+            k for k, e in ledger.distributions.items() if path in e.edits and k not in planned
+        ] + [p.key for p in users[path] if p.files]
+        ours = known is not None and sha256_hex(current) in known.written
+        if not remaining and known is not None:
+            if sha256_hex(current) == known.original:
+                continue
+            original = store.original(known.original) if ours else None
+            if original is not None:
+                edit.target, edit.restore = original, True
+                continue
+        try:
+            if path.endswith("/RECORD"):
+                base = path[: -len("/RECORD")].rsplit("/", 1)[0]
+                rel_added = {_strip_base(base, p): d for p, d in added.items()}
+                rel_strip = {_strip_base(base, p) for p in dropped}
+                edit.target = record_with(current, rel_added, rel_strip)
+            else:
+                rewritten = {
+                    p: t.target
+                    for p, t in edits.items()
+                    if p.endswith("/RECORD") and t.target is not None
+                }
+                edit.target = meta_with(current, added, dropped, rewritten)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise RecordError(
+                f"{root / path}: cannot be parsed ({exc}); reinstall the package that "
+                "owns it, then run vbridge again"
+            ) from exc
+        if edit.target == current:
+            edit.target = None
+
+    # 3. Report, and stop here for a dry run.
+    for plan, path, _data, action in writes:
+        result.changes.append(Change(root / path, action, plan.name))
+    for plan, path in removals:
+        result.changes.append(Change(root / path, "remove", plan.name))
+    for path, edit in sorted(edits.items()):
+        name = users[path][0].name
+        if edit.target is None:
+            if edit.current is not None:
+                result.changes.append(Change(root / path, "unchanged", name))
+        else:
+            action = "restore" if edit.restore else "update"
+            result.changes.append(Change(root / path, action, name))
+
+    final = _final_ledger(root, ledger, plans, edits, new_dirs)
+    if dry_run:
+        return final
+
+    changing = any(a != "unchanged" for *_, a in writes) or removals or any(
+        e.target is not None for e in edits.values()
+    )
+    if changing:
+        # 4. Intent: back up originals, then record everything this run may leave.
+        intent = _intent_ledger(store, ledger, plans, edits, new_dirs)
+        store.save(intent)
+        # 5. Added files first, then the records that list them.
+        for dirs in new_dirs.values():
+            for rel in sorted(dirs, key=len):
+                contained(root, root / rel)
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(root / rel)
+        for _plan, path, data, action in writes:
+            if action != "unchanged":
+                atomic_write(root / path, data, root)
+        for path, edit in sorted(edits.items(), key=lambda kv: not kv[0].endswith("/RECORD")):
+            if edit.target is not None:
+                atomic_write(root / path, edit.target, root)
+        for _plan, path in removals:
+            remove_file(root / path, root)
+    # 6. Directories vbridge created and no longer needs; ghost dist-infos.
+    for plan in [] if dry_run else plans:
+        known_dirs = ledger.distributions[plan.key].dirs if plan.key in ledger.distributions else []
+        for rel in sorted(known_dirs, key=len, reverse=True):
+            if any(p.startswith(rel + "/") for p in plan.files):
+                continue
+            with contextlib.suppress(OSError):
+                (root / rel).rmdir()
+                result.changes.append(Change(root / rel, "remove", plan.name))
+        if plan.ghost and not plan.files:
+            with contextlib.suppress(OSError):
+                (root / plan.key).rmdir()
+                result.changes.append(Change(root / plan.key, "remove", plan.name))
+    return final
+
+
+def _strip_base(base: str, path: str) -> str:
+    """A root-relative path as RECORD spells it (relative to site-packages)."""
+    return path[len(base) + 1 :] if path.startswith(base + "/") else path
+
+
+def _intent_ledger(
+    store: LedgerStore,
+    ledger: Ledger,
+    plans: list[_Plan],
+    edits: dict[str, _Edit],
+    new_dirs: dict[str, list[str]],
+) -> Ledger:
+    intent = Ledger.from_bytes(ledger.to_bytes())
+    for plan in plans:
+        entry = intent.distributions.setdefault(plan.key, DistEntry())
+        for path, data in plan.files.items():
+            entry.files.setdefault(path, []).append(sha256_hex(data))
+        entry.dirs = sorted(set(entry.dirs) | set(new_dirs.get(plan.key, [])))
+        entry.edits = sorted(
+            set(entry.edits) | {p for p in plan.edits if edits[p].target is not None}
+        )
+    for path, edit in edits.items():
+        if edit.target is None or edit.current is None:
+            continue
+        known = intent.edited.get(path)
+        if known is None:
+            known = intent.edited[path] = EditEntry(store.backup(edit.current))
+        known.written.append(sha256_hex(edit.target))
+    return intent
+
+
+def _final_ledger(
+    root: Path,
+    ledger: Ledger,
+    plans: list[_Plan],
+    edits: dict[str, _Edit],
+    new_dirs: dict[str, list[str]],
+) -> Ledger:
+    final = Ledger.from_bytes(ledger.to_bytes())
+    for plan in plans:
+        old = final.distributions.pop(plan.key, DistEntry())
+        if not plan.files:
+            continue
+        final.distributions[plan.key] = DistEntry(
+            files={p: [sha256_hex(d)] for p, d in plan.files.items()},
+            dirs=sorted(set(old.dirs) | set(new_dirs.get(plan.key, []))),
+            edits=sorted(p for p in plan.edits if edits[p].current is not None),
+        )
+    referenced = {p for e in final.distributions.values() for p in e.edits}
+    for path, edit in edits.items():
+        known = final.edited.get(path)
+        if path not in referenced or edit.current is None:
+            final.edited.pop(path, None)
+            continue
+        content = edit.target if edit.target is not None else edit.current
+        if known is None:
+            final.edited[path] = EditEntry(sha256_hex(edit.current), [sha256_hex(content)])
+        else:
+            known.written = [sha256_hex(content)]
+    return final
+
+
+# --------------------------------------------------------------------------------------
+# The public entry points
+
+
+def _only_keys(root: Path, only: Collection[Path] | None) -> set[str] | None:
+    if only is None:
+        return None
+    keys: set[str] = set()
+    for path in only:
+        with contextlib.suppress(ValueError):
+            keys.add(_rel(root, Path(path)))
+    return keys
+
+
+def _check_targets(root: Path, store: LedgerStore, plans: Iterable[_Plan]) -> None:
+    """Before anything is written: every target inside the root and writable."""
+    require_writable(store.directory)
+    for plan in plans:
+        targets = [*plan.files, *plan.edits]
+        for path in targets:
+            contained(root, root / path)
+        if plan.files:
+            require_writable(root / plan.key)
+        for path in targets:
+            require_writable((root / path).parent)
+
+
+def _sweep(root: Path, store: LedgerStore, ledger: Ledger) -> None:
+    dirs = {store.directory, store.backups}
+    for key, entry in ledger.distributions.items():
+        dirs.add(root / key)
+        dirs.update(root / d for d in entry.dirs)
+        dirs.update((root / e).parent for e in entry.edits)
+    sweep_temporary_files(sorted(dirs))
+
+
+def _finish(store: LedgerStore, lock: EnvironmentLock, final: Ledger) -> None:
+    if final.distributions or final.edited:
+        store.save(final)
+        store.prune_backups(final)
+        return
+    # Nothing of vbridge's is left: remove the state directory too.
+    store.path.unlink(missing_ok=True)
+    store.prune_backups(final)
+    sweep_temporary_files([store.directory])
+    lock.release_and_remove()
+    with contextlib.suppress(OSError):
+        store.directory.rmdir()
+
+
+def annotate_environment(
+    env: Environment,
+    *,
+    only: Collection[Path] | None = None,
+    dry_run: bool = False,
+    wait: float = 0.0,
+) -> AnnotateResult:
+    """Write ``variant.json`` and the SBOM into every distribution with properties.
+
+    ``only`` limits the run to these dist-info directories. ``dry_run`` reports what
+    would change and writes nothing (not even the lock). ``wait`` is how long to wait
+    for another run's lock before :class:`~vbridge.errors.EnvironmentLocked`.
+    Raises :class:`~vbridge.errors.ReadOnlyEnvironment` (before writing anything) if
+    a directory to write to is read-only, :class:`~vbridge.errors.UnsafePath` if a
+    path leaves the environment.
+    """
+    root = Path(os.path.abspath(env.path))
+    store = LedgerStore.of(root)
+    result = AnnotateResult(root=root, dry_run=dry_run, ledger=store.path)
+    only_keys = _only_keys(root, only)
+
+    def run(lock: EnvironmentLock | None) -> None:
+        ledger = store.load()
+        if lock is not None:
+            _sweep(root, store, ledger)
+        plans = _plans_for_environment(env, ledger, only_keys, result.findings)
+        _check_targets(root, store, plans)
+        final = _reconcile(root, store, ledger, plans, result, dry_run)
+        result.annotated = sorted(final.distributions)
+        if lock is not None:
+            _finish(store, lock, final)
+
+    if dry_run:
+        run(None)
+        return result
+    require_writable(store.directory)
+    store.directory.mkdir(parents=True, exist_ok=True)
+    with EnvironmentLock(store.lock_path, wait=wait) as lock:
+        try:
+            run(lock)
+        except BaseException:
+            if not store.path.exists():
+                _finish(store, lock, Ledger())  # nothing was recorded: leave no trace
+            raise
+    return result
+
+
+def clean_environment(
+    root: Path,
+    *,
+    only: Collection[Path] | None = None,
+    dry_run: bool = False,
+    wait: float = 0.0,
+) -> CleanResult:
+    """Remove what vbridge wrote into ``root`` and restore every file it edited.
+
+    Works from the ledger alone (no scan): each added file is removed if it still holds
+    what vbridge wrote, each edited ``RECORD``/``conda-meta`` file gets its original
+    bytes back. ``only`` limits it to these dist-info directories.
+    """
+    root = Path(os.path.abspath(root))
+    store = LedgerStore.of(root)
+    result = CleanResult(root=root, dry_run=dry_run, ledger=store.path)
+    only_keys = _only_keys(root, only)
+    if not store.path.exists() and not store.directory.exists():
+        return result
+
+    def run(lock: EnvironmentLock | None) -> None:
+        ledger = store.load()
+        if lock is not None:
+            _sweep(root, store, ledger)
+        plans = []
+        for key, entry in sorted(ledger.distributions.items()):
+            if only_keys is not None and key not in only_keys:
+                continue
+            if (root / key).exists():
+                contained(root, root / key)
+            ghost = (root / key).is_dir() and not (root / key / "METADATA").is_file()
+            plans.append(_Plan(key, Path(key).name, {}, list(entry.edits), ghost=ghost))
+        _check_targets(root, store, plans)
+        final = _reconcile(root, store, ledger, plans, result, dry_run)
+        if lock is not None:
+            _finish(store, lock, final)
+
+    if dry_run:
+        run(None)
+        return result
+    require_writable(store.directory)
+    with EnvironmentLock(store.lock_path, wait=wait) as lock:
+        run(lock)
+    return result

@@ -1,0 +1,309 @@
+"""conda plugin: every conda transaction keeps vbridge's metadata current.
+
+Registered under the entry point group ``conda`` (``vbridge = "vbridge.conda_plugin"``);
+conda's plugin manager loads this module and calls its hooks:
+
+- ``conda_post_transaction_actions`` (conda 25.5+): an action in the transaction's
+  ``final`` group, after every record is written, with conda's ``link_precs`` and
+  ``unlink_precs``: the linked distributions are annotated and vbridge's files are
+  removed from the unlinked ones, in that prefix only
+  (:func:`vbridge.conda_transaction.sync_transaction`);
+- ``conda_post_commands`` (older conda only): after ``install``, ``create``,
+  ``update``, ``remove``, ``env_create``, ``env_update``, the change is read back from
+  the last block of ``conda-meta/history``;
+- ``conda_health_checks``: ``conda doctor`` shows mixed builds, pip shadowing conda and
+  stale metadata; ``conda doctor --fix vbridge`` rewrites the stale metadata.
+
+Nothing here can fail a transaction: an error becomes one line on stderr and an entry
+in the log (``.vbridge/conda-plugin.log`` in the prefix, beside vbridge's ledger, or
+the user log directory when the prefix is read-only). ``VBRIDGE_CONDA_PLUGIN=0`` turns the sync off.
+
+The module imports without conda (conda is imported only inside the hooks, which
+conda alone calls); ``hookimpl`` is conda's marker when conda is installed, pluggy's
+``HookimplMarker("conda")`` (what conda's marker is) when only pluggy is, else a no-op.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import sys
+import time
+import traceback
+from argparse import Namespace
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from vbridge.conda_transaction import TransactionChange
+
+__all__ = [
+    "HEALTH_CHECK_NAME",
+    "PLUGIN_NAME",
+    "RUN_FOR",
+    "conda_health_checks",
+    "conda_post_commands",
+    "conda_post_transaction_actions",
+    "health_check",
+    "health_fix",
+    "post_transaction_action_class",
+    "sync_after_command",
+]
+
+PLUGIN_NAME = "vbridge-sync"
+HEALTH_CHECK_NAME = "vbridge"
+# conda_argparse.do_call names commands after their module, without ``main_``.
+RUN_FOR = frozenset({"install", "create", "update", "remove", "env_create", "env_update"})
+LOG_NAME = "conda-plugin.log"
+_LOG_LIMIT = 1 << 20  # start the log over past 1 MiB
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _hookimpl_marker() -> Callable[[F], F]:
+    try:
+        from conda.plugins import hookimpl
+
+        return hookimpl  # type: ignore[no-any-return]
+    except ImportError:
+        pass
+    try:
+        import pluggy
+
+        return pluggy.HookimplMarker("conda")
+    except ImportError:
+        return lambda func: func
+
+
+hookimpl = _hookimpl_marker()
+
+
+def _enabled() -> bool:
+    return os.environ.get("VBRIDGE_CONDA_PLUGIN", "1").lower() not in {"0", "false", "no", "off"}
+
+
+def _log_path(prefix: Path) -> Path:
+    from vbridge.ledger import state_dir
+
+    state = state_dir(prefix)
+    with contextlib.suppress(OSError):
+        if os.access(prefix, os.W_OK):
+            state.mkdir(exist_ok=True)
+    if os.access(state, os.W_OK):
+        return state / LOG_NAME
+    import platformdirs
+
+    directory = Path(platformdirs.user_log_dir("vbridge", appauthor=False))
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory / LOG_NAME
+
+
+def _log(prefix: Path, text: str) -> Path | None:
+    """Append a timestamped entry; the log itself must never raise."""
+    try:
+        path = _log_path(prefix)
+        mode = "w" if path.exists() and path.stat().st_size > _LOG_LIMIT else "a"
+        with open(path, mode, encoding="utf-8") as fh:
+            fh.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {text.rstrip()}\n")
+        return path
+    except Exception:
+        return None
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def run_guarded(prefix: Path, what: str, work: Callable[[], str | None]) -> bool:
+    """Run ``work``; never raise. Its summary (if any) and any error go to the log;
+    an error is also one line on stderr. Returns whether it succeeded.
+
+    Empty summaries (nothing changed) are not logged.
+    """
+    try:
+        summary = work()
+    except Exception as exc:
+        from vbridge.errors import VbridgeError
+
+        detail = str(exc) if isinstance(exc, VbridgeError) else f"{type(exc).__name__}: {exc}"
+        detail = " ".join(detail.split())  # one line in conda's output, whatever exc says
+        log = _log(prefix, f"{what} failed: {detail}\n{traceback.format_exc()}")
+        where = f" (details in {log})" if log else ""
+        _say(f"vbridge: could not {what} in {prefix}: {detail}{where}")
+        return False
+    if summary:
+        _log(prefix, summary)
+    return True
+
+
+def _sync(
+    prefix: Path, link_precs: Iterable[object] | None, unlink_precs: Iterable[object] | None
+) -> str:
+    from vbridge.conda_transaction import TransactionChange
+
+    return _sync_change(prefix, TransactionChange.of(link_precs, unlink_precs))
+
+
+def _sync_change(prefix: Path, change: TransactionChange) -> str:
+    from vbridge.conda_transaction import sync_transaction
+
+    outcome = sync_transaction(prefix, change)
+    for problem in outcome.problems:
+        _log(prefix, f"problem: {problem}")
+    if not (outcome.annotated or outcome.cleaned or outcome.variants_toml):
+        return ""
+    return "\n".join(filter(None, [outcome.summary(), outcome.variants_toml]))
+
+
+@functools.cache
+def post_transaction_action_class() -> type[Any]:
+    """The ``Action`` subclass conda instantiates for each transaction.
+
+    Built on first use from ``conda.core.path_actions.Action`` (conda is only
+    importable when conda itself calls the hooks).
+    """
+    from conda.core.path_actions import Action
+
+    class VbridgeSyncAction(Action):  # type: ignore[misc]
+        """Annotate what the transaction linked, clean what it unlinked."""
+
+        def verify(self) -> Exception | None:
+            self._verified = True
+            return None
+
+        def execute(self) -> None:
+            if not _enabled() or not self.target_prefix:
+                return
+            prefix = Path(self.target_prefix)
+            link_precs = list(self.link_precs or ())
+            unlink_precs = list(self.unlink_precs or ())
+            run_guarded(
+                prefix,
+                "update variant metadata",
+                lambda: _sync(prefix, link_precs, unlink_precs),
+            )
+
+        def reverse(self) -> None:
+            """Nothing to undo: ``execute`` never raises."""
+
+        def cleanup(self) -> None:
+            """Nothing to clean up."""
+
+    return VbridgeSyncAction
+
+
+@hookimpl
+def conda_post_transaction_actions() -> Iterator[Any]:
+    """conda 25.5+: run after every transaction, with what it linked and unlinked."""
+    from conda.plugins.types import CondaPostTransactionAction
+
+    yield CondaPostTransactionAction(name=PLUGIN_NAME, action=post_transaction_action_class())
+
+
+def sync_after_command(command: str) -> None:
+    """Older conda: after a command that changes an environment, replay its change.
+
+    The change is the last block of ``conda-meta/history`` (conda writes one per
+    transaction); a command that changed nothing replays the previous block, which
+    rewrites the same files to the same bytes.
+    """
+    if not _enabled():
+        return
+    from conda.base.context import context
+
+    prefix = Path(context.target_prefix)
+
+    def work() -> str:
+        from vbridge.conda_transaction import last_history_change
+
+        change = last_history_change(prefix)
+        if change is None:
+            return ""
+        return _sync_change(prefix, change)
+
+    run_guarded(prefix, "update variant metadata", work)
+
+
+@hookimpl
+def conda_post_commands() -> Iterator[Any]:
+    """Older conda only: the post-transaction hook does the work on conda 25.5+."""
+    from conda.plugins import types
+
+    if hasattr(types, "CondaPostTransactionAction"):
+        return
+    yield types.CondaPostCommand(name=PLUGIN_NAME, action=sync_after_command, run_for=set(RUN_FOR))
+
+
+def _marks() -> tuple[str, str]:
+    with contextlib.suppress(ImportError):
+        from conda.base.constants import OK_MARK, X_MARK
+
+        return str(OK_MARK), str(X_MARK)
+    return "✅", "❌"
+
+
+def health_check(prefix: str, verbose: bool) -> None:
+    """``conda doctor``: vbridge's findings and stale metadata for the environment."""
+    ok, bad = _marks()
+
+    def work() -> None:
+        from vbridge.health import environment_health
+        from vbridge.scan import scan_environment
+
+        report = environment_health(scan_environment(Path(prefix)))
+        if report.healthy:
+            print(f"{ok} vbridge: no mixed builds, no pip shadowing, variant metadata current.\n")
+            return
+        for finding in report.findings:
+            print(f"{bad} vbridge {finding.severity}: {finding.message}")
+        if report.stale:
+            print(
+                f"{bad} vbridge: variant metadata is stale for {len(report.stale)} "
+                f"distribution(s); `conda doctor --fix {HEALTH_CHECK_NAME}` rewrites it."
+            )
+            for item in report.stale if verbose else report.stale[:5]:
+                print(f"  {item.name}: {item.reason}")
+            if not verbose and len(report.stale) > 5:
+                print(f"  ... and {len(report.stale) - 5} more (--verbose lists all)")
+        print()
+
+    run_guarded(Path(prefix), "check the environment", lambda: work())
+
+
+def health_fix(prefix: str, args: Namespace, confirm: Callable[[str], None]) -> int:
+    """``conda doctor --fix vbridge``: rewrite the stale metadata."""
+    from vbridge.annotate import annotate_environment
+    from vbridge.health import environment_health
+    from vbridge.scan import scan_environment
+
+    env = scan_environment(Path(prefix))
+    report = environment_health(env)
+    if not report.stale:
+        print("vbridge: variant metadata is current; nothing to fix.")
+        return 0
+    print(f"vbridge: variant metadata is stale for {len(report.stale)} distribution(s):")
+    for item in report.stale:
+        print(f"  {item.name}: {item.reason}")
+    confirm("Rewrite their variant metadata?")
+    annotate_environment(env, only=[item.dist_info for item in report.stale])
+    return 0
+
+
+@hookimpl
+def conda_health_checks() -> Iterator[Any]:
+    """``conda doctor``: one check, with a fixer."""
+    from conda.plugins.types import CondaHealthCheck
+
+    try:
+        check = CondaHealthCheck(
+            name=HEALTH_CHECK_NAME,
+            action=health_check,
+            fixer=health_fix,
+            summary="Mixed BLAS/MPI/OpenMP builds, pip shadowing conda, stale variant metadata",
+            fix="Rewrite vbridge's variant metadata from the conda records",
+        )
+    except TypeError:  # conda before 26.1: no fixer, summary or fix fields
+        check = CondaHealthCheck(name=HEALTH_CHECK_NAME, action=health_check)
+    yield check

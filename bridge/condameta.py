@@ -1,0 +1,126 @@
+"""Registering vbridge's files in the owning ``conda-meta/<pkg>.json`` PrefixRecord.
+
+conda removes what a record's ``files`` lists; rattler/pixi (and mamba) remove what
+``paths_data.paths`` lists. vbridge adds its files to both, with ``path_type``
+``hardlink``, ``sha256`` and ``size_in_bytes``, so removing the package with any conda
+installer removes them and no ghost ``.dist-info`` is left. When a ``paths_data`` entry
+of an edited file (``RECORD``) carries ``sha256_in_prefix`` (conda's record of what is
+on disk, which ``conda doctor`` checks), it is updated to the new content.
+
+The record is re-serialised in the layout it was read in (indentation, key order,
+trailing newline): rattler's own output round-trips byte for byte.
+
+>>> import json
+>>> text = json.dumps({"name": "numpy", "files": ["a"], "paths_data": {"paths_version": 1,
+...     "paths": [{"_path": "a", "path_type": "hardlink", "sha256": "00", "size_in_bytes": 0}]}},
+...     indent=2).encode()
+>>> edited = meta_with(text, {"b": b"{}"}, managed={"b"}, rewritten={})
+>>> json.loads(edited)["files"]
+['a', 'b']
+>>> meta_with(edited, {}, managed={"b"}, rewritten={}) == text
+True
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+from collections.abc import Collection, Mapping
+from typing import Any
+
+from vbridge.safefs import sha256_hex
+
+__all__ = ["meta_paths", "meta_with"]
+
+
+def _layout(data: bytes) -> tuple[int | None, bool]:
+    """Indentation and trailing newline of a JSON document as written."""
+    text = data.decode("utf-8")
+    indent: int | None = None
+    for line in text.splitlines()[1:]:
+        stripped = line.lstrip(" ")
+        if stripped and len(stripped) != len(line):
+            indent = len(line) - len(stripped)
+            break
+    return indent, text.endswith("\n")
+
+
+def _insert_sorted(items: list[Any], item: Any, key: Any) -> None:
+    keys = [key(i) for i in items]
+    if keys == sorted(keys):
+        items.insert(bisect.bisect(keys, key(item)), item)
+    else:
+        items.append(item)
+
+
+def meta_paths(data: bytes) -> set[str]:
+    """Every path a PrefixRecord lists, in ``files`` or ``paths_data``."""
+    record = json.loads(data)
+    paths = {p for p in record.get("files") or [] if isinstance(p, str)}
+    for entry in (record.get("paths_data") or {}).get("paths") or []:
+        if isinstance(entry, dict) and isinstance(entry.get("_path"), str):
+            paths.add(entry["_path"])
+    return paths
+
+
+def meta_with(
+    data: bytes,
+    added: Mapping[str, bytes],
+    managed: Collection[str],
+    rewritten: Mapping[str, bytes],
+) -> bytes:
+    """``data`` with vbridge's ``managed`` paths removed and ``added`` ones registered.
+
+    Paths are relative to the prefix. ``rewritten`` maps files the record already owns
+    (a RECORD vbridge edited) to their new content, for ``sha256_in_prefix``.
+    Raises ``ValueError`` if ``data`` is not a PrefixRecord object.
+    """
+    record = json.loads(data)
+    if not isinstance(record, dict):
+        raise ValueError("not a JSON object")
+    indent, trailing_newline = _layout(data)
+    drop = set(managed) | set(added)
+
+    files = record.get("files")
+    if files is None and added:
+        files = record["files"] = []
+    if not isinstance(files, list | None):
+        raise ValueError("'files' is not a list")
+    if files is not None:
+        files[:] = [f for f in files if f not in drop]
+        for path in sorted(added):
+            _insert_sorted(files, path, key=str)
+
+    paths_data = record.get("paths_data")
+    if paths_data is None:
+        if not added:
+            return _dump(record, indent, trailing_newline)
+        paths_data = record["paths_data"] = {"paths_version": 1, "paths": []}
+    entries = paths_data.get("paths") if isinstance(paths_data, dict) else None
+    if not isinstance(entries, list):
+        raise ValueError("'paths_data.paths' is not a list")
+    entries[:] = [e for e in entries if not (isinstance(e, dict) and e.get("_path") in drop)]
+    with_in_prefix = any(isinstance(e, dict) and "sha256_in_prefix" in e for e in entries)
+    for entry in entries:
+        if isinstance(entry, dict) and entry.get("_path") in rewritten and (
+            "sha256_in_prefix" in entry
+        ):
+            entry["sha256_in_prefix"] = sha256_hex(rewritten[entry["_path"]])
+    for path in sorted(added):
+        content = added[path]
+        digest = sha256_hex(content)
+        new: dict[str, Any] = {"_path": path, "path_type": "hardlink", "sha256": digest}
+        if with_in_prefix:
+            new["sha256_in_prefix"] = new["sha256"]
+        new["size_in_bytes"] = len(content)
+        _insert_sorted(entries, new, key=_entry_path)
+    return _dump(record, indent, trailing_newline)
+
+
+def _entry_path(entry: Any) -> str:
+    return str(entry.get("_path", "")) if isinstance(entry, dict) else ""
+
+
+def _dump(record: dict[str, Any], indent: int | None, trailing_newline: bool) -> bytes:
+    text = json.dumps(record, indent=indent, ensure_ascii=False)
+    return (text + ("\n" if trailing_newline else "")).encode("utf-8")

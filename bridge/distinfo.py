@@ -1,0 +1,103 @@
+"""Edits to a ``.dist-info/RECORD`` (PEP 376 / PEP 627), with installer's RECORD model.
+
+vbridge only ever adds rows for the files it writes, so ``pip uninstall`` removes them.
+Every other row is kept byte for byte; vbridge's rows go, sorted, just before the row of
+``RECORD`` itself (or at the end), so editing an original RECORD and re-editing an
+edited one give the same bytes.
+
+>>> original = b"pkg/__init__.py,sha256=47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU,0\\n" \\
+...            b"pkg-1.0.dist-info/RECORD,,\\n"
+>>> added = {"pkg-1.0.dist-info/variant.json": b"{}"}
+>>> edited = record_with(original, added, managed=added)
+>>> print(edited.decode(), end="")
+pkg/__init__.py,sha256=47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU,0
+pkg-1.0.dist-info/variant.json,sha256=RBNvo1WzZ4oRRq0W9-hknpT7T8If536DEMBg9hyq_4o,2
+pkg-1.0.dist-info/RECORD,,
+>>> record_with(edited, added, managed=added) == edited
+True
+>>> record_with(edited, {}, managed=added) == original
+True
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import hashlib
+import io
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+
+from installer.records import Hash, InvalidRecordEntry, RecordEntry, parse_record_file
+
+__all__ = ["RecordLine", "parse_record", "record_entry", "record_paths", "record_with"]
+
+
+@dataclass(frozen=True)
+class RecordLine:
+    """One physical line of a RECORD: its raw bytes and the entry it holds."""
+
+    raw: bytes
+    entry: RecordEntry | None  # None for a blank line
+
+
+def record_entry(path: str, data: bytes) -> RecordEntry:
+    """The RECORD entry for a file with content ``data``: sha256 and size."""
+    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).decode("ascii")
+    return RecordEntry(path, Hash("sha256", digest.rstrip("=")), len(data))
+
+
+def parse_record(data: bytes) -> list[RecordLine]:
+    """Split a RECORD into lines and parse each one; ``ValueError`` names a bad row."""
+    lines: list[RecordLine] = []
+    for number, raw in enumerate(data.splitlines(keepends=True), start=1):
+        text = raw.decode("utf-8").rstrip("\r\n")
+        if not text.strip():
+            lines.append(RecordLine(raw, None))
+            continue
+        try:
+            (row,) = list(parse_record_file([text]))
+            entry = RecordEntry.from_elements(*row)
+        except (InvalidRecordEntry, ValueError) as exc:
+            raise ValueError(f"row {number} is not a RECORD row ({exc})") from exc
+        lines.append(RecordLine(raw, entry))
+    return lines
+
+
+def record_paths(data: bytes) -> set[str]:
+    """The paths a RECORD lists."""
+    return {line.entry.path for line in parse_record(data) if line.entry is not None}
+
+
+def _row_bytes(entry: RecordEntry, newline: str) -> bytes:
+    buffer = io.StringIO()
+    csv.writer(buffer, delimiter=",", quotechar='"', lineterminator=newline).writerow(
+        entry.to_row()
+    )
+    return buffer.getvalue().encode("utf-8")
+
+
+def record_with(
+    data: bytes, added: Mapping[str, bytes], managed: Collection[str]
+) -> bytes:
+    """``data`` with the rows of ``managed`` paths removed and rows for ``added`` put in.
+
+    ``added`` maps RECORD paths (relative to site-packages) to file contents;
+    ``managed`` are all the paths vbridge owns in this RECORD (added ones included).
+    """
+    lines = parse_record(data)
+    drop = set(managed) | set(added)
+    kept = [line for line in lines if line.entry is None or line.entry.path not in drop]
+    newline = "\r\n" if lines and lines[0].raw.endswith(b"\r\n") else "\n"
+    rows = [_row_bytes(record_entry(path, added[path]), newline) for path in sorted(added)]
+    if not rows:
+        return b"".join(line.raw for line in kept)
+    at = len(kept)
+    for i, line in enumerate(kept):
+        if line.entry is not None and line.entry.path.endswith(".dist-info/RECORD"):
+            at = i
+            break
+    before = [line.raw for line in kept[:at]]
+    if before and not before[-1].endswith(b"\n"):
+        before[-1] += newline.encode()
+    return b"".join([*before, *rows, *(line.raw for line in kept[at:])])

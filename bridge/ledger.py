@@ -1,0 +1,200 @@
+"""The ledger: what vbridge wrote into one environment, so ``clean`` can undo exactly that.
+
+It lives in the environment's state directory (``<prefix>/.vbridge/``; for the Debian
+system root ``/var/lib/vbridge/``) beside the lock and ``backups/``, which holds the
+original bytes of every file vbridge edited (a dist-info's ``RECORD``, a
+``conda-meta/*.json``), stored under their SHA-256. All paths are relative to the
+environment root, so a copied prefix keeps a valid ledger. ``ledger.json``::
+
+    {"format": 1,
+     "distributions": {"lib/python3.11/site-packages/numpy-1.26.4.dist-info": {
+         "files": {"lib/.../numpy-1.26.4.dist-info/variant.json": ["<sha256>"], ...},
+         "dirs": ["lib/.../numpy-1.26.4.dist-info/sboms"],
+         "edits": ["lib/.../numpy-1.26.4.dist-info/RECORD", "conda-meta/numpy-....json"]}},
+     "edited": {"lib/.../RECORD": {"original": "<sha256>", "written": ["<sha256>"]}, ...}}
+
+It is an intent log: before a run touches any file, the ledger already names it, with
+every content vbridge may leave there (during an update: the old and the new one).
+A run killed at any point therefore leaves a ledger that covers what is on disk, and
+the next ``annotate`` or ``clean`` finishes or undoes the work.
+
+>>> ledger = Ledger()
+>>> ledger.distributions["site/a-1.dist-info"] = DistEntry(files={"site/a-1.dist-info/x": ["00"]})
+>>> Ledger.from_bytes(ledger.to_bytes()) == ledger
+True
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vbridge.errors import RecordError
+from vbridge.safefs import atomic_write, read_bytes, sha256_hex
+
+__all__ = ["FORMAT", "DistEntry", "EditEntry", "Ledger", "LedgerStore", "state_dir"]
+
+FORMAT = 1
+LEDGER_NAME = "ledger.json"
+LOCK_NAME = "lock"
+BACKUPS = "backups"
+
+# Roots whose state belongs in the system's state directory, not inside the tree.
+_SYSTEM_ROOTS = (Path("/"), Path("/usr"))
+
+
+def state_dir(root: Path) -> Path:
+    """Where the ledger, lock and backups of the environment ``root`` live.
+
+    >>> state_dir(Path("/opt/conda/envs/sci"))
+    PosixPath('/opt/conda/envs/sci/.vbridge')
+    >>> state_dir(Path("/"))
+    PosixPath('/var/lib/vbridge')
+    """
+    if Path(os.path.abspath(root)) in _SYSTEM_ROOTS:
+        return Path("/var/lib/vbridge")
+    return root / ".vbridge"
+
+
+@dataclass
+class DistEntry:
+    """What vbridge added to one dist-info, and which files it edited for it."""
+
+    files: dict[str, list[str]] = field(default_factory=dict)  # path -> allowed sha256s
+    dirs: list[str] = field(default_factory=list)
+    edits: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "files": {k: sorted(set(v)) for k, v in sorted(self.files.items())},
+            "dirs": sorted(set(self.dirs)),
+            "edits": sorted(set(self.edits)),
+        }
+
+
+@dataclass
+class EditEntry:
+    """A file vbridge edits: its original content and what vbridge may have left."""
+
+    original: str  # sha256 of the bytes before vbridge; backups/<original> holds them
+    written: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"original": self.original, "written": sorted(set(self.written))}
+
+
+@dataclass
+class Ledger:
+    distributions: dict[str, DistEntry] = field(default_factory=dict)
+    edited: dict[str, EditEntry] = field(default_factory=dict)
+
+    def to_bytes(self) -> bytes:
+        document = {
+            "format": FORMAT,
+            "distributions": {k: v.to_dict() for k, v in sorted(self.distributions.items())},
+            "edited": {k: v.to_dict() for k, v in sorted(self.edited.items())},
+        }
+        return (json.dumps(document, indent=2, sort_keys=True) + "\n").encode("utf-8")
+
+    @classmethod
+    def from_bytes(cls, data: bytes, path: Path | None = None) -> Ledger:
+        where = path or Path(LEDGER_NAME)
+        try:
+            document = json.loads(data)
+            if document.get("format") != FORMAT:
+                raise RecordError(
+                    f"{where}: ledger format {document.get('format')!r} is not {FORMAT}; "
+                    "use the vbridge version that wrote it to clean this environment"
+                )
+            return cls(
+                distributions={
+                    k: DistEntry(
+                        files={p: list(h) for p, h in v.get("files", {}).items()},
+                        dirs=list(v.get("dirs", [])),
+                        edits=list(v.get("edits", [])),
+                    )
+                    for k, v in document.get("distributions", {}).items()
+                },
+                edited={
+                    k: EditEntry(v["original"], list(v.get("written", [])))
+                    for k, v in document.get("edited", {}).items()
+                },
+            )
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise RecordError(
+                f"{where}: the vbridge ledger is not readable ({exc}); restore it from "
+                "a backup, or remove it to make vbridge forget what it wrote"
+            ) from exc
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Ledger) and self.to_bytes() == other.to_bytes()
+
+
+@dataclass
+class LedgerStore:
+    """The ledger file and backups of one environment."""
+
+    root: Path
+    directory: Path
+
+    @classmethod
+    def of(cls, root: Path) -> LedgerStore:
+        return cls(root, state_dir(root))
+
+    @property
+    def path(self) -> Path:
+        return self.directory / LEDGER_NAME
+
+    @property
+    def lock_path(self) -> Path:
+        return self.directory / LOCK_NAME
+
+    @property
+    def backups(self) -> Path:
+        return self.directory / BACKUPS
+
+    def load(self) -> Ledger:
+        data = read_bytes(self.path)
+        return Ledger() if data is None else Ledger.from_bytes(data, self.path)
+
+    def save(self, ledger: Ledger) -> bool:
+        """Write the ledger if it changed; True if it did."""
+        data = ledger.to_bytes()
+        if read_bytes(self.path) == data:
+            return False
+        self.directory.mkdir(parents=True, exist_ok=True)
+        atomic_write(self.path, data, self.directory)
+        return True
+
+    def backup(self, data: bytes) -> str:
+        """Keep ``data`` under its SHA-256 (once) and return the digest."""
+        digest = sha256_hex(data)
+        target = self.backups / digest
+        if read_bytes(target) != data:
+            self.backups.mkdir(parents=True, exist_ok=True)
+            atomic_write(target, data, self.directory)
+        return digest
+
+    def original(self, digest: str) -> bytes | None:
+        data = read_bytes(self.backups / digest)
+        if data is not None and sha256_hex(data) != digest:
+            return None  # a damaged backup is never restored
+        return data
+
+    def prune_backups(self, ledger: Ledger) -> None:
+        """Remove backups no ledger entry refers to."""
+        wanted = {e.original for e in ledger.edited.values()}
+        try:
+            names = os.listdir(self.backups)
+        except FileNotFoundError:
+            return
+        for name in names:
+            if name not in wanted:
+                (self.backups / name).unlink(missing_ok=True)
+        if not wanted:
+            with contextlib.suppress(OSError):
+                self.backups.rmdir()

@@ -1,0 +1,205 @@
+"""Safety of `vbridge annotate`/`clean`: lock, symlinks, read-only site-packages, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import condaenv
+import pytest
+from conftest import CondaPrefixFactory, run_vbridge
+from prefixstate import changed, snapshot
+from vbridge.annotate import annotate_environment, clean_environment
+from vbridge.envlock import EnvironmentLock
+from vbridge.errors import EnvironmentLocked, UnsafePath
+from vbridge.model import Evidence, Property
+from vbridge.scan import scan_environment
+
+SITE = condaenv.SITE
+NUMPY = f"{SITE}/numpy-1.26.4.dist-info"
+
+
+def _one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("vbridge: "), proc.stderr
+    assert "Traceback" not in proc.stderr
+    return lines[0]
+
+
+def _holds_open(pid: int, path: Path) -> bool:
+    fds = Path(f"/proc/{pid}/fd")
+    try:
+        return any(os.readlink(fd) == str(path) for fd in fds.iterdir())
+    except OSError:
+        return False
+
+
+def test_a_second_run_stops_with_a_clear_message_or_waits(
+    mkl_channel: Path, conda_prefix: CondaPrefixFactory
+) -> None:
+    prefix = conda_prefix(mkl_channel, ["numpy", "libblas=*=*mkl"])
+    state = prefix / ".vbridge"
+    state.mkdir()
+    with EnvironmentLock(state / "lock"):
+        before = snapshot(prefix)
+        line = _one_line_error(run_vbridge("annotate", str(prefix)))
+        assert f"{state / 'lock'}: another vbridge run holds this environment's lock" in line
+        assert "--wait" in line
+        assert _one_line_error(run_vbridge("clean", str(prefix))) == line
+        with pytest.raises(EnvironmentLocked):
+            annotate_environment(scan_environment(prefix))
+        assert snapshot(prefix) == before
+
+        # With --wait, the run queues behind the holder and then does its work.
+        proc = subprocess.Popen(
+            [str(Path(sys.executable).with_name("vbridge")), "annotate", str(prefix),
+             "--wait", "120"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        while proc.poll() is None and not _holds_open(proc.pid, state / "lock"):
+            threading.Event().wait(0.05)
+        assert proc.poll() is None  # it opened the lock file and is waiting for it
+        assert not (prefix / NUMPY / "variant.json").exists()
+    _, err = proc.communicate(timeout=180)
+    assert proc.returncode == 0, err
+    assert (prefix / NUMPY / "variant.json").is_file()
+
+
+def test_concurrent_runs_end_in_the_state_of_one_run(
+    mkl_channel: Path, conda_prefix: CondaPrefixFactory, tmp_path: Path
+) -> None:
+    prefix = conda_prefix(mkl_channel, ["scipy", "h5py", "mpi4py", "libblas=*=*mkl"])
+    reference = tmp_path / "reference"
+    shutil.copytree(prefix, reference, symlinks=True)
+    annotate_environment(scan_environment(reference))
+    exe = str(Path(sys.executable).with_name("vbridge"))
+    procs = [
+        subprocess.Popen([exe, "annotate", str(prefix), "--wait", "120"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(3)
+    ]
+    results = [p.communicate(timeout=180) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], results
+    assert changed(snapshot(reference), snapshot(prefix)) == []
+
+
+def test_symlink_out_of_the_prefix_is_refused_before_writing(
+    mkl_channel: Path, conda_prefix: CondaPrefixFactory, tmp_path: Path
+) -> None:
+    prefix = conda_prefix(mkl_channel, ["numpy", "scipy", "libblas=*=*mkl"])
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    # numpy's dist-info lives elsewhere and site-packages only links to it.
+    shutil.move(str(prefix / NUMPY), str(outside / "numpy-1.26.4.dist-info"))
+    os.symlink(outside / "numpy-1.26.4.dist-info", prefix / NUMPY)
+    before, outside_before = snapshot(prefix), snapshot(outside)
+
+    line = _one_line_error(run_vbridge("annotate", str(prefix)))
+    assert f"{prefix / NUMPY}: resolves to {outside / 'numpy-1.26.4.dist-info'}" in line
+    assert "outside the environment" in line
+    assert snapshot(prefix) == before and snapshot(outside) == outside_before
+    with pytest.raises(UnsafePath):
+        annotate_environment(scan_environment(prefix))
+    assert snapshot(prefix) == before
+
+
+def test_symlinked_target_file_out_of_the_prefix_is_refused(
+    mkl_channel: Path, conda_prefix: CondaPrefixFactory, tmp_path: Path
+) -> None:
+    prefix = conda_prefix(mkl_channel, ["numpy", "libblas=*=*mkl"])
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    # Someone planted sboms/ as a link out of the prefix: vbridge must not write there.
+    os.symlink(outside, prefix / NUMPY / "sboms")
+    before = snapshot(prefix)
+    line = _one_line_error(run_vbridge("annotate", str(prefix)))
+    assert "sboms" in line and "outside the environment" in line
+    assert snapshot(prefix) == before and list(outside.iterdir()) == []
+
+
+def _run_with_read_only(site: Path, args: list[str]) -> subprocess.CompletedProcess[str]:
+    exe = str(Path(sys.executable).with_name("vbridge"))
+    if os.geteuid() == 0:
+        # root ignores permission bits: make site-packages a read-only mount, as on a
+        # system image, in a private mount namespace.
+        script = 'mount --bind -o ro "$1" "$1" && shift && exec "$@"'
+        cmd = ["unshare", "--mount", "sh", "-c", script, "sh", str(site), exe, *args]
+    else:
+        subprocess.run(["chmod", "-R", "a-w", str(site)], check=True)
+        cmd = [exe, *args]
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    finally:
+        if os.geteuid() != 0:
+            subprocess.run(["chmod", "-R", "u+w", str(site)], check=True)
+
+
+def test_read_only_site_packages_is_one_clear_error(
+    mkl_channel: Path, conda_prefix: CondaPrefixFactory
+) -> None:
+    if os.geteuid() == 0 and subprocess.run(
+        ["unshare", "--mount", "true"], capture_output=True
+    ).returncode != 0:
+        pytest.skip("running as root without mount namespaces: cannot make a read-only mount")
+    prefix = conda_prefix(mkl_channel, ["numpy", "scipy", "libblas=*=*mkl"])
+    before = snapshot(prefix)
+    proc = _run_with_read_only(prefix / SITE, ["annotate", str(prefix)])
+    line = _one_line_error(proc)
+    assert str(prefix / SITE) in line and "not writable" in line
+    assert "run vbridge as the user that owns the environment" in line
+    assert snapshot(prefix) == before  # nothing half-written, not even the lock
+
+    # clean on a read-only environment it wrote to earlier: same clear error.
+    annotate_environment(scan_environment(prefix))
+    annotated = snapshot(prefix)
+    line = _one_line_error(_run_with_read_only(prefix / SITE, ["clean", str(prefix)]))
+    assert "not writable" in line
+    assert snapshot(prefix) == annotated
+    clean_environment(prefix)
+    assert changed(before, snapshot(prefix)) == []
+
+
+def test_bad_input_gives_one_line_and_partial_results(
+    tmp_path: Path, conda_cache: Path, conda_prefix: CondaPrefixFactory, mkl_channel: Path
+) -> None:
+    assert "no such directory" in _one_line_error(run_vbridge("annotate", str(tmp_path / "nope")))
+    assert _one_line_error(run_vbridge("annotate", str(tmp_path), "--python", sys.executable))
+
+    prefix = conda_prefix(mkl_channel, ["numpy", "scipy", "libblas=*=*mkl"])
+    # A damaged RECORD: scipy is skipped with a warning naming it, numpy is annotated.
+    record = prefix / SITE / "scipy-1.11.4.dist-info" / "RECORD"
+    record.write_bytes(record.read_bytes() + b"a,b\n")
+    proc = run_vbridge("annotate", str(prefix), "--json")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    (finding,) = result["findings"]
+    assert finding["code"] == "annotate-skipped-bad-record" and str(record) in finding["message"]
+    assert (prefix / NUMPY / "variant.json").is_file()
+    assert not (record.parent / "variant.json").exists()
+
+
+def test_unreadable_owner_record_means_hands_off(
+    mkl_channel: Path, conda_prefix: CondaPrefixFactory
+) -> None:
+    prefix = conda_prefix(mkl_channel, ["numpy", "libblas=*=*mkl"])
+    (meta,) = (prefix / "conda-meta").glob("numpy-*.json")
+    meta.write_text("{ not json")
+    # INSTALLER says conda, but no conda record lists numpy: conda could never remove
+    # what vbridge would add, so nothing is added.
+    env = scan_environment(prefix)
+    numpy = next(d for d in env.distributions if d.name == "numpy")
+    assert numpy.owner is None and numpy.installer == "conda"
+    # Give it a property as another adapter (a describer) could.
+    numpy.add(Property.from_str("blas_lapack :: provider :: mkl"),
+              Evidence("conda:libblas", "build", "20_linux64_mkl", "test"))
+    before = snapshot(prefix)
+    result = annotate_environment(env)
+    assert [f.code for f in result.findings] == ["annotate-skipped-owner"]
+    assert "no conda record lists it" in result.findings[0].message
+    assert snapshot(prefix) == before

@@ -1,0 +1,264 @@
+"""``vbridge conda-post-link`` as package recipes use it: the shipped post-link.sh
+template inside real conda packages, run by a real installer (py-rattler with link
+scripts enabled), and the conda/mamba order (the script runs before the records are
+written) reproduced on a real prefix by taking its records away, named as such below.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from importlib import resources
+from pathlib import Path
+
+import condaenv
+import pytest
+from vbridge.variantjson import read_variant_json
+
+SITE = condaenv.SITE
+VBRIDGE = Path(sys.executable).with_name("vbridge")
+TEMPLATE = resources.files("vbridge.data").joinpath("post-link.sh").read_bytes()
+UNLINK_TEMPLATE = resources.files("vbridge.data").joinpath("pre-unlink.sh").read_bytes()
+NUMPY_RECORD = "numpy-1.26.4-py311h64a7726_0.json"
+
+
+def with_scripts(pkg: condaenv.CondaPackage) -> condaenv.CondaPackage:
+    """The package with the templates installed where installers look for them:
+    numpy ships the post-link script only, scipy both post-link and pre-unlink."""
+    pkg.files = {**pkg.files, f"bin/.{pkg.name}-post-link.sh": TEMPLATE}
+    if pkg.name == "scipy":
+        pkg.files[f"bin/.{pkg.name}-pre-unlink.sh"] = UNLINK_TEMPLATE
+    return pkg
+
+
+@pytest.fixture(scope="module")
+def channel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """numpy and scipy ship the link scripts; MKL and OpenBLAS libblas builds."""
+    stack = [
+        with_scripts(p) if p.name in {"numpy", "scipy"} else p
+        for p in condaenv.science_packages("mkl")
+    ]
+    openblas = [
+        p
+        for p in condaenv.science_packages("openblas")
+        if p.name in {"libblas", "libcblas", "liblapack"}
+    ]
+    return condaenv.build_channel(tmp_path_factory.mktemp("channels") / "pl", [*stack, *openblas])
+
+
+@pytest.fixture
+def vbridge_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The installer passes its environment to link scripts: vbridge is on PATH."""
+    monkeypatch.setenv("PATH", f"{VBRIDGE.parent}{os.pathsep}{os.environ['PATH']}")
+
+
+def properties(prefix: Path, dist: str) -> set[str]:
+    path = prefix / SITE / dist / "variant.json"
+    return {p.to_str() for p in read_variant_json(path.read_bytes()).properties}
+
+
+def post_link(prefix: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run the command as a post-link script would, with conda's variables."""
+    base = {k: v for k, v in os.environ.items() if k not in {"CONDA_PKGS_DIRS", "ROOT_PREFIX"}}
+    variables = {
+        "PREFIX": str(prefix),
+        "PKG_NAME": "numpy",
+        "PKG_VERSION": "1.26.4",
+        "PKG_BUILDNUM": "0",
+        "HOME": str(prefix.parent / "home"),  # no ~/.conda/pkgs to find by accident
+        **env,
+    }
+    return subprocess.run(
+        [str(VBRIDGE), "conda-post-link", *args],
+        env={**base, **variables},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_rattler_runs_the_template_and_numpy_is_annotated(
+    channel: Path, tmp_path: Path, conda_cache: Path, vbridge_on_path: None
+) -> None:
+    prefix = tmp_path / "env"
+    condaenv.install(
+        channel,
+        ["numpy", "scipy", "libblas=*=*mkl"],
+        prefix,
+        conda_cache,
+        execute_link_scripts=True,
+    )
+    for dist in ("numpy-1.26.4.dist-info", "scipy-1.11.4.dist-info"):
+        assert "blas_lapack :: provider :: mkl" in properties(prefix, dist)
+    # rattler wrote the record before the script ran: the files are registered with it.
+    record = json.loads((prefix / "conda-meta" / NUMPY_RECORD).read_text())
+    assert f"{SITE}/numpy-1.26.4.dist-info/variant.json" in record["files"]
+
+
+def test_without_vbridge_the_template_does_nothing(
+    channel: Path, tmp_path: Path, conda_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    prefix = tmp_path / "env"
+    condaenv.install(channel, ["numpy"], prefix, conda_cache, execute_link_scripts=True)
+    assert (prefix / "conda-meta" / NUMPY_RECORD).exists()  # the install went through
+    assert not (prefix / SITE / "numpy-1.26.4.dist-info" / "variant.json").exists()
+
+
+def take_records_away(prefix: Path, holding: Path) -> None:
+    """SIMULATES conda's and mamba's order: post-link scripts run after the packages
+    are linked but before any record of the transaction is written, so the prefix has
+    the files and no ``conda-meta/*.json`` of this transaction yet."""
+    holding.mkdir()
+    for record in (prefix / "conda-meta").glob("*.json"):
+        shutil.move(record, holding / record.name)
+
+
+def put_records_back(prefix: Path, holding: Path) -> None:
+    """...and the installer writes the records after the scripts."""
+    for record in holding.iterdir():
+        shutil.move(record, prefix / "conda-meta" / record.name)
+
+
+def test_conda_order_reads_the_package_cache(
+    channel: Path, tmp_path: Path, conda_cache: Path
+) -> None:
+    # Both libblas builds are in the cache; the prefix links the MKL one.
+    condaenv.install(channel, ["numpy", "libblas=*=*openblas"], tmp_path / "other", conda_cache)
+    prefix = condaenv.install(channel, ["numpy", "libblas=*=*mkl"], tmp_path / "env", conda_cache)
+    holding = tmp_path / "not-yet-written"
+    take_records_away(prefix, holding)
+
+    result = post_link(prefix, CONDA_PKGS_DIRS=str(conda_cache))
+    assert result.returncode == 0, result.stderr
+    props = properties(prefix, "numpy-1.26.4.dist-info")
+    assert "blas_lapack :: provider :: mkl" in props
+    assert "blas_lapack :: provider :: openblas" not in props
+    messages = (prefix / ".messages.txt").read_text()
+    assert "before the installer recorded the package" in messages
+
+    put_records_back(prefix, holding)
+    record = json.loads((prefix / "conda-meta" / NUMPY_RECORD).read_text())
+    assert f"{SITE}/numpy-1.26.4.dist-info/variant.json" not in record["files"]
+    # The next annotate (the conda plugin runs one after the transaction) registers them.
+    annotate = subprocess.run(
+        [str(VBRIDGE), "annotate", str(prefix)], capture_output=True, text=True
+    )
+    assert annotate.returncode == 0, annotate.stderr
+    record = json.loads((prefix / "conda-meta" / NUMPY_RECORD).read_text())
+    assert f"{SITE}/numpy-1.26.4.dist-info/variant.json" in record["files"]
+
+
+def test_conda_order_found_through_root_prefix(
+    channel: Path, tmp_path: Path, conda_cache: Path
+) -> None:
+    """conda sets ROOT_PREFIX for link scripts; its package cache is ROOT_PREFIX/pkgs.
+    Here CONDA_PKGS_DIRS names the same cache again: one build, found twice."""
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "pkgs").symlink_to(conda_cache)
+    prefix = condaenv.install(channel, ["numpy", "libblas=*=*mkl"], tmp_path / "env", conda_cache)
+    take_records_away(prefix, tmp_path / "not-yet-written")
+    result = post_link(prefix, ROOT_PREFIX=str(root), CONDA_PKGS_DIRS=str(conda_cache))
+    assert result.returncode == 0, result.stderr
+    assert "blas_lapack :: provider :: mkl" in properties(prefix, "numpy-1.26.4.dist-info")
+
+
+def test_no_record_and_no_cache_is_a_message_not_a_failure(
+    channel: Path, tmp_path: Path, conda_cache: Path
+) -> None:
+    prefix = condaenv.install(channel, ["numpy"], tmp_path / "env", conda_cache)
+    take_records_away(prefix, tmp_path / "not-yet-written")
+    result = post_link(prefix)
+    assert result.returncode == 0
+    assert "in no known package cache" in (prefix / ".messages.txt").read_text()
+    assert not (prefix / SITE / "numpy-1.26.4.dist-info" / "variant.json").exists()
+    assert post_link(prefix, "--strict").returncode == 1
+
+
+def test_missing_variables_and_strict(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [str(VBRIDGE), "conda-post-link"],
+        env={"PATH": os.environ["PATH"]},
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0
+    assert "PREFIX, PKG_NAME, PKG_VERSION not set" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    strict = subprocess.run(
+        [str(VBRIDGE), "conda-post-link", "--strict"],
+        env={"PATH": os.environ["PATH"]},
+        capture_output=True,
+        text=True,
+    )
+    assert strict.returncode == 2
+
+
+def test_not_a_conda_prefix(tmp_path: Path) -> None:
+    result = post_link(tmp_path)
+    assert result.returncode == 0
+    assert "not a conda prefix" in (tmp_path / ".messages.txt").read_text()
+
+
+@pytest.mark.parametrize(
+    ("command", "template"),
+    [("conda-post-link", TEMPLATE), ("conda-pre-unlink", UNLINK_TEMPLATE)],
+)
+def test_templates_are_shipped_and_are_valid_shell(command: str, template: bytes) -> None:
+    result = subprocess.run(
+        [str(VBRIDGE), command, "--print-template"], capture_output=True, text=True
+    )
+    assert result.returncode == 0
+    assert result.stdout.encode() == template
+    assert subprocess.run(["bash", "-n"], input=result.stdout, text=True).returncode == 0
+    assert f"vbridge {command}" in result.stdout
+
+
+def site_names(prefix: Path) -> set[str]:
+    return {p.name for p in (prefix / SITE).iterdir()}
+
+
+def test_uninstall_with_rattler_leaves_nothing(
+    channel: Path, tmp_path: Path, conda_cache: Path, vbridge_on_path: None
+) -> None:
+    prefix = tmp_path / "env"
+    condaenv.install(
+        channel,
+        ["scipy", "six", "libblas=*=*mkl"],
+        prefix,
+        conda_cache,
+        execute_link_scripts=True,
+    )
+    assert "blas_lapack :: provider :: mkl" in properties(prefix, "scipy-1.11.4.dist-info")
+    condaenv.install(channel, ["six"], prefix, conda_cache, execute_link_scripts=True)
+    assert not {"scipy-1.11.4.dist-info", "numpy-1.26.4.dist-info"} & site_names(prefix)
+    ledger = prefix / ".vbridge" / "ledger.json"
+    assert not ledger.exists() or "scipy" not in ledger.read_text()
+
+
+def test_conda_order_then_uninstall_the_pre_unlink_script_cleans_up(
+    channel: Path, tmp_path: Path, conda_cache: Path, vbridge_on_path: None
+) -> None:
+    """Files written under conda's order are not in the record conda writes after the
+    script; scipy's pre-unlink script removes them before the package goes."""
+    prefix = condaenv.install(
+        channel, ["scipy", "six", "libblas=*=*mkl"], tmp_path / "env", conda_cache
+    )
+    holding = tmp_path / "not-yet-written"
+    take_records_away(prefix, holding)
+    result = post_link(
+        prefix, PKG_NAME="scipy", PKG_VERSION="1.11.4", CONDA_PKGS_DIRS=str(conda_cache)
+    )
+    assert result.returncode == 0, result.stderr
+    assert not (prefix / ".messages.txt").exists()  # the pre-unlink script has it covered
+    put_records_back(prefix, holding)
+    record = json.loads((prefix / "conda-meta" / "scipy-1.11.4-py311h64a7726_0.json").read_text())
+    assert f"{SITE}/scipy-1.11.4.dist-info/variant.json" not in record["files"]
+    assert (prefix / SITE / "scipy-1.11.4.dist-info" / "variant.json").exists()
+
+    condaenv.install(channel, ["six"], prefix, conda_cache, execute_link_scripts=True)
+    assert "scipy-1.11.4.dist-info" not in site_names(prefix)  # no ghost dist-info
