@@ -303,11 +303,13 @@ class CouplingPolicy:
                 findings.extend(self._several(rule, carriers, focus_ids))
             if not one_process:
                 continue
+            mixed = None
             if rule.mixed is not None or rule.mixed_install is not None:
-                finding = self._mixed(rule, carriers, focus_ids, records)
-                if finding is not None:
-                    findings.append(finding)
-            if rule.duplicate is not None and rule.couple == "shared":
+                mixed = self._mixed(rule, carriers, focus_ids, records)
+                if mixed is not None:
+                    findings.append(mixed)
+            # Two shared libraries that disagree already say two runtimes load.
+            if mixed is None and rule.duplicate is not None and rule.couple == "shared":
                 finding = self._duplicates(rule, carriers, focus_ids, records)
                 if finding is not None:
                     findings.append(finding)
