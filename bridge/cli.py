@@ -171,7 +171,10 @@ def check(
                 interpreter = python or _target_python(None)
             target = PipTarget.for_python(interpreter) if candidate and interpreter else None
             if requirements and target is None:
-                raise _fail(f"{prefix}: no interpreter here to resolve requirements with")
+                raise _fail(
+                    f"{prefix}: no interpreter in this prefix to resolve requirements with; "
+                    "give .whl files as --candidate"
+                )
             if prefix is not None:
                 env = scan_environment(prefix)
             else:
