@@ -104,6 +104,159 @@ def scan(
     raise typer.Exit(_exit_code(envs))
 
 
+CandidateOpt = Annotated[
+    Optional[list[str]],  # noqa: UP045
+    typer.Option(
+        "--candidate",
+        help="A wheel file or a requirement pip would install here; repeat for several.",
+        show_default=False,
+    ),
+]
+
+
+def _target_python(python: str | None) -> str:
+    """The interpreter the pip gate acts on: --python, the active venv/conda, or this one."""
+    import os
+
+    if python:
+        return python
+    for var in ("VIRTUAL_ENV", "CONDA_PREFIX"):
+        root = os.environ.get(var)
+        if root:
+            for rel in ("bin/python", "Scripts/python.exe", "python.exe"):
+                if (Path(root) / rel).exists():
+                    return str(Path(root) / rel)
+    return sys.executable
+
+
+def _prefix_python(prefix: Path) -> str | None:
+    for rel in ("bin/python", "bin/python3", "Scripts/python.exe", "python.exe"):
+        if (prefix / rel).exists():
+            return str(prefix / rel)
+    return None
+
+
+@app.command()
+def check(
+    prefix: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Argument(help="Environment prefix (conda prefix, venv).", show_default=False),
+    ] = None,
+    python: PythonOpt = None,
+    candidate: CandidateOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Is this environment consistent, and would installing --candidate be safe here?
+
+    Exit 1 on a refusal (policy: data/policy.toml, overridden per environment by
+    <prefix>/.vbridge/policy.toml or $VBRIDGE_POLICY), 0 otherwise.
+    """
+    import json
+    import tempfile
+
+    from vbridge.checker import Candidate, check_candidates, check_environment
+    from vbridge.errors import VbridgeError
+    from vbridge.pipgate import PipTarget, candidates_for, scan_target
+    from vbridge.scan import scan_environment, scan_python
+
+    if prefix is not None and python is not None:
+        raise _fail("give an environment prefix or --python, not both")
+    wheels = [c for c in candidate or [] if c.endswith(".whl") and Path(c).is_file()]
+    requirements = [c for c in candidate or [] if c not in wheels]
+    try:
+        with tempfile.TemporaryDirectory(prefix="vbridge-check-") as tmp:
+            if prefix is not None:
+                prefix = prefix.absolute()
+                interpreter = _prefix_python(prefix)
+            else:
+                interpreter = python or _target_python(None)
+            target = PipTarget.for_python(interpreter) if candidate and interpreter else None
+            if requirements and target is None:
+                raise _fail(
+                    f"{prefix}: no interpreter in this prefix to resolve requirements with; "
+                    "give .whl files as --candidate"
+                )
+            if prefix is not None:
+                env = scan_environment(prefix)
+            else:
+                env = scan_target(target) if target else scan_python(interpreter or "")
+            layer = target.layer if target else next(iter(env.site_packages), None)
+            found = [Candidate.from_wheel(Path(w).absolute(), layer) for w in wheels]
+            if requirements and target is not None:
+                found += candidates_for(target, requirements, Path(tmp))[0]
+            verdict = (
+                check_candidates(env, found, layer) if candidate else check_environment(env)
+            )
+    except VbridgeError as exc:
+        raise _fail(str(exc), exc.exit_code) from None
+    _report_problems([env])
+    if as_json:
+        from vbridge import __version__
+
+        doc = {
+            "schema_version": 1,
+            "vbridge_version": __version__,
+            "environment": str(env.path),
+            **verdict.to_dict(),
+        }
+        typer.echo(json.dumps(doc, indent=2))
+    else:
+        for line in verdict.lines():
+            typer.echo(line)
+        if verdict.decision == "ok":
+            what = "installing these" if candidate else "this environment"
+            typer.echo(f"ok: no conflict found for {what} ({env.path})")
+    raise typer.Exit(verdict.exit_code)
+
+
+pip_app = typer.Typer(
+    name="pip",
+    help="pip behind the gate: check what pip would install before it changes anything.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+)
+app.add_typer(pip_app, name="pip")
+
+
+@pip_app.command(
+    "install",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)
+def pip_install(
+    ctx: typer.Context,
+    python: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--python", help="Install into this interpreter's environment."),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Install even if the policy refuses.")
+    ] = False,
+    warn_only: Annotated[
+        bool, typer.Option("--warn-only", help="Turn refusals into warnings, then install.")
+    ] = False,
+) -> None:
+    """Run pip install ARGS after checking every wheel it would install.
+
+    pip resolves (dry run), vbridge downloads and reads each wheel once, decides, then
+    installs exactly those files with --no-deps, or refuses with exit status 1.
+    """
+    from vbridge.errors import VbridgeError
+    from vbridge.pipgate import gate_install
+
+    args = list(ctx.args)
+    if not args:
+        raise _fail("give pip install arguments: vbridge pip install numpy")
+    try:
+        code = gate_install(
+            _target_python(python), args, force=force, warn_only=warn_only,
+            echo=lambda line: typer.echo(line, err=True),
+        )
+    except VbridgeError as exc:
+        raise _fail(str(exc), exc.exit_code) from None
+    raise typer.Exit(code)
+
+
 def _debian_root(root: Path) -> Path:
     """``--root DIR``: a directory laid out like ``/`` with a dpkg database."""
     from vbridge.adapters import apt
@@ -194,6 +347,7 @@ def apt_hook_uninstall(conf_dir: ConfDirOpt = Path("/etc/apt/apt.conf.d")) -> No
         raise _fail(str(exc), exc.exit_code) from None
     state = "removed" if removed else "was not installed"
     typer.echo(f"vbridge: apt hook {conf_dir / HOOK_NAME} {state}")
+
 
 spack_extension_app = typer.Typer(
     help="The Spack extension vbridge ships (`spack vbridge scan|annotate|clean`).",
