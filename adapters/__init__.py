@@ -10,6 +10,8 @@ An adapter module defines::
     def read_records(root: Path, problems: list[RecordProblem]) -> Iterator[InstallRecord]
         # every record under ``root``; unreadable ones are appended to ``problems``
     def site_packages(root: Path) -> list[Path]   # optional: layers the records know of
+    FOREIGN: bool = True  # optional; False for an adapter whose records describe
+                          # distributions (foreign=False) and own none (the wheel adapter)
     def is_collection(root: Path) -> bool         # optional: root holds many environments
         # (a Spack install tree), so "mixed within one process" findings do not apply
     def fingerprint_paths(root: Path) -> list[Path]  # optional: files and directories

@@ -25,6 +25,7 @@ before writing anything. A run killed at any point is finished or undone by the 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -155,7 +156,8 @@ def desired_files(
     }
 
 
-def _strategy(dist: Distribution) -> Strategy:
+def _strategy(dist: Distribution, root: Path, findings: list[Finding]) -> Strategy:
+    """How files added to ``dist`` leave again with its package (``data/annotate.toml``)."""
     data = load_data("annotate")
     if dist.owner is None:
         # INSTALLER names a package manager whose record of this dist was not found:
@@ -166,6 +168,20 @@ def _strategy(dist: Distribution) -> Strategy:
     value = owners.get(dist.owner.ecosystem, owners.get("default", "skip"))
     if value not in ("record", "conda-meta", "hook", "skip"):
         return "skip"
+    if value == "hook":
+        hook = data.get("hooks", {}).get(dist.owner.ecosystem, {})
+        if not (root / hook.get("path", "")).is_file() or not hook.get("path"):
+            if dist.properties:
+                findings.append(
+                    _finding(
+                        "annotate-needs-hook",
+                        f"{dist.name} {dist.version}: {dist.owner.ecosystem} owns "
+                        f"{dist.dist_info} and vbridge's {dist.owner.ecosystem} hook is not "
+                        f"installed; run `{hook.get('install', 'the hook install')}` first",
+                        dist.name,
+                    )
+                )
+            return "skip"
     return cast(Strategy, value)
 
 
@@ -210,6 +226,7 @@ class _Plan:
     files: dict[str, bytes]
     edits: list[str]  # RECORD / conda-meta paths from the root to register files in
     ghost: bool = False  # the owner removed the dist; only vbridge's files remain
+    adopted_dirs: list[str] = field(default_factory=list)  # see _adopted
 
 
 def _finding(code: str, message: str, name: str, severity: str = "info") -> Finding:
@@ -230,10 +247,15 @@ def _plan_annotation(
     root = env.path
     name = dist.name
     key = _rel(root, dist.dist_info)
-    if not (dist.dist_info / "METADATA").is_file():
+    metadata = "METADATA" if dist.dist_info.name.endswith(".dist-info") else "PKG-INFO"
+    if not (dist.dist_info / metadata).is_file():
         return _Plan(key, name, {}, list(entry.edits), ghost=True) if entry else None
-    strategy = _strategy(dist)
+    strategy = _strategy(dist, root, findings)
     wanted = desired_files(dist, env, records) if dist.properties else {}
+    if wanted and strategy == "skip" and dist.owner is not None and dist.owner.ecosystem in (
+        load_data("annotate").get("hooks", {})
+    ):
+        wanted = {}  # the missing hook was already said
     if wanted and strategy == "skip":
         if dist.owner is not None:
             owner = dist.owner.ecosystem
@@ -264,7 +286,7 @@ def _plan_annotation(
             )
         )
         wanted = {}
-    ours = set(entry.files) if entry else set()
+    ours, adopted_dirs = (set(entry.files), []) if entry else _adopted(root, dist.dist_info)
     if wanted:
         listed: set[str] = set()
         if record is not None:
@@ -298,13 +320,30 @@ def _plan_annotation(
         return None
     edits: list[str] = []
     if wanted:
-        if record is not None:
-            edits.append(record_key)
+        if record is not None and strategy != "hook":
+            edits.append(record_key)  # a hook-owned RECORD belongs to its package manager
         if strategy == "conda-meta" and dist.owner_record and dist.owner_record.source:
             edits.append(_rel(root, dist.owner_record.source))
     if entry:
         edits = sorted(set(edits) | set(entry.edits))
-    return _Plan(key, name, wanted, edits)
+    return _Plan(key, name, wanted, edits, adopted_dirs=adopted_dirs)
+
+
+def _adopted(root: Path, dist_info: Path) -> tuple[set[str], list[str]]:
+    """vbridge's files (and directory) in a dist-info the ledger does not know (the
+    ledger was lost), recognised by the SBOM vbridge writes, which names vbridge."""
+    sbom = dist_info / SBOM_PATH
+    try:
+        bom = json.loads(sbom.read_bytes())
+        tools = bom["metadata"]["tools"]["components"]
+        if not any(t.get("name") == "vbridge" for t in tools):
+            return set(), []
+        alone = os.listdir(sbom.parent) == [sbom.name]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return set(), []
+    base = _rel(root, dist_info)
+    dirs = [_rel(root, sbom.parent)] if alone else []
+    return {f"{base}/{VARIANT_JSON}", f"{base}/{SBOM_PATH}"}, dirs
 
 
 def _plans_for_environment(
@@ -313,9 +352,12 @@ def _plans_for_environment(
     root = env.path
     plans: list[_Plan] = []
     seen: set[str] = set()
+    seen_real: set[str] = set()
     records = {r.key: r for r in env.records}
     for dist in env.distributions:
-        if not dist.dist_info.name.endswith(".dist-info") or not dist.dist_info.is_dir():
+        if not dist.dist_info.name.endswith((".dist-info", ".egg-info")):
+            continue
+        if not dist.dist_info.is_dir():
             continue
         if not _inside(root, dist.dist_info):
             if dist.properties:
@@ -331,6 +373,10 @@ def _plans_for_environment(
         key = _rel(root, dist.dist_info)
         if only is not None and key not in only:
             continue
+        real = os.path.realpath(dist.dist_info)
+        if real in seen_real:
+            continue  # the same directory reached through another layer (lib64 -> lib)
+        seen_real.add(real)
         seen.add(key)
         plan = _plan_annotation(env, dist, ledger.distributions.get(key), records, findings)
         if plan is not None:
@@ -355,6 +401,10 @@ class _Edit:
     current: bytes | None
     target: bytes | None = None
     restore: bool = False
+    # Someone rewrote the file since vbridge edited it (a reinstall): its content
+    # without vbridge's rows is the new original.
+    rebaseline: bytes | None = None
+    original: bytes | None = None  # the bytes before vbridge, where known
 
 
 def _reconcile(
@@ -403,6 +453,7 @@ def _reconcile(
                     )
                 )
         managed[plan.key] = strip
+        new_dirs.setdefault(plan.key, []).extend(plan.adopted_dirs)
 
     # 2. The edited files (RECORD, conda-meta): target content of each.
     edits: dict[str, _Edit] = {}
@@ -426,32 +477,27 @@ def _reconcile(
         remaining = [
             k for k, e in ledger.distributions.items() if path in e.edits and k not in planned
         ] + [p.key for p in users[path] if p.files]
-        ours = known is not None and sha256_hex(current) in known.written
-        if not remaining and known is not None:
-            if sha256_hex(current) == known.original:
+        digest = sha256_hex(current)
+        if known is None:
+            # First edit, or the ledger was lost: the original is the file without
+            # vbridge's rows (the file itself, unless vbridge edited it before).
+            stripped = _edited(root, path, current, {}, dropped, edits, originals=True)
+            if stripped != current:
+                edit.rebaseline = stripped
+        elif digest not in known.written and digest != known.original:
+            edit.rebaseline = _edited(root, path, current, {}, dropped, edits, originals=True)
+        edit.original = (
+            edit.rebaseline
+            if edit.rebaseline is not None
+            else current if known is None else store.original(known.original)
+        )
+        if known is not None and edit.rebaseline is None and not remaining:
+            if digest == known.original:
                 continue
-            original = store.original(known.original) if ours else None
-            if original is not None:
-                edit.target, edit.restore = original, True
+            if edit.original is not None:
+                edit.target, edit.restore = edit.original, True
                 continue
-        try:
-            if path.endswith("/RECORD"):
-                base = path[: -len("/RECORD")].rsplit("/", 1)[0]
-                rel_added = {_strip_base(base, p): d for p, d in added.items()}
-                rel_strip = {_strip_base(base, p) for p in dropped}
-                edit.target = record_with(current, rel_added, rel_strip)
-            else:
-                rewritten = {
-                    p: t.target
-                    for p, t in edits.items()
-                    if p.endswith("/RECORD") and t.target is not None
-                }
-                edit.target = meta_with(current, added, dropped, rewritten)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise RecordError(
-                f"{root / path}: cannot be parsed ({exc}); reinstall the package that "
-                "owns it, then run vbridge again"
-            ) from exc
+        edit.target = _edited(root, path, current, added, dropped, edits)
         if edit.target == current:
             edit.target = None
 
@@ -474,7 +520,7 @@ def _reconcile(
         return final
 
     changing = any(a != "unchanged" for *_, a in writes) or removals or any(
-        e.target is not None for e in edits.values()
+        e.target is not None or e.rebaseline is not None for e in edits.values()
     )
     if changing:
         # 4. Intent: back up originals, then record everything this run may leave.
@@ -510,6 +556,41 @@ def _reconcile(
     return final
 
 
+def _edited(
+    root: Path,
+    path: str,
+    current: bytes,
+    added: dict[str, bytes],
+    dropped: set[str],
+    edits: dict[str, _Edit],
+    originals: bool = False,
+) -> bytes:
+    """``current`` with vbridge's ``dropped`` rows removed and ``added`` ones put in.
+
+    A conda-meta record's ``sha256_in_prefix`` of an edited RECORD follows that RECORD
+    as it will be on disk, or, with ``originals``, as it was before vbridge.
+    """
+    try:
+        if path.endswith("/RECORD"):
+            base = path[: -len("/RECORD")].rsplit("/", 1)[0]
+            rel_added = {_strip_base(base, p): d for p, d in added.items()}
+            return record_with(current, rel_added, {_strip_base(base, p) for p in dropped})
+        records_on_disk: dict[str, bytes] = {}
+        for other, edit in edits.items():
+            if originals:
+                content = edit.original
+            else:
+                content = edit.target if edit.target is not None else edit.current
+            if other.endswith("/RECORD") and content is not None:
+                records_on_disk[other] = content
+        return meta_with(current, added, dropped, records_on_disk)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise RecordError(
+            f"{root / path}: cannot be parsed ({exc}); reinstall the package that owns "
+            "it, then run vbridge again"
+        ) from exc
+
+
 def _strip_base(base: str, path: str) -> str:
     """A root-relative path as RECORD spells it (relative to site-packages)."""
     return path[len(base) + 1 :] if path.startswith(base + "/") else path
@@ -532,9 +613,13 @@ def _intent_ledger(
             set(entry.edits) | {p for p in plan.edits if edits[p].target is not None}
         )
     for path, edit in edits.items():
-        if edit.target is None or edit.current is None:
+        if edit.current is None:
             continue
         known = intent.edited.get(path)
+        if edit.rebaseline is not None:
+            known = intent.edited[path] = EditEntry(store.backup(edit.rebaseline))
+        if edit.target is None:
+            continue
         if known is None:
             known = intent.edited[path] = EditEntry(store.backup(edit.current))
         known.written.append(sha256_hex(edit.target))
@@ -565,7 +650,9 @@ def _final_ledger(
             final.edited.pop(path, None)
             continue
         content = edit.target if edit.target is not None else edit.current
-        if known is None:
+        if edit.rebaseline is not None:
+            final.edited[path] = EditEntry(sha256_hex(edit.rebaseline), [sha256_hex(content)])
+        elif known is None:
             final.edited[path] = EditEntry(sha256_hex(edit.current), [sha256_hex(content)])
         else:
             known.written = [sha256_hex(content)]

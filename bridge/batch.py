@@ -1,8 +1,9 @@
 """Scanning many environments at once: on both cores, with a progress line on a terminal.
 
 Each environment is scanned in a worker process (``concurrent.futures``); what comes
-back is plain data (an :class:`~vbridge.model.Environment`, or inventory rows), so the
-parent alone writes output and the database.
+back is plain data (the environment's JSON document or table, or its inventory rows:
+an :class:`~vbridge.model.Environment` may hold lazily read facts that do not cross a
+process border), so the parent alone writes output and the database.
 
 >>> targets = [Target(Path("/opt/conda/envs/a")), Target(Path("/opt/b"))]  # doctest: +SKIP
 >>> [(o.index, o.error) for o in scan_many(targets, workers=2)]            # doctest: +SKIP
@@ -19,7 +20,7 @@ import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, TextIO, cast
 
 from vbridge.discover import Target
 from vbridge.errors import VbridgeError
@@ -28,18 +29,36 @@ if TYPE_CHECKING:
     from vbridge.inventory import EnvironmentRows
     from vbridge.model import Environment
 
-__all__ = ["DEFAULT_WORKERS", "Outcome", "ProgressLine", "scan_many", "scan_target"]
+__all__ = [
+    "DEFAULT_WORKERS",
+    "Outcome",
+    "ProgressLine",
+    "Rendered",
+    "render",
+    "scan_many",
+    "scan_target",
+]
 
 DEFAULT_WORKERS = min(2, os.cpu_count() or 1)
 
 
 @dataclass
+class Rendered:
+    """One environment as the scan command prints it."""
+
+    document: dict[str, object] | None  # its entry of the JSON document's environments
+    table: str | None  # its part of the table
+    problems: list[str]
+    refused: bool
+
+
+@dataclass
 class Outcome:
-    """One target's scan: the environment (or its inventory rows), or why it failed."""
+    """One target's scan: its output (or inventory rows), or why it failed."""
 
     index: int
     target: Target
-    environment: Environment | None = None
+    rendered: Rendered | None = None
     rows: EnvironmentRows | None = None
     error: str | None = None
     exit_code: int = 0
@@ -55,16 +74,34 @@ def scan_target(target: Target) -> Environment:
     return scan_environment(target.path)
 
 
-def _scan_one(index: int, target: Target, as_rows: bool) -> Outcome:
+def render(env: Environment, as_json: bool) -> Rendered:
+    """What the scan command prints of one environment."""
+    from vbridge.report import render_table, to_document
+
+    document = table = None
+    if as_json:
+        (document,) = cast("list[dict[str, object]]", to_document([env])["environments"])
+    else:
+        table = render_table([env])
+    return Rendered(
+        document,
+        table,
+        [str(p) for p in env.problems],
+        any(f.severity == "refuse" for f in env.findings),
+    )
+
+
+def _scan_one(index: int, target: Target, mode: str) -> Outcome:
     started = time.perf_counter()
     try:
         env = scan_target(target)
-        if as_rows:
+        if mode == "rows":
             from vbridge.inventory import environment_rows
 
             rows = environment_rows(env, target)
             return Outcome(index, target, rows=rows, seconds=time.perf_counter() - started)
-        return Outcome(index, target, environment=env, seconds=time.perf_counter() - started)
+        rendered = render(env, as_json=mode == "json")
+        return Outcome(index, target, rendered=rendered, seconds=time.perf_counter() - started)
     except VbridgeError as exc:
         return Outcome(index, target, error=str(exc), exit_code=exc.exit_code)
 
@@ -108,23 +145,24 @@ def _context() -> multiprocessing.context.BaseContext:
 def scan_many(
     targets: Sequence[Target],
     workers: int = DEFAULT_WORKERS,
-    as_rows: bool = False,
+    mode: str = "rows",
     progress: ProgressLine | None = None,
 ) -> Iterator[Outcome]:
     """Scan every target, ``workers`` at a time; outcomes come as they finish.
 
-    One target, or ``workers`` of 1, scans in this process.
+    ``mode``: ``rows`` (inventory rows), ``json`` or ``table`` (what ``vbridge scan``
+    prints). One target, or ``workers`` of 1, scans in this process.
     """
     indexed = list(enumerate(targets))
     if workers <= 1 or len(indexed) <= 1:
         for index, target in indexed:
-            outcome = _scan_one(index, target, as_rows)
+            outcome = _scan_one(index, target, mode)
             if progress is not None:
                 progress.advance(target.label)
             yield outcome
         return
     with ProcessPoolExecutor(max_workers=min(workers, len(indexed)), mp_context=_context()) as pool:
-        futures = [pool.submit(_scan_one, index, target, as_rows) for index, target in indexed]
+        futures = [pool.submit(_scan_one, index, target, mode) for index, target in indexed]
         for future in as_completed(futures):
             outcome = future.result()
             if progress is not None:

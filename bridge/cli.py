@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
+    from vbridge.annotate import AnnotateResult, CleanResult
     from vbridge.discover import Target
     from vbridge.inventory import Inventory, ScanSummary
     from vbridge.model import Environment
@@ -111,6 +112,159 @@ def scan(
     _report_problems(envs)
     typer.echo(render_json(envs) if as_json else render_table(envs), nl=False)
     raise typer.Exit(_exit_code(envs))
+
+
+CandidateOpt = Annotated[
+    Optional[list[str]],  # noqa: UP045
+    typer.Option(
+        "--candidate",
+        help="A wheel file or a requirement pip would install here; repeat for several.",
+        show_default=False,
+    ),
+]
+
+
+def _target_python(python: str | None) -> str:
+    """The interpreter the pip gate acts on: --python, the active venv/conda, or this one."""
+    import os
+
+    if python:
+        return python
+    for var in ("VIRTUAL_ENV", "CONDA_PREFIX"):
+        root = os.environ.get(var)
+        if root:
+            for rel in ("bin/python", "Scripts/python.exe", "python.exe"):
+                if (Path(root) / rel).exists():
+                    return str(Path(root) / rel)
+    return sys.executable
+
+
+def _prefix_python(prefix: Path) -> str | None:
+    for rel in ("bin/python", "bin/python3", "Scripts/python.exe", "python.exe"):
+        if (prefix / rel).exists():
+            return str(prefix / rel)
+    return None
+
+
+@app.command()
+def check(
+    prefix: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Argument(help="Environment prefix (conda prefix, venv).", show_default=False),
+    ] = None,
+    python: PythonOpt = None,
+    candidate: CandidateOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Is this environment consistent, and would installing --candidate be safe here?
+
+    Exit 1 on a refusal (policy: data/policy.toml, overridden per environment by
+    <prefix>/.vbridge/policy.toml or $VBRIDGE_POLICY), 0 otherwise.
+    """
+    import json
+    import tempfile
+
+    from vbridge.checker import Candidate, check_candidates, check_environment
+    from vbridge.errors import VbridgeError
+    from vbridge.pipgate import PipTarget, candidates_for, scan_target
+    from vbridge.scan import scan_environment, scan_python
+
+    if prefix is not None and python is not None:
+        raise _fail("give an environment prefix or --python, not both")
+    wheels = [c for c in candidate or [] if c.endswith(".whl") and Path(c).is_file()]
+    requirements = [c for c in candidate or [] if c not in wheels]
+    try:
+        with tempfile.TemporaryDirectory(prefix="vbridge-check-") as tmp:
+            if prefix is not None:
+                prefix = prefix.absolute()
+                interpreter = _prefix_python(prefix)
+            else:
+                interpreter = python or _target_python(None)
+            target = PipTarget.for_python(interpreter) if candidate and interpreter else None
+            if requirements and target is None:
+                raise _fail(
+                    f"{prefix}: no interpreter in this prefix to resolve requirements with; "
+                    "give .whl files as --candidate"
+                )
+            if prefix is not None:
+                env = scan_environment(prefix)
+            else:
+                env = scan_target(target) if target else scan_python(interpreter or "")
+            layer = target.layer if target else next(iter(env.site_packages), None)
+            found = [Candidate.from_wheel(Path(w).absolute(), layer) for w in wheels]
+            if requirements and target is not None:
+                found += candidates_for(target, requirements, Path(tmp))[0]
+            verdict = (
+                check_candidates(env, found, layer) if candidate else check_environment(env)
+            )
+    except VbridgeError as exc:
+        raise _fail(str(exc), exc.exit_code) from None
+    _report_problems([env])
+    if as_json:
+        from vbridge import __version__
+
+        doc = {
+            "schema_version": 1,
+            "vbridge_version": __version__,
+            "environment": str(env.path),
+            **verdict.to_dict(),
+        }
+        typer.echo(json.dumps(doc, indent=2))
+    else:
+        for line in verdict.lines():
+            typer.echo(line)
+        if verdict.decision == "ok":
+            what = "installing these" if candidate else "this environment"
+            typer.echo(f"ok: no conflict found for {what} ({env.path})")
+    raise typer.Exit(verdict.exit_code)
+
+
+pip_app = typer.Typer(
+    name="pip",
+    help="pip behind the gate: check what pip would install before it changes anything.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+)
+app.add_typer(pip_app, name="pip")
+
+
+@pip_app.command(
+    "install",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)
+def pip_install(
+    ctx: typer.Context,
+    python: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--python", help="Install into this interpreter's environment."),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Install even if the policy refuses.")
+    ] = False,
+    warn_only: Annotated[
+        bool, typer.Option("--warn-only", help="Turn refusals into warnings, then install.")
+    ] = False,
+) -> None:
+    """Run pip install ARGS after checking every wheel it would install.
+
+    pip resolves (dry run), vbridge downloads and reads each wheel once, decides, then
+    installs exactly those files with --no-deps, or refuses with exit status 1.
+    """
+    from vbridge.errors import VbridgeError
+    from vbridge.pipgate import gate_install
+
+    args = list(ctx.args)
+    if not args:
+        raise _fail("give pip install arguments: vbridge pip install numpy")
+    try:
+        code = gate_install(
+            _target_python(python), args, force=force, warn_only=warn_only,
+            echo=lambda line: typer.echo(line, err=True),
+        )
+    except VbridgeError as exc:
+        raise _fail(str(exc), exc.exit_code) from None
+    raise typer.Exit(code)
 
 
 def _debian_root(root: Path) -> Path:
@@ -258,7 +412,7 @@ def _scan_many(
     import json
     import time
 
-    from vbridge.batch import DEFAULT_WORKERS, ProgressLine, scan_many
+    from vbridge.batch import DEFAULT_WORKERS, ProgressLine, Rendered, scan_many
     from vbridge.errors import VbridgeError
 
     started = time.perf_counter()
@@ -275,7 +429,7 @@ def _scan_many(
         typer.echo("vbridge: no environments found", err=True)
     progress = ProgressLine(len(targets), enabled=not as_json)
     summaries: dict[int, ScanSummary] = {}
-    envs: dict[int, Environment] = {}
+    printed: dict[int, Rendered] = {}
     to_scan: list[Target] = []
     if inventory is not None:
         for index, target in enumerate(targets):
@@ -290,9 +444,8 @@ def _scan_many(
     order = {id(t): i for i, t in enumerate(targets)}
     code = 0
     try:
-        for outcome in scan_many(
-            to_scan, workers or DEFAULT_WORKERS, as_rows=inventory is not None, progress=progress
-        ):
+        mode = "rows" if inventory is not None else "json" if as_json else "table"
+        for outcome in scan_many(to_scan, workers or DEFAULT_WORKERS, mode, progress):
             index = order[id(to_scan[outcome.index])]
             if outcome.error is not None:
                 progress.close()
@@ -300,20 +453,29 @@ def _scan_many(
                 code = max(code, outcome.exit_code)
             elif inventory is not None and outcome.rows is not None:
                 summaries[index] = inventory.record(outcome.rows, outcome.seconds)
-            elif outcome.environment is not None:
-                envs[index] = outcome.environment
+            elif outcome.rendered is not None:
+                printed[index] = outcome.rendered
     finally:
         progress.close()
         if inventory is not None:
             inventory.close()
-    refused = any(s.refused for s in summaries.values()) or _exit_code(list(envs.values())) == 1
+    refused = any(s.refused for s in summaries.values()) or any(
+        r.refused for r in printed.values()
+    )
     code = max(code, 1 if refused else 0)
     if inventory is None:
-        ordered = [envs[i] for i in sorted(envs)]
-        from vbridge.report import render_json, render_table
+        ordered = [printed[i] for i in sorted(printed)]
+        for rendered in ordered:
+            for problem in rendered.problems:
+                typer.echo(f"vbridge: {problem}", err=True)
+        if as_json:
+            from vbridge.report import to_document
 
-        _report_problems(ordered)
-        typer.echo(render_json(ordered) if as_json else render_table(ordered), nl=False)
+            document = to_document([])  # as render_json writes it, one environment each
+            document["environments"] = [r.document for r in ordered]
+            typer.echo(json.dumps(document, indent=2, sort_keys=False) + "\n", nl=False)
+        else:
+            typer.echo("\n".join(r.table or "" for r in ordered), nl=False)
         return code
     done = [summaries[i] for i in sorted(summaries)]
     if as_json:
@@ -490,17 +652,16 @@ WaitOpt = Annotated[
 DryRunOpt = Annotated[
     bool, typer.Option("--dry-run", help="Show what would change; write nothing.")
 ]
+OnlyOpt = Annotated[
+    Optional[list[Path]],  # noqa: UP045 - typer needs Optional on Python 3.10
+    typer.Option(
+        "--only",
+        help="Limit the run to this .dist-info directory (repeat for more); for hooks.",
+    ),
+]
 
 
-def _print_changes(result: object, as_json: bool, verb: str) -> None:
-    import json as json_mod
-
-    from vbridge.annotate import AnnotateResult, CleanResult
-
-    assert isinstance(result, AnnotateResult | CleanResult)
-    if as_json:
-        typer.echo(json_mod.dumps(result.to_dict(), indent=2))
-        return
+def _print_changes(result: AnnotateResult | CleanResult, verb: str) -> None:
     prefix = "would " if result.dry_run else ""
     for change in result.changed:
         typer.echo(f"{prefix}{change.action} {change.path}")
@@ -514,6 +675,17 @@ def _print_changes(result: object, as_json: bool, verb: str) -> None:
     )
 
 
+def _absolute(paths: list[Path] | None) -> list[Path] | None:
+    return [p.absolute() for p in paths] if paths else None
+
+
+def _print_results(results: list[AnnotateResult | CleanResult]) -> None:
+    import json as json_mod
+
+    document = {"environments": [r.to_dict() for r in results]}
+    typer.echo(json_mod.dumps(document, indent=2))
+
+
 @app.command()
 def annotate(
     prefixes: PrefixArg = None,
@@ -521,23 +693,34 @@ def annotate(
     dry_run: DryRunOpt = False,
     as_json: JsonOpt = False,
     wait: WaitOpt = 0.0,
+    only: OnlyOpt = None,
     variants_toml: VariantsTomlOpt = False,
 ) -> None:
     """Write variant.json (PEP 825) and an SBOM (PEP 770) into each distribution's
-    dist-info, registered so that uninstalling the package removes them."""
+    dist-info, registered so that uninstalling the package removes them.
+
+    JSON (--json): {"environments": [{"root", "dry_run", "ledger", "changes": [{"path",
+    "action", "distribution"}], "findings": [...], "annotated": [dist-info, ...]}]}.
+    """
     from vbridge.annotate import annotate_environment
     from vbridge.errors import VbridgeError
 
+    results: list[AnnotateResult | CleanResult] = []
     try:
         envs = resolve_environments(prefixes, python)
         _report_problems(envs)
         for env in envs:
-            result = annotate_environment(env, dry_run=dry_run, wait=wait)
-            _print_changes(result, as_json, "annotate")
+            results.append(
+                annotate_environment(env, only=_absolute(only), dry_run=dry_run, wait=wait)
+            )
+            if not as_json:
+                _print_changes(results[-1], "annotate")
             if variants_toml:
                 _write_variants_toml(env, dry_run, as_json, wait)
     except VbridgeError as exc:
         raise _fail(str(exc), exc.exit_code) from None
+    if as_json:
+        _print_results(results)
 
 
 @app.command()
@@ -547,12 +730,17 @@ def clean(
     dry_run: DryRunOpt = False,
     as_json: JsonOpt = False,
     wait: WaitOpt = 0.0,
+    only: OnlyOpt = None,
 ) -> None:
-    """Remove everything vbridge wrote and restore every file it edited, byte for byte."""
+    """Remove everything vbridge wrote and restore every file it edited, byte for byte.
+
+    JSON (--json): as for annotate, without "annotated".
+    """
     from vbridge.annotate import clean_environment
     from vbridge.errors import VbridgeError
     from vbridge.scan import interpreter_layers
 
+    results: list[AnnotateResult | CleanResult] = []
     try:
         if prefixes and python:
             raise _fail("give environment prefixes or --python, not both")
@@ -560,11 +748,17 @@ def clean(
             interpreter_layers(python or sys.executable)[0]
         ]
         for root in roots:
-            _remove_variants_toml(root, dry_run, as_json, wait)
-            result = clean_environment(root, dry_run=dry_run, wait=wait)
-            _print_changes(result, as_json, "clean")
+            if not only:
+                _remove_variants_toml(root, dry_run, as_json, wait)
+            results.append(
+                clean_environment(root, only=_absolute(only), dry_run=dry_run, wait=wait)
+            )
+            if not as_json:
+                _print_changes(results[-1], "clean")
     except VbridgeError as exc:
         raise _fail(str(exc), exc.exit_code) from None
+    if as_json:
+        _print_results(results)
 
 
 VariantsTomlOpt = Annotated[

@@ -8,7 +8,8 @@ of an edited file (``RECORD``) carries ``sha256_in_prefix`` (conda's record of w
 on disk, which ``conda doctor`` checks), it is updated to the new content.
 
 The record is re-serialised in the layout it was read in (indentation, key order,
-trailing newline): rattler's own output round-trips byte for byte.
+trailing newline, escaped or raw non-ASCII): records written by conda, micromamba and
+rattler round-trip byte for byte, so only vbridge's entries differ.
 
 >>> import json
 >>> text = json.dumps({"name": "numpy", "files": ["a"], "paths_data": {"paths_version": 1,
@@ -26,6 +27,7 @@ from __future__ import annotations
 import bisect
 import json
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from vbridge.safefs import sha256_hex
@@ -33,16 +35,28 @@ from vbridge.safefs import sha256_hex
 __all__ = ["meta_paths", "meta_with"]
 
 
-def _layout(data: bytes) -> tuple[int | None, bool]:
-    """Indentation and trailing newline of a JSON document as written."""
-    text = data.decode("utf-8")
-    indent: int | None = None
-    for line in text.splitlines()[1:]:
-        stripped = line.lstrip(" ")
-        if stripped and len(stripped) != len(line):
-            indent = len(line) - len(stripped)
-            break
-    return indent, text.endswith("\n")
+@dataclass(frozen=True)
+class _Layout:
+    """How a JSON document was written: indentation, final newline, escaped non-ASCII."""
+
+    indent: int | None
+    trailing_newline: bool
+    ascii_only: bool
+
+    @classmethod
+    def of(cls, data: bytes) -> _Layout:
+        text = data.decode("utf-8")
+        indent: int | None = None
+        for line in text.splitlines()[1:]:
+            stripped = line.lstrip(" ")
+            if stripped and len(stripped) != len(line):
+                indent = len(line) - len(stripped)
+                break
+        return cls(indent, text.endswith("\n"), data.isascii())
+
+    def dump(self, record: dict[str, Any]) -> bytes:
+        text = json.dumps(record, indent=self.indent, ensure_ascii=self.ascii_only)
+        return (text + ("\n" if self.trailing_newline else "")).encode("utf-8")
 
 
 def _insert_sorted(items: list[Any], item: Any, key: Any) -> None:
@@ -78,7 +92,7 @@ def meta_with(
     record = json.loads(data)
     if not isinstance(record, dict):
         raise ValueError("not a JSON object")
-    indent, trailing_newline = _layout(data)
+    layout = _Layout.of(data)
     drop = set(managed) | set(added)
 
     files = record.get("files")
@@ -94,7 +108,7 @@ def meta_with(
     paths_data = record.get("paths_data")
     if paths_data is None:
         if not added:
-            return _dump(record, indent, trailing_newline)
+            return layout.dump(record)
         paths_data = record["paths_data"] = {"paths_version": 1, "paths": []}
     entries = paths_data.get("paths") if isinstance(paths_data, dict) else None
     if not isinstance(entries, list):
@@ -114,13 +128,9 @@ def meta_with(
             new["sha256_in_prefix"] = new["sha256"]
         new["size_in_bytes"] = len(content)
         _insert_sorted(entries, new, key=_entry_path)
-    return _dump(record, indent, trailing_newline)
+    return layout.dump(record)
 
 
 def _entry_path(entry: Any) -> str:
     return str(entry.get("_path", "")) if isinstance(entry, dict) else ""
 
-
-def _dump(record: dict[str, Any], indent: int | None, trailing_newline: bool) -> bytes:
-    text = json.dumps(record, indent=indent, ensure_ascii=False)
-    return (text + ("\n" if trailing_newline else "")).encode("utf-8")

@@ -1,6 +1,7 @@
 """Findings about one scanned environment: what conflicts, and who caused it.
 
-Severities and which features must agree come from ``data/policy.toml``.
+Severities and which features must agree come from the coupling policy
+(``data/policy.toml`` merged with the environment's override, see vbridge/policy.py).
 """
 
 from __future__ import annotations
@@ -8,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import cast
 
-from vbridge.model import Distribution, Environment, Evidence, Finding, Property, Severity
+from vbridge.model import Distribution, Environment, Evidence, Finding, Property
+from vbridge.policy import CouplingPolicy
 from vbridge.rules import load_data
 from vbridge.sitepackages import split_metadata_dir_name
 
@@ -41,59 +43,13 @@ def feature_values(
 
 
 def environment_findings(env: Environment) -> Iterator[Finding]:
-    yield from _ownership_findings(env)
-    yield from _several_in_one_findings(env)
-    yield from _mixed_findings(env)
+    policy = CouplingPolicy.load(env.path)
+    yield from _ownership_findings(env, policy)
+    yield from _mixed_findings(env, policy)
 
 
-def _evidence_label(evidence: Evidence) -> str:
-    """``libblas.so.3 -> libblis4-openmp``: the record nearest the fact, and the fact."""
-    near = evidence.via[-1] if evidence.via else evidence.record.split(":", 1)[-1]
-    return f"{near} -> {evidence.value}"
-
-
-def _several_in_one_findings(env: Environment) -> Iterator[Finding]:
-    """Distributions that themselves carry several values of a coupled feature.
-
-    Debian picks BLAS and LAPACK with two alternatives: when they name different
-    providers, numpy loads both into one process. Distributions with the same values
-    share one finding.
-    """
-    for feature, table in _policy().items():
-        label = str(table.get("label", feature))
-        groups: dict[tuple[str, ...], list[Distribution]] = {}
-        for dist in env.distributions:
-            carried = tuple(
-                sorted({p.value for p in dist.properties if canonical_feature(p) == feature})
-            )
-            if len(carried) > 1:
-                groups.setdefault(carried, []).append(dist)
-        for values, dists in groups.items():
-            first = dists[0]
-            parts: list[str] = []
-            evidence: list[Evidence] = []
-            for value in values:
-                found = [
-                    ev
-                    for prop, evs in first.properties.items()
-                    if canonical_feature(prop) == feature and prop.value == value
-                    for ev in evs[:1]
-                ]
-                evidence.extend(found)
-                parts.append(f"{value} ({_evidence_label(found[0])})" if found else value)
-            names = ", ".join(f"{d.name} {d.version}" for d in dists)
-            verb = "loads" if len(dists) == 1 else "each load"
-            yield Finding(
-                cast(Severity, table.get("several", table.get("mixed", "warn"))),
-                "several-" + feature.split(" :: ")[0].replace("_", "-"),
-                f"{names} {verb} several {label}s into one process: {' and '.join(parts)}",
-                tuple(sorted({d.name for d in dists})),
-                tuple(evidence),
-            )
-
-
-def _ownership_findings(env: Environment) -> Iterator[Finding]:
-    policy = cast("dict[str, str]", load_data("policy").get("ownership", {}))
+def _ownership_findings(env: Environment, coupling: CouplingPolicy) -> Iterator[Finding]:
+    policy = coupling.ownership
     by_name: dict[str, list[Distribution]] = {}
     for dist in env.distributions:
         by_name.setdefault(dist.name, []).append(dist)
@@ -111,8 +67,11 @@ def _ownership_findings(env: Environment) -> Iterator[Finding]:
             who += f", build {record.build})" if record.build else ")"
             installer = other.installer or "another installer"
             if dist_path not in present:
+                severity = policy.get("replaced")
+                if severity is None:
+                    continue
                 yield Finding(
-                    cast(Severity, policy.get("replaced", "warn")),
+                    severity,
                     "replaced-foreign",
                     f"{name} {version} installed by {who} was replaced by {name} "
                     f"{other.version} installed by {installer}; {record.ecosystem} "
@@ -120,8 +79,11 @@ def _ownership_findings(env: Environment) -> Iterator[Finding]:
                     (name,),
                 )
             else:
+                severity = policy.get("shadowed")
+                if severity is None:
+                    continue
                 yield Finding(
-                    cast(Severity, policy.get("shadowed", "warn")),
+                    severity,
                     "shadowed-foreign",
                     f"{name} {other.version} installed by {installer} in {other.layer} "
                     f"sits beside {name} {version} installed by {who}; which one Python "
@@ -130,27 +92,14 @@ def _ownership_findings(env: Environment) -> Iterator[Finding]:
                 )
 
 
-def _mixed_findings(env: Environment) -> Iterator[Finding]:
-    if env.collection:
-        return
-    for feature, table in _policy().items():
-        values = feature_values(env.distributions, feature)
-        if len(values) < 2:
-            continue
-        label = str(table.get("label", feature))
-        parts = []
-        names: list[str] = []
-        evidence: list[Evidence] = []
-        for value, carriers in sorted(values.items()):
-            carrier_names = sorted({d.name for d, _ in carriers})
-            names.extend(carrier_names)
-            parts.append(f"{value} ({', '.join(carrier_names)})")
-            for _, ev in carriers:
-                evidence.extend(ev[:1])
-        yield Finding(
-            cast(Severity, table.get("mixed", "warn")),
-            "mixed-" + feature.split(" :: ")[0].replace("_", "-"),
-            f"several {label}s in one environment: {'; '.join(parts)}",
-            tuple(sorted(set(names))),
-            tuple(evidence),
-        )
+def _mixed_findings(env: Environment, policy: CouplingPolicy) -> Iterator[Finding]:
+    """Coupled features that disagree among the distributions of the environment.
+
+    Every distribution counts, shadowed copies too (a shadowed copy has its own
+    finding); a collection of environments (a Spack install tree) is never one
+    process, so only what one distribution loads by itself is reported there.
+    """
+    records = {r.key: r for r in env.records}
+    yield from policy.coupling_findings(
+        env.distributions, records=records, one_process=not env.collection
+    )

@@ -135,7 +135,9 @@ def scan_environment(
             env.collection = True
         records_by_eco.setdefault(ecosystem, []).extend(records)
         env.records.extend(records)
-        if ecosystem not in env.ecosystems and (records or ecosystem != "pip"):
+        # Describing adapters (wheel binaries) own nothing: they name no ecosystem.
+        foreign = getattr(adapter, "FOREIGN", True)
+        if ecosystem not in env.ecosystems and foreign and (records or ecosystem != "pip"):
             env.ecosystems.append(ecosystem)
         if layers is None:
             extra_layers = getattr(adapter, "site_packages", None)
@@ -232,9 +234,12 @@ def _translate(
             for prop, evidence in _closure(starts, own, links):
                 dist.add(prop, evidence)
     for dist in env.distributions:
+        if dist.owner_record is not None:
+            continue  # its owner's records say what it is: its binaries need not be read
         for record in describers.get(dist.dist_info, []):
             for prop, evidence in _ruleset(record.ecosystem).record_properties(record):
                 dist.add(prop, evidence)
+            dist.facts.update({k: v for k, v in record.extra.items() if v not in ([], "")})
 
 
 class _Links:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import shutil
 from importlib.metadata import Distribution as ImportlibDistribution
 from pathlib import Path
 
@@ -185,7 +186,8 @@ def test_annotate_twice_changes_nothing_and_dry_run_writes_nothing(
     proc = run_vbridge("annotate", str(prefix), "--dry-run", "--json")
     assert proc.returncode == 0, proc.stderr
     assert snapshot(prefix) == before
-    planned = {(c["path"], c["action"]) for c in json.loads(proc.stdout)["changes"]}
+    (document,) = json.loads(proc.stdout)["environments"]
+    planned = {(c["path"], c["action"]) for c in document["changes"]}
     assert planned == {(str(c.path), c.action) for c in dry.changes}
 
     first = annotate_environment(scan_environment(prefix))
@@ -211,7 +213,7 @@ def test_clean_restores_the_prefix_byte_for_byte(
     assert len(changed(before, snapshot(prefix))) > 20
 
     dry = run_vbridge("clean", str(prefix), "--dry-run", "--json")
-    assert dry.returncode == 0 and json.loads(dry.stdout)["changes"]
+    assert dry.returncode == 0 and json.loads(dry.stdout)["environments"][0]["changes"]
     proc = run_vbridge("clean", str(prefix))
     assert proc.returncode == 0, proc.stderr
     assert changed(before, snapshot(prefix)) == []
@@ -379,3 +381,113 @@ def test_record_layouts_are_kept(layout: str, tmp_path: Path, conda_cache: Path)
         assert (row + "\n").encode() in data
     clean_environment(prefix)
     assert changed(before, snapshot(prefix)) == []
+
+
+def test_a_record_rewritten_since_is_not_rolled_back(
+    mkl_channel: Path, conda_prefix: CondaPrefixFactory, conda_cache: Path
+) -> None:
+    """rattler reinstalls numpy after annotate: clean must not bring back older bytes."""
+    prefix = conda_prefix(mkl_channel, ["numpy", "mpi4py", "libblas=*=*mkl"])
+    annotate_environment(scan_environment(prefix))
+    # Remove numpy and install it again, with no vbridge run in between: the ledger
+    # still describes the old files, the conda-meta record is a new one.
+    condaenv.install(mkl_channel, ["mpi4py"], prefix, conda_cache)
+    condaenv.install(mkl_channel, ["mpi4py", "numpy", "libblas=*=*mkl"], prefix, conda_cache)
+    meta = _meta(prefix, "numpy")
+    record = json.loads(meta.read_bytes())
+    record["requested_specs"] = ["numpy >=1.26"]  # as written by the new install
+    meta.write_text(json.dumps(record, indent=2))
+    reinstalled = {"meta": meta.read_bytes(), "RECORD": (prefix / NUMPY / "RECORD").read_bytes()}
+    assert not (prefix / NUMPY / "variant.json").exists()
+
+    result = annotate_environment(scan_environment(prefix))
+    assert (prefix / NUMPY / "variant.json").is_file()
+    assert {c.path for c in result.changed} >= {meta, prefix / NUMPY / "RECORD"}
+    rattler.PrefixRecord.from_path(meta)
+
+    clean_environment(prefix)
+    assert meta.read_bytes() == reinstalled["meta"]
+    assert (prefix / NUMPY / "RECORD").read_bytes() == reinstalled["RECORD"]
+    assert not (prefix / ".vbridge").exists()
+
+
+def test_owner_removed_its_files_but_left_ours_no_ghost_remains(
+    mkl_channel: Path, conda_prefix: CondaPrefixFactory
+) -> None:
+    """What a package manager that does not know vbridge's files leaves (dpkg does this:
+    it removes what it installed and keeps a directory that is not empty). A stand-in
+    for that removal: the files of numpy's original conda record are deleted by hand."""
+    prefix = conda_prefix(mkl_channel, ["numpy", "libblas=*=*mkl"])
+    meta = _meta(prefix, "numpy")
+    original_files = json.loads(meta.read_bytes())["files"]
+    annotate_environment(scan_environment(prefix))
+    for rel in original_files:
+        (prefix / rel).unlink()
+    meta.unlink()
+    assert sorted(p.name for p in (prefix / NUMPY).iterdir()) == ["sboms", "variant.json"]
+    # A ghost: a dist-info with no METADATA. The next run removes what vbridge left.
+    result = annotate_environment(scan_environment(prefix))
+    assert {c.action for c in result.changed} == {"remove"}
+    assert not (prefix / NUMPY).exists()
+    assert not (prefix / ".vbridge").exists()
+
+
+def test_a_lost_ledger_is_rebuilt_from_vbridge_own_sbom(
+    mkl_channel: Path, conda_prefix: CondaPrefixFactory
+) -> None:
+    prefix = conda_prefix(mkl_channel, ["numpy", "scipy", "libblas=*=*mkl"])
+    before = snapshot(prefix)
+    annotate_environment(scan_environment(prefix))
+    annotated = snapshot(prefix)
+    shutil.rmtree(prefix / ".vbridge")  # the user deleted vbridge's state
+
+    again = annotate_environment(scan_environment(prefix))
+    assert again.findings == [] and again.changed == []
+    assert changed(annotated, snapshot(prefix)) == []  # same files, same ledger, backups
+    clean_environment(prefix)
+    assert changed(before, snapshot(prefix)) == []
+
+
+def _altered_files(prefix: Path) -> list[str]:
+    """What `conda doctor`'s altered-files check reports: files whose sha256 differs
+    from the ``sha256_in_prefix`` their conda-meta record notes."""
+    altered = []
+    for meta in (prefix / "conda-meta").glob("*.json"):
+        for entry in json.loads(meta.read_bytes()).get("paths_data", {}).get("paths", []):
+            expected = entry.get("sha256_in_prefix")
+            path = prefix / entry["_path"]
+            if (
+                expected
+                and path.is_file()
+                and hashlib.sha256(path.read_bytes()).hexdigest() != expected
+            ):
+                altered.append(entry["_path"])
+    return altered
+
+
+def test_conda_style_records_stay_consistent_for_conda_doctor(
+    mkl_channel: Path, conda_prefix: CondaPrefixFactory
+) -> None:
+    prefix = conda_prefix(mkl_channel, ["numpy", "libblas=*=*mkl"])
+    # Stand-in for conda's own writer (conda is not installable here): the same record
+    # as conda writes it, with `sha256_in_prefix` for every file, sorted keys, indent 2.
+    meta = _meta(prefix, "numpy")
+    record = json.loads(meta.read_bytes())
+    for entry in record["paths_data"]["paths"]:
+        data = (prefix / entry["_path"]).read_bytes()
+        entry["sha256_in_prefix"] = hashlib.sha256(data).hexdigest()
+    meta.write_text(json.dumps(record, indent=2, sort_keys=True, separators=(",", ": ")))
+    before = snapshot(prefix)
+    assert _altered_files(prefix) == []
+
+    annotate_environment(scan_environment(prefix))
+    assert _altered_files(prefix) == []  # RECORD changed, and the record says so
+    entries = {e["_path"]: e for e in json.loads(meta.read_bytes())["paths_data"]["paths"]}
+    assert entries[f"{NUMPY}/variant.json"]["sha256_in_prefix"] == entries[
+        f"{NUMPY}/variant.json"]["sha256"]
+    rattler.PrefixRecord.from_path(meta)
+    assert annotate_environment(scan_environment(prefix)).changed == []
+
+    clean_environment(prefix)
+    assert changed(before, snapshot(prefix)) == []
+    assert _altered_files(prefix) == []

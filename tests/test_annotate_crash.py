@@ -1,11 +1,11 @@
-"""Crash safety: `vbridge annotate` killed with SIGKILL at random points.
+"""Crash safety: `vbridge annotate` and `vbridge clean` killed with SIGKILL at random points.
 
-A real rattler prefix with 100+ Python distributions is annotated by the real console
-script, which is killed at a random moment: sometimes before it writes, mostly while it
-writes (the kill is timed from the moment its ledger appears). After every kill each
-RECORD and conda-meta record must parse and be either the old or the new version, and
-one more `annotate` must give exactly the state of an uninterrupted run, one `clean`
-exactly the state before.
+A real rattler prefix with 100+ Python distributions is annotated (and, separately,
+cleaned) by the real console script, which is killed at a random moment: anywhere in
+the run, or once a random share of its writes has happened (files added, RECORDs
+rewritten). After every kill each RECORD and conda-meta record must parse and be either
+the old or the new version, and one more `annotate` must give exactly the state of an
+uninterrupted run, one `clean` exactly the state before.
 
 The runs set ``VBRIDGE_FSYNC=0``: flushing to disk protects against power loss, not
 against a killed process (the kernel keeps what was written). The prefixes live in
@@ -14,6 +14,7 @@ memory (``/dev/shm``) when the machine has it. Both keep dozens of trials quick.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -37,12 +38,14 @@ from vbridge.scan import scan_environment
 
 N_DISTS = 110
 TRIALS = 36
+CLEAN_TRIALS = 12
 SITE = condaenv.SITE
 
 
 @dataclass
 class Prefixes:
     base: Path
+    annotated: Path
     before: dict[str, str]
     after: dict[str, str]
     run_seconds: float
@@ -57,10 +60,10 @@ def _many_packages() -> list[condaenv.CondaPackage]:
     return packages
 
 
-def _vbridge_annotate(prefix: Path) -> subprocess.Popen[bytes]:
+def _vbridge_annotate(prefix: Path, command: str = "annotate") -> subprocess.Popen[bytes]:
     exe = str(Path(sys.executable).with_name("vbridge"))
     return subprocess.Popen(
-        [exe, "annotate", str(prefix)],
+        [exe, command, str(prefix)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         env={**os.environ, "VBRIDGE_FSYNC": "0"},
@@ -88,9 +91,8 @@ def prefixes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prefixes]:
     finished = time.monotonic()
     assert proc.returncode == 0, err
     after = snapshot(reference)
-    shutil.rmtree(reference)
     try:
-        yield Prefixes(base, before, after, finished - started, root / "trials")
+        yield Prefixes(base, reference, before, after, finished - started, root / "trials")
     finally:
         os.environ.pop("VBRIDGE_FSYNC", None)
         shutil.rmtree(root, ignore_errors=True)
@@ -169,6 +171,51 @@ def test_sigkill_at_random_points_never_corrupts_and_is_recoverable(p: Prefixes)
         shutil.rmtree(prefix)
     # The kills landed in the middle of the writes, not only before or after them.
     assert outcomes.count("partial") >= TRIALS // 4, outcomes
+
+
+def test_sigkill_during_clean_is_recoverable(p: Prefixes) -> None:
+    rng = random.Random(770)
+    outcomes: list[str] = []
+    for trial in range(CLEAN_TRIALS):
+        prefix = p.work / f"c{trial}"
+        shutil.copytree(p.annotated, prefix, symlinks=True)
+        added = [prefix / k for k in p.after if k.endswith(("variant.json", "vbridge.cdx.json"))]
+        proc = _vbridge_annotate(prefix, "clean")
+        if trial % 2:
+            time.sleep(rng.uniform(0, p.run_seconds))
+        else:  # once a random number of RECORDs has its original size back
+            target = rng.randint(1, N_DISTS - 1)
+            sizes = {
+                prefix / k: (p.base / k).stat().st_size for k in p.after if k.endswith("/RECORD")
+            }
+            while proc.poll() is None and sum(
+                path.stat().st_size == size for path, size in sizes.items()
+            ) < target:
+                time.sleep(0.0002)
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+        if proc.stderr:
+            proc.stderr.close()
+        assert proc.returncode in (0, -signal.SIGKILL)
+        outcomes.append(_check_records(prefix, p))
+        assert all(not path.exists() or snapshot_file(path) == p.after[
+            path.relative_to(prefix).as_posix()] for path in added)
+        if trial % 3 == 0:
+            annotate_environment(scan_environment(prefix))
+            assert changed(p.after, snapshot(prefix)) == [], f"trial {trial}: annotate"
+        else:
+            clean_environment(prefix)
+            assert changed(p.before, snapshot(prefix)) == [], f"trial {trial}: clean"
+        shutil.rmtree(prefix)
+    assert outcomes.count("partial") >= CLEAN_TRIALS // 4, outcomes
+
+
+def snapshot_file(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except FileNotFoundError:
+        return None
 
 
 @pytest.fixture

@@ -174,10 +174,12 @@ def test_bad_input_gives_one_line_and_partial_results(
     prefix = conda_prefix(mkl_channel, ["numpy", "scipy", "libblas=*=*mkl"])
     # A damaged RECORD: scipy is skipped with a warning naming it, numpy is annotated.
     record = prefix / SITE / "scipy-1.11.4.dist-info" / "RECORD"
-    record.write_bytes(record.read_bytes() + b"a,b\n")
+    damaged = record.read_bytes() + b"a,b\n"
+    record.unlink()  # a hard link into rattler's package cache: never write through it
+    record.write_bytes(damaged)
     proc = run_vbridge("annotate", str(prefix), "--json")
     assert proc.returncode == 0, proc.stderr
-    result = json.loads(proc.stdout)
+    (result,) = json.loads(proc.stdout)["environments"]
     (finding,) = result["findings"]
     assert finding["code"] == "annotate-skipped-bad-record" and str(record) in finding["message"]
     assert (prefix / NUMPY / "variant.json").is_file()
@@ -203,3 +205,21 @@ def test_unreadable_owner_record_means_hands_off(
     assert [f.code for f in result.findings] == ["annotate-skipped-owner"]
     assert "no conda record lists it" in result.findings[0].message
     assert snapshot(prefix) == before
+
+
+def test_only_limits_the_cli_run_to_named_dist_infos(
+    mkl_channel: Path, conda_prefix: CondaPrefixFactory
+) -> None:
+    prefix = conda_prefix(mkl_channel, ["numpy", "scipy", "libblas=*=*mkl"])
+    before = snapshot(prefix)
+    scipy = prefix / SITE / "scipy-1.11.4.dist-info"
+    proc = run_vbridge("annotate", str(prefix), "--only", str(scipy))
+    assert proc.returncode == 0, proc.stderr
+    assert (scipy / "variant.json").is_file(), proc.stdout
+    assert not (prefix / NUMPY / "variant.json").exists()
+    assert run_vbridge("annotate", str(prefix)).returncode == 0
+    proc = run_vbridge("clean", str(prefix), "--only", str(prefix / NUMPY))
+    assert proc.returncode == 0, proc.stderr
+    assert (scipy / "variant.json").is_file() and not (prefix / NUMPY / "variant.json").exists()
+    assert run_vbridge("clean", str(prefix)).returncode == 0
+    assert changed(before, snapshot(prefix)) == []

@@ -211,9 +211,10 @@ def test_sync_hands_the_scan_to_the_writer(root: Path) -> None:
 
 # --- the real thing: apt-get install, apt-get remove with the hook installed ------------
 
-# Small, pure Python, depends only on python3:any, and its egg-info is a directory
-# (python3-termcolor's is a single file: nothing can be written into it).
-PACKAGE = "python3-iniconfig"
+# Small, links BLAS and LAPACK through the alternatives (`libblas3 | libblas.so.3`), so it
+# has variant properties to write, and its egg-info is a directory.
+PACKAGE = "python3-cvxopt"
+DIST = "cvxopt"
 
 
 @pytest.mark.debian
@@ -246,33 +247,80 @@ def test_apt_round_trip_with_the_hook_installed(tmp_path: Path) -> None:
         result = run_apt("install", "--no-install-recommends", PACKAGE)
         installed = True
         assert result.returncode == 0, result.stdout + result.stderr
-        dist_infos = sorted(layer.glob("iniconfig-*-info"))
+        dist_infos = sorted(layer.glob(f"{DIST}-*-info"))
         assert len(dist_infos) == 1
         dist_info = dist_infos[0]
         assert dist_info.is_dir()
         after_install = log.read_text()
-        assert "new=[iniconfig " in after_install and f"({PACKAGE} " in after_install
-
-        if not any((dist_info / rel).exists() for rel in added_files()):
-            # The writer is not part of this vbridge (writer=absent in the log), or it
-            # wrote nothing because iniconfig has no variant properties: put what it
-            # adds in place, so dpkg meets vbridge's files when it removes the package.
-            add_vbridge_files(dist_info)
+        assert f"new=[{DIST} " in after_install and f"({PACKAGE} " in after_install
+        # The hook annotated it: variant.json says which BLAS the alternatives select,
+        # and readers find it through importlib.metadata under Debian's python.
+        assert all((dist_info / rel).is_file() for rel in added_files())
+        variant = json.loads((dist_info / "variant.json").read_text())
+        (properties,) = variant["variants"].values()
+        assert properties["blas_lapack"]["provider"]
+        read_back = subprocess.run(
+            ["/usr/bin/python3", "-c",
+             f"import importlib.metadata as m; print(m.distribution('{DIST}')"
+             ".read_text('variant.json') is not None)"],
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()
+        assert read_back == "True"
 
         result = run_apt("remove", PACKAGE)
         assert result.returncode == 0, result.stdout + result.stderr
         installed = False
         log_text = log.read_text()[len(after_install) :]
-        assert "gone=[iniconfig " in log_text
-        assert f"cleaned=[{dist_info}]" in log_text
+        assert f"gone=[{DIST} " in log_text
+        # The directory dpkg could not remove (it held vbridge's files) is gone: the
+        # hook's annotate drops a ghost's files, or the orphan sweep removes them.
+        assert "written=" in log_text or f"cleaned=[{dist_info}]" in log_text
         assert not dist_info.exists()
-        assert sorted(layer.glob("iniconfig*")) == []
+        assert sorted(layer.glob(f"{DIST}*")) == []
     finally:
         if installed:
             run_apt("remove", PACKAGE)
         invoke("apt-hook", "uninstall")
+        # The syncs annotated the machine's other Debian distributions: take it all back.
+        subprocess.run([str(VBRIDGE), "clean", "/"], check=False, capture_output=True)
         if not had_state:  # leave the machine as it was
             state.unlink(missing_ok=True)
             with contextlib.suppress(OSError):
                 state.parent.rmdir()
     assert not (conf / HOOK_NAME).exists()
+
+
+# --- annotate on a Debian root: only with the hook, RECORD left to dpkg ----------------
+
+
+def _tree_digest(root: Path) -> dict[str, bytes]:
+    layer = root / "usr/lib/python3/dist-packages"
+    return {str(p): p.read_bytes() for p in sorted(layer.rglob("*")) if p.is_file()}
+
+
+def test_annotate_debian_needs_the_hook_and_leaves_record_to_dpkg(root: Path) -> None:
+    from vbridge.annotate import annotate_environment, clean_environment
+    from vbridge.scan import scan_environment
+
+    before = _tree_digest(root)
+    result = annotate_environment(scan_environment(root))
+    assert result.changed == []
+    assert {f.code for f in result.findings} == {"annotate-needs-hook"}
+    assert "vbridge apt-hook install" in result.findings[0].message
+    assert _tree_digest(root) == before
+
+    hook = root / "etc/apt/apt.conf.d/90vbridge"
+    hook.parent.mkdir(parents=True, exist_ok=True)
+    hook.write_text("// vbridge's hook stands here\n")
+    result = annotate_environment(scan_environment(root))
+    numpy = root / NUMPY_EGG
+    variant = json.loads((numpy / "variant.json").read_text())
+    (properties,) = variant["variants"].values()
+    assert properties["blas_lapack"]["provider"] == ["openblas"]
+    scipy = next((root / "usr/lib/python3/dist-packages").glob("scipy-*.dist-info"))
+    assert (scipy / "variant.json").is_file()
+    # dpkg owns scipy's RECORD (dpkg --verify checks it): vbridge does not edit it.
+    assert (scipy / "RECORD").read_bytes() == before[str(scipy / "RECORD")]
+
+    clean_environment(root)
+    assert _tree_digest(root) == before

@@ -288,12 +288,12 @@ def test_two_workers_give_the_same_answer_as_one(
     two = _scan_json("--workers", "2", *paths)
     assert one == two
     assert [e["path"] for e in two["environments"]] == paths  # argument order, not finish order
-    # The same distributions as scanning each prefix on its own.
+    # What scanning each prefix on its own says, document and table alike.
     for env in two["environments"]:
-        alone = scan_environment(Path(env["path"]))
-        assert sorted(d["name"] for d in env["distributions"]) == sorted(
-            d.name for d in alone.distributions
-        )
+        (alone,) = _scan_json(env["path"])["environments"]
+        assert env == alone
+    tables = [run_vbridge("scan", p).stdout for p in paths]
+    assert run_vbridge("scan", "--workers", "2", *paths).stdout == "\n".join(tables)
     # And into the inventory, with workers.
     db_path = tmp_path / "inventory.db"
     summary = _scan_json("--db", str(db_path), "--workers", "2", *paths)
@@ -472,7 +472,7 @@ def test_debian_root_rescanned_when_an_alternative_switches(tmp_path: Path) -> N
         summary = inventory.unchanged(target)
         if summary is not None:
             return summary.status
-        (outcome,) = scan_many([target], as_rows=True)
+        (outcome,) = scan_many([target], mode="rows")
         assert outcome.rows is not None
         return inventory.record(outcome.rows, outcome.seconds).status
 

@@ -1,0 +1,352 @@
+"""The checker: would this environment, with these wheels installed, still work?
+
+It compares candidates (wheels pip is about to install, read by the wheel adapter)
+with a scanned environment under the coupling policy and returns a :class:`Verdict`:
+
+- a distribution conda, apt or Spack owns is never replaced or shadowed by pip
+  (``ownership.replace`` / ``ownership.shadow``), and the message says what would break:
+  the owner's dependents built against the old version (conda pins, Debian ABI
+  virtual packages: ``dependents.broken``);
+- coupled features must agree among what one process loads (``mixed``), duplicate
+  runtimes warn (``duplicate``);
+- host-bound features must be supported by this machine (``host``).
+
+>>> Verdict(()).decision
+'ok'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, cast
+from urllib.parse import unquote, urlparse
+
+from packaging.utils import canonicalize_name
+from vbridge.errors import RecordError
+from vbridge.host import Host
+from vbridge.model import Distribution, Environment, Finding, InstallRecord, Severity
+from vbridge.policy import CouplingPolicy, loaded_distributions
+from vbridge.rules import RuleSet, dependency_names
+
+__all__ = ["Candidate", "Verdict", "check_candidates", "check_environment"]
+
+Decision = Literal["refuse", "warn", "ok"]
+_PREFIX = {"refuse": "refusing", "warn": "warning", "info": "note"}
+_PYPI_HOSTS = ("files.pythonhosted.org", "pypi.org", "pypi.python.org")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A wheel pip would install, described by the wheel adapter.
+
+    ``dist`` is the distribution as it would be installed (its ``dist_info`` is the
+    wheel file until then); ``url`` is where pip found the wheel.
+    """
+
+    dist: Distribution
+    wheel: Path
+    url: str | None = None
+
+    @classmethod
+    def from_wheel(
+        cls, wheel: Path, layer: Path | None = None, url: str | None = None
+    ) -> Candidate:
+        """Read a wheel file (not installed) into a candidate.
+
+        Raises :class:`~vbridge.errors.RecordError` for a file that is not a wheel.
+        """
+        from vbridge.adapters.wheel import wheel_record
+
+        try:
+            record = wheel_record(wheel)
+        except ValueError as exc:
+            raise RecordError(f"{wheel}: {exc}; give a .whl file or a requirement") from exc
+        dist = Distribution(
+            name=record.name,
+            version=record.version,
+            dist_info=wheel,
+            installer="pip",
+            layer=str(layer) if layer else "",
+            facts={k: v for k, v in record.extra.items() if v not in ([], "")},
+        )
+        for prop, evidence in RuleSet.load("wheel").record_properties(record):
+            dist.add(prop, evidence)
+        return cls(dist, wheel, url)
+
+    @property
+    def source(self) -> str:
+        """``from PyPI``, ``from <host>``, ``from <directory>``: where the wheel came from."""
+        if not self.url:
+            return f"from {self.wheel}"
+        parsed = urlparse(self.url)
+        if parsed.scheme == "file":
+            return f"from {Path(unquote(parsed.path)).parent}"
+        if parsed.hostname in _PYPI_HOSTS:
+            return "from PyPI"
+        return f"from {parsed.hostname or self.url}"
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "name": self.dist.name,
+            "version": self.dist.version,
+            "wheel": str(self.wheel),
+            "url": self.url,
+            "properties": [p.to_str() for p in sorted(self.dist.properties)],
+            "facts": self.dist.facts,
+        }
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the checker decided, and why: the findings, worst first."""
+
+    findings: tuple[Finding, ...]
+    candidates: tuple[Candidate, ...] = field(default=())
+
+    @property
+    def decision(self) -> Decision:
+        severities = {f.severity for f in self.findings}
+        if "refuse" in severities:
+            return "refuse"
+        return "warn" if "warn" in severities else "ok"
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.decision == "refuse" else 0
+
+    def lines(self, forced: bool = False) -> list[str]:
+        """One line per finding: ``refusing: ...``, ``warning: ...``, ``note: ...``."""
+        out = []
+        for f in self.findings:
+            prefix = _PREFIX[f.severity]
+            if forced and f.severity == "refuse":
+                prefix = "forced past a refusal"
+            out.append(f"{prefix}: {f.message}")
+        return out
+
+    def softened(self) -> Verdict:
+        """The same findings with every refusal turned into a warning (``--warn-only``)."""
+        findings = tuple(
+            Finding("warn", f.code, f.message, f.distributions, f.evidence)
+            if f.severity == "refuse"
+            else f
+            for f in self.findings
+        )
+        return Verdict(findings, self.candidates)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "decision": self.decision,
+            "findings": [f.to_dict() for f in self.findings],
+            "candidates": [c.to_dict() for c in self.candidates],
+        }
+
+
+def _ordered(findings: list[Finding]) -> tuple[Finding, ...]:
+    rank = {"refuse": 0, "warn": 1, "info": 2}
+    return tuple(sorted(findings, key=lambda f: rank[f.severity]))
+
+
+def host_findings(
+    dists: Sequence[Distribution], policy: CouplingPolicy, host: Host
+) -> list[Finding]:
+    """Host-bound features this machine cannot run (a wheel listing several values
+    needs only one of them)."""
+    out: list[Finding] = []
+    for feature, rule in policy.features.items():
+        if rule.host is None:
+            continue
+        for carrier in policy.carriers(dists, feature):
+            props = [p for p in carrier.dist.properties if policy.canonical_feature(p) == feature]
+            if any(host.supports(p) for p in props):
+                continue
+            values = "/".join(sorted(carrier.values))
+            how = policy.evidence_text(carrier.evidence[0]) if carrier.evidence else ""
+            out.append(
+                Finding(
+                    rule.host,
+                    "host-" + feature.split(" :: ")[0].replace("_", "-"),
+                    f"{carrier.dist.name} {carrier.dist.version} needs {rule.label} {values}"
+                    f"{f' ({how})' if how else ''}; this machine has {host.describe(feature)}",
+                    (carrier.dist.name,),
+                    carrier.evidence[:1],
+                )
+            )
+    return out
+
+
+def check_environment(
+    env: Environment, policy: CouplingPolicy | None = None, host: Host | None = None
+) -> Verdict:
+    """Is this environment consistent? Its scan findings plus what this host can run."""
+    policy = policy or CouplingPolicy.load(env.path)
+    host = host or Host.detect()
+    return Verdict(_ordered([*env.findings, *host_findings(env.distributions, policy, host)]))
+
+
+def check_candidates(
+    env: Environment,
+    candidates: Sequence[Candidate],
+    target_layer: Path | None = None,
+    policy: CouplingPolicy | None = None,
+    host: Host | None = None,
+) -> Verdict:
+    """Would installing ``candidates`` into ``target_layer`` of ``env`` be safe?
+
+    Only what the candidates bring in is reported; conflicts already in the
+    environment are ``vbridge check``'s business.
+    """
+    policy = policy or CouplingPolicy.load(env.path)
+    host = host or Host.detect()
+    if target_layer is None and env.site_packages:
+        target_layer = env.site_packages[0]
+    records = {r.key: r for r in env.records}
+    loaded = loaded_distributions(env.distributions, env.site_packages)
+    loaded_by_name = {d.name: d for d in loaded}
+    findings: list[Finding] = []
+    for cand in candidates:
+        findings.extend(_ownership(env, cand, target_layer, loaded_by_name, policy, records))
+    after = {d.name: d for d in loaded}
+    for cand in candidates:
+        after[cand.dist.name] = cand.dist
+    focus = [c.dist for c in candidates]
+    findings.extend(policy.coupling_findings(list(after.values()), focus=focus, records=records))
+    findings.extend(host_findings(focus, policy, host))
+    return Verdict(_ordered(findings), tuple(candidates))
+
+
+def _ownership(
+    env: Environment,
+    cand: Candidate,
+    target_layer: Path | None,
+    loaded_by_name: Mapping[str, Distribution],
+    policy: CouplingPolicy,
+    records: Mapping[str, InstallRecord],
+) -> list[Finding]:
+    out: list[Finding] = []
+    for dist in env.distributions:
+        if dist.name != cand.dist.name or dist.owner is None or dist.owner_record is None:
+            continue
+        replaces = target_layer is not None and Path(dist.layer) == target_layer
+        if not replaces and loaded_by_name.get(dist.name) is not dist:
+            continue  # already shadowed by another copy: pip changes nothing for it
+        action = "replace" if replaces else "shadow"
+        broken = broken_dependents(env, dist.owner_record, dist.name, cand.dist.version, policy)
+        severity: Severity | None = policy.ownership.get(action)
+        if broken and policy.dependents_broken == "refuse":
+            severity = "refuse"
+        elif severity is None and broken:
+            severity = policy.dependents_broken
+        if severity is None:
+            continue
+        eco = dist.owner.ecosystem
+        message = (
+            f"pip would {action} {dist.name} {dist.version}, installed by {eco} "
+            f"({_owner_text(dist, policy, records)}), with {_candidate_text(cand, policy)}. "
+        )
+        if broken:
+            listed = "; ".join(f"{r.name} {r.version} ({dep})" for r, dep in broken[:5])
+            more = f" and {len(broken) - 5} more" if len(broken) > 5 else ""
+            message += (
+                f"{eco} packages built against this {dist.name} would break: {listed}{more}. "
+            )
+        elif replaces:
+            message += f"{eco} would still list {dist.name} {dist.version}, its files gone. "
+        else:
+            message += f"Python would import it instead of {eco}'s {dist.name}. "
+        message += f"Use {eco} to change {dist.name}, or pass --force."
+        evidence = tuple(ev[0] for ev in list(dist.properties.values())[:1])
+        out.append(Finding(severity, f"{action}-foreign", message, (dist.name,), evidence))
+    return out
+
+
+def broken_dependents(
+    env: Environment, owner: InstallRecord, name: str, version: str, policy: CouplingPolicy
+) -> list[tuple[InstallRecord, str]]:
+    """Records of the owner's ecosystem whose dependency on it ``version`` breaks.
+
+    Two kinds: an ABI virtual package the new version does not provide (Debian's
+    ``python3-numpy-abi9``), and a version spec it does not satisfy (conda's
+    ``numpy >=1.23.5,<2.0a0``), in the ecosystems the policy names.
+    """
+    virtuals = {v.provides: v for v in policy.abi if canonicalize_name(v.distribution) == name}
+    matcher = None
+    if owner.ecosystem in policy.version_constraints:
+        matcher = _spec_matcher(owner.ecosystem)
+    replaced = _with_version(owner, version)
+    broken: list[tuple[InstallRecord, str]] = []
+    for record in env.records:
+        if record.ecosystem != owner.ecosystem or not record.foreign or record.key == owner.key:
+            continue
+        for dep in record.depends:
+            names = dependency_names(dep)
+            abi = [virtuals[n] for n in names if n in virtuals]
+            if abi:
+                if not any(v.provided_by(version) for v in abi):
+                    broken.append((record, dep))
+                continue
+            if matcher is not None and owner.name.lower() in (n.lower() for n in names):
+                try:
+                    ok = matcher(dep, replaced)
+                except Exception:  # a spec the matcher cannot parse says nothing
+                    continue
+                if not ok:
+                    broken.append((record, dep))
+    return broken
+
+
+def _with_version(record: InstallRecord, version: str) -> InstallRecord:
+    return InstallRecord(
+        ecosystem=record.ecosystem,
+        name=record.name,
+        version=version,
+        build=record.build,
+        channel=record.channel,
+        subdir=record.subdir,
+    )
+
+
+def _spec_matcher(ecosystem: str) -> Callable[[str, InstallRecord], bool] | None:
+    """The adapter's own spec semantics (conda: MatchSpec), if it has any."""
+    from vbridge.adapters import all_adapters
+
+    for adapter in all_adapters():
+        if ecosystem == adapter.ECOSYSTEM:
+            matcher = getattr(adapter, "spec_matches", None)
+            return cast("Callable[[str, InstallRecord], bool] | None", matcher)
+    return None
+
+
+def _owner_text(
+    dist: Distribution, policy: CouplingPolicy, records: Mapping[str, InstallRecord]
+) -> str:
+    """``conda-forge, build py311h64a7726_0, BLAS/LAPACK provider: MKL via libblas ...``."""
+    owner = dist.owner
+    assert owner is not None
+    parts: list[str] = []
+    if owner.channel:
+        parts.append(owner.channel)
+    if owner.name != dist.name or owner.ecosystem != "conda":
+        parts.append(f"{owner.name} {owner.version}")
+    if owner.build:
+        parts.append(f"build {owner.build}")
+    for feature, rule in policy.features.items():
+        for carrier in policy.carriers([dist], feature):
+            values = "/".join(rule.name(v) for v in sorted(carrier.values))
+            how = policy.evidence_text(carrier.evidence[0], records) if carrier.evidence else ""
+            parts.append(f"{rule.label}: {values}{f' {how}' if how else ''}")
+    return ", ".join(parts)
+
+
+def _candidate_text(cand: Candidate, policy: CouplingPolicy) -> str:
+    """``numpy 2.4.6 from PyPI (bundled OpenBLAS)``."""
+    text = f"{cand.dist.name} {cand.dist.version} {cand.source}"
+    parts: list[str] = []
+    for feature, rule in policy.features.items():
+        for carrier in policy.carriers([cand.dist], feature):
+            word = policy.words.get(carrier.evidence[0].field, "") if carrier.evidence else ""
+            values = "/".join(rule.name(v) for v in sorted(carrier.values))
+            parts.append(f"{word} {values}".strip())
+    return f"{text} ({', '.join(parts)})" if parts else text

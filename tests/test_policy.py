@@ -1,0 +1,139 @@
+"""The coupling policy's decisions on distributions described by the real rules.
+
+Distributions here are built from install records through the real rule sets
+(data/conda.toml, data/wheel.toml) and the shipped policy; no environment on disk is
+needed to decide what must agree.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import gateenv
+import pytest
+from vbridge.adapters import conda
+from vbridge.adapters.wheel import inspect_wheel
+from vbridge.errors import RuleError
+from vbridge.model import Distribution, InstallRecord, Owner
+from vbridge.policy import CouplingPolicy
+from vbridge.rules import RuleSet, load_data
+
+
+def _dist(record: InstallRecord, name: str, owned: bool) -> Distribution:
+    dist = Distribution(name, record.version, Path(f"/site/{name}-{record.version}.dist-info"))
+    if owned:
+        dist.owner = Owner.of(record)
+    matcher = conda.spec_matches if record.ecosystem == "conda" else None
+    for prop, evidence in RuleSet.load(record.ecosystem, matcher).record_properties(record):
+        dist.add(prop, evidence)
+    return dist
+
+
+def _wheel(name: str, **facts: list[str]) -> Distribution:
+    record = InstallRecord("wheel", name, "1.0", extra=facts, foreign=False)
+    return _dist(record, name, owned=False)
+
+
+def _conda_blas(name: str, impl: str) -> Distribution:
+    # A conda build that carries its BLAS in its own build string (CEP 45 flag form).
+    record = InstallRecord("conda", name, "1.0", "py311_0", flags=(f"blas:{impl}",))
+    return _dist(record, name, owned=True)
+
+
+@pytest.fixture(scope="module")
+def policy() -> CouplingPolicy:
+    return CouplingPolicy.from_data(load_data("policy"))
+
+
+def test_candidate_linking_another_shared_blas_is_refused(policy: CouplingPolicy) -> None:
+    numpy = _conda_blas("numpy", "mkl")
+    candidate = _wheel("sparse-solver", needed=["libopenblas.so.0"])
+    (finding,) = policy.coupling_findings([numpy, candidate], focus=[candidate])
+    assert finding.severity == "refuse" and finding.code == "mixed-blas-lapack"
+    assert finding.message.startswith("sparse-solver 1.0 (OpenBLAS, pip, linked to the")
+    assert "beside numpy 1.0 (MKL, conda" in finding.message
+
+
+def test_the_same_mix_found_by_a_scan_is_a_warning(policy: CouplingPolicy) -> None:
+    numpy = _conda_blas("numpy", "mkl")
+    other = _conda_blas("scipy", "openblas")
+    (finding,) = policy.coupling_findings([numpy, other])
+    assert finding.severity == "warn"
+    assert finding.message == (
+        "several BLAS/LAPACK providers in one environment: mkl (numpy); openblas (scipy)"
+    )
+
+
+def test_private_copies_warn_and_count(policy: CouplingPolicy) -> None:
+    a = _wheel("numpy", bundled=["numpy.libs/libscipy_openblas64_-32a4b2a6.so"])
+    b = _wheel("scipy", bundled=["scipy.libs/libscipy_openblas-6cdc3b4a.so"])
+    c = _wheel("sklearn", bundled=["sklearn.libs/libgomp-a34b3233.so.1"])
+    # Only one private copy: nothing to say.
+    assert policy.coupling_findings([a, c]) == []
+    (finding,) = policy.coupling_findings([a, b, c])
+    assert finding.code == "duplicate-blas-lapack" and finding.severity == "warn"
+    assert finding.message.startswith("2 copies of OpenBLAS load in one process")
+    # The gate reports it only when the candidate adds a copy.
+    assert policy.coupling_findings([a, b, c], focus=[c]) == []
+    assert [f.code for f in policy.coupling_findings([a, b, c], focus=[b])] == [
+        "duplicate-blas-lapack"
+    ]
+
+
+def test_mpi_agnostic_wheel_agrees_with_either(policy: CouplingPolicy) -> None:
+    agnostic = _wheel("mpi4py", needed=["libmpi.so.12", "libmpi.so.40"])
+    openmpi = _wheel("h5py", needed=["libmpi.so.40"])
+    mpich = _wheel("mpich", provided=["../../../lib/libmpi.so.12"])
+    assert policy.coupling_findings([openmpi, agnostic], focus=[agnostic]) == []
+    assert policy.coupling_findings([mpich, agnostic], focus=[agnostic]) == []
+    # Built for two ABIs is not loading two: no "several" finding for the wheel itself.
+    assert policy.coupling_findings([agnostic]) == []
+    (finding,) = policy.coupling_findings([openmpi, agnostic, mpich], focus=[mpich])
+    assert finding.severity == "refuse" and finding.code == "mixed-mpi"
+    # A conflict that was there before the candidate is not the candidate's.
+    assert policy.coupling_findings([openmpi, mpich, agnostic], focus=[agnostic]) == []
+
+
+def test_override_severity_must_be_known(tmp_path: Path) -> None:
+    (tmp_path / ".vbridge").mkdir()
+    (tmp_path / ".vbridge" / "policy.toml").write_text("[ownership]\nshadow = 'sometimes'\n")
+    with pytest.raises(RuleError) as info:
+        CouplingPolicy.load(tmp_path)
+    assert str(tmp_path / ".vbridge" / "policy.toml") in str(info.value)
+    assert "'sometimes'" in str(info.value)
+    (tmp_path / ".vbridge" / "policy.toml").write_text("[ownership\n")
+    with pytest.raises(RuleError, match="not valid TOML"):
+        CouplingPolicy.load(tmp_path)
+
+
+def test_auditwheel_sbom_names_the_bundled_library(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A wheel's ``.dist-info/sboms/auditwheel.cdx.json`` (PEP 770), in the shape
+    auditwheel writes it; auditwheel itself is not run here, so the SBOM is a stand-in
+    added to a real wheel."""
+    house = gateenv.wheelhouse(tmp_path_factory.getbasetemp())
+    source = gateenv.wheel(house, "six")
+    target = tmp_path / source.name
+    sbom = {
+        "bomFormat": "CycloneDX", "specVersion": "1.4", "version": 1,
+        "metadata": {"component": {"type": "library", "name": "six", "version": "1.17.0",
+                                   "purl": "pkg:pypi/six@1.17.0"},
+                     "tools": [{"name": "auditwheel", "version": "6.4.0"}]},
+        "components": [
+            {"type": "library", "bom-ref": "pkg:rpm/almalinux/openblas@0.3.26#0",
+             "name": "openblas", "version": "0.3.26",
+             "purl": "pkg:rpm/almalinux/openblas@0.3.26"},
+        ],
+    }
+    with zipfile.ZipFile(source) as src, zipfile.ZipFile(target, "w") as dst:
+        for item in src.infolist():
+            dst.writestr(item, src.read(item.filename))
+        dst.writestr("six-1.17.0.dist-info/sboms/auditwheel.cdx.json", json.dumps(sbom))
+    facts = inspect_wheel(target)
+    assert "pkg:rpm/almalinux/openblas@0.3.26" in facts["sbom"]  # type: ignore[operator]
+    record = InstallRecord("wheel", "six", "1.17.0", extra=facts, foreign=False)
+    props = {p.to_str(): e for p, e in RuleSet.load("wheel").record_properties(record)}
+    assert props["blas_lapack :: provider :: openblas"].field == "extra.sbom"
