@@ -295,30 +295,61 @@ def _closure(
     own: dict[str, list[tuple[Property, Evidence]]],
     links: _Links,
 ) -> list[tuple[Property, Evidence]]:
-    """Properties reachable through dependencies, nearest record first per feature."""
+    """Properties reachable through dependencies, nearest record first per feature.
+
+    Breadth first; a record is reached through the first path that reaches it (the
+    ``via`` chain of its evidence), which is only spelt out for records that carry
+    properties.
+    """
     result: list[tuple[Property, Evidence]] = []
     depth_of_feature: dict[tuple[str, str], int] = {}
-    seen: set[str] = set()
-    queue: deque[tuple[InstallRecord, str, tuple[str, ...]]] = deque(
-        (record, links.key(record), chain) for record, chain in starts
-    )
+    depth: dict[str, int] = {}
+    parent: dict[str, str] = {}
+    name_of: dict[str, str] = {}
+    start_chain: dict[str, tuple[str, ...]] = {}
+    queue: deque[tuple[InstallRecord, str]] = deque()
+    for record, chain in starts:
+        key = links.key(record)
+        if key not in depth:
+            depth[key] = len(chain)
+            start_chain[key] = chain
+            queue.append((record, key))
     while queue:
-        record, key, chain = queue.popleft()
-        if key in seen:
-            continue
-        seen.add(key)
-        depth = len(chain)
-        for prop, evidence in own.get(key, ()):
-            feature = (prop.namespace, prop.feature)
-            best = depth_of_feature.setdefault(feature, depth)
-            if depth > best:
-                continue
-            via = chain if len(chain) > 1 else ()
-            result.append((prop, _with_via(evidence, via)))
+        record, key = queue.popleft()
+        reached = depth[key]
+        found = own.get(key)
+        if found:
+            via: tuple[str, ...] | None = None
+            for prop, evidence in found:
+                feature = (prop.namespace, prop.feature)
+                best = depth_of_feature.setdefault(feature, reached)
+                if reached > best:
+                    continue
+                if via is None:
+                    chain = _chain(key, parent, name_of, start_chain)
+                    via = chain if len(chain) > 1 else ()
+                result.append((prop, _with_via(evidence, via)))
         for target, target_key in links.edges(record):
-            if target_key not in seen:
-                queue.append((target, target_key, (*chain, target.name)))
+            if target_key not in depth:
+                depth[target_key] = reached + 1
+                parent[target_key] = key
+                name_of[target_key] = target.name
+                queue.append((target, target_key))
     return result
+
+
+def _chain(
+    key: str,
+    parent: dict[str, str],
+    name_of: dict[str, str],
+    start_chain: dict[str, tuple[str, ...]],
+) -> tuple[str, ...]:
+    """Package names from the distribution's owner to the record ``key``."""
+    names: list[str] = []
+    while key not in start_chain:
+        names.append(name_of[key])
+        key = parent[key]
+    return start_chain[key] + tuple(reversed(names))
 
 
 def _with_via(evidence: Evidence, via: tuple[str, ...]) -> Evidence:
