@@ -502,7 +502,8 @@ def _scan_many(
             k: sum(1 for s in done if s.status == k) for k in ("new", "rescanned", "unchanged")
         }
         typer.echo(
-            f"vbridge: {len(done)} environments in {db}: {counts['new']} new, "
+            f"vbridge: {len(done)} environment{'' if len(done) == 1 else 's'} in {db}: "
+            f"{counts['new']} new, "
             f"{counts['rescanned']} rescanned, {counts['unchanged']} unchanged "
             f"({time.perf_counter() - started:.2f} s)",
             err=True,
