@@ -459,9 +459,7 @@ def _scan_many(
         progress.close()
         if inventory is not None:
             inventory.close()
-    refused = any(s.refused for s in summaries.values()) or any(
-        r.refused for r in printed.values()
-    )
+    refused = any(s.refused for s in summaries.values()) or any(r.refused for r in printed.values())
     code = max(code, 1 if refused else 0)
     if inventory is None:
         ordered = [printed[i] for i in sorted(printed)]
