@@ -94,6 +94,19 @@ class _Result:
     def unchanged(self) -> list[Change]:
         return [c for c in self.changes if c.action == "unchanged"]
 
+    def report_lines(self, verb: str) -> list[str]:
+        """What a person reads: each change, each finding, then a one-line summary."""
+        prefix = "would " if self.dry_run else ""
+        lines = [f"{prefix}{c.action} {c.path}" for c in self.changed]
+        lines += [f"  [{f.severity}] {f.code}: {f.message}" for f in self.findings]
+        touched = {c.distribution for c in self.changed}
+        lines.append(
+            f"vbridge {verb}: {self.root}: {len(self.changed)} file(s) "
+            f"{'to change' if self.dry_run else 'changed'} in {len(touched)} "
+            f"distribution(s), {len(self.unchanged)} unchanged"
+        )
+        return lines
+
     def to_dict(self) -> dict[str, object]:
         return {
             "root": str(self.root),

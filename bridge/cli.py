@@ -661,17 +661,7 @@ OnlyOpt = Annotated[
 
 
 def _print_changes(result: AnnotateResult | CleanResult, verb: str) -> None:
-    prefix = "would " if result.dry_run else ""
-    for change in result.changed:
-        typer.echo(f"{prefix}{change.action} {change.path}")
-    for finding in result.findings:
-        typer.echo(f"  [{finding.severity}] {finding.code}: {finding.message}")
-    touched = {c.distribution for c in result.changed}
-    typer.echo(
-        f"vbridge {verb}: {result.root}: {len(result.changed)} file(s) "
-        f"{'to change' if result.dry_run else 'changed'} in {len(touched)} "
-        f"distribution(s), {len(result.unchanged)} unchanged"
-    )
+    typer.echo("\n".join(result.report_lines(verb)))
 
 
 def _absolute(paths: list[Path] | None) -> list[Path] | None:

@@ -349,19 +349,32 @@ def test_inside_spack_active_environment(
 # --- annotate / clean -------------------------------------------------------------------
 
 
-def test_annotate_and_clean_need_the_writer(
+def _digest(root: Path) -> dict[str, bytes]:
+    return {str(p): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_annotate_and_clean_through_the_extension(
     site: SpackSite, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    dist_info = site.dist_info("py-h5py")
-    before = sorted(p.name for p in dist_info.iterdir())
-    if importlib.util.find_spec("vbridge.annotate") is None:
-        for sub in ("annotate", "clean"):
-            status, _ = spack_command(sub, str(site.tree))
-            err = capsys.readouterr().err
-            assert status == 2
-            assert err.count("\n") == 1
-            assert f"`spack vbridge {sub}` needs vbridge's dist-info writer" in err
-    else:  # the writer is there: a dry run writes nothing
-        status, _ = spack_command("annotate", "--dry-run", str(site.tree))
-        assert status == 0, capsys.readouterr().err
-    assert sorted(p.name for p in dist_info.iterdir()) == before
+    before = _digest(site.tree)
+    status, _ = spack_command("annotate", "--dry-run", str(site.tree))
+    assert status == 0, capsys.readouterr().err
+    assert "would create" in capsys.readouterr().out
+    assert _digest(site.tree) == before
+
+    status, _ = spack_command("annotate", str(site.tree))
+    out = capsys.readouterr().out
+    assert status == 0
+    h5py = site.dist_info("py-h5py")
+    variant = json.loads((h5py / "variant.json").read_text())
+    (properties,) = variant["variants"].values()
+    assert properties["mpi"] == {"implementation": ["openmpi"]}
+    assert properties["hdf5"] == {"parallel": ["on"]}
+    # RECORD lists the added files: `spack uninstall` removes the prefix, pip the files.
+    assert "variant.json," in (h5py / "RECORD").read_text()
+    assert f"vbridge annotate: {site.tree}:" in out
+
+    status, _ = spack_command("clean", str(site.tree))
+    assert status == 0, capsys.readouterr().err
+    after = _digest(site.tree)
+    assert after == before and not (site.tree / ".vbridge").exists()

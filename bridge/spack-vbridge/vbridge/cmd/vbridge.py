@@ -163,45 +163,22 @@ def _scan(args: argparse.Namespace) -> int:
     return 1 if any(f.severity == "refuse" for e in envs for f in e.findings) else 0
 
 
-def _writer(name: str) -> Any | None:
-    """``vbridge.annotate.<name>``, or None (and a message) when this vbridge lacks it."""
-    import importlib
-
-    try:
-        writer: Any = importlib.import_module("vbridge.annotate")
-    except ImportError:
-        writer = None
-    function = getattr(writer, name, None)
-    if function is None:
-        from vbridge import __version__
-
-        _say(
-            f"`spack vbridge {name.split('_')[0]}` needs vbridge's dist-info writer, "
-            f"which vbridge {__version__} does not have; upgrade vbridge"
-        )
-    return function
-
-
 def _annotate(args: argparse.Namespace) -> int:
-    annotate_environment = _writer("annotate_environment")
-    if annotate_environment is None:
-        return 2
+    from vbridge.annotate import annotate_environment
+
     for env in _environments(args.paths):
         for problem in env.problems:
             _say(str(problem))
         result = annotate_environment(env, dry_run=args.dry_run)
-        if result is not None:
-            print(result)
+        print("\n".join(result.report_lines("annotate")))
     return 0
 
 
 def _clean(args: argparse.Namespace) -> int:
-    clean_environment = _writer("clean_environment")
-    if clean_environment is None:
-        return 2
+    from vbridge.annotate import clean_environment
+
     paths = [Path(p).absolute() for p in args.paths] or [e.path for e in _environments(())]
     for path in paths:
         result = clean_environment(path)
-        if result is not None:
-            print(result)
+        print("\n".join(result.report_lines("clean")))
     return 0
