@@ -35,6 +35,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -304,12 +305,48 @@ def _specfile_version(data: Any, path: Path) -> tuple[int, list[Any]]:
     return version, nodes
 
 
+# How Spack writes a specfile (v2-v5): ``{"spec": {"_meta": {...}, "nodes": [root, ...]}}``.
+_SPECFILE_HEAD = re.compile(r'\s*\{\s*"spec"\s*:\s*\{\s*"_meta"\s*:\s*')
+_SPECFILE_NODES = re.compile(r'\s*,\s*"nodes"\s*:\s*\[\s*')
+_SPECFILE_NEXT_NODE = re.compile(r"\s*[,\]]")
+_JSON_DECODER = json.JSONDecoder()
+
+
+def _root_node_quick(path: Path) -> dict[str, Any] | None:
+    """``{"spec": {"_meta": ..., "nodes": [root]}}`` from the head of a specfile.
+
+    Decodes ``_meta`` and the root node only (a prefix's specfile holds its whole DAG,
+    often hundreds of KB) when the file starts as Spack writes it and ends in ``}`` (not
+    truncated); None on anything else, so that the full parse reports the error.
+    """
+    try:
+        with open(path, "rb") as fh:
+            text = fh.read().decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    head = _SPECFILE_HEAD.match(text)
+    if head is None or not text.rstrip().endswith("}"):
+        return None
+    try:
+        meta, end = _JSON_DECODER.raw_decode(text, head.end())
+        nodes = _SPECFILE_NODES.match(text, end)
+        if nodes is None:
+            return None
+        root, end = _JSON_DECODER.raw_decode(text, nodes.end())
+    except json.JSONDecodeError:
+        return None
+    if _SPECFILE_NEXT_NODE.match(text, end) is None:
+        return None
+    return {"spec": {"_meta": meta, "nodes": [root]}}
+
+
 def read_specfile(path: Path, root_only: bool = False) -> list[SpecNode]:
     """The nodes of a ``spec.json``, its root first (only the root with ``root_only``).
 
     Raises :class:`RecordError`.
     """
-    version, nodes = _specfile_version(_load_json(path), path)
+    quick = _root_node_quick(path) if root_only else None
+    version, nodes = _specfile_version(quick or _load_json(path), path)
     try:
         return [parse_node(n, version) for n in (nodes[:1] if root_only else nodes)]
     except ValueError as exc:
