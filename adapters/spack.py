@@ -77,7 +77,7 @@ _LOCKFILE_SPECFILE = {1: 1, 2: 1, 3: 2, 4: 3, 5: 4, 6: 5, 7: 5}
 # Spack's hash fields, in the order its readers try them on a dependency edge.
 _HASH_FIELDS = ("hash", "package_hash", "full_hash", "build_hash")
 _COMPILER_FLAGS = frozenset({"cflags", "cppflags", "cxxflags", "fflags", "ldflags", "ldlibs"})
-_SITE_PACKAGES = ("lib/python*/site-packages", "lib64/python*/site-packages")
+_SITE_PACKAGES_LIBS = ("lib", "lib64")  # <prefix>/<lib>/python*/site-packages
 _HASH_CHARS = 7
 
 
@@ -570,9 +570,22 @@ def _records(
 
 
 def _prefix_layers(prefix: Path) -> list[Path]:
+    """The ``lib/python*/site-packages`` then ``lib64/python*/site-packages`` directories.
+
+    What ``prefix.glob("lib/python*/site-packages")`` finds, with one ``scandir`` per
+    ``lib`` directory (a tree scan calls this for every install).
+    """
     found: list[Path] = []
-    for pattern in _SITE_PACKAGES:
-        found.extend(sorted(p for p in prefix.glob(pattern) if p.is_dir()))
+    for lib in _SITE_PACKAGES_LIBS:
+        try:
+            with os.scandir(prefix / lib) as entries:
+                names = sorted(e.name for e in entries if e.name.startswith("python"))
+        except OSError:
+            continue
+        for name in names:
+            layer = prefix / lib / name / "site-packages"
+            if layer.is_dir():
+                found.append(layer)
     return found
 
 
