@@ -60,6 +60,8 @@ DIST_PACKAGES = "/usr/lib/python3/dist-packages/"
 _REQUIRED = ("Package", "Status", "Version")
 _FIELD_LINE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*:")
 _METADATA_SUFFIXES = (".dist-info", ".egg-info")
+_METADATA_LINE_ENDS = tuple(s.encode() + b"\n" for s in _METADATA_SUFFIXES)
+_DIST_PACKAGES_LINE = b"\n" + DIST_PACKAGES.encode()
 _MAX_LINK_HOPS = 40
 _STATUS_HINT = "that stanza is skipped; compare with /var/backups/dpkg.status.0 or run dpkg --audit"
 
@@ -281,6 +283,16 @@ class _Ownership:
     targets: frozenset[str]
     owners: dict[str, tuple[str, str]] = field(default_factory=dict)  # path -> (pkg, arch)
     missing: list[str] = field(default_factory=list)
+    target_lines: dict[str, bytes] = field(init=False)  # path -> b"\n<path>\n"
+
+    def __post_init__(self) -> None:
+        self.target_lines = {}
+        for target in sorted(self.targets):
+            try:
+                encoded = target.encode("utf-8", "surrogateescape")
+                self.target_lines[target] = b"\n" + encoded + b"\n"
+            except UnicodeEncodeError:  # no line of a .list decodes to it
+                continue
 
 
 def _list_file(root: Path, package: str, arch: str, multi_arch: str) -> Path | None:
@@ -319,14 +331,26 @@ def _read_list(
             )
         )
         return ()
-    for raw in data.split(b"\n"):
-        line = raw.decode("utf-8", "surrogateescape")
-        if line in ownership.targets:
-            ownership.owners.setdefault(line, (stanza.package, arch))
-        if line.startswith(DIST_PACKAGES) and line.endswith(_METADATA_SUFFIXES):
-            name = line[len(DIST_PACKAGES) :]
-            if name and "/" not in name:
-                dists.append(dpkg_path_in_root(root, line))
+    # A .list is one path a line, thousands of them; only a few lines matter, so they
+    # are found with bytes searches and only those are decoded.
+    data = b"\n" + data + b"\n"
+    for target, needle in ownership.target_lines.items():
+        if target not in ownership.owners and needle in data:
+            ownership.owners[target] = (stanza.package, arch)
+    if _DIST_PACKAGES_LINE not in data:
+        return ()
+    found: list[tuple[int, bytes]] = []
+    for suffix in _METADATA_LINE_ENDS:
+        end = data.find(suffix)
+        while end != -1:
+            start = data.rfind(b"\n", 0, end) + 1
+            line = data[start : end + len(suffix) - 1]
+            name = line[len(_DIST_PACKAGES_LINE) - 1 :]
+            if line.startswith(_DIST_PACKAGES_LINE[1:]) and b"/" not in name:
+                found.append((start, line))
+            end = data.find(suffix, end + 1)
+    for _, line in sorted(found):
+        dists.append(dpkg_path_in_root(root, line.decode("utf-8", "surrogateescape")))
     return tuple(dists)
 
 
