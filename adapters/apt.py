@@ -58,6 +58,19 @@ ALTERNATIVES = Path("etc/alternatives")
 DIST_PACKAGES = "/usr/lib/python3/dist-packages/"
 
 _REQUIRED = ("Package", "Status", "Version")
+# The fields this adapter reads of a status stanza (lower case: field names are not).
+_READ_FIELDS = frozenset(
+    f.lower()
+    for f in (
+        *_REQUIRED,
+        "Architecture",
+        "Multi-Arch",
+        "Source",
+        "Pre-Depends",
+        "Depends",
+        "Provides",
+    )
+)
 _FIELD_LINE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*:")
 _METADATA_SUFFIXES = (".dist-info", ".egg-info")
 _METADATA_LINE_ENDS = tuple(s.encode() + b"\n" for s in _METADATA_SUFFIXES)
@@ -144,7 +157,10 @@ def resolve_in_root(root: Path, dpkg_path: str) -> str | None:
 
 @dataclass(frozen=True)
 class StatusStanza:
-    """One package stanza of the status file and the line it starts on."""
+    """One package stanza of the status file and the line it starts on.
+
+    ``fields`` holds the fields the adapter reads (``_READ_FIELDS``), not the others.
+    """
 
     line: int
     fields: Deb822
@@ -159,14 +175,24 @@ class StatusStanza:
         return len(words) == 3 and words[2] == "installed"
 
 
-def _check_stanza(lines: list[tuple[int, str]]) -> str | None:
-    """Why a stanza is unusable, or None; the reason names the offending line."""
+def _check_stanza(lines: list[tuple[int, str]]) -> tuple[str | None, list[str]]:
+    """Why a stanza is unusable (or None; the reason names the offending line), and the
+    lines of the fields in ``_READ_FIELDS`` with their continuation lines."""
     if lines[0][1][:1] in (" ", "\t"):
-        return f"line {lines[0][0]}: continuation line without a field before it"
+        return f"line {lines[0][0]}: continuation line without a field before it", []
+    wanted: list[str] = []
+    keep = False
     for number, text in lines:
-        if text[:1] not in (" ", "\t") and not _FIELD_LINE.match(text):
-            return f"line {number}: not a 'Field: value' line: {text[:60]!r}"
-    return None
+        if text[:1] in (" ", "\t"):
+            if keep:
+                wanted.append(text)
+            continue
+        if not _FIELD_LINE.match(text):
+            return f"line {number}: not a 'Field: value' line: {text[:60]!r}", []
+        keep = text[: text.index(":")].lower() in _READ_FIELDS
+        if keep:
+            wanted.append(text)
+    return None, wanted
 
 
 def iter_status(path: Path, problems: list[RecordProblem]) -> Iterator[StatusStanza]:
@@ -231,7 +257,7 @@ def _stanza(
     path: Path, lines: list[tuple[int, str]], problems: list[RecordProblem], at_end: bool
 ) -> StatusStanza | None:
     start = lines[0][0]
-    reason = _check_stanza(lines)
+    reason, wanted = _check_stanza(lines)
     if reason is not None:
         problems.append(
             RecordProblem(
@@ -241,7 +267,9 @@ def _stanza(
         return None
     from debian.deb822 import Deb822  # imported when a status file is read (30 ms)
 
-    fields = Deb822([text for _, text in lines])
+    # Deb822 parses only the fields read here: Description, Conffiles and the rest
+    # are most of a status file's lines.
+    fields = Deb822(wanted)
     missing = [f for f in _REQUIRED if not str(fields.get(f, "")).strip()]
     if missing:
         cut = " (the file looks truncated)" if at_end else ""
