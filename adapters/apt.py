@@ -27,13 +27,10 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from vbridge.model import InstallRecord, RecordProblem
 from vbridge.rules import dependency_names, load_data
-
-if TYPE_CHECKING:
-    from debian.deb822 import Deb822
 
 __all__ = [
     "ECOSYSTEM",
@@ -58,9 +55,10 @@ ALTERNATIVES = Path("etc/alternatives")
 DIST_PACKAGES = "/usr/lib/python3/dist-packages/"
 
 _REQUIRED = ("Package", "Status", "Version")
-# The fields this adapter reads of a status stanza (lower case: field names are not).
-_READ_FIELDS = frozenset(
-    f.lower()
+# The fields this adapter reads of a status stanza, by their lower-case names (field
+# names are case-insensitive).
+_READ_FIELDS = {
+    f.lower(): f
     for f in (
         *_REQUIRED,
         "Architecture",
@@ -70,7 +68,7 @@ _READ_FIELDS = frozenset(
         "Depends",
         "Provides",
     )
-)
+}
 _FIELD_LINE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*:")
 _METADATA_SUFFIXES = (".dist-info", ".egg-info")
 _METADATA_LINE_ENDS = tuple(s.encode() + b"\n" for s in _METADATA_SUFFIXES)
@@ -159,11 +157,12 @@ def resolve_in_root(root: Path, dpkg_path: str) -> str | None:
 class StatusStanza:
     """One package stanza of the status file and the line it starts on.
 
-    ``fields`` holds the fields the adapter reads (``_READ_FIELDS``), not the others.
+    ``fields`` holds what python-debian parsed of the fields the adapter reads
+    (``_READ_FIELDS``), under their usual spelling (``Multi-Arch``); not the others.
     """
 
     line: int
-    fields: Deb822
+    fields: dict[str, str]
 
     @property
     def package(self) -> str:
@@ -269,7 +268,7 @@ def _stanza(
 
     # Deb822 parses only the fields read here: Description, Conffiles and the rest
     # are most of a status file's lines.
-    fields = Deb822(wanted)
+    fields = {_READ_FIELDS[key.lower()]: value for key, value in Deb822(wanted).items()}
     missing = [f for f in _REQUIRED if not str(fields.get(f, "")).strip()]
     if missing:
         cut = " (the file looks truncated)" if at_end else ""
@@ -324,12 +323,13 @@ class _Ownership:
 
 
 def _list_file(root: Path, package: str, arch: str, multi_arch: str) -> Path | None:
-    qualified = root / INFO / f"{package}:{arch}.list"
-    plain = root / INFO / f"{package}.list"
+    info = os.path.join(root, INFO)
+    qualified = os.path.join(info, f"{package}:{arch}.list")
+    plain = os.path.join(info, f"{package}.list")
     order = (qualified, plain) if multi_arch == "same" else (plain, qualified)
     for candidate in order:
         if os.path.lexists(candidate):
-            return candidate
+            return Path(candidate)
     return None
 
 
