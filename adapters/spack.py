@@ -186,8 +186,8 @@ def _edges(node: Mapping[str, Any], version: int) -> tuple[Edge, ...]:
             Edge(
                 name=dep["name"],
                 hash=_edge_hash(dep),
-                deptypes=tuple(str(t) for t in deptypes),
-                virtuals=tuple(sorted({str(v) for v in virtuals})),
+                deptypes=tuple(map(str, deptypes)),
+                virtuals=tuple(sorted(set(map(str, virtuals)))) if virtuals else (),
             )
         )
     return tuple(edges)
@@ -578,7 +578,7 @@ def _prefix_layers(prefix: Path) -> list[Path]:
     found: list[Path] = []
     for lib in _SITE_PACKAGES_LIBS:
         try:
-            with os.scandir(prefix / lib) as entries:
+            with os.scandir(os.path.join(prefix, lib)) as entries:
                 names = sorted(e.name for e in entries if e.name.startswith("python"))
         except OSError:
             continue
@@ -806,7 +806,7 @@ def _entry_layers(entries: Iterable[DatabaseEntry]) -> list[Path]:
     for entry in entries:
         if entry.path is None or not entry.installed or entry.node.external:
             continue
-        if (entry.path / ".spack" / "spec.json").is_file():
+        if os.path.isfile(os.path.join(entry.path, ".spack", "spec.json")):
             layers.extend(_prefix_layers(entry.path))
     return layers
 
