@@ -27,13 +27,10 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from vbridge.model import InstallRecord, RecordProblem
 from vbridge.rules import dependency_names, load_data
-
-if TYPE_CHECKING:
-    from debian.deb822 import Deb822
 
 __all__ = [
     "ECOSYSTEM",
@@ -58,8 +55,24 @@ ALTERNATIVES = Path("etc/alternatives")
 DIST_PACKAGES = "/usr/lib/python3/dist-packages/"
 
 _REQUIRED = ("Package", "Status", "Version")
+# The fields this adapter reads of a status stanza, by their lower-case names (field
+# names are case-insensitive).
+_READ_FIELDS = {
+    f.lower(): f
+    for f in (
+        *_REQUIRED,
+        "Architecture",
+        "Multi-Arch",
+        "Source",
+        "Pre-Depends",
+        "Depends",
+        "Provides",
+    )
+}
 _FIELD_LINE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*:")
 _METADATA_SUFFIXES = (".dist-info", ".egg-info")
+_METADATA_LINE_ENDS = tuple(s.encode() + b"\n" for s in _METADATA_SUFFIXES)
+_DIST_PACKAGES_LINE = b"\n" + DIST_PACKAGES.encode()
 _MAX_LINK_HOPS = 40
 _STATUS_HINT = "that stanza is skipped; compare with /var/backups/dpkg.status.0 or run dpkg --audit"
 
@@ -142,10 +155,14 @@ def resolve_in_root(root: Path, dpkg_path: str) -> str | None:
 
 @dataclass(frozen=True)
 class StatusStanza:
-    """One package stanza of the status file and the line it starts on."""
+    """One package stanza of the status file and the line it starts on.
+
+    ``fields`` holds what python-debian parsed of the fields the adapter reads
+    (``_READ_FIELDS``), under their usual spelling (``Multi-Arch``); not the others.
+    """
 
     line: int
-    fields: Deb822
+    fields: dict[str, str]
 
     @property
     def package(self) -> str:
@@ -157,14 +174,24 @@ class StatusStanza:
         return len(words) == 3 and words[2] == "installed"
 
 
-def _check_stanza(lines: list[tuple[int, str]]) -> str | None:
-    """Why a stanza is unusable, or None; the reason names the offending line."""
+def _check_stanza(lines: list[tuple[int, str]]) -> tuple[str | None, list[str]]:
+    """Why a stanza is unusable (or None; the reason names the offending line), and the
+    lines of the fields in ``_READ_FIELDS`` with their continuation lines."""
     if lines[0][1][:1] in (" ", "\t"):
-        return f"line {lines[0][0]}: continuation line without a field before it"
+        return f"line {lines[0][0]}: continuation line without a field before it", []
+    wanted: list[str] = []
+    keep = False
     for number, text in lines:
-        if text[:1] not in (" ", "\t") and not _FIELD_LINE.match(text):
-            return f"line {number}: not a 'Field: value' line: {text[:60]!r}"
-    return None
+        if text[:1] in (" ", "\t"):
+            if keep:
+                wanted.append(text)
+            continue
+        if not _FIELD_LINE.match(text):
+            return f"line {number}: not a 'Field: value' line: {text[:60]!r}", []
+        keep = text[: text.index(":")].lower() in _READ_FIELDS
+        if keep:
+            wanted.append(text)
+    return None, wanted
 
 
 def iter_status(path: Path, problems: list[RecordProblem]) -> Iterator[StatusStanza]:
@@ -229,7 +256,7 @@ def _stanza(
     path: Path, lines: list[tuple[int, str]], problems: list[RecordProblem], at_end: bool
 ) -> StatusStanza | None:
     start = lines[0][0]
-    reason = _check_stanza(lines)
+    reason, wanted = _check_stanza(lines)
     if reason is not None:
         problems.append(
             RecordProblem(
@@ -239,7 +266,9 @@ def _stanza(
         return None
     from debian.deb822 import Deb822  # imported when a status file is read (30 ms)
 
-    fields = Deb822([text for _, text in lines])
+    # Deb822 parses only the fields read here: Description, Conffiles and the rest
+    # are most of a status file's lines.
+    fields = {_READ_FIELDS[key.lower()]: value for key, value in Deb822(wanted).items()}
     missing = [f for f in _REQUIRED if not str(fields.get(f, "")).strip()]
     if missing:
         cut = " (the file looks truncated)" if at_end else ""
@@ -281,15 +310,26 @@ class _Ownership:
     targets: frozenset[str]
     owners: dict[str, tuple[str, str]] = field(default_factory=dict)  # path -> (pkg, arch)
     missing: list[str] = field(default_factory=list)
+    target_lines: dict[str, bytes] = field(init=False)  # path -> b"\n<path>\n"
+
+    def __post_init__(self) -> None:
+        self.target_lines = {}
+        for target in sorted(self.targets):
+            try:
+                encoded = target.encode("utf-8", "surrogateescape")
+                self.target_lines[target] = b"\n" + encoded + b"\n"
+            except UnicodeEncodeError:  # no line of a .list decodes to it
+                continue
 
 
 def _list_file(root: Path, package: str, arch: str, multi_arch: str) -> Path | None:
-    qualified = root / INFO / f"{package}:{arch}.list"
-    plain = root / INFO / f"{package}.list"
+    info = os.path.join(root, INFO)
+    qualified = os.path.join(info, f"{package}:{arch}.list")
+    plain = os.path.join(info, f"{package}.list")
     order = (qualified, plain) if multi_arch == "same" else (plain, qualified)
     for candidate in order:
         if os.path.lexists(candidate):
-            return candidate
+            return Path(candidate)
     return None
 
 
@@ -319,14 +359,26 @@ def _read_list(
             )
         )
         return ()
-    for raw in data.split(b"\n"):
-        line = raw.decode("utf-8", "surrogateescape")
-        if line in ownership.targets:
-            ownership.owners.setdefault(line, (stanza.package, arch))
-        if line.startswith(DIST_PACKAGES) and line.endswith(_METADATA_SUFFIXES):
-            name = line[len(DIST_PACKAGES) :]
-            if name and "/" not in name:
-                dists.append(dpkg_path_in_root(root, line))
+    # A .list is one path a line, thousands of them; only a few lines matter, so they
+    # are found with bytes searches and only those are decoded.
+    data = b"\n" + data + b"\n"
+    for target, needle in ownership.target_lines.items():
+        if target not in ownership.owners and needle in data:
+            ownership.owners[target] = (stanza.package, arch)
+    if _DIST_PACKAGES_LINE not in data:
+        return ()
+    found: list[tuple[int, bytes]] = []
+    for suffix in _METADATA_LINE_ENDS:
+        end = data.find(suffix)
+        while end != -1:
+            start = data.rfind(b"\n", 0, end) + 1
+            line = data[start : end + len(suffix) - 1]
+            name = line[len(_DIST_PACKAGES_LINE) - 1 :]
+            if line.startswith(_DIST_PACKAGES_LINE[1:]) and b"/" not in name:
+                found.append((start, line))
+            end = data.find(suffix, end + 1)
+    for _, line in sorted(found):
+        dists.append(dpkg_path_in_root(root, line.decode("utf-8", "surrogateescape")))
     return tuple(dists)
 
 

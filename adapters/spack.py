@@ -35,6 +35,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -76,7 +77,7 @@ _LOCKFILE_SPECFILE = {1: 1, 2: 1, 3: 2, 4: 3, 5: 4, 6: 5, 7: 5}
 # Spack's hash fields, in the order its readers try them on a dependency edge.
 _HASH_FIELDS = ("hash", "package_hash", "full_hash", "build_hash")
 _COMPILER_FLAGS = frozenset({"cflags", "cppflags", "cxxflags", "fflags", "ldflags", "ldlibs"})
-_SITE_PACKAGES = ("lib/python*/site-packages", "lib64/python*/site-packages")
+_SITE_PACKAGES_LIBS = ("lib", "lib64")  # <prefix>/<lib>/python*/site-packages
 _HASH_CHARS = 7
 
 
@@ -185,8 +186,8 @@ def _edges(node: Mapping[str, Any], version: int) -> tuple[Edge, ...]:
             Edge(
                 name=dep["name"],
                 hash=_edge_hash(dep),
-                deptypes=tuple(str(t) for t in deptypes),
-                virtuals=tuple(sorted({str(v) for v in virtuals})),
+                deptypes=tuple(map(str, deptypes)),
+                virtuals=tuple(sorted(set(map(str, virtuals)))) if virtuals else (),
             )
         )
     return tuple(edges)
@@ -304,12 +305,48 @@ def _specfile_version(data: Any, path: Path) -> tuple[int, list[Any]]:
     return version, nodes
 
 
+# How Spack writes a specfile (v2-v5): ``{"spec": {"_meta": {...}, "nodes": [root, ...]}}``.
+_SPECFILE_HEAD = re.compile(r'\s*\{\s*"spec"\s*:\s*\{\s*"_meta"\s*:\s*')
+_SPECFILE_NODES = re.compile(r'\s*,\s*"nodes"\s*:\s*\[\s*')
+_SPECFILE_NEXT_NODE = re.compile(r"\s*[,\]]")
+_JSON_DECODER = json.JSONDecoder()
+
+
+def _root_node_quick(path: Path) -> dict[str, Any] | None:
+    """``{"spec": {"_meta": ..., "nodes": [root]}}`` from the head of a specfile.
+
+    Decodes ``_meta`` and the root node only (a prefix's specfile holds its whole DAG,
+    often hundreds of KB) when the file starts as Spack writes it and ends in ``}`` (not
+    truncated); None on anything else, so that the full parse reports the error.
+    """
+    try:
+        with open(path, "rb") as fh:
+            text = fh.read().decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    head = _SPECFILE_HEAD.match(text)
+    if head is None or not text.rstrip().endswith("}"):
+        return None
+    try:
+        meta, end = _JSON_DECODER.raw_decode(text, head.end())
+        nodes = _SPECFILE_NODES.match(text, end)
+        if nodes is None:
+            return None
+        root, end = _JSON_DECODER.raw_decode(text, nodes.end())
+    except json.JSONDecodeError:
+        return None
+    if _SPECFILE_NEXT_NODE.match(text, end) is None:
+        return None
+    return {"spec": {"_meta": meta, "nodes": [root]}}
+
+
 def read_specfile(path: Path, root_only: bool = False) -> list[SpecNode]:
     """The nodes of a ``spec.json``, its root first (only the root with ``root_only``).
 
     Raises :class:`RecordError`.
     """
-    version, nodes = _specfile_version(_load_json(path), path)
+    quick = _root_node_quick(path) if root_only else None
+    version, nodes = _specfile_version(quick or _load_json(path), path)
     try:
         return [parse_node(n, version) for n in (nodes[:1] if root_only else nodes)]
     except ValueError as exc:
@@ -533,9 +570,22 @@ def _records(
 
 
 def _prefix_layers(prefix: Path) -> list[Path]:
+    """The ``lib/python*/site-packages`` then ``lib64/python*/site-packages`` directories.
+
+    What ``prefix.glob("lib/python*/site-packages")`` finds, with one ``scandir`` per
+    ``lib`` directory (a tree scan calls this for every install).
+    """
     found: list[Path] = []
-    for pattern in _SITE_PACKAGES:
-        found.extend(sorted(p for p in prefix.glob(pattern) if p.is_dir()))
+    for lib in _SITE_PACKAGES_LIBS:
+        try:
+            with os.scandir(os.path.join(prefix, lib)) as entries:
+                names = sorted(e.name for e in entries if e.name.startswith("python"))
+        except OSError:
+            continue
+        for name in names:
+            layer = prefix / lib / name / "site-packages"
+            if layer.is_dir():
+                found.append(layer)
     return found
 
 
@@ -756,7 +806,7 @@ def _entry_layers(entries: Iterable[DatabaseEntry]) -> list[Path]:
     for entry in entries:
         if entry.path is None or not entry.installed or entry.node.external:
             continue
-        if (entry.path / ".spack" / "spec.json").is_file():
+        if os.path.isfile(os.path.join(entry.path, ".spack", "spec.json")):
             layers.extend(_prefix_layers(entry.path))
     return layers
 

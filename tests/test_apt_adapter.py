@@ -204,3 +204,26 @@ def test_cli_scan_root_that_is_not_debian(tmp_path: Path) -> None:
     lines = result.stderr.splitlines()
     assert len(lines) == 1
     assert str(tmp_path) in lines[0] and "var/lib/dpkg/status" in lines[0]
+
+
+def test_list_lines_found_anywhere_in_the_file(root: Path) -> None:
+    # The .list is searched as bytes: the metadata directory on the last line without a
+    # newline, a nested egg-info (not a distribution) and a path that is not UTF-8 on
+    # the lines around it change nothing.
+    listing = root / "var/lib/dpkg/info/python3-numpy.list"
+    egg_info = f"/{DIST_PACKAGES}/numpy-1.24.2.egg-info"
+    lines = [line for line in listing.read_bytes().split(b"\n") if line]
+    lines.remove(egg_info.encode())
+    lines += [
+        f"/{DIST_PACKAGES}/numpy/core/tests/data/x.egg-info".encode(),
+        f"/{DIST_PACKAGES}/numpy/caf\xe9.py".encode("latin-1"),
+        egg_info.encode(),
+    ]
+    listing.write_bytes(b"\n".join(lines))
+    env = scan_environment(root)
+    numpy = by_name(env)["numpy"]
+    assert numpy.dist_info == root / egg_info.lstrip("/")
+    assert numpy.owner is not None and numpy.owner.name == "python3-numpy"
+    assert blas(numpy) == {"openblas"}
+    record = next(r for r in apt.read_records(root, []) if r.name == "python3-numpy")
+    assert record.python_dists == (root / egg_info.lstrip("/"),)

@@ -16,6 +16,7 @@ import pytest
 import spacktree
 from spacktree import SpackSite
 from vbridge.adapters import spack
+from vbridge.errors import RecordError
 from vbridge.model import Distribution, Evidence, InstallRecord, RecordProblem
 from vbridge.rules import RuleSet
 from vbridge.scan import scan_environment
@@ -404,6 +405,46 @@ def test_prefix_with_foreign_spec_json_is_not_attributed(site: SpackSite) -> Non
     mpi4py = _dist(env.distributions, "mpi4py")
     assert mpi4py.owner is None and mpi4py.installer == "pip"
     assert any(p.path == spec and "aaaaaaa" in p.problem for p in env.problems)
+
+
+def _real_specfiles(tmp_path: Path) -> list[Path]:
+    gunzipped = [
+        _gunzip(n, tmp_path / n[: -len(".gz")]) for n in ("hdf5.v017.json.gz", "hdf5.v020.json.gz")
+    ]
+    return gunzipped + sorted((FIXTURES / "v2_layout").glob("*.spec.json"))
+
+
+def test_root_of_a_specfile_is_read_from_its_head(tmp_path: Path) -> None:
+    # An owner check reads only the root node of a prefix's spec.json; on Spack's own
+    # files, compact or indented, it is the root the whole parse gives.
+    for path in _real_specfiles(tmp_path):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        indented = tmp_path / "indented" / path.name
+        indented.parent.mkdir(exist_ok=True)
+        indented.write_text(json.dumps(data, indent=2), encoding="utf-8")
+        for spec in (path, indented):
+            quick = spack._root_node_quick(spec)
+            assert quick is not None, spec
+            assert quick["spec"]["nodes"] == data["spec"]["nodes"][:1]
+            (root,) = spack.read_specfile(spec, root_only=True)
+            assert root == spack.read_specfile(spec)[0]
+
+
+def test_damaged_specfile_falls_back_to_the_whole_parse(site: SpackSite) -> None:
+    prefix = site.prefix("py-mpi4py")
+    spec = prefix / ".spack" / "spec.json"
+    text = spec.read_text(encoding="utf-8")
+    spec.write_text(text[: len(text) // 2], encoding="utf-8")  # a truncated write
+    assert spack._root_node_quick(spec) is None
+    with pytest.raises(RecordError, match="malformed JSON"):
+        spack.read_specfile(spec, root_only=True)
+    env = scan_environment(site.tree)
+    assert _dist(env.distributions, "mpi4py").owner is None
+    assert any(p.path == spec and "unreadable" in p.problem for p in env.problems)
+    spec.write_text(text.replace('"nodes"', '"roots"', 1), encoding="utf-8")
+    assert spack._root_node_quick(spec) is None
+    with pytest.raises(RecordError, match="without nodes"):
+        spack.read_specfile(spec, root_only=True)
 
 
 def test_site_packages_of_a_tree(site: SpackSite) -> None:
