@@ -327,7 +327,9 @@ class RecordCache:
             fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".tmp-", suffix=".json")
             try:
                 with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                    json.dump(document, fh, separators=(",", ":"))
+                    # json.dumps, not json.dump: dump streams through the pure-Python
+                    # encoder (~50 ms for 600 records), dumps uses the C one; same bytes.
+                    fh.write(json.dumps(document, separators=(",", ":")))
                 os.replace(tmp, self.path)
             except BaseException:
                 with contextlib.suppress(OSError):

@@ -36,6 +36,7 @@ import contextlib
 import hashlib
 import json
 import os
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +53,7 @@ __all__ = [
     "PostLinkRequest",
     "append_messages",
     "package_cache_dirs",
+    "run_link_script",
     "run_post_link",
     "run_pre_unlink",
 ]
@@ -388,3 +390,62 @@ def run_pre_unlink(request: PostLinkRequest, *, dry_run: bool = False) -> list[P
     return sorted(
         {t for t in targets if any(str(c.path).startswith(f"{t}/") for c in result.changed)}
     )
+
+
+_DONE = {"post-link": "written", "pre-unlink": "removed"}
+
+
+def run_link_script(
+    kind: str,
+    *,
+    strict: bool = False,
+    verbose: bool = False,
+    print_template: bool = False,
+    environ: Mapping[str, str] = os.environ,
+) -> int:
+    """``vbridge conda-post-link`` / ``conda-pre-unlink`` (``kind`` ``"post-link"`` or
+    ``"pre-unlink"``): run, tell the user, return the exit code.
+
+    Messages go to stderr and to ``$PREFIX/.messages.txt``; the exit code is 0 unless
+    ``strict`` (the error's exit code, or 1 when the package's facts were not found).
+
+    >>> run_link_script("post-link", environ={})  # doctest: +SKIP
+    vbridge: ?: variant metadata not written: PREFIX, PKG_NAME, PKG_VERSION not set: ...
+    0
+    """
+    if print_template:
+        from importlib import resources
+
+        template = resources.files("vbridge.data").joinpath(f"{kind}.sh")
+        sys.stdout.write(template.read_text(encoding="utf-8"))
+        sys.stdout.flush()
+        return 0
+
+    def tell(prefix: Path | None, line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+        if prefix is not None and prefix.is_dir():
+            try:
+                append_messages(prefix, [line])
+            except OSError as exc:
+                print(f"vbridge: cannot write {prefix}/{MESSAGES_FILE}: {exc}", file=sys.stderr)
+
+    prefix = Path(environ["PREFIX"]) if environ.get("PREFIX") else None
+    name = environ.get("PKG_NAME", "?")
+    try:
+        request = PostLinkRequest.from_environ(environ)
+        label = f"{request.name} {request.version}"
+        if kind == "pre-unlink":
+            cleaned = run_pre_unlink(request)
+            if cleaned and verbose:
+                tell(request.prefix, f"vbridge: {label}: variant metadata removed")
+            return 0
+        outcome = run_post_link(request)
+    except VbridgeError as exc:
+        tell(prefix, f"vbridge: {name}: variant metadata not {_DONE[kind]}: {exc}")
+        return exc.exit_code if strict else 0
+    for line in outcome.messages:
+        tell(request.prefix, line)
+    if outcome.annotated and verbose:
+        names = ", ".join(p.name for p in outcome.annotated)
+        tell(request.prefix, f"vbridge: {label}: variant metadata written for {names}")
+    return 1 if strict and outcome.source == "none" else 0
