@@ -185,8 +185,9 @@ def _strategy(dist: Distribution, root: Path, findings: list[Finding]) -> Strate
     return cast(Strategy, value)
 
 
-def mark_metadata_status(env: Environment) -> None:
-    """Set ``facts["vbridge_metadata"]`` to ``current`` or ``stale`` on annotated dists.
+def mark_metadata_status(env: Environment, only: Collection[Path] | None = None) -> None:
+    """Set ``facts["vbridge_metadata"]`` to ``current`` or ``stale`` on annotated dists
+    (those whose dist-info is in ``only``, if given).
 
     ``stale``: what vbridge wrote differs from what it would write now (the environment
     changed since); run ``vbridge annotate`` again.
@@ -201,6 +202,8 @@ def mark_metadata_status(env: Environment) -> None:
         return
     records = {r.key: r for r in env.records}
     for dist in env.distributions:
+        if only is not None and dist.dist_info not in only:
+            continue
         if not _inside(env.path, dist.dist_info):
             continue
         entry = ledger.distributions.get(_rel(env.path, dist.dist_info))

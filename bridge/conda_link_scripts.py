@@ -330,7 +330,9 @@ def run_post_link(request: PostLinkRequest, *, dry_run: bool = False) -> PostLin
     own_paths = _written_records(request)
     if own_paths:
         outcome = PostLinkOutcome("record")
-        env = scan_environment(prefix)
+        # The scan reads every record (dependencies give properties) but translates
+        # only the package's own distributions.
+        env = scan_environment(prefix, only=_record_dists(prefix, own_paths))
         targets = [d for r in env.records if r.source in own_paths for d in r.python_dists]
     else:
         pending = _pending_records(request)
@@ -357,14 +359,25 @@ def run_post_link(request: PostLinkRequest, *, dry_run: bool = False) -> PostLin
             _PendingCondaAdapter(prefix, pending),
             *(a for a in all_adapters() if a.ECOSYSTEM != "conda"),
         ]
-        env = scan_environment(prefix, adapters=adapters)
         targets = list(pending[0].python_dists)
+        env = scan_environment(prefix, adapters=adapters, only=targets)
     present = {d.dist_info for d in env.distributions}
     targets = [t for t in targets if t in present]
     if targets:
         annotate_environment(env, only=targets, dry_run=dry_run, wait=30.0)
         outcome.annotated.extend(targets)
     return outcome
+
+
+def _record_dists(prefix: Path, paths: Sequence[Path]) -> list[Path]:
+    """The dist-info directories the records at ``paths`` own (unreadable ones: none)."""
+    from vbridge.adapters import conda
+
+    found: list[Path] = []
+    for path in paths:
+        with contextlib.suppress(OSError, ValueError):
+            found.extend(conda.parse_record(prefix, path, _read_json(path)).python_dists)
+    return found
 
 
 def run_pre_unlink(request: PostLinkRequest, *, dry_run: bool = False) -> list[Path]:
@@ -374,16 +387,12 @@ def run_pre_unlink(request: PostLinkRequest, *, dry_run: bool = False) -> list[P
     dist-infos it owns are cleaned from the ledger: added files removed, ``RECORD`` and
     the record put back byte for byte. Returns the dist-infos cleaned.
     """
-    from vbridge.adapters import conda
     from vbridge.annotate import clean_environment
 
     prefix = request.prefix
     if not (prefix / "conda-meta").is_dir():
         raise PostLinkError(f"{prefix}: no conda-meta directory; PREFIX is not a conda prefix")
-    targets: list[Path] = []
-    for path in _written_records(request):
-        with contextlib.suppress(OSError, ValueError):
-            targets.extend(conda.parse_record(prefix, path, _read_json(path)).python_dists)
+    targets = _record_dists(prefix, _written_records(request))
     if not targets:
         return []
     result = clean_environment(prefix, only=targets, dry_run=dry_run, wait=30.0)
