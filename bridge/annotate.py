@@ -357,7 +357,13 @@ def _plans_for_environment(
     seen: set[str] = set()
     seen_real: set[str] = set()
     records = {r.key: r for r in env.records}
+    # The dist-infos ``only`` names, as absolute paths: a distribution not among them
+    # and without properties gets nothing and says nothing (checked without a stat).
+    wanted = None if only is None else {os.path.join(os.path.abspath(root), k) for k in only}
     for dist in env.distributions:
+        unwanted = wanted is not None and os.path.abspath(dist.dist_info) not in wanted
+        if unwanted and not dist.properties:
+            continue
         if not dist.dist_info.name.endswith((".dist-info", ".egg-info")):
             continue
         if not dist.dist_info.is_dir():
