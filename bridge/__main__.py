@@ -1,3 +1,3 @@
-from vbridge.cli import main
+from vbridge.entry_point import main
 
 main()

@@ -198,8 +198,9 @@ def _strategy(dist: Distribution, root: Path, findings: list[Finding]) -> Strate
     return cast(Strategy, value)
 
 
-def mark_metadata_status(env: Environment) -> None:
-    """Set ``facts["vbridge_metadata"]`` to ``current`` or ``stale`` on annotated dists.
+def mark_metadata_status(env: Environment, only: Collection[Path] | None = None) -> None:
+    """Set ``facts["vbridge_metadata"]`` to ``current`` or ``stale`` on annotated dists
+    (those whose dist-info is in ``only``, if given).
 
     ``stale``: what vbridge wrote differs from what it would write now (the environment
     changed since); run ``vbridge annotate`` again.
@@ -214,6 +215,8 @@ def mark_metadata_status(env: Environment) -> None:
         return
     records = {r.key: r for r in env.records}
     for dist in env.distributions:
+        if only is not None and dist.dist_info not in only:
+            continue
         if not _inside(env.path, dist.dist_info):
             continue
         entry = ledger.distributions.get(_rel(env.path, dist.dist_info))
@@ -367,7 +370,13 @@ def _plans_for_environment(
     seen: set[str] = set()
     seen_real: set[str] = set()
     records = {r.key: r for r in env.records}
+    # The dist-infos ``only`` names, as absolute paths: a distribution not among them
+    # and without properties gets nothing and says nothing (checked without a stat).
+    wanted = None if only is None else {os.path.join(os.path.abspath(root), k) for k in only}
     for dist in env.distributions:
+        unwanted = wanted is not None and os.path.abspath(dist.dist_info) not in wanted
+        if unwanted and not dist.properties:
+            continue
         if not dist.dist_info.name.endswith((".dist-info", ".egg-info")):
             continue
         if not dist.dist_info.is_dir():

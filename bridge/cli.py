@@ -790,54 +790,15 @@ TemplateOpt = Annotated[
 
 
 def _link_script(kind: str, strict: bool, verbose: bool, print_template: bool) -> None:
-    """The shared body of ``conda-post-link`` and ``conda-pre-unlink``."""
-    import os
-    from importlib import resources
+    """The shared body of ``conda-post-link`` and ``conda-pre-unlink``.
 
-    from vbridge.conda_link_scripts import (
-        PostLinkRequest,
-        append_messages,
-        run_post_link,
-        run_pre_unlink,
-    )
-    from vbridge.errors import VbridgeError
+    The console script runs these two commands without this app when they carry only
+    these flags (``vbridge.entry_point``): both call :func:`run_link_script`.
+    """
+    from vbridge.conda_link_scripts import run_link_script
 
-    if print_template:
-        template = resources.files("vbridge.data").joinpath(f"{kind}.sh")
-        typer.echo(template.read_text(encoding="utf-8"), nl=False)
-        raise typer.Exit(0)
-
-    def tell(prefix: Path | None, line: str) -> None:
-        typer.echo(line, err=True)
-        if prefix is not None and prefix.is_dir():
-            try:
-                append_messages(prefix, [line])
-            except OSError as exc:
-                typer.echo(f"vbridge: cannot write {prefix}/.messages.txt: {exc}", err=True)
-
-    prefix = Path(os.environ["PREFIX"]) if os.environ.get("PREFIX") else None
-    name = os.environ.get("PKG_NAME", "?")
-    try:
-        request = PostLinkRequest.from_environ(os.environ)
-        label = f"{request.name} {request.version}"
-        if kind == "pre-unlink":
-            cleaned = run_pre_unlink(request)
-            if cleaned and verbose:
-                tell(request.prefix, f"vbridge: {label}: variant metadata removed")
-            raise typer.Exit(0)
-        outcome = run_post_link(request)
-    except VbridgeError as exc:
-        tell(prefix, f"vbridge: {name}: variant metadata not {_DONE[kind]}: {exc}")
-        raise typer.Exit(exc.exit_code if strict else 0) from None
-    for line in outcome.messages:
-        tell(request.prefix, line)
-    if outcome.annotated and verbose:
-        names = ", ".join(p.name for p in outcome.annotated)
-        tell(request.prefix, f"vbridge: {label}: variant metadata written for {names}")
-    raise typer.Exit(1 if strict and outcome.source == "none" else 0)
-
-
-_DONE = {"post-link": "written", "pre-unlink": "removed"}
+    code = run_link_script(kind, strict=strict, verbose=verbose, print_template=print_template)
+    raise typer.Exit(code)
 
 
 @app.command("conda-post-link")

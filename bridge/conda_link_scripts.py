@@ -36,6 +36,7 @@ import contextlib
 import hashlib
 import json
 import os
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +53,7 @@ __all__ = [
     "PostLinkRequest",
     "append_messages",
     "package_cache_dirs",
+    "run_link_script",
     "run_post_link",
     "run_pre_unlink",
 ]
@@ -328,7 +330,9 @@ def run_post_link(request: PostLinkRequest, *, dry_run: bool = False) -> PostLin
     own_paths = _written_records(request)
     if own_paths:
         outcome = PostLinkOutcome("record")
-        env = scan_environment(prefix)
+        # The scan reads every record (dependencies give properties) but translates
+        # only the package's own distributions.
+        env = scan_environment(prefix, only=_record_dists(prefix, own_paths))
         targets = [d for r in env.records if r.source in own_paths for d in r.python_dists]
     else:
         pending = _pending_records(request)
@@ -355,14 +359,25 @@ def run_post_link(request: PostLinkRequest, *, dry_run: bool = False) -> PostLin
             _PendingCondaAdapter(prefix, pending),
             *(a for a in all_adapters() if a.ECOSYSTEM != "conda"),
         ]
-        env = scan_environment(prefix, adapters=adapters)
         targets = list(pending[0].python_dists)
+        env = scan_environment(prefix, adapters=adapters, only=targets)
     present = {d.dist_info for d in env.distributions}
     targets = [t for t in targets if t in present]
     if targets:
         annotate_environment(env, only=targets, dry_run=dry_run, wait=30.0)
         outcome.annotated.extend(targets)
     return outcome
+
+
+def _record_dists(prefix: Path, paths: Sequence[Path]) -> list[Path]:
+    """The dist-info directories the records at ``paths`` own (unreadable ones: none)."""
+    from vbridge.adapters import conda
+
+    found: list[Path] = []
+    for path in paths:
+        with contextlib.suppress(OSError, ValueError):
+            found.extend(conda.parse_record(prefix, path, _read_json(path)).python_dists)
+    return found
 
 
 def run_pre_unlink(request: PostLinkRequest, *, dry_run: bool = False) -> list[Path]:
@@ -372,19 +387,74 @@ def run_pre_unlink(request: PostLinkRequest, *, dry_run: bool = False) -> list[P
     dist-infos it owns are cleaned from the ledger: added files removed, ``RECORD`` and
     the record put back byte for byte. Returns the dist-infos cleaned.
     """
-    from vbridge.adapters import conda
     from vbridge.annotate import clean_environment
 
     prefix = request.prefix
     if not (prefix / "conda-meta").is_dir():
         raise PostLinkError(f"{prefix}: no conda-meta directory; PREFIX is not a conda prefix")
-    targets: list[Path] = []
-    for path in _written_records(request):
-        with contextlib.suppress(OSError, ValueError):
-            targets.extend(conda.parse_record(prefix, path, _read_json(path)).python_dists)
+    targets = _record_dists(prefix, _written_records(request))
     if not targets:
         return []
     result = clean_environment(prefix, only=targets, dry_run=dry_run, wait=30.0)
     return sorted(
         {t for t in targets if any(str(c.path).startswith(f"{t}/") for c in result.changed)}
     )
+
+
+_DONE = {"post-link": "written", "pre-unlink": "removed"}
+
+
+def run_link_script(
+    kind: str,
+    *,
+    strict: bool = False,
+    verbose: bool = False,
+    print_template: bool = False,
+    environ: Mapping[str, str] = os.environ,
+) -> int:
+    """``vbridge conda-post-link`` / ``conda-pre-unlink`` (``kind`` ``"post-link"`` or
+    ``"pre-unlink"``): run, tell the user, return the exit code.
+
+    Messages go to stderr and to ``$PREFIX/.messages.txt``; the exit code is 0 unless
+    ``strict`` (the error's exit code, or 1 when the package's facts were not found).
+
+    >>> run_link_script("post-link", environ={})  # doctest: +SKIP
+    vbridge: ?: variant metadata not written: PREFIX, PKG_NAME, PKG_VERSION not set: ...
+    0
+    """
+    if print_template:
+        from importlib import resources
+
+        template = resources.files("vbridge.data").joinpath(f"{kind}.sh")
+        sys.stdout.write(template.read_text(encoding="utf-8"))
+        sys.stdout.flush()
+        return 0
+
+    def tell(prefix: Path | None, line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+        if prefix is not None and prefix.is_dir():
+            try:
+                append_messages(prefix, [line])
+            except OSError as exc:
+                print(f"vbridge: cannot write {prefix}/{MESSAGES_FILE}: {exc}", file=sys.stderr)
+
+    prefix = Path(environ["PREFIX"]) if environ.get("PREFIX") else None
+    name = environ.get("PKG_NAME", "?")
+    try:
+        request = PostLinkRequest.from_environ(environ)
+        label = f"{request.name} {request.version}"
+        if kind == "pre-unlink":
+            cleaned = run_pre_unlink(request)
+            if cleaned and verbose:
+                tell(request.prefix, f"vbridge: {label}: variant metadata removed")
+            return 0
+        outcome = run_post_link(request)
+    except VbridgeError as exc:
+        tell(prefix, f"vbridge: {name}: variant metadata not {_DONE[kind]}: {exc}")
+        return exc.exit_code if strict else 0
+    for line in outcome.messages:
+        tell(request.prefix, line)
+    if outcome.annotated and verbose:
+        names = ", ".join(p.name for p in outcome.annotated)
+        tell(request.prefix, f"vbridge: {label}: variant metadata written for {names}")
+    return 1 if strict and outcome.source == "none" else 0

@@ -14,7 +14,7 @@ import json
 import os
 import subprocess
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 
 from packaging.utils import canonicalize_name
@@ -105,11 +105,16 @@ def scan_environment(
     path: Path,
     layers: Iterable[Path] | None = None,
     adapters: Sequence[Adapter] | None = None,
+    *,
+    only: Collection[Path] | None = None,
 ) -> Environment:
     """Scan one environment: records, distributions, properties and findings.
 
     ``layers`` are the site-packages directories to list; by default those found under
-    ``path`` and those the adapters' records know of.
+    ``path`` and those the adapters' records know of. ``only`` (dist-info paths) gives
+    properties and metadata status to these distributions alone, as a full scan would;
+    the others are listed without them (a conda post-link script annotates one package
+    of a prefix: it need not translate the rest).
     """
     path = Path(path)
     if not path.exists():
@@ -176,11 +181,12 @@ def scan_environment(
                     dist.facts.update(facts)
             env.distributions.append(dist)
 
-    _translate(env, records_by_eco, describers)
+    wanted = set(only) if only is not None else None
+    _translate(env, records_by_eco, describers, wanted)
     if _has_ledger(env.path):  # what `vbridge annotate` wrote (its module is heavy)
         from vbridge.annotate import mark_metadata_status
 
-        mark_metadata_status(env)
+        mark_metadata_status(env, only=wanted)
     env.findings.extend(findings_mod.environment_findings(env))
     if not env.ecosystems:
         env.ecosystems.append("pip")
@@ -204,14 +210,15 @@ def _translate(
     env: Environment,
     records_by_eco: dict[str, list[InstallRecord]],
     describers: dict[Path, list[InstallRecord]],
+    only: set[Path] | None = None,
 ) -> None:
-    """Give every distribution the properties of its owner and what the owner links."""
+    """Give every distribution (or those in ``only``) the properties of its owner and
+    what the owner links."""
+    dists = [d for d in env.distributions if only is None or d.dist_info in only]
     for ecosystem, records in records_by_eco.items():
         rules = _ruleset(ecosystem)
         links = _Links(records, rules.stop_at)
-        own: dict[str, list[tuple[Property, Evidence]]] = {
-            links.key(r): rules.record_properties(r) for r in records
-        }
+        own = _OwnProperties(rules, {links.key(r): r for r in records})
         # conda metapackages (numpy -> numpy-base): the dist is owned by the base, but
         # the build is chosen by the metapackage that pins it. A record whose exact
         # dependencies are known (``requires``) pins nothing by name.
@@ -221,7 +228,7 @@ def _translate(
                 for dep in record.depends:
                     for name in dependency_names(dep):
                         pinned_by.setdefault(name.lower(), []).append(record)
-        for dist in env.distributions:
+        for dist in dists:
             owner = dist.owner_record
             if owner is None or owner.ecosystem != ecosystem:
                 continue
@@ -233,13 +240,32 @@ def _translate(
             ]
             for prop, evidence in _closure(starts, own, links):
                 dist.add(prop, evidence)
-    for dist in env.distributions:
+    for dist in dists:
         if dist.owner_record is not None:
             continue  # its owner's records say what it is: its binaries need not be read
         for record in describers.get(dist.dist_info, []):
             for prop, evidence in _ruleset(record.ecosystem).record_properties(record):
                 dist.add(prop, evidence)
             dist.facts.update({k: v for k, v in record.extra.items() if v not in ([], "")})
+
+
+class _OwnProperties:
+    """Each record's own properties, by record key, worked out when the closure first
+    reaches the record (a scan limited to a few distributions reaches few records)."""
+
+    def __init__(self, rules: RuleSet, records: dict[str, InstallRecord]) -> None:
+        self._rules = rules
+        self._records = records
+        self._found: dict[str, list[tuple[Property, Evidence]]] = {}
+
+    def get(self, key: str) -> list[tuple[Property, Evidence]] | None:
+        found = self._found.get(key)
+        if found is None:
+            record = self._records.get(key)
+            if record is None:
+                return None
+            found = self._found[key] = self._rules.record_properties(record)
+        return found
 
 
 class _Links:
@@ -292,7 +318,7 @@ class _Links:
 
 def _closure(
     starts: list[tuple[InstallRecord, tuple[str, ...]]],
-    own: dict[str, list[tuple[Property, Evidence]]],
+    own: _OwnProperties,
     links: _Links,
 ) -> list[tuple[Property, Evidence]]:
     """Properties reachable through dependencies, nearest record first per feature.

@@ -142,3 +142,33 @@ def test_broken_cache_and_no_cache(
     assert len(parses) == 2 * (len(list((prefix / "conda-meta").glob("*.json"))) + 1)
     # (+1: the python record, read again for its site-packages path)
     assert not (tmp_path / "other-cache").exists()
+
+
+def test_cache_file_read_once_per_scan_and_again_when_another_process_wrote_it(
+    mkl_channel: Path,
+    conda_prefix: CondaPrefixFactory,
+    cache_home: Path,
+    parses: list[int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    prefix = conda_prefix(mkl_channel, ["numpy", "libblas=*=*mkl"])
+    age(prefix)
+    cold = _document(prefix)
+    loads: list[str] = []
+    real_load = json.load
+
+    def counting_load(fh: object) -> object:
+        loads.append(str(getattr(fh, "name", "")))
+        return real_load(fh)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(conda.json, "load", counting_load)
+    parses.clear()
+    assert _document(prefix) == cold
+    assert parses == [] and loads == []  # the file this process wrote, unchanged
+    # Another process rewrites the file (here: an empty cache of the same prefix).
+    (cache_file,) = (cache_home / "vbridge" / "conda-records").glob("*.json")
+    stored = json.loads(cache_file.read_text())
+    cache_file.write_text(json.dumps({**stored, "records": {}}))
+    assert _document(prefix) == cold
+    assert loads == [str(cache_file)]  # read again, once
+    assert len(parses) == len(list((prefix / "conda-meta").glob("*.json")))

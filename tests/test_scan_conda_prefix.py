@@ -186,3 +186,25 @@ def test_demo_shows_a_finding() -> None:
     assert "replaced-foreign" in codes
     scipy = next(d for d in env["distributions"] if d["name"] == "scipy")
     assert "blas_lapack :: provider :: mkl" in scipy["properties"]
+
+
+def test_scan_limited_to_some_distributions(
+    openblas_channel: Path, conda_prefix: CondaPrefixFactory
+) -> None:
+    # What conda-post-link asks for: one package's distributions translated, as a full
+    # scan translates them; the others listed without properties.
+    prefix = conda_prefix(openblas_channel, ["scipy", "libblas=*=*openblas"])
+    full = scan_environment(prefix)
+    scipy = next(d for d in full.distributions if d.name == "scipy")
+    limited = scan_environment(prefix, only=[scipy.dist_info])
+    assert [d.dist_info for d in limited.distributions] == [
+        d.dist_info for d in full.distributions
+    ]
+    assert [r.key for r in limited.records] == [r.key for r in full.records]
+    for dist in limited.distributions:
+        if dist.dist_info == scipy.dist_info:
+            assert dist.properties == scipy.properties
+            assert "blas_lapack :: provider :: openblas" in _props([dist], "scipy")
+        else:
+            assert not dist.properties, dist.name
+    assert any(d.properties for d in full.distributions if d.name != "scipy")

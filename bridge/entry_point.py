@@ -1,0 +1,68 @@
+"""The ``vbridge`` console script: the conda link-script commands without the typer app.
+
+conda, mamba and rattler run a package's ``post-link.sh`` (``vbridge conda-post-link``)
+once per package they link, so its start-up is paid per package; importing typer and
+click and building the app costs ~40 ms of it. The two link-script commands take only
+the flags ``--strict``, ``--verbose`` and ``--print-template``: when the command line is
+one of them with nothing but those flags, it is run here directly (the same
+:func:`vbridge.conda_link_scripts.run_link_script` the typer commands call). Any other
+command line, ``--help`` and mistakes included, goes to the typer app in
+:mod:`vbridge.cli`, which answers as before.
+
+>>> link_script_command(["conda-post-link", "--strict", "--verbose"])
+('post-link', {'strict': True, 'verbose': True, 'print_template': False})
+>>> link_script_command(["conda-post-link", "--help"]) is None   # typer answers
+True
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import Literal
+
+__all__ = ["LINK_SCRIPT_COMMANDS", "LINK_SCRIPT_FLAGS", "link_script_command", "main"]
+
+LINK_SCRIPT_COMMANDS: dict[str, Literal["post-link", "pre-unlink"]] = {
+    "conda-post-link": "post-link",
+    "conda-pre-unlink": "pre-unlink",
+}
+# The options of both typer commands (tests/test_entry_point.py checks they agree).
+LINK_SCRIPT_FLAGS = {
+    "--strict": "strict",
+    "--verbose": "verbose",
+    "--print-template": "print_template",
+}
+
+
+def link_script_command(
+    argv: Sequence[str],
+) -> tuple[Literal["post-link", "pre-unlink"], dict[str, bool]] | None:
+    """The link script and its flags, or None when the typer app must parse ``argv``."""
+    if not argv or argv[0] not in LINK_SCRIPT_COMMANDS:
+        return None
+    if any(arg not in LINK_SCRIPT_FLAGS for arg in argv[1:]):
+        return None
+    flags = {name: False for name in LINK_SCRIPT_FLAGS.values()}
+    flags.update({LINK_SCRIPT_FLAGS[arg]: True for arg in argv[1:]})
+    return LINK_SCRIPT_COMMANDS[argv[0]], flags
+
+
+def main() -> None:
+    """Console-script entry point."""
+    command = link_script_command(sys.argv[1:])
+    if command is not None:
+        from vbridge.conda_link_scripts import run_link_script
+
+        kind, flags = command
+        sys.exit(
+            run_link_script(
+                kind,
+                strict=flags["strict"],
+                verbose=flags["verbose"],
+                print_template=flags["print_template"],
+            )
+        )
+    from vbridge.cli import main as typer_main
+
+    typer_main()

@@ -1,0 +1,92 @@
+"""The console script's fast path for the conda link-script commands: it accepts exactly
+the command lines the typer commands accept with these flags, runs them without typer,
+and leaves everything else (help, mistakes) to the typer app."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import subprocess
+import sys
+from importlib import resources
+from pathlib import Path
+
+import click
+import pytest
+import typer
+from vbridge.cli import app
+from vbridge.entry_point import LINK_SCRIPT_COMMANDS, LINK_SCRIPT_FLAGS, link_script_command
+
+VBRIDGE = Path(sys.executable).with_name("vbridge")
+
+
+def typer_command(name: str) -> click.Command:
+    group = typer.main.get_command(app)
+    assert isinstance(group, click.Group)
+    command = group.commands[name]
+    return command
+
+
+@pytest.mark.parametrize("name", sorted(LINK_SCRIPT_COMMANDS))
+def test_fast_path_knows_every_option_of_the_typer_command(name: str) -> None:
+    options = [p for p in typer_command(name).params if isinstance(p, click.Option)]
+    names = {opt for p in options for opt in (*p.opts, *p.secondary_opts)} - {"--help"}
+    assert names == set(LINK_SCRIPT_FLAGS)
+    assert all(p.is_flag and not p.secondary_opts for p in options)
+
+
+@pytest.mark.parametrize("name", sorted(LINK_SCRIPT_COMMANDS))
+def test_both_paths_read_the_same_flags(name: str) -> None:
+    flags = sorted(LINK_SCRIPT_FLAGS)
+    lines = [list(c) for n in range(4) for c in itertools.permutations(flags, n)]
+    lines += [["--strict", "--strict"], ["--verbose", "--strict", "--verbose"]]
+    for args in lines:
+        parsed = link_script_command([name, *args])
+        assert parsed is not None, args
+        kind, values = parsed
+        assert kind == LINK_SCRIPT_COMMANDS[name]
+        ctx = typer_command(name).make_context(name, list(args))
+        assert ctx.params == values, args
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["scan"],
+        ["conda-post-link", "--help"],
+        ["conda-post-link", "--stric"],
+        ["conda-pre-unlink", "--strict", "extra"],
+        ["--verbose", "conda-post-link"],
+    ],
+)
+def test_other_command_lines_go_to_typer(argv: list[str]) -> None:
+    assert link_script_command(argv) is None
+
+
+def test_help_and_mistakes_are_answered_by_typer() -> None:
+    shown = subprocess.run(
+        [str(VBRIDGE), "conda-post-link", "--help"], capture_output=True, text=True
+    )
+    assert shown.returncode == 0
+    assert "--print-template" in shown.stdout and "post-link.sh" in shown.stdout
+    wrong = subprocess.run(
+        [str(VBRIDGE), "conda-pre-unlink", "--stric"], capture_output=True, text=True
+    )
+    assert wrong.returncode == 2
+    assert "No such option" in wrong.stderr
+
+
+def test_fast_path_runs_without_typer() -> None:
+    code = (
+        "import sys\n"
+        "from vbridge.entry_point import main\n"
+        "sys.argv = ['vbridge', 'conda-pre-unlink', '--print-template']\n"
+        "try:\n    main()\nexcept SystemExit as exc:\n    code = exc.code\n"
+        "print('EXIT', code, 'typer' in sys.modules, 'click' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=os.environ
+    ).stdout
+    template = resources.files("vbridge.data").joinpath("pre-unlink.sh").read_text()
+    assert out == template + "EXIT 0 False False\n"
