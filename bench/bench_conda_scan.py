@@ -22,14 +22,13 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
 from generate import SITE, conda_prefix
-from timing import PYTHON, VBRIDGE, machine, report, time_call, time_command
+from timing import PYTHON, VBRIDGE, machine, report, time_call, time_command, work_directory
 
 HERE = Path(__file__).parent
 
@@ -55,7 +54,7 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--keep", type=Path, help="generate here and keep it")
     args = parser.parse_args()
-    work = args.keep or Path(tempfile.mkdtemp(prefix="vbridge-bench-"))
+    work = work_directory(args.keep)
     prefix = conda_prefix(work / "env", records=args.records)
     meta = str(prefix / "conda-meta")
     site = str(prefix / SITE)

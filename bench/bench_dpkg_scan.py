@@ -14,13 +14,12 @@ import argparse
 import importlib.util
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
 from generate import dpkg_root
-from timing import PYTHON, VBRIDGE, machine, report, time_command
+from timing import PYTHON, VBRIDGE, machine, report, time_command, work_directory
 
 
 def main() -> int:
@@ -36,7 +35,7 @@ def main() -> int:
     if dpkg_query is None:
         print("skipped: dpkg-query is not installed (the baseline)")
         return 0
-    work = args.keep or Path(tempfile.mkdtemp(prefix="vbridge-bench-"))
+    work = work_directory(args.keep)
     root = dpkg_root(work / "debian", packages=args.packages)
     print(f"# Debian root: {args.packages} installed packages; {machine()}\n")
     admindir = str(root / "var" / "lib" / "dpkg")

@@ -21,14 +21,13 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
 from generate import conda_environments
-from timing import VBRIDGE, machine, report, time_command
+from timing import VBRIDGE, machine, report, time_command, work_directory
 
 
 def main() -> int:
@@ -38,7 +37,7 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--keep", type=Path, help="generate here and keep it")
     args = parser.parse_args()
-    work = args.keep or Path(tempfile.mkdtemp(prefix="vbridge-bench-"))
+    work = work_directory(args.keep)
     envs_root = work / "envs"
     if not (envs_root / f"env{args.count - 1:03d}" / "conda-meta").is_dir():
         started = time.perf_counter()

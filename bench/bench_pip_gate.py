@@ -13,13 +13,12 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
-import tempfile
 import venv
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from timing import PYTHON, VBRIDGE, machine, report, time_command
+from timing import PYTHON, VBRIDGE, machine, report, time_command, work_directory
 
 
 def main() -> int:
@@ -32,7 +31,7 @@ def main() -> int:
     if helps.returncode != 0:
         print("skipped: this vbridge has no 'pip install' command (the pip gate)")
         return 0
-    work = args.keep or Path(tempfile.mkdtemp(prefix="vbridge-bench-"))
+    work = work_directory(args.keep)
     wheels = work / "wheels"
     if not wheels.is_dir():
         subprocess.run(

@@ -20,14 +20,13 @@ import resource
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
 from generate import conda_prefix
-from timing import VBRIDGE, machine
+from timing import VBRIDGE, machine, work_directory
 
 
 def main() -> int:
@@ -42,7 +41,7 @@ def main() -> int:
     if template.returncode != 0:
         print("skipped: this vbridge has no 'conda-post-link' command (the conda integration)")
         return 0
-    work = args.keep or Path(tempfile.mkdtemp(prefix="vbridge-bench-"))
+    work = work_directory(args.keep)
     prefix = conda_prefix(work / "env", records=args.records)
     script = work / "post-link.sh"
     script.write_text(template.stdout)

@@ -13,13 +13,12 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
 from generate import spack_tree
-from timing import PYTHON, VBRIDGE, machine, report, time_command
+from timing import PYTHON, VBRIDGE, machine, report, time_command, work_directory
 
 
 def main() -> int:
@@ -31,7 +30,7 @@ def main() -> int:
     if importlib.util.find_spec("vbridge.adapters.spack") is None:
         print("skipped: this vbridge has no Spack adapter (vbridge.adapters.spack)")
         return 0
-    work = args.keep or Path(tempfile.mkdtemp(prefix="vbridge-bench-"))
+    work = work_directory(args.keep)
     tree = spack_tree(work / "spack", installs=args.installs)
     index = tree / ".spack-db" / "index.json"
     size = index.stat().st_size

@@ -115,3 +115,17 @@ def machine() -> str:
     return (
         f"Python {sys.version.split()[0]}, {os.cpu_count()} cores, load average {load:.2f} at start"
     )
+
+
+def work_directory(keep: Path | None) -> Path:
+    """``keep`` if given, else a new temporary directory removed when the script exits."""
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
+        return keep
+    import atexit
+    import shutil
+    import tempfile
+
+    work = Path(tempfile.mkdtemp(prefix="vbridge-bench-"))
+    atexit.register(shutil.rmtree, work, ignore_errors=True)
+    return work
