@@ -318,7 +318,7 @@ def run_post_link(request: PostLinkRequest, *, dry_run: bool = False) -> PostLin
     Raises :class:`VbridgeError` subclasses (prefix missing, read-only, locked); the
     command turns them into a message.
     """
-    from vbridge.adapters import all_adapters
+    from vbridge.adapters import conda
     from vbridge.annotate import annotate_environment
     from vbridge.scan import scan_environment
 
@@ -331,8 +331,15 @@ def run_post_link(request: PostLinkRequest, *, dry_run: bool = False) -> PostLin
     if own_paths:
         outcome = PostLinkOutcome("record")
         # The scan reads every record (dependencies give properties) but translates
-        # only the package's own distributions.
-        env = scan_environment(prefix, only=_record_dists(prefix, own_paths))
+        # only the package's own distributions. Those are conda-owned: the other
+        # adapters' records (a wheel's binaries, apt, Spack) give them nothing, and the
+        # hook reports no scan findings, so neither is read.
+        env = scan_environment(
+            prefix,
+            adapters=[conda],
+            only=_record_dists(prefix, own_paths),
+            findings=False,
+        )
         targets = [d for r in env.records if r.source in own_paths for d in r.python_dists]
     else:
         pending = _pending_records(request)
@@ -355,12 +362,10 @@ def run_post_link(request: PostLinkRequest, *, dry_run: bool = False) -> PostLin
                 "the install (the vbridge conda plugin does it by itself) so uninstalling "
                 "removes it"
             )
-        adapters = [
-            _PendingCondaAdapter(prefix, pending),
-            *(a for a in all_adapters() if a.ECOSYSTEM != "conda"),
-        ]
         targets = list(pending[0].python_dists)
-        env = scan_environment(prefix, adapters=adapters, only=targets)
+        env = scan_environment(
+            prefix, adapters=[_PendingCondaAdapter(prefix, pending)], only=targets, findings=False
+        )
     present = {d.dist_info for d in env.distributions}
     targets = [t for t in targets if t in present]
     if targets:

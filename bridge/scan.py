@@ -10,6 +10,7 @@ them (numpy -> libblas -> mkl).
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import os
 import subprocess
@@ -18,7 +19,6 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 
 from packaging.utils import canonicalize_name
-from vbridge import findings as findings_mod
 from vbridge.adapters import Adapter, all_adapters
 from vbridge.errors import NotAnEnvironment
 from vbridge.model import (
@@ -107,6 +107,7 @@ def scan_environment(
     adapters: Sequence[Adapter] | None = None,
     *,
     only: Collection[Path] | None = None,
+    findings: bool = True,
 ) -> Environment:
     """Scan one environment: records, distributions, properties and findings.
 
@@ -114,7 +115,9 @@ def scan_environment(
     ``path`` and those the adapters' records know of. ``only`` (dist-info paths) gives
     properties and metadata status to these distributions alone, as a full scan would;
     the others are listed without them (a conda post-link script annotates one package
-    of a prefix: it need not translate the rest).
+    of a prefix: it need not translate the rest). ``findings=False`` leaves
+    ``env.findings`` empty, for a caller that reports none of them (the post-link
+    script), without loading the coupling policy.
     """
     path = Path(path)
     if not path.exists():
@@ -187,7 +190,10 @@ def scan_environment(
         from vbridge.annotate import mark_metadata_status
 
         mark_metadata_status(env, only=wanted)
-    env.findings.extend(findings_mod.environment_findings(env))
+    if findings:
+        from vbridge import findings as findings_mod
+
+        env.findings.extend(findings_mod.environment_findings(env))
     if not env.ecosystems:
         env.ecosystems.append("pip")
     return env
@@ -398,9 +404,18 @@ def _ruleset(ecosystem: str) -> RuleSet:
     rules = _RULESETS.get(ecosystem)
     if rules is None:
         matcher = None
-        for adapter in all_adapters():
-            if ecosystem == adapter.ECOSYSTEM:
-                matcher = getattr(adapter, "spec_matches", None)
+        # The adapter module is named after its ecosystem: importing it alone spares a
+        # one-ecosystem scan (the post-link script) the other adapters' imports.
+        try:
+            module = importlib.import_module(f"vbridge.adapters.{ecosystem}")
+        except ImportError:
+            module = None
+        if module is not None and getattr(module, "ECOSYSTEM", None) == ecosystem:
+            matcher = getattr(module, "spec_matches", None)
+        else:
+            for adapter in all_adapters():
+                if ecosystem == adapter.ECOSYSTEM:
+                    matcher = getattr(adapter, "spec_matches", None)
         rules = _RULESETS[ecosystem] = RuleSet.load(ecosystem, spec_matcher=matcher)
     return rules
 
