@@ -28,8 +28,7 @@ from vbridge.model import (
     InstallRecord,
     Owner,
     Property,
-    RecordProblem,
-)
+    )
 from vbridge.rules import RuleSet, dependency_names
 from vbridge.sitepackages import iter_metadata_dirs, read_installer
 
@@ -418,7 +417,3 @@ def _ruleset(ecosystem: str) -> RuleSet:
                     matcher = getattr(adapter, "spec_matches", None)
         rules = _RULESETS[ecosystem] = RuleSet.load(ecosystem, spec_matcher=matcher)
     return rules
-
-
-def problems_of(envs: Iterable[Environment]) -> list[RecordProblem]:
-    return [p for env in envs for p in env.problems]
