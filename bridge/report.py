@@ -14,10 +14,10 @@ JSON document (``schema_version`` 1; stable: keys are only ever added)::
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 
 from vbridge import __version__
+from vbridge.indented_json import dumps_indented
 from vbridge.model import Distribution, Environment
 
 __all__ = ["SCHEMA_VERSION", "distribution_to_dict", "render_json", "render_table", "to_document"]
@@ -62,7 +62,7 @@ def to_document(envs: Iterable[Environment]) -> dict[str, object]:
 
 
 def render_json(envs: Iterable[Environment]) -> str:
-    return json.dumps(to_document(envs), indent=2, sort_keys=False) + "\n"
+    return dumps_indented(to_document(envs), 2) + "\n"
 
 
 def _installed_by(dist: Distribution) -> str:

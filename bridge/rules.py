@@ -16,7 +16,7 @@ travel. A record yields, per feature, only the properties of its strongest field
 
 >>> rules = RuleSet.load("conda")
 >>> record = InstallRecord("conda", "libblas", "3.9.0", "20_linux64_mkl")
->>> [(str(p), e.rule) for p, e in rules.record_properties(record)]
+>>> [(p.to_str(), e.rule) for p, e in rules.record_properties(record)]
 [('blas_lapack :: provider :: mkl', 'conda-forge-libblas-build')]
 """
 

@@ -1,0 +1,32 @@
+"""The examples in vbridge's docstrings run and give what they show."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+import pkgutil
+
+import pytest
+import vbridge
+import vbridge.adapters
+
+MODULES = sorted(
+    {
+        info.name
+        for package in (vbridge, vbridge.adapters)
+        for info in pkgutil.iter_modules(package.__path__, f"{package.__name__}.")
+        if not info.name.endswith("__main__")  # running it is the command line
+    }
+    | {"vbridge.adapters"}
+)
+
+
+def test_every_module_is_listed() -> None:
+    assert {"vbridge.scan", "vbridge.adapters.conda", "vbridge.indented_json"} <= set(MODULES)
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples(name: str) -> None:
+    module = importlib.import_module(name)
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.failed == 0, f"{result.failed} of {result.attempted} examples in {name} failed"

@@ -1,0 +1,125 @@
+"""dumps_indented gives json.dumps(indent=N) byte for byte: on every JSON fixture (real
+conda-meta records, Spack databases, lockfiles) and on generated documents built to
+break the re-indentation (strings holding the separators, nested and empty containers,
+non-ASCII, NaN, non-string keys, subclasses)."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+from vbridge.indented_json import dumps_indented
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def _json_fixtures() -> list[Path]:
+    found = []
+    for path in sorted(FIXTURES.rglob("*.json")):
+        try:
+            json.loads(path.read_bytes())
+        except ValueError:
+            continue  # the deliberately malformed ones
+        found.append(path)
+    return found
+
+
+JSON_FIXTURES = _json_fixtures()
+
+
+def test_there_are_real_records_to_compare() -> None:
+    assert len(JSON_FIXTURES) > 50
+    assert any("conda-meta" in str(p) for p in JSON_FIXTURES)
+
+
+@pytest.mark.parametrize("path", JSON_FIXTURES, ids=lambda p: str(p.relative_to(FIXTURES)))
+def test_same_bytes_as_json_dumps_on_fixtures(path: Path) -> None:
+    document = json.loads(path.read_bytes())
+    for indent in (1, 2, 4):
+        for ensure_ascii in (True, False):
+            expected = json.dumps(document, indent=indent, ensure_ascii=ensure_ascii)
+            assert dumps_indented(document, indent, ensure_ascii=ensure_ascii) == expected
+
+
+AWKWARD_STRINGS = [
+    "},\n  {",
+    "}, {",
+    "[{",
+    "}]",
+    '"',
+    "\\",
+    "é",
+    "\u2028",
+    "😀",
+    "\x00",
+    "",
+    ",\n",
+    "a: b",
+]
+
+
+def _scalar(rng: random.Random) -> Any:
+    return rng.choice(
+        [
+            rng.choice(AWKWARD_STRINGS),
+            rng.randint(-(10**20), 10**20),
+            rng.random() * 1e6,
+            float("nan"),
+            float("inf"),
+            -float("inf"),
+            True,
+            False,
+            None,
+        ]
+    )
+
+
+def _document(rng: random.Random, depth: int) -> Any:
+    if depth <= 0 or rng.random() < 0.3:
+        return _scalar(rng)
+    shape = rng.randrange(5)
+    size = rng.randrange(0, 5)
+    if shape == 0:
+        return [_scalar(rng) for _ in range(size)]
+    if shape == 1:  # a list of flat objects, like paths_data.paths
+        return [
+            {rng.choice(AWKWARD_STRINGS) + str(i): _scalar(rng) for i in range(rng.randrange(0, 4))}
+            for _ in range(size)
+        ]
+    if shape == 2:
+        return [_document(rng, depth - 1) for _ in range(size)]
+    if shape == 3:
+        return {rng.choice(AWKWARD_STRINGS) + str(i): _scalar(rng) for i in range(size)}
+    return {rng.choice(AWKWARD_STRINGS) + str(i): _document(rng, depth - 1) for i in range(size)}
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_same_bytes_as_json_dumps_on_generated_documents(seed: int) -> None:
+    rng = random.Random(seed)
+    for _ in range(50):
+        document = _document(rng, 4)
+        for indent in (1, 2, 3):
+            for ensure_ascii in (True, False):
+                expected = json.dumps(document, indent=indent, ensure_ascii=ensure_ascii)
+                got = dumps_indented(document, indent, ensure_ascii=ensure_ascii)
+                assert got == expected, document
+
+
+def test_values_it_leaves_to_json_dumps() -> None:
+    class Name(str):
+        pass
+
+    for document in (
+        {1: "a", None: [1, {"x": [2]}], 2.5: {"y": [3]}},
+        [Name("x"), {"k": Name("v"), "n": [1]}],
+        {"t": (1, 2), "n": [(3, [4])]},
+    ):
+        assert dumps_indented(document, 2) == json.dumps(document, indent=2)
+
+
+def test_what_json_dumps_refuses_is_refused() -> None:
+    with pytest.raises(TypeError):
+        dumps_indented({"a": [{1, 2}]}, 2)
