@@ -24,13 +24,13 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from vbridge.model import InstallRecord, RecordProblem
+from vbridge.safefs import create_temp
 
 __all__ = [
     "ECOSYSTEM",
@@ -341,7 +341,7 @@ class RecordCache:
         }
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".tmp-", suffix=".json")
+            fd, tmp = create_temp(self.path.parent, prefix=".tmp-", suffix=".json")
             try:
                 with os.fdopen(fd, "w", encoding="utf-8") as fh:
                     # json.dumps, not json.dump: dump streams through the pure-Python

@@ -29,9 +29,10 @@ import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
+from pathlib import Path
 from typing import Any
 
+from vbridge import data as _data_package
 from vbridge.errors import RuleError
 from vbridge.model import Evidence, InstallRecord, Property
 
@@ -74,10 +75,18 @@ def dependency_names(spec: str) -> list[str]:
     return names
 
 
+_DATA_DIR = Path(_data_package.__file__ or ".").parent
+
+
 @cache
 def load_data(name: str) -> dict[str, Any]:
-    """Parse ``data/<name>.toml`` shipped with vbridge."""
-    path = resources.files("vbridge.data").joinpath(f"{name}.toml")
+    """Parse ``data/<name>.toml`` shipped with vbridge.
+
+    The files sit beside the ``vbridge.data`` package's ``__init__.py`` (vbridge is
+    installed unzipped); read from there rather than through importlib.resources, whose
+    import costs ~7 ms of every post-link script.
+    """
+    path = _DATA_DIR / f"{name}.toml"
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:

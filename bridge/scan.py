@@ -18,7 +18,6 @@ from collections import deque
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 
-from packaging.utils import canonicalize_name
 from vbridge.adapters import Adapter, all_adapters
 from vbridge.errors import NotAnEnvironment
 from vbridge.model import (
@@ -28,7 +27,8 @@ from vbridge.model import (
     InstallRecord,
     Owner,
     Property,
-    )
+)
+from vbridge.names import canonical_name
 from vbridge.rules import RuleSet, dependency_names
 from vbridge.sitepackages import iter_metadata_dirs, read_installer
 
@@ -290,7 +290,7 @@ class _Links:
             key = self._keys[id(record)] = record.key
             self.by_key.setdefault(key, record)
             self.by_name.setdefault(record.name.lower(), record)
-            self.by_name.setdefault(canonicalize_name(record.name), record)
+            self.by_name.setdefault(canonical_name(record.name), record)
         self._edges: dict[int, list[tuple[InstallRecord, str]]] = {}
 
     def key(self, record: InstallRecord) -> str:

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from packaging.utils import canonicalize_name
+from vbridge.names import canonical_name
 
 __all__ = ["MetadataDir", "iter_metadata_dirs", "read_installer", "split_metadata_dir_name"]
 
@@ -44,7 +44,7 @@ def split_metadata_dir_name(dirname: str) -> tuple[str, str]:
         raise ValueError(f"not a metadata directory: {dirname}")
     name, _, rest = stem.partition("-")
     version = rest.split("-", 1)[0]
-    return canonicalize_name(name), version
+    return canonical_name(name), version
 
 
 def iter_metadata_dirs(site_packages: Path) -> Iterator[MetadataDir]:
