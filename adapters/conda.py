@@ -99,9 +99,10 @@ def find_root(path: Path) -> Path | None:
     return None
 
 
-def _owned_metadata_dirs(prefix: Path, files: list[Any]) -> tuple[Path, ...]:
-    """Distinct ``*.dist-info``/``*.egg-info`` directories among a record's files."""
-    found: dict[str, None] = {}
+def _metadata_dir_files(files: list[Any]) -> dict[str, str]:
+    """Each distinct ``*.dist-info``/``*.egg-info`` directory among a record's files
+    (relative, ``/``-separated), with the first file that names it."""
+    found: dict[str, str] = {}
     try:
         # A C-speed first pass: a record of a thousand files names a handful of these.
         candidates = [entry for entry in files if "-info" in entry]
@@ -116,9 +117,14 @@ def _owned_metadata_dirs(prefix: Path, files: list[Any]) -> tuple[Path, ...]:
         parts = rel.split("/")
         for i, part in enumerate(parts):
             if part.endswith(_METADATA_SUFFIXES):
-                found["/".join(parts[: i + 1])] = None
+                found.setdefault("/".join(parts[: i + 1]), entry)
                 break
-    return tuple(prefix / rel for rel in found)
+    return found
+
+
+def _owned_metadata_dirs(prefix: Path, files: list[Any]) -> tuple[Path, ...]:
+    """Distinct ``*.dist-info``/``*.egg-info`` directories among a record's files."""
+    return tuple(prefix / rel for rel in _metadata_dir_files(files))
 
 
 def parse_record(prefix: Path, path: Path, data: Any) -> InstallRecord:
@@ -216,8 +222,8 @@ def _without_paths_data(parsed: Any) -> Any:
     return parsed
 
 
-# What parse_record reads of a PrefixRecord: all a cache entry keeps (``files`` only the
-# entries that may name a metadata directory).
+# What parse_record reads of a PrefixRecord: all a cache entry keeps (of ``files``, one
+# entry per metadata directory).
 _RECORD_KEYS = (
     "name",
     "version",
@@ -236,21 +242,20 @@ _RECORD_KEYS = (
     "track_features",
     "features",
 )
-_CACHE_FORMAT = 1
+_CACHE_FORMAT = 2  # 2: one file per metadata directory
 # A record modified this close to a scan may change again within the file system's
 # timestamp granularity with the same size and mtime: it is not cached ("racily clean").
 _RACY_NS = 1_000_000_000
 
 
 def _essentials(data: dict[str, Any]) -> dict[str, Any]:
-    """The part of a parsed record that :func:`parse_record` reads."""
+    """The part of a parsed record that :func:`parse_record` reads: of ``files``, one
+    file per metadata directory (which gives the same directories)."""
     kept = {k: data[k] for k in _RECORD_KEYS if k in data}
     files = data.get("files")
     if files is not None:
         kept["files"] = (
-            [f for f in files if isinstance(f, str) and "-info" in f]
-            if isinstance(files, list)
-            else files
+            list(_metadata_dir_files(files).values()) if isinstance(files, list) else files
         )
     return kept
 

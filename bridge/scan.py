@@ -112,9 +112,9 @@ def scan_environment(
 
     ``layers`` are the site-packages directories to list; by default those found under
     ``path`` and those the adapters' records know of. ``only`` (dist-info paths) gives
-    properties and metadata status to these distributions alone, as a full scan would;
-    the others are listed without them (a conda post-link script annotates one package
-    of a prefix: it need not translate the rest). ``findings=False`` leaves
+    properties, metadata status and ``installer`` to these distributions alone, as a
+    full scan would; the others are listed without them (a conda post-link script
+    annotates one package of a prefix: it need not translate the rest). ``findings=False`` leaves
     ``env.findings`` empty, for a caller that reports none of them (the post-link
     script), without loading the coupling policy.
     """
@@ -165,13 +165,17 @@ def scan_environment(
             else:
                 describers.setdefault(dist_path, []).append(record)
 
+    wanted = set(only) if only is not None else None
     for layer in layer_list:
         for meta in iter_metadata_dirs(layer):
             dist = Distribution(
                 name=meta.name,
                 version=meta.version,
                 dist_info=meta.path,
-                installer=read_installer(meta.path),
+                # A scan for a few distributions reads no other INSTALLER file.
+                installer=(
+                    read_installer(meta.path) if wanted is None or meta.path in wanted else None
+                ),
                 layer=str(layer),
             )
             owner = owners.get(meta.path)
@@ -183,7 +187,6 @@ def scan_environment(
                     dist.facts.update(facts)
             env.distributions.append(dist)
 
-    wanted = set(only) if only is not None else None
     _translate(env, records_by_eco, describers, wanted)
     if _has_ledger(env.path):  # what `vbridge annotate` wrote (its module is heavy)
         from vbridge.annotate import mark_metadata_status

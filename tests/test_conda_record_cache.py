@@ -172,3 +172,31 @@ def test_cache_file_read_once_per_scan_and_again_when_another_process_wrote_it(
     assert _document(prefix) == cold
     assert loads == [str(cache_file)]  # read again, once
     assert len(parses) == len(list((prefix / "conda-meta").glob("*.json")))
+
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def _fixture_records() -> list[Path]:
+    found = []
+    for path in sorted(FIXTURES.rglob("conda-meta/*.json")):
+        try:
+            if isinstance(json.loads(path.read_bytes()), dict):
+                found.append(path)
+        except ValueError:
+            continue
+    return found
+
+
+def test_what_is_cached_gives_the_record_the_file_gives() -> None:
+    """A cache entry keeps one file per metadata directory: the record built from it
+    is the one built from the whole file, for every real record in the fixtures."""
+    records = _fixture_records()
+    owning = 0
+    for path in records:
+        data = json.loads(path.read_bytes())
+        prefix = path.parent.parent
+        full = conda.parse_record(prefix, path, data)
+        assert conda.parse_record(prefix, path, conda._essentials(data)) == full, path
+        owning += bool(full.python_dists)
+    assert len(records) > 40 and owning > 10
