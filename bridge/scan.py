@@ -13,7 +13,6 @@ import contextlib
 import importlib
 import json
 import os
-import subprocess
 from collections import deque
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -67,6 +66,8 @@ def interpreter_layers(python: str) -> tuple[Path, list[Path]]:
     The interpreter is asked in a subprocess (nothing is imported here): a venv's own
     layer, then its base's when it has ``--system-site-packages``, user site, system.
     """
+    import subprocess  # only here: the post-link script never starts an interpreter
+
     code = (
         "import json, sys, site\n"
         "print(json.dumps({'prefix': sys.prefix, 'path': sys.path}))"
