@@ -98,6 +98,47 @@ def test_rattler_runs_the_template_and_numpy_is_annotated(
     assert f"{SITE}/numpy-1.26.4.dist-info/variant.json" in record["files"]
 
 
+# Modules the hook's process is kept from importing: each costs milliseconds on every
+# package a transaction links (bench/README.md, the post-link section).
+NOT_IMPORTED_BY_THE_HOOK = (
+    "typer",
+    "click",
+    "installer",
+    "email",
+    "packaging.tags",
+    "tempfile",
+    "importlib.resources",
+    "subprocess",
+    "rattler",
+    "vbridge.policy",
+    "vbridge.adapters.wheel",
+)
+
+
+def test_the_hook_annotates_without_its_heavy_imports(
+    channel: Path, tmp_path: Path, conda_cache: Path
+) -> None:
+    prefix = tmp_path / "env"
+    condaenv.install(channel, ["numpy", "libblas=*=*mkl"], prefix, conda_cache)
+    code = (
+        "import sys\n"
+        "from vbridge.entry_point import main\n"
+        "sys.argv = ['vbridge', 'conda-post-link', '--strict']\n"
+        "try:\n    main()\nexcept SystemExit as exc:\n    code = exc.code\n"
+        f"print(code, [m for m in {NOT_IMPORTED_BY_THE_HOOK!r} if m in sys.modules])\n"
+    )
+    variables = {"PREFIX": str(prefix), "PKG_NAME": "numpy", "PKG_VERSION": "1.26.4"}
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, **variables},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.stdout == "0 []\n", result.stderr
+    assert "blas_lapack :: provider :: mkl" in properties(prefix, "numpy-1.26.4.dist-info")
+
+
 def test_without_vbridge_the_template_does_nothing(
     channel: Path, tmp_path: Path, conda_cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
