@@ -326,6 +326,7 @@ class RecordCache:
         return None
 
     def put(self, name: str, st: os.stat_result, data: dict[str, Any]) -> None:
+        """Remember a parsed record (or its :func:`_essentials`, which it keeps)."""
         if self.path is None or st.st_mtime_ns > self._now - _RACY_NS:
             self.entries.pop(name, None)
             return
@@ -386,6 +387,8 @@ def read_records(root: Path, problems: list[RecordProblem]) -> Iterator[InstallR
                 continue
             with open(path, "rb") as fh:
                 data = load_record(fh.read())
+            if isinstance(data, dict):
+                data = _essentials(data)  # gives the same record, with less to walk
             record = parse_record(root, path, data)
             cache.put(name, st, data)
             yield record
