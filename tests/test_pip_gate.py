@@ -399,3 +399,71 @@ def test_debian_venv_refuses_mpich_beside_apt_openmpi(tmp_path: Path, house: Pat
         "check", "--python", str(python), "--candidate", str(gateenv.wheel(house, "mpich"))
     )
     assert still.returncode == 1 and still.stdout.startswith("refusing: mpich ")
+
+
+# --- source inputs: a project directory and an sdist, built once by `pip wheel` -----------
+
+
+def _source_project(root: Path, name: str, version: str) -> Path:
+    """A pure-Python setuptools project (built with the venv's own setuptools)."""
+    root.mkdir(parents=True)
+    (root / "pyproject.toml").write_text(
+        "[build-system]\n"
+        'requires = ["setuptools"]\n'
+        'build-backend = "setuptools.build_meta"\n'
+        "[project]\n"
+        f'name = "{name}"\nversion = "{version}"\n'
+        "[tool.setuptools]\n"
+        f'py-modules = ["{name.replace("-", "_")}_src"]\n'
+    )
+    (root / f"{name.replace('-', '_')}_src.py").write_text("VALUE = 1\n")
+    return root
+
+
+def _sdist(project: Path, dest: Path) -> Path:
+    """``NAME-VERSION.tar.gz`` of the project directory, as an sdist is laid out."""
+    import tarfile
+
+    archive = dest / f"{project.name}.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(project, arcname=project.name)
+    return archive
+
+
+def _venv_with_setuptools(path: Path) -> Path:
+    """A venv whose setuptools builds wheels by itself (70.1+, from the package index)."""
+    python = gateenv.make_venv(path)
+    gateenv.pip_install(python, "setuptools>=70.1")
+    return python
+
+
+def test_a_project_directory_is_built_once_and_that_wheel_installed(tmp_path: Path) -> None:
+    python = _venv_with_setuptools(tmp_path / "venv")
+    project = _source_project(tmp_path / "src" / "vbridge-local-demo", "vbridge-local-demo", "0.1")
+
+    result = _gate(python, "--no-build-isolation", "--no-index", "--no-compile", str(project))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "refusing" not in result.stderr
+    processing = [line for line in result.stdout.splitlines() if line.startswith("Processing")]
+    assert len(processing) == 1 and "vbridge-pip-" in processing[0]
+    assert "/built-0/vbridge_local_demo-0.1-py3-none-any.whl" in processing[0]
+    assert list(_site(tmp_path / "venv").glob("vbridge_local_demo-0.1.dist-info"))
+
+
+@NEEDS_APT
+@DEBIAN_NUMPY
+def test_debian_venv_refuses_a_numpy2_sdist_over_apt_numpy(tmp_path: Path) -> None:
+    venv = tmp_path / "venv"
+    python = gateenv.make_venv(venv, gateenv.DEBIAN_PYTHON, system_site=True)
+    project = _source_project(tmp_path / "src" / "numpy-2.0.0", "numpy", "2.0.0")
+    sdist = _sdist(project, tmp_path)
+    before = gateenv.listing(venv)
+
+    refused = _gate(python, "--no-build-isolation", "--no-index", str(sdist))
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    (line,) = [x for x in refused.stderr.splitlines() if x.startswith("refusing:")]
+    assert line.startswith("refusing: pip would shadow numpy 1.")
+    assert "with numpy 2.0.0" in line
+    assert "apt packages built against this numpy would break: " in line
+    assert refused.stdout == ""  # pip never ran its install
+    assert gateenv.listing(venv) == before
