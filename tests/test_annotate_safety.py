@@ -223,3 +223,24 @@ def test_only_limits_the_cli_run_to_named_dist_infos(
     assert (scipy / "variant.json").is_file() and not (prefix / NUMPY / "variant.json").exists()
     assert run_vbridge("clean", str(prefix)).returncode == 0
     assert changed(before, snapshot(prefix)) == []
+
+
+def test_temporary_files_are_new_private_and_never_a_planted_link(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from vbridge import safefs
+
+    fd, name = safefs.create_temp(tmp_path, ".RECORD.", safefs.TEMP_SUFFIX)
+    os.close(fd)
+    assert Path(name).parent == tmp_path and name.endswith(safefs.TEMP_SUFFIX)
+    assert os.stat(name).st_mode & 0o777 == 0o600
+    # Every name taken (here: one name, planted as a link to a file outside): never
+    # opened through it, and the error says so.
+    monkeypatch.setattr(safefs.os, "urandom", lambda n: b"\0" * n)
+    outside = tmp_path.parent / f"{tmp_path.name}-outside"
+    outside.write_bytes(b"keep")
+    taken = tmp_path / f".x.{'00' * 6}{safefs.TEMP_SUFFIX}"
+    taken.symlink_to(outside)
+    with pytest.raises(FileExistsError, match="no unused temporary file name"):
+        safefs.create_temp(tmp_path, ".x.", safefs.TEMP_SUFFIX)
+    assert outside.read_bytes() == b"keep"
