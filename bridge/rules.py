@@ -10,9 +10,11 @@ Each ecosystem has a ``data/<ecosystem>.toml`` with ``[[rules]]`` tables::
     property = "blas_lapack :: provider :: {value}"
     values = { newaccelerate = "accelerate" }  # optional renames of captured values
 
-and a ``[propagation]`` table saying through which dependencies properties do not
-travel. A record yields, per feature, only the properties of its strongest field
-(CEP 45 ``flags`` first, then build strings, versions, dependencies, names).
+and a ``[propagation]`` table: ``stop_at``, the packages properties do not travel
+through, and ``metapackages_pin``, whether a record that owns no distribution but
+depends on one chose its build (conda's metapackages). A record yields, per feature,
+only the properties of its strongest field (CEP 45 ``flags`` first, then build
+strings, versions, dependencies, names).
 
 >>> rules = RuleSet.load("conda")
 >>> record = InstallRecord("conda", "libblas", "3.9.0", "20_linux64_mkl")
@@ -202,10 +204,15 @@ class RuleSet:
         rules: Iterable[Rule],
         stop_at: Iterable[str] = (),
         spec_matcher: Callable[[str, InstallRecord], bool] | None = None,
+        *,
+        metapackages_pin: bool = False,
     ) -> None:
         self.ecosystem = ecosystem
         self.rules = list(rules)
         self.stop_at = frozenset(stop_at)
+        # Whether a record that owns no distribution and depends on one chose its build
+        # (conda metapackages: Anaconda's numpy -> numpy-base); [propagation] in data/.
+        self.metapackages_pin = metapackages_pin
         self._spec_matcher = spec_matcher
         self._by_name: dict[str, list[tuple[str, Rule]]] = {}
         self._globs: list[tuple[str, Rule]] = []
@@ -227,8 +234,14 @@ class RuleSet:
         data = load_data(ecosystem)
         source = f"data/{ecosystem}.toml"
         rules = [Rule.from_table(t, source) for t in data.get("rules", [])]
-        stop_at = data.get("propagation", {}).get("stop_at", [])
-        return cls(ecosystem, rules, stop_at, spec_matcher)
+        propagation = data.get("propagation", {})
+        return cls(
+            ecosystem,
+            rules,
+            propagation.get("stop_at", []),
+            spec_matcher,
+            metapackages_pin=bool(propagation.get("metapackages_pin", False)),
+        )
 
     def _candidates(self, record: InstallRecord) -> list[tuple[str, Rule]]:
         """Rules whose match names this record's package, worked out once per name."""

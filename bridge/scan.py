@@ -232,7 +232,7 @@ def _translate(
         # the build is chosen by the metapackage that pins it. A record whose exact
         # dependencies are known (``requires``) pins nothing by name.
         pinned_by: dict[str, list[InstallRecord]] = {}
-        for record in records:
+        for record in records if rules.metapackages_pin else ():
             if not record.python_dists and record.requires is None:
                 for dep in record.depends:
                     for name in dependency_names(dep):

@@ -148,7 +148,9 @@ def test_numpy_blas_matches_what_debian_python_loads_now() -> None:
     truth = {FAMILY_OF_DIR[Path(p).parent.name] for p in libraries}
     assert values(numpy, "blas_lapack") == truth
     # The packages vbridge names are the packages dpkg says own the loaded libraries.
-    selected = {e.value for evs in numpy.properties.values() for e in evs}
+    selected = {
+        e.value for p, evs in numpy.properties.items() if p.namespace == "blas_lapack" for e in evs
+    }
     assert selected == set(dpkg_owners(libraries).values())
 
 
@@ -185,8 +187,25 @@ def test_switching_alternatives(
     report = probe("numpy")
     libraries = loaded(report, "libblas.so", "liblapack.so")
     assert {FAMILY_OF_DIR[Path(p).parent.name] for p in libraries} == expected
-    selected = {e.value for evs in numpy.properties.values() for e in evs}
+    selected = {
+        e.value for p, evs in numpy.properties.items() if p.namespace == "blas_lapack" for e in evs
+    }
     assert selected == set(dpkg_owners(libraries).values())
+
+    # OpenMP: BLIS's openmp build links GCC's runtime (its Depends: libgomp1); the
+    # pthread builds and reference BLAS/LAPACK load none.
+    gomp = loaded(report, "libgomp.so")
+    assert values(numpy, "openmp") == ({"gnu"} if gomp else set())
+    assert bool(gomp) == (blas_dir == "blis-openmp")
+    if gomp:
+        (evidence,) = [
+            e for p, evs in numpy.properties.items() if p.namespace == "openmp" for e in evs
+        ]
+        blas_owner = dpkg_owners(loaded(report, "libblas.so"))
+        assert evidence.record.startswith(f"apt:{next(iter(blas_owner.values()))}-")
+        assert evidence.via[-2:] == ("libblas.so.3", next(iter(blas_owner.values())))
+        assert evidence.value.startswith("libgomp1")
+        assert dpkg_owners(gomp)[gomp[0]].startswith("libgomp1")
 
     several = [f for f in env.findings if f.code == "several-blas-lapack"]
     if len(expected) == 1:
@@ -215,6 +234,31 @@ def test_switching_alternatives(
         # Reference BLAS/LAPACK (libblas3, liblapack3) have no thread pool: threadpoolctl
         # reports nothing for them; /proc/self/maps and dpkg -S above are the check.
         assert "netlib" not in apis
+
+
+def test_openmp_is_read_from_the_extension_package_and_matches_what_loads() -> None:
+    if not debian_installed("python3-sklearn"):
+        pytest.skip("python3-sklearn is not installed (tools/debian-packages.txt)")
+    env = scan_root()
+    sklearn = dist(env, "scikit-learn")
+    assert values(sklearn, "openmp") == {"gnu"}
+    (evidence,) = [
+        e for p, evs in sklearn.properties.items() if p.namespace == "openmp" for e in evs
+    ]
+    # Debian splits the Python code (python3-sklearn, which owns the egg-info) from the
+    # compiled extensions (python3-sklearn-lib, whose Depends dpkg-shlibdeps wrote).
+    assert evidence.record.startswith("apt:python3-sklearn-lib-")
+    assert evidence.via == ("python3-sklearn", "python3-sklearn-lib")
+    assert evidence.value.startswith("libgomp1")
+    gomp = loaded(probe("sklearn"), "libgomp.so")
+    assert len(gomp) == 1 and dpkg_owners(gomp)[gomp[0]].startswith("libgomp1")
+
+    # python3-sklearn-lib depends on python3-numpy; that does not make it numpy's build.
+    numpy = dist(env, "numpy")
+    records = {e.record for evs in numpy.properties.values() for e in evs}
+    assert not any(r.startswith("apt:python3-sklearn") for r in records)
+    if not loaded(probe("numpy"), "libgomp.so"):
+        assert values(numpy, "openmp") == set()
 
 
 def test_mpi_is_read_from_dependencies_and_matches_the_loaded_libmpi() -> None:
