@@ -44,8 +44,26 @@ PythonOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the JSON document.")]
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from vbridge import __version__
+
+        typer.echo(f"vbridge {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            help="Print vbridge's version and exit.",
+            callback=_print_version,
+            is_eager=True,
+        ),
+    ] = False,
+) -> None:
     """Bridge conda, apt, Spack and pip install records into wheel-variant metadata."""
 
 

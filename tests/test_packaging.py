@@ -61,6 +61,14 @@ def test_editable_install_is_what_tests_run() -> None:
     assert Path(vbridge.__file__).resolve().parent == ROOT / "bridge"
 
 
+def test_version_is_the_installed_distribution_version() -> None:
+    from importlib.metadata import version
+
+    result = run_vbridge("--version")
+    assert result.returncode == 0
+    assert result.stdout == f"vbridge {version('vbridge')}\n"
+
+
 def test_help_does_not_import_heavy_libraries() -> None:
     code = (
         "import sys\n"
