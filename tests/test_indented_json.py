@@ -123,3 +123,31 @@ def test_values_it_leaves_to_json_dumps() -> None:
 def test_what_json_dumps_refuses_is_refused() -> None:
     with pytest.raises(TypeError):
         dumps_indented({"a": [{1, 2}]}, 2)
+
+
+def test_records_and_reports_never_reach_the_pure_python_encoder(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What makes it fast: real conda-meta records (files, paths_data) and a scan report
+    are written without json's pure-Python encoder (``_make_iterencode``)."""
+    import json.encoder
+
+    from vbridge.report import render_json
+    from vbridge.scan import scan_environment
+
+    env = scan_environment(FIXTURES / "conda" / "py36-osx-whl")
+    expected_report = json.dumps(
+        json.loads(render_json([env])), indent=2
+    )  # computed before the pure-Python encoder is taken away
+    records = [p for p in JSON_FIXTURES if "conda-meta" in str(p)]
+    documents = [json.loads(p.read_bytes()) for p in records]
+    expected = [json.dumps(d, indent=2) for d in documents]
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the pure-Python JSON encoder was used")
+
+    monkeypatch.setattr(json.encoder, "_make_iterencode", refuse)
+    assert [dumps_indented(d, 2) for d in documents] == expected
+    assert render_json([env]) == expected_report + "\n"
+    with pytest.raises(AssertionError, match="pure-Python"):
+        json.dumps(documents[0], indent=2)
