@@ -197,6 +197,9 @@ def test_what_is_cached_gives_the_record_the_file_gives() -> None:
         data = json.loads(path.read_bytes())
         prefix = path.parent.parent
         full = conda.parse_record(prefix, path, data)
-        assert conda.parse_record(prefix, path, conda._essentials(data)) == full, path
+        kept = conda._essentials(data)
+        assert conda.parse_record(prefix, path, kept) == full, path
+        # One file per metadata directory is kept, not the directory's every file.
+        assert len(kept.get("files") or []) == len(full.python_dists), path
         owning += bool(full.python_dists)
     assert len(records) > 40 and owning > 10
