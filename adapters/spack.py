@@ -811,9 +811,35 @@ def _entry_layers(entries: Iterable[DatabaseEntry]) -> list[Path]:
     return layers
 
 
+def _missing_dependencies(entries: list[DatabaseEntry]) -> list[tuple[SpecNode, Edge]]:
+    """Linked dependencies that no entry of the database is: installed in an upstream
+    Spack instance (its database is another tree's ``index.json``), or lost."""
+    index = _index(e.node for e in entries)
+    return [
+        (entry.node, edge)
+        for entry in entries
+        for edge in entry.node.edges
+        if edge.linked and edge.hash not in index
+    ]
+
+
 def _tree_records(
     entries: list[DatabaseEntry], source: Path | None, problems: list[RecordProblem]
 ) -> Iterator[InstallRecord]:
+    missing = _missing_dependencies(entries) if source is not None else []
+    if missing and source is not None:
+        node, edge = missing[0]
+        specs = len({n.hash for n, _ in missing})
+        problems.append(
+            RecordProblem(
+                source,
+                f"{len(missing)} linked dependencies of {specs} specs are not in this "
+                f"database (e.g. {node.name}/{node.hash[:_HASH_CHARS]} -> "
+                f"{edge.name}/{edge.hash[:_HASH_CHARS]}): installed in an upstream Spack, "
+                "or lost; the properties they carry are missing",
+                "run `spack vbridge scan` inside Spack, which reads upstream databases",
+            )
+        )
     dists: dict[str, tuple[Path, ...]] = {}
     prefixes: dict[str, Path] = {}
     flags: dict[str, dict[str, object]] = {}

@@ -460,3 +460,39 @@ def test_site_packages_of_a_tree(site: SpackSite) -> None:
             "py-tables",
         )
     )
+
+
+def test_dependencies_in_an_upstream_database_are_named_not_invented(site: SpackSite) -> None:
+    """SIMULATES an upstream Spack: the install record of hdf5 +mpi moves to another
+    tree's database (as `upstreams.yaml` arranges); the local index.json still links
+    py-tables to its hash."""
+    index = site.tree / ".spack-db" / "index.json"
+    data = json.loads(index.read_text())
+    hdf5 = site.nodes["hdf5+mpi"].hash
+    upstream_record = data["database"]["installs"].pop(hdf5)
+    index.write_text(json.dumps(data))
+    upstream = site.tree.parent / "upstream" / ".spack-db"
+    upstream.mkdir(parents=True)
+    (upstream / "index.json").write_text(
+        json.dumps({"database": {"version": "8", "installs": {hdf5: upstream_record}}})
+    )
+
+    env = scan_environment(site.tree)
+    (problem,) = env.problems
+    assert problem.path == index
+    # py-tables and py-h5py link it.
+    assert problem.problem.startswith("2 linked dependencies of 2 specs are not in this")
+    assert f" -> hdf5/{hdf5[:7]}" in problem.problem
+    assert "upstream Spack" in problem.problem and "spack vbridge scan" in problem.hint
+    # Partial results: tables is listed, without what only hdf5's record says (and not
+    # with the hdf5 ~mpi of the same name that this database does hold).
+    tables = _dist_props(_dist(env.distributions, "tables"))
+    assert not any(p.startswith("hdf5 ::") for p in tables)
+    # What tables' own record says stays; so does everything else of the tree.
+    assert "x86_64 :: level :: v4" in tables or "x86_64 :: level :: v3" in tables
+    h5py = _dist_props(_dist(env.distributions, "h5py"))
+    assert "hdf5 :: parallel :: on" in h5py
+    # Every linked dependency present again: nothing to report.
+    data["database"]["installs"][hdf5] = upstream_record
+    index.write_text(json.dumps(data))
+    assert scan_environment(site.tree).problems == []
