@@ -131,7 +131,11 @@ class Fingerprint:
 
 
 def _target_key(target: Target) -> str:
-    return f"{rules_digest()}\0{target.python or ''}\0"
+    from vbridge.policy import POLICY_ENV_VAR
+
+    # Findings follow the policy: a $VBRIDGE_POLICY set, changed or unset is a change.
+    policy = os.environ.get(POLICY_ENV_VAR, "")
+    return f"{rules_digest()}\0{target.python or ''}\0{policy}\0"
 
 
 def fingerprint(env: Environment, target: Target) -> Fingerprint:
@@ -161,6 +165,13 @@ def fingerprint(env: Environment, target: Target) -> Fingerprint:
     for problem in env.problems:
         paths.add(str(problem.path))
         paths.add(str(problem.path.parent))
+    from vbridge.policy import POLICY_ENV_VAR
+
+    # The policy files findings were judged by; the per-environment one is watched even
+    # while it does not exist, so creating it is a change.
+    paths.add(str(env.path / ".vbridge" / "policy.toml"))
+    if os.environ.get(POLICY_ENV_VAR):
+        paths.add(os.environ[POLICY_ENV_VAR])
     for adapter in all_adapters():
         extra = getattr(adapter, "fingerprint_paths", None)
         if extra is None:

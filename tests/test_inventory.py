@@ -491,3 +491,50 @@ def test_debian_root_rescanned_when_an_alternative_switches(tmp_path: Path) -> N
     assert scan() == "rescanned"
     assert "blis" in numpy_blas()
     inventory.close()
+
+
+def test_a_policy_change_is_a_change(
+    tmp_path: Path,
+    three_envs: dict[str, Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Findings are judged by the policy: creating, editing or pointing $VBRIDGE_POLICY
+    at another override file makes an otherwise unchanged environment scanned again.
+    Nothing else is touched in between (each file written is dated an hour back)."""
+    monkeypatch.delenv("VBRIDGE_POLICY", raising=False)
+    prefix = three_envs["mixed"]
+    db_path = tmp_path / "inventory.db"
+    override = prefix / ".vbridge" / "policy.toml"
+    override.parent.mkdir()
+    elsewhere = tmp_path / "site-policy.toml"
+    an_hour_ago = time.time() - 3600
+
+    def write(path: Path, severity: str) -> None:
+        path.write_text(f'[features."blas_lapack :: provider"]\nmixed = "{severity}"\n')
+        os.utime(path, (an_hour_ago, an_hour_ago))
+
+    def scan() -> str:
+        status = _scan_json("--db", str(db_path), str(prefix))["environments"][0]["status"]
+        return str(status)
+
+    def severities() -> set[str]:
+        out = run_vbridge("inventory", "findings", "--db", str(db_path), "--json").stdout
+        return {f["severity"] for f in json.loads(out) if f["code"] == "mixed-blas-lapack"}
+
+    age(prefix)
+    scan()
+    assert scan() == "unchanged" and severities() == {"warn"}
+
+    write(override, "refuse")
+    assert scan() == "rescanned" and severities() == {"refuse"}
+    assert scan() == "unchanged"
+    write(override, "info")  # same size, other content, same (old) mtime: ...
+    os.utime(override, (an_hour_ago + 1, an_hour_ago + 1))  # ... an edit moves the mtime
+    assert scan() == "rescanned" and severities() == {"info"}
+
+    write(elsewhere, "warn")
+    monkeypatch.setenv("VBRIDGE_POLICY", str(elsewhere))
+    assert scan() == "rescanned" and severities() == {"warn"}
+    assert scan() == "unchanged"
+    monkeypatch.delenv("VBRIDGE_POLICY")
+    assert scan() == "rescanned" and severities() == {"info"}
