@@ -9,7 +9,9 @@ with a scanned environment under the coupling policy and returns a :class:`Verdi
   virtual packages: ``dependents.broken``);
 - coupled features must agree among what one process loads (``mixed``), duplicate
   runtimes warn (``duplicate``);
-- host-bound features must be supported by this machine (``host``).
+- host-bound features must be supported by this machine (``host``);
+- ``pip uninstall`` does not remove a distribution another manager owns
+  (``ownership.remove``, :func:`check_removals`).
 
 >>> Verdict(()).decision
 'ok'
@@ -215,6 +217,63 @@ def check_candidates(
     findings.extend(policy.coupling_findings(list(after.values()), focus=focus, records=records))
     findings.extend(host_findings(focus, policy, host))
     return Verdict(_ordered(findings), tuple(candidates))
+
+
+def check_removals(
+    env: Environment,
+    names: Sequence[str],
+    target_layer: Path | None = None,
+    policy: CouplingPolicy | None = None,
+) -> Verdict:
+    """Would ``pip uninstall NAMES`` in ``target_layer`` of ``env`` be safe?
+
+    pip removes the copy Python imports (the first on ``sys.path``), and only from the
+    environment it installs into. When conda, apt or Spack owns that copy, its record
+    would still list the files pip deleted, and the packages built against it lose it
+    (``ownership.remove``).
+    """
+    policy = policy or CouplingPolicy.load(env.path)
+    if target_layer is None and env.site_packages:
+        target_layer = env.site_packages[0]
+    records = {r.key: r for r in env.records}
+    loaded_by_name = {
+        d.name: d for d in loaded_distributions(env.distributions, env.site_packages)
+    }
+    severity = policy.ownership.get("remove")
+    findings: list[Finding] = []
+    for name in dict.fromkeys(canonicalize_name(n) for n in names):
+        dist = loaded_by_name.get(name)
+        if dist is None or dist.owner is None or dist.owner_record is None:
+            continue
+        if target_layer is None or Path(dist.layer) != target_layer or severity is None:
+            continue  # pip does not remove what lies outside its environment
+        eco = dist.owner.ecosystem
+        dependents = sorted(
+            {
+                f"{r.name} {r.version}"
+                for r in env.records
+                if r.ecosystem == eco
+                and r.foreign
+                and r.key != dist.owner_record.key
+                and any(
+                    n.lower() == dist.owner_record.name.lower()
+                    for dep in r.depends
+                    for n in dependency_names(dep)
+                )
+            }
+        )
+        message = (
+            f"pip would remove {dist.name} {dist.version}, installed by {eco} "
+            f"({_owner_text(dist, policy, records)}): {eco} would still list it, its "
+            "files gone. "
+        )
+        if dependents:
+            more = f" and {len(dependents) - 5} more" if len(dependents) > 5 else ""
+            message += f"{eco} packages that need it: {', '.join(dependents[:5])}{more}. "
+        message += f"Use {eco} to remove {dist.name}, or pass --force."
+        evidence = tuple(ev[0] for ev in list(dist.properties.values())[:1])
+        findings.append(Finding(severity, "remove-foreign", message, (dist.name,), evidence))
+    return Verdict(_ordered(findings))
 
 
 def _ownership(

@@ -285,6 +285,41 @@ def pip_install(
     raise typer.Exit(code)
 
 
+@pip_app.command(
+    "uninstall",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)
+def pip_uninstall(
+    ctx: typer.Context,
+    python: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--python", help="Uninstall from this interpreter's environment."),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Uninstall even if the policy refuses.")
+    ] = False,
+) -> None:
+    """Run pip uninstall ARGS unless it would remove what conda, apt or Spack owns.
+
+    pip removes the copy Python imports; when another package manager installed it,
+    that manager's record would still list the deleted files: refused (exit status 1).
+    """
+    from vbridge.errors import VbridgeError
+    from vbridge.pipgate import gate_uninstall
+
+    args = list(ctx.args)
+    if not args:
+        raise _fail("give pip uninstall arguments: vbridge pip uninstall six")
+    try:
+        code = gate_uninstall(
+            _target_python(python), args, force=force,
+            echo=lambda line: typer.echo(line, err=True),
+        )
+    except VbridgeError as exc:
+        raise _fail(str(exc), exc.exit_code) from None
+    raise typer.Exit(code)
+
+
 def _debian_root(root: Path) -> Path:
     """``--root DIR``: a directory laid out like ``/`` with a dpkg database."""
     from vbridge.adapters import apt

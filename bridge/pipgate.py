@@ -14,6 +14,13 @@
 
 Which pip options matter for which step is data: ``data/pip.toml``.
 
+``vbridge pip uninstall ARGS...`` checks the distributions named (and those of
+``-r FILE``) against the scan first: pip would remove the copy Python imports, and when
+conda, apt or Spack owns it the removal is refused (``ownership.remove``); otherwise
+``pip uninstall ARGS`` runs as typed.
+
+>>> uninstall_names(["-y", "NumPy>=1", "six"])
+['numpy', 'six']
 >>> split_pip_args(["numpy>=2", "--target", "/t", "-i", "https://x/simple", "--user"])
 (['--target', '/t', '--user'], ['-i', 'https://x/simple'])
 """
@@ -32,7 +39,7 @@ from pathlib import Path
 from typing import Any, cast
 from urllib.parse import unquote, urlparse
 
-from vbridge.checker import Candidate, Verdict, check_candidates
+from vbridge.checker import Candidate, Verdict, check_candidates, check_removals
 from vbridge.errors import VbridgeError
 from vbridge.model import Environment
 from vbridge.rules import load_data
@@ -43,7 +50,9 @@ __all__ = [
     "PipTarget",
     "candidates_for",
     "gate_install",
+    "gate_uninstall",
     "split_pip_args",
+    "uninstall_names",
 ]
 
 
@@ -357,3 +366,50 @@ def gate_install(
         install_args, _ = split_pip_args(pip_args)
         cmd = [*target.pip, "install", "--no-deps", *install_args, *(str(w) for w in wheels)]
         return subprocess.run(cmd).returncode
+
+
+def uninstall_names(args: Sequence[str]) -> list[str]:
+    """The distributions ``pip uninstall ARGS`` names, normalised: its positional
+    requirements and the lines of each ``-r FILE``. What does not parse is left to pip,
+    which reports it."""
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import canonicalize_name
+
+    texts: list[str] = []
+    for group in _option_groups(args):
+        head = group[0]
+        name = head.split("=", 1)[0]
+        if name in ("-r", "--requirement"):
+            path = group[1] if len(group) == 2 else head.partition("=")[2]
+            try:
+                lines = Path(path).read_text(encoding="utf-8").splitlines()
+            except (OSError, UnicodeDecodeError):
+                continue  # pip says what is wrong with the file
+            texts.extend(line.split(" #", 1)[0].strip() for line in lines)
+        elif not head.startswith("-"):
+            texts.append(head)
+    names: list[str] = []
+    for text in texts:
+        if not text or text.startswith(("#", "-")):
+            continue
+        try:
+            names.append(canonicalize_name(Requirement(text).name))
+        except InvalidRequirement:
+            continue
+    return list(dict.fromkeys(names))
+
+
+def gate_uninstall(
+    python: str, args: Sequence[str], force: bool = False, echo: Callable[[str], None] = print
+) -> int:
+    """``vbridge pip uninstall``: refuse to remove what another manager owns, else run
+    ``pip uninstall ARGS``. Returns the exit status: 1 on a refusal, else pip's."""
+    target = PipTarget.for_python(python, args)
+    names = uninstall_names(args)
+    if names:
+        verdict = check_removals(scan_target(target), names, target.layer)
+        for line in verdict.lines(forced=force):
+            echo(line)
+        if verdict.decision == "refuse" and not force:
+            return 1
+    return subprocess.run([*target.pip, "uninstall", *args]).returncode

@@ -467,3 +467,62 @@ def test_debian_venv_refuses_a_numpy2_sdist_over_apt_numpy(tmp_path: Path) -> No
     assert "apt packages built against this numpy would break: " in line
     assert refused.stdout == ""  # pip never ran its install
     assert gateenv.listing(venv) == before
+
+
+# --- pip uninstall: never remove what another manager owns --------------------------------
+
+
+def _uninstall(python: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return run_vbridge("pip", "uninstall", "--python", str(python), *args)
+
+
+def test_conda_owned_numpy_is_not_removed_by_pip(
+    tmp_path: Path, runnable_mkl_channel: Path, conda_cache: Path, house: Path
+) -> None:
+    prefix = tmp_path / "env"
+    python = gateenv.conda_prefix_with_python(
+        runnable_mkl_channel, ["scipy", "libblas=*=*mkl"], prefix, conda_cache
+    )
+    before = gateenv.listing(prefix)
+
+    refused = _uninstall(python, "-y", "NumPy")
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    (line,) = refused.stderr.splitlines()
+    assert line.startswith("refusing: pip would remove numpy 1.26.4, installed by conda (")
+    assert "BLAS/LAPACK provider: MKL via libblas 3.9.0 20_linux64_mkl" in line
+    assert "conda would still list it, its files gone" in line
+    assert "conda packages that need it: scipy 1.11.4" in line
+    assert line.endswith("Use conda to remove numpy, or pass --force.")
+    assert refused.stdout == ""  # pip never ran
+    # Named in a requirements file: the same.
+    requirements = tmp_path / "remove.txt"
+    requirements.write_text("# cleanup\nnumpy>=1  # the conda one\n")
+    assert _uninstall(python, "-y", "-r", str(requirements)).returncode == 1
+    assert gateenv.listing(prefix) == before
+
+    # What pip itself installed goes as usual.
+    assert _gate(python, "--no-compile", str(gateenv.wheel(house, "six"))).returncode == 0
+    removed = _uninstall(python, "-y", "six")
+    assert removed.returncode == 0, removed.stdout + removed.stderr
+    assert "Successfully uninstalled six" in removed.stdout
+    assert not list(_site(prefix).glob("six-*.dist-info"))
+
+    # --force: pip removes conda's numpy; conda's record stays, and vbridge says so.
+    forced = _uninstall(python, "--force", "-y", "numpy")
+    assert forced.returncode == 0, forced.stdout + forced.stderr
+    assert forced.stderr.startswith("forced past a refusal: pip would remove numpy 1.26.4")
+    assert not (_site(prefix) / "numpy-1.26.4.dist-info").exists()
+    assert list((prefix / "conda-meta").glob("numpy-1.26.4-*.json"))
+
+
+@NEEDS_APT
+@DEBIAN_NUMPY
+def test_debian_numpy_outside_the_venv_is_left_to_pip(tmp_path: Path) -> None:
+    """In a --system-site-packages venv, pip only removes what is inside the venv: for
+    apt's numpy it says so itself, and vbridge does not stand in its way."""
+    venv = tmp_path / "venv"
+    python = gateenv.make_venv(venv, gateenv.DEBIAN_PYTHON, system_site=True)
+    result = _uninstall(python, "-y", "numpy")
+    assert "refusing" not in result.stderr
+    assert "outside environment" in result.stdout + result.stderr
+    assert list(Path("/usr/lib/python3/dist-packages").glob("numpy-*"))
