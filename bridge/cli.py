@@ -144,17 +144,9 @@ CandidateOpt = Annotated[
 
 def _target_python(python: str | None) -> str:
     """The interpreter the pip gate acts on: --python, the active venv/conda, or this one."""
-    import os
+    from vbridge.pipgate import target_python
 
-    if python:
-        return python
-    for var in ("VIRTUAL_ENV", "CONDA_PREFIX"):
-        root = os.environ.get(var)
-        if root:
-            for rel in ("bin/python", "Scripts/python.exe", "python.exe"):
-                if (Path(root) / rel).exists():
-                    return str(Path(root) / rel)
-    return sys.executable
+    return target_python(python)
 
 
 def _prefix_python(prefix: Path) -> str | None:
@@ -239,7 +231,9 @@ def check(
 
 pip_app = typer.Typer(
     name="pip",
-    help="pip behind the gate: check what pip would install before it changes anything.",
+    help="pip behind the gate: check what pip would install or remove before it changes "
+    "anything. Other pip commands (list, show, freeze, download, ...) run pip unchanged, "
+    "for the same interpreter.",
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode=None,

@@ -9,6 +9,10 @@ one of them with nothing but those flags, it is run here directly (the same
 command line, ``--help`` and mistakes included, goes to the typer app in
 :mod:`vbridge.cli`, which answers as before.
 
+``vbridge pip COMMAND ...`` for a pip command that changes no environment (``list``,
+``show``, ``freeze``, ``download``...) runs pip itself, unchanged, for the interpreter
+the gated ``install``/``uninstall`` act on, so ``alias pip="vbridge pip"`` is safe.
+
 >>> link_script_command(["conda-post-link", "--strict", "--verbose"])
 ('post-link', {'strict': True, 'verbose': True, 'print_template': False})
 >>> link_script_command(["conda-post-link", "--help"]) is None   # typer answers
@@ -21,7 +25,13 @@ import sys
 from collections.abc import Sequence
 from typing import Literal
 
-__all__ = ["LINK_SCRIPT_COMMANDS", "LINK_SCRIPT_FLAGS", "link_script_command", "main"]
+__all__ = [
+    "LINK_SCRIPT_COMMANDS",
+    "LINK_SCRIPT_FLAGS",
+    "link_script_command",
+    "main",
+    "pip_passthrough",
+]
 
 LINK_SCRIPT_COMMANDS: dict[str, Literal["post-link", "pre-unlink"]] = {
     "conda-post-link": "post-link",
@@ -48,8 +58,36 @@ def link_script_command(
     return LINK_SCRIPT_COMMANDS[argv[0]], flags
 
 
+def pip_passthrough(argv: Sequence[str]) -> list[str] | None:
+    """The pip command line of ``vbridge pip COMMAND ...`` when pip runs it unchanged
+    (a command that changes no environment), else None.
+
+    >>> pip_passthrough(["pip", "list", "--format", "json"])
+    ['list', '--format', 'json']
+    >>> pip_passthrough(["pip", "install", "six"]) is None   # the gate
+    True
+    """
+    if len(argv) < 2 or argv[0] != "pip" or argv[1].startswith("-"):
+        return None
+    from vbridge.pipgate import GATED_PIP_COMMANDS
+
+    if argv[1] in GATED_PIP_COMMANDS:
+        return None
+    return list(argv[1:])
+
+
 def main() -> None:
     """Console-script entry point."""
+    passthrough = pip_passthrough(sys.argv[1:])
+    if passthrough is not None:
+        from vbridge.errors import VbridgeError
+        from vbridge.pipgate import run_pip_unchanged
+
+        try:
+            sys.exit(run_pip_unchanged(passthrough))
+        except VbridgeError as exc:
+            print(f"vbridge: {exc}", file=sys.stderr)
+            sys.exit(exc.exit_code)
     command = link_script_command(sys.argv[1:])
     if command is not None:
         from vbridge.conda_link_scripts import run_link_script

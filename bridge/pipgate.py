@@ -33,7 +33,7 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -45,13 +45,16 @@ from vbridge.model import Environment
 from vbridge.rules import load_data
 
 __all__ = [
+    "GATED_PIP_COMMANDS",
     "Artifact",
     "PipFailed",
     "PipTarget",
     "candidates_for",
     "gate_install",
     "gate_uninstall",
+    "run_pip_unchanged",
     "split_pip_args",
+    "target_python",
     "uninstall_names",
 ]
 
@@ -413,3 +416,30 @@ def gate_uninstall(
         if verdict.decision == "refuse" and not force:
             return 1
     return subprocess.run([*target.pip, "uninstall", *args]).returncode
+
+
+# pip commands that change an environment: behind the gate. Every other pip command
+# (list, show, freeze, download, wheel, cache, config, ...) runs unchanged, so that
+# `alias pip="vbridge pip"` is safe.
+GATED_PIP_COMMANDS = frozenset({"install", "uninstall"})
+
+
+def target_python(python: str | None, environ: Mapping[str, str] = os.environ) -> str:
+    """The interpreter pip acts on: ``python``, the active venv or conda environment
+    (``$VIRTUAL_ENV``, ``$CONDA_PREFIX``), else the one running vbridge."""
+    if python:
+        return python
+    for var in ("VIRTUAL_ENV", "CONDA_PREFIX"):
+        root = environ.get(var)
+        if root:
+            for rel in ("bin/python", "Scripts/python.exe", "python.exe"):
+                if (Path(root) / rel).exists():
+                    return str(Path(root) / rel)
+    return sys.executable
+
+
+def run_pip_unchanged(args: Sequence[str], python: str | None = None) -> int:
+    """``vbridge pip COMMAND ARGS`` for a command that changes nothing: pip itself, for
+    the same interpreter the gated commands act on. Returns pip's exit status."""
+    target = PipTarget.for_python(target_python(python))
+    return subprocess.run([*target.pip, *args]).returncode

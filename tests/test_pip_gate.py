@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import platform
 import shutil
 import subprocess
@@ -21,6 +22,8 @@ import gateenv
 import pytest
 from conftest import run_vbridge
 from packaging.version import Version
+
+VBRIDGE = str(Path(sys.executable).with_name("vbridge"))
 
 NEEDS_APT = pytest.mark.skipif(
     importlib.util.find_spec("vbridge.adapters.apt") is None,
@@ -526,3 +529,27 @@ def test_debian_numpy_outside_the_venv_is_left_to_pip(tmp_path: Path) -> None:
     assert "refusing" not in result.stderr
     assert "outside environment" in result.stdout + result.stderr
     assert list(Path("/usr/lib/python3/dist-packages").glob("numpy-*"))
+
+
+def test_other_pip_commands_run_pip_unchanged(tmp_path: Path, house: Path) -> None:
+    """`alias pip="vbridge pip"`: list, show, freeze... are pip's own, for the same
+    interpreter (here the active venv), with pip's output and exit status."""
+    python = gateenv.make_venv(tmp_path / "venv")
+    gateenv.pip_install(python, "--no-deps", str(gateenv.wheel(house, "six")))
+    env = {**os.environ, "VIRTUAL_ENV": str(tmp_path / "venv")}
+    env.pop("CONDA_PREFIX", None)
+
+    def both(*args: str) -> tuple[subprocess.CompletedProcess[str], ...]:
+        ours = subprocess.run([VBRIDGE, "pip", *args], env=env, capture_output=True, text=True)
+        pips = subprocess.run(
+            [str(python), "-m", "pip", *args], env=env, capture_output=True, text=True
+        )
+        return ours, pips
+
+    ours, pips = both("list", "--format", "json")
+    assert ours.returncode == pips.returncode == 0
+    assert json.loads(ours.stdout) == json.loads(pips.stdout)
+    assert "six" in {d["name"] for d in json.loads(ours.stdout)}
+    ours, pips = both("show", "no-such-distribution")
+    assert ours.returncode == pips.returncode == 1
+    assert ours.stderr == pips.stderr
