@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -385,10 +386,10 @@ def uninstall_names(args: Sequence[str]) -> list[str]:
         if name in ("-r", "--requirement"):
             path = group[1] if len(group) == 2 else head.partition("=")[2]
             try:
-                lines = Path(path).read_text(encoding="utf-8").splitlines()
+                text = Path(path).read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError):
                 continue  # pip says what is wrong with the file
-            texts.extend(line.split(" #", 1)[0].strip() for line in lines)
+            texts.extend(_requirement_lines(text))
         elif not head.startswith("-"):
             texts.append(head)
     names: list[str] = []
@@ -400,6 +401,24 @@ def uninstall_names(args: Sequence[str]) -> list[str]:
         except InvalidRequirement:
             continue
     return list(dict.fromkeys(names))
+
+
+def _requirement_lines(text: str) -> list[str]:
+    r"""The requirements of a requirements file: continuation lines joined, comments and
+    per-requirement options (``--hash=...``) dropped.
+
+    >>> _requirement_lines("numpy==1.26.4 \\\n    --hash=sha256:ab  # pinned\n-e .\n")
+    ['numpy==1.26.4', '-e .']
+    """
+    joined = re.sub(r"\\\r?\n", " ", text)
+    out = []
+    for line in joined.splitlines():
+        line = re.split(r"(?:^|\s)#", line, maxsplit=1)[0].strip()
+        if not line.startswith("-"):
+            line = re.split(r"\s--?[A-Za-z]", line, maxsplit=1)[0].strip()
+        if line:
+            out.append(line)
+    return out
 
 
 def gate_uninstall(

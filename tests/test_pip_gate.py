@@ -499,7 +499,9 @@ def test_conda_owned_numpy_is_not_removed_by_pip(
     assert refused.stdout == ""  # pip never ran
     # Named in a requirements file: the same.
     requirements = tmp_path / "remove.txt"
-    requirements.write_text("# cleanup\nnumpy>=1  # the conda one\n")
+    requirements.write_text(  # as pip-compile writes them: hashes on continuation lines
+        "# cleanup\nnumpy==1.26.4 \\\n    --hash=sha256:" + "0" * 64 + "  # the conda one\n"
+    )
     assert _uninstall(python, "-y", "-r", str(requirements)).returncode == 1
     assert gateenv.listing(prefix) == before
 
