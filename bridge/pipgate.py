@@ -204,7 +204,7 @@ class Artifact:
             if info["dir_info"].get("editable"):
                 raise GateUsageError(
                     f"{url}: editable installs change no wheel the gate could check; "
-                    "run pip directly for -e"
+                    "run pip directly for -e (python -m pip install -e ...)"
                 )
             build_spec = unquote(urlparse(url).path)
         elif "vcs_info" in info:
@@ -229,7 +229,7 @@ def plan(target: PipTarget, args: Sequence[str], workdir: Path) -> list[Artifact
         if group[0].split("=", 1)[0] in refused:
             raise GateUsageError(
                 f"{group[0]}: the gate cannot install exactly what it checked with this "
-                "option; run pip directly, or leave it out"
+                "option; run pip directly (python -m pip install ...), or leave it out"
             )
     report = workdir / "report.json"
     cmd = [*target.pip, "install", "--dry-run", "--report", str(report), "--quiet", *args]
