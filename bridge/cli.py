@@ -93,6 +93,16 @@ def _exit_code(envs: list[Environment]) -> int:
     return 1 if any(f.severity == "refuse" for e in envs for f in e.findings) else 0
 
 
+ScanStrictOpt = Annotated[
+    bool,
+    typer.Option(
+        "--strict",
+        help="Exit with status 2 when a record could not be read (what could be read "
+        "is still shown).",
+    ),
+]
+
+
 @app.command()
 def scan(
     prefixes: PrefixArg = None,
@@ -108,6 +118,7 @@ def scan(
     db: DbOpt = None,
     all_targets: AllOpt = False,
     workers: WorkersOpt = None,
+    strict: ScanStrictOpt = False,
 ) -> None:
     """Show who installed each distribution, which build it is, and what conflicts."""
     from vbridge.errors import VbridgeError
@@ -123,13 +134,18 @@ def scan(
             typer.echo(f"vbridge: demo environment built in {target}", err=True)
             prefixes = [target]
         if db is not None or all_targets or (prefixes and len(prefixes) > 1):
-            raise typer.Exit(_scan_many(prefixes, python, as_json, db, all_targets, workers))
+            raise typer.Exit(
+                _scan_many(prefixes, python, as_json, db, all_targets, workers, strict)
+            )
         envs = resolve_environments(prefixes, python)
     except VbridgeError as exc:
         raise _fail(str(exc), exc.exit_code) from None
     _report_problems(envs)
     typer.echo(render_json(envs) if as_json else render_table(envs), nl=False)
-    raise typer.Exit(_exit_code(envs))
+    code = _exit_code(envs)
+    if strict and any(env.problems for env in envs):
+        code = 2
+    raise typer.Exit(code)
 
 
 CandidateOpt = Annotated[
@@ -454,6 +470,7 @@ def _scan_many(
     db: Path | None,
     all_targets: bool,
     workers: int | None,
+    strict: bool = False,
 ) -> int:
     """Scan several environments (both cores), into the inventory when ``db`` is given."""
     import json
@@ -508,6 +525,11 @@ def _scan_many(
             inventory.close()
     refused = any(s.refused for s in summaries.values()) or any(r.refused for r in printed.values())
     code = max(code, 1 if refused else 0)
+    unreadable = any(s.problems for s in summaries.values()) or any(
+        r.problems for r in printed.values()
+    )
+    if strict and unreadable:
+        code = 2
     if inventory is None:
         ordered = [printed[i] for i in sorted(printed)]
         for rendered in ordered:

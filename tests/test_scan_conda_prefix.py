@@ -177,6 +177,16 @@ def test_cli_malformed_record_is_one_line_and_scan_completes(
     assert str(broken) in line and "malformed JSON" in line
     assert "numpy" in result.stdout
 
+    # --strict: the same output, and exit status 2 (for CI jobs that must not pass
+    # over an unreadable record), whether one environment is scanned or several.
+    strict = run_vbridge("scan", "--strict", str(prefix))
+    assert strict.returncode == 2
+    assert strict.stdout == result.stdout and strict.stderr == result.stderr
+    other = conda_prefix(mkl_channel, ["six"])
+    assert run_vbridge("scan", "--strict", str(other)).returncode == 0
+    assert run_vbridge("scan", "--strict", str(other), str(prefix)).returncode == 2
+    assert run_vbridge("scan", str(other), str(prefix)).returncode == 0
+
 
 def test_demo_shows_a_finding() -> None:
     result = run_vbridge("scan", "--demo", "--json")
