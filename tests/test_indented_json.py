@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import random
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -149,5 +150,6 @@ def test_records_and_reports_never_reach_the_pure_python_encoder(
     monkeypatch.setattr(json.encoder, "_make_iterencode", refuse)
     assert [dumps_indented(d, 2) for d in documents] == expected
     assert render_json([env]) == expected_report + "\n"
-    with pytest.raises(AssertionError, match="pure-Python"):
-        json.dumps(documents[0], indent=2)
+    if sys.version_info < (3, 13):  # 3.13's C encoder indents by itself
+        with pytest.raises(AssertionError, match="pure-Python"):
+            json.dumps(documents[0], indent=2)
