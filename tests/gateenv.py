@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import condaenv
+import pytest
 
 # name -> requirement; six (pure Python, tiny) is the base of a variant wheel.
 WHEELS = {"numpy": "numpy", "scipy": "scipy", "mpich": "mpich", "mpi4py": "mpi4py",
@@ -81,7 +82,13 @@ def metadata_only_python(packages: Sequence[condaenv.CondaPackage]) -> list[cond
 def conda_prefix_with_python(
     channel: Path, specs: Sequence[str], prefix: Path, cache: Path
 ) -> Path:
-    """Install ``specs`` with rattler, then give the prefix a working interpreter."""
+    """Install ``specs`` with rattler, then give the prefix a working interpreter.
+
+    The interpreter is the one running the tests, made a venv over the prefix: it sees
+    the prefix's ``lib/python3.11/site-packages`` only when it is a 3.11 itself.
+    """
+    if sys.version_info[:2] != (3, 11):
+        pytest.skip("the test channel's python is 3.11: another interpreter sees none of it")
     condaenv.install(channel, [*specs, "python"], prefix, cache)
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(prefix)], check=True)
     return prefix / "bin" / "python"
