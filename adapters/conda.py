@@ -325,12 +325,12 @@ class RecordCache:
             return dict(entry[3])
         return None
 
-    def put(self, name: str, st: os.stat_result, data: dict[str, Any]) -> None:
-        """Remember a parsed record (or its :func:`_essentials`, which it keeps)."""
+    def put(self, name: str, st: os.stat_result, essentials: dict[str, Any]) -> None:
+        """Remember what :func:`_essentials` kept of a parsed record."""
         if self.path is None or st.st_mtime_ns > self._now - _RACY_NS:
             self.entries.pop(name, None)
             return
-        self.entries[name] = [*self._key(st), _essentials(data)]
+        self.entries[name] = [*self._key(st), essentials]
         self.changed = True
 
     def save(self) -> None:
@@ -387,10 +387,11 @@ def read_records(root: Path, problems: list[RecordProblem]) -> Iterator[InstallR
                 continue
             with open(path, "rb") as fh:
                 data = load_record(fh.read())
-            if isinstance(data, dict):
-                data = _essentials(data)  # gives the same record, with less to walk
-            record = parse_record(root, path, data)
-            cache.put(name, st, data)
+            if not isinstance(data, dict):
+                raise ValueError("not a JSON object")
+            kept = _essentials(data)  # gives the same record, with less to walk
+            record = parse_record(root, path, kept)
+            cache.put(name, st, kept)
             yield record
         except (OSError, UnicodeDecodeError) as exc:
             problems.append(

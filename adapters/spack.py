@@ -826,8 +826,9 @@ def _missing_dependencies(entries: list[DatabaseEntry]) -> list[tuple[SpecNode, 
 def _tree_records(
     entries: list[DatabaseEntry], source: Path | None, problems: list[RecordProblem]
 ) -> Iterator[InstallRecord]:
+    # Read from a database file (not Spack's own store, which knows its upstreams).
     missing = _missing_dependencies(entries) if source is not None else []
-    if missing and source is not None:
+    if source is not None and missing:
         node, edge = missing[0]
         specs = len({n.hash for n, _ in missing})
         problems.append(

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from json.encoder import encode_basestring, encode_basestring_ascii
 from typing import Any
 
@@ -65,7 +65,7 @@ class _Writer:
         if kind is dict:
             if not value:
                 return "{}"
-            if all(type(v) in _SCALARS for v in value.values()):
+            if _scalars_only(value.values()):
                 return "{" + inner + self.flat("," + inner)(value)[1:-1] + pad + "}"
             parts = []
             for key, item in value.items():
@@ -76,9 +76,9 @@ class _Writer:
         if kind is list or kind is tuple:
             if not value:
                 return "[]"
-            if all(type(v) in _SCALARS for v in value):
+            if _scalars_only(value):
                 return "[" + inner + self.flat("," + inner)(value)[1:-1] + pad + "]"
-            if all(_flat_object(v) for v in value):
+            if all(type(v) is dict and v and _scalars_only(v.values()) for v in value):
                 return self._flat_objects(value, pad, inner)
             items = ("," + inner).join([self.write(v, inner) for v in value])
             return "[" + inner + items + pad + "]"
@@ -100,8 +100,8 @@ class _Unusual(Exception):
     """A value this writer leaves to :func:`json.dumps` (non-string keys, subclasses)."""
 
 
-def _flat_object(value: Any) -> bool:
-    return type(value) is dict and bool(value) and all(type(v) in _SCALARS for v in value.values())
+def _scalars_only(values: Iterable[Any]) -> bool:
+    return all(type(v) in _SCALARS for v in values)
 
 
 def dumps_indented(value: Any, indent: int, *, ensure_ascii: bool = True) -> str:
