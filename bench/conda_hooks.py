@@ -98,7 +98,11 @@ def main() -> None:
         print(f"one `vbridge conda-post-link` (already annotated): "
               f"{statistics.median(single) * 1000:.0f} ms")
 
-        from vbridge.conda_transaction import PackageRef, TransactionChange, sync_transaction
+        from vbridge.integrations.conda.transaction import (
+            PackageRef,
+            TransactionChange,
+            sync_transaction,
+        )
 
         def refs(names: set[str]) -> tuple[PackageRef, ...]:
             return tuple(PackageRef(*x[:-5].rsplit("-", 2)) for x in sorted(names))
@@ -122,7 +126,7 @@ def main() -> None:
 
         python = condapython.make_python_environment(root / "on0")
         code = (
-            "import time; from vbridge.variant_plugin import blas_lapack as p; "
+            "import time; from vbridge.integrations.variant_plugin import blas_lapack as p; "
             "t = time.perf_counter(); p.get_supported_configs(); "
             "print(time.perf_counter() - t)"
         )

@@ -16,9 +16,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
-    from vbridge.annotate import AnnotateResult, CleanResult
-    from vbridge.discover import Target
-    from vbridge.inventory import Inventory, ScanSummary
+    from vbridge.destinations.annotate import AnnotateResult, CleanResult
+    from vbridge.inventory.database import Inventory, ScanSummary
+    from vbridge.inventory.discover import Target
     from vbridge.model import Environment
 
 app = typer.Typer(
@@ -121,8 +121,8 @@ def scan(
     strict: ScanStrictOpt = False,
 ) -> None:
     """Show who installed each distribution, which build it is, and what conflicts."""
+    from vbridge.destinations.report import render_json, render_table
     from vbridge.errors import VbridgeError
-    from vbridge.report import render_json, render_table
 
     try:
         if root is not None:
@@ -160,7 +160,7 @@ CandidateOpt = Annotated[
 
 def _target_python(python: str | None) -> str:
     """The interpreter the pip gate acts on: --python, the active venv/conda, or this one."""
-    from vbridge.pipgate import target_python
+    from vbridge.integrations.pip_gate import target_python
 
     return target_python(python)
 
@@ -190,9 +190,9 @@ def check(
     import json
     import tempfile
 
-    from vbridge.checker import Candidate, check_candidates, check_environment
+    from vbridge.decide.checker import Candidate, check_candidates, check_environment
     from vbridge.errors import VbridgeError
-    from vbridge.pipgate import PipTarget, candidates_for, scan_target
+    from vbridge.integrations.pip_gate import PipTarget, candidates_for, scan_target
     from vbridge.scan import scan_environment, scan_python
 
     if prefix is not None and python is not None:
@@ -280,7 +280,7 @@ def pip_install(
     installs exactly those files with --no-deps, or refuses with exit status 1.
     """
     from vbridge.errors import VbridgeError
-    from vbridge.pipgate import gate_install
+    from vbridge.integrations.pip_gate import gate_install
 
     args = list(ctx.args)
     if not args:
@@ -315,7 +315,7 @@ def pip_uninstall(
     that manager's record would still list the deleted files: refused (exit status 1).
     """
     from vbridge.errors import VbridgeError
-    from vbridge.pipgate import gate_uninstall
+    from vbridge.integrations.pip_gate import gate_uninstall
 
     args = list(ctx.args)
     if not args:
@@ -360,8 +360,8 @@ def sync(
     ] = None,
 ) -> None:
     """Bring vbridge's metadata in line with dpkg: annotate what is new, clean orphans."""
-    from vbridge.apt_hook import DEFAULT_LOG, run_as_hook, sync_debian
     from vbridge.errors import VbridgeError
+    from vbridge.integrations.apt_hook import DEFAULT_LOG, run_as_hook, sync_debian
 
     if apt_hook:
         raise typer.Exit(run_as_hook(root.absolute(), log or DEFAULT_LOG))
@@ -397,8 +397,8 @@ def apt_hook_install(
     ] = None,
 ) -> None:
     """Write <conf-dir>/90vbridge: DPkg::Post-Invoke runs `vbridge sync --apt-hook`."""
-    from vbridge.apt_hook import install_hook, vbridge_executable
     from vbridge.errors import VbridgeError
+    from vbridge.integrations.apt_hook import install_hook, vbridge_executable
 
     try:
         command = vbridge.absolute() if vbridge else vbridge_executable()
@@ -411,8 +411,8 @@ def apt_hook_install(
 @apt_hook_app.command("uninstall")
 def apt_hook_uninstall(conf_dir: ConfDirOpt = Path("/etc/apt/apt.conf.d")) -> None:
     """Remove <conf-dir>/90vbridge (only if vbridge wrote it)."""
-    from vbridge.apt_hook import HOOK_NAME, uninstall_hook
     from vbridge.errors import VbridgeError
+    from vbridge.integrations.apt_hook import HOOK_NAME, uninstall_hook
 
     try:
         removed = uninstall_hook(conf_dir)
@@ -450,7 +450,7 @@ WorkersOpt = Annotated[
 
 
 def _targets(prefixes: list[Path] | None, python: str | None, all_targets: bool) -> list[Target]:
-    from vbridge.discover import Target, discover, unique_targets
+    from vbridge.inventory.discover import Target, discover, unique_targets
 
     targets: list[Target] = discover() if all_targets else []
     targets += [Target(p.absolute()) for p in prefixes or []]
@@ -476,15 +476,15 @@ def _scan_many(
     import json
     import time
 
-    from vbridge.batch import DEFAULT_WORKERS, ProgressLine, Rendered, scan_many
     from vbridge.errors import VbridgeError
+    from vbridge.inventory.batch import DEFAULT_WORKERS, ProgressLine, Rendered, scan_many
 
     started = time.perf_counter()
     try:
         targets = _targets(prefixes, python, all_targets)
         inventory = None
         if db is not None:
-            from vbridge.inventory import Inventory
+            from vbridge.inventory.database import Inventory
 
             inventory = Inventory.open(db)
     except VbridgeError as exc:
@@ -536,7 +536,7 @@ def _scan_many(
             for problem in rendered.problems:
                 typer.echo(f"vbridge: {problem}", err=True)
         if as_json:
-            from vbridge.report import to_document
+            from vbridge.destinations.report import to_document
 
             document = to_document([])  # as render_json writes it, one environment each
             document["environments"] = [r.document for r in ordered]
@@ -556,7 +556,7 @@ def _scan_many(
         }
         typer.echo(json.dumps(document, indent=2))
     else:
-        from vbridge.inventory import render_rows
+        from vbridge.inventory.database import render_rows
 
         typer.echo(
             render_rows(
@@ -600,7 +600,7 @@ def _answer(
     import json
 
     from vbridge.errors import VbridgeError
-    from vbridge.inventory import Inventory, render_rows
+    from vbridge.inventory.database import Inventory, render_rows
 
     try:
         inventory = Inventory.open(db, create=False)
@@ -704,7 +704,7 @@ app.add_typer(spack_extension_app, name="spack-extension")
 @spack_extension_app.command("path")
 def spack_extension_path() -> None:
     """Print the extension directory, for Spack's `config:extensions`."""
-    from vbridge.spack_extension import extension_path
+    from vbridge.integrations.spack_extension import extension_path
 
     typer.echo(str(extension_path()))
 
@@ -760,7 +760,7 @@ def annotate(
     JSON (--json): {"environments": [{"root", "dry_run", "ledger", "changes": [{"path",
     "action", "distribution"}], "findings": [...], "annotated": [dist-info, ...]}]}.
     """
-    from vbridge.annotate import annotate_environment
+    from vbridge.destinations.annotate import annotate_environment
     from vbridge.errors import VbridgeError
 
     results: list[AnnotateResult | CleanResult] = []
@@ -794,7 +794,7 @@ def clean(
 
     JSON (--json): as for annotate, without "annotated".
     """
-    from vbridge.annotate import clean_environment
+    from vbridge.destinations.annotate import clean_environment
     from vbridge.errors import VbridgeError
     from vbridge.scan import interpreter_layers
 
@@ -831,14 +831,14 @@ VariantsTomlOpt = Annotated[
 
 def _write_variants_toml(env: Environment, dry_run: bool, as_json: bool, wait: float) -> None:
     """``annotate --variants-toml``: one line on stdout (stderr with --json)."""
-    from vbridge.variants_toml import write_variants_toml
+    from vbridge.integrations.variants_toml import write_variants_toml
 
     typer.echo(write_variants_toml(env, dry_run=dry_run, wait=wait).line(), err=as_json)
 
 
 def _remove_variants_toml(root: Path, dry_run: bool, as_json: bool, wait: float) -> None:
     """``clean``: remove the variants.toml vbridge wrote (said only if there was one)."""
-    from vbridge.variants_toml import remove_variants_toml
+    from vbridge.integrations.variants_toml import remove_variants_toml
 
     result = remove_variants_toml(root, dry_run=dry_run, wait=wait)
     if result.action != "unchanged":
@@ -864,7 +864,7 @@ def _link_script(kind: str, strict: bool, verbose: bool, print_template: bool) -
     The console script runs these two commands without this app when they carry only
     these flags (``vbridge.entry_point``): both call :func:`run_link_script`.
     """
-    from vbridge.conda_link_scripts import run_link_script
+    from vbridge.integrations.conda.link_scripts import run_link_script
 
     code = run_link_script(kind, strict=strict, verbose=verbose, print_template=print_template)
     raise typer.Exit(code)

@@ -5,7 +5,7 @@ once per package they link, so its start-up is paid per package; importing typer
 click and building the app costs ~40 ms of it. The two link-script commands take only
 the flags ``--strict``, ``--verbose`` and ``--print-template``: when the command line is
 one of them with nothing but those flags, it is run here directly (the same
-:func:`vbridge.conda_link_scripts.run_link_script` the typer commands call). Any other
+:func:`vbridge.integrations.conda.link_scripts.run_link_script` the typer commands call). Any other
 command line, ``--help`` and mistakes included, goes to the typer app in
 :mod:`vbridge.cli`, which answers as before.
 
@@ -69,7 +69,7 @@ def pip_passthrough(argv: Sequence[str]) -> list[str] | None:
     """
     if len(argv) < 2 or argv[0] != "pip" or argv[1].startswith("-"):
         return None
-    from vbridge.pipgate import GATED_PIP_COMMANDS
+    from vbridge.integrations.pip_gate import GATED_PIP_COMMANDS
 
     if argv[1] in GATED_PIP_COMMANDS:
         return None
@@ -81,7 +81,7 @@ def main() -> None:
     passthrough = pip_passthrough(sys.argv[1:])
     if passthrough is not None:
         from vbridge.errors import VbridgeError
-        from vbridge.pipgate import run_pip_unchanged
+        from vbridge.integrations.pip_gate import run_pip_unchanged
 
         try:
             sys.exit(run_pip_unchanged(passthrough))
@@ -90,7 +90,7 @@ def main() -> None:
             sys.exit(exc.exit_code)
     command = link_script_command(sys.argv[1:])
     if command is not None:
-        from vbridge.conda_link_scripts import run_link_script
+        from vbridge.integrations.conda.link_scripts import run_link_script
 
         kind, flags = command
         sys.exit(

@@ -190,11 +190,11 @@ def scan_environment(
 
     _translate(env, records_by_eco, describers, wanted)
     if _has_ledger(env.path):  # what `vbridge annotate` wrote (its module is heavy)
-        from vbridge.annotate import mark_metadata_status
+        from vbridge.destinations.annotate import mark_metadata_status
 
         mark_metadata_status(env, only=wanted)
     if findings:
-        from vbridge import findings as findings_mod
+        from vbridge.decide import findings as findings_mod
 
         env.findings.extend(findings_mod.environment_findings(env))
     if not env.ecosystems:
@@ -204,7 +204,7 @@ def scan_environment(
 
 def _has_ledger(path: Path) -> bool:
     """False only when the environment surely has no annotate ledger."""
-    from vbridge.ledger import LedgerStore
+    from vbridge.destinations.ledger import LedgerStore
 
     try:
         os.stat(LedgerStore.of(path).path)

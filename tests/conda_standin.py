@@ -273,7 +273,7 @@ def install(monkeypatch: pytest.MonkeyPatch, *, legacy: bool = False) -> Standin
     for name, module in modules.items():
         monkeypatch.setitem(sys.modules, name, module)
     # The plugin module is (re)imported by the plugin manager, against this stand-in.
-    monkeypatch.delitem(sys.modules, "vbridge.conda_plugin", raising=False)
+    monkeypatch.delitem(sys.modules, "vbridge.integrations.conda.plugin", raising=False)
     manager = CondaPluginManager(legacy)
     manager.load_entrypoints("conda")
     return StandinConda(manager, context, legacy, modules)

@@ -21,9 +21,9 @@ from prefixstate import changed, snapshot
 from variantlib.errors import ValidationError
 from variantlib.models.variant import VariantDescription
 from variantlib.variant_dist_info import VariantDistInfo
-from vbridge.annotate import annotate_environment, clean_environment
+from vbridge.destinations.annotate import annotate_environment, clean_environment
+from vbridge.destinations.variant_json import SCHEMA_URL, read_variant_json
 from vbridge.scan import scan_environment
-from vbridge.variantjson import SCHEMA_URL, read_variant_json
 
 SCHEMA = json.loads((Path(__file__).parent / "data" / "variant-schema-0.1.1.json").read_text())
 SITE = condaenv.SITE

@@ -33,7 +33,7 @@ import pytest
 import rattler
 from installer.records import RecordEntry, parse_record_file
 from prefixstate import changed, snapshot
-from vbridge.annotate import annotate_environment, clean_environment
+from vbridge.destinations.annotate import annotate_environment, clean_environment
 from vbridge.scan import scan_environment
 
 N_DISTS = 110

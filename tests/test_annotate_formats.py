@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import rattler
 from installer.records import RecordEntry, parse_record_file
-from vbridge.condameta import meta_paths, meta_with
-from vbridge.distinfo import record_paths, record_with
-from vbridge.ledger import Ledger, state_dir
+from vbridge.destinations.conda_meta import meta_paths, meta_with
+from vbridge.destinations.ledger import Ledger, state_dir
+from vbridge.destinations.record import record_paths, record_with
 
 FIXTURES = Path(__file__).parent / "fixtures" / "conda"
 RECORDS = sorted(FIXTURES.rglob("*.dist-info/RECORD"))

@@ -15,7 +15,7 @@ from pathlib import Path
 import condaenv
 import pytest
 from prefixstate import snapshot
-from vbridge.annotate import annotate_environment
+from vbridge.destinations.annotate import annotate_environment
 from vbridge.model import Evidence, Property
 from vbridge.scan import scan_environment
 

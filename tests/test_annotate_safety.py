@@ -14,8 +14,8 @@ import condaenv
 import pytest
 from conftest import CondaPrefixFactory, run_vbridge
 from prefixstate import changed, snapshot
-from vbridge.annotate import annotate_environment, clean_environment
-from vbridge.envlock import EnvironmentLock
+from vbridge.destinations.annotate import annotate_environment, clean_environment
+from vbridge.destinations.envlock import EnvironmentLock
 from vbridge.errors import EnvironmentLocked, UnsafePath
 from vbridge.model import Evidence, Property
 from vbridge.scan import scan_environment

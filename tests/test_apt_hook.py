@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from debian_root import debian_installed, lay_out_fixture_root, requires_root
 from typer.testing import CliRunner
-from vbridge.apt_hook import HOOK_NAME, STATE, added_files, hook_text, sync_debian
 from vbridge.cli import app
+from vbridge.integrations.apt_hook import HOOK_NAME, STATE, added_files, hook_text, sync_debian
 from vbridge.model import Environment
 
 VBRIDGE = Path(sys.executable).with_name("vbridge")
@@ -27,11 +27,13 @@ def invoke(*args: str) -> tuple[int, str, str]:
 
 
 def add_vbridge_files(dist_info: Path) -> None:
-    """Stand-in for the dist-info writer (vbridge.annotate, built on another branch):
+    """Stand-in for the dist-info writer (vbridge.destinations.annotate, built on another branch):
     put the files it adds where it adds them."""
     for rel in added_files():
         (dist_info / rel).parent.mkdir(parents=True, exist_ok=True)
-        (dist_info / rel).write_text('{"written by": "stand-in for vbridge.annotate"}\n')
+        (dist_info / rel).write_text(
+            '{"written by": "stand-in for vbridge.destinations.annotate"}\n'
+        )
 
 
 # --- apt.conf.d management ------------------------------------------------------------
@@ -198,7 +200,7 @@ def test_sync_after_an_upgrade_to_a_new_version_directory(root: Path) -> None:
 
 def test_sync_hands_the_scan_to_the_writer(root: Path) -> None:
     calls: list[Environment] = []
-    # Stand-in for vbridge.annotate (the writer, built on another branch).
+    # Stand-in for vbridge.destinations.annotate (the writer, built on another branch).
     writer = types.ModuleType("stand_in_annotate")
     writer.annotate_environment = lambda env: calls.append(env) or "2 written"  # type: ignore[attr-defined]
     result = sync_debian(root, writer=writer)
@@ -299,7 +301,7 @@ def _tree_digest(root: Path) -> dict[str, bytes]:
 
 
 def test_annotate_debian_needs_the_hook_and_leaves_record_to_dpkg(root: Path) -> None:
-    from vbridge.annotate import annotate_environment, clean_environment
+    from vbridge.destinations.annotate import annotate_environment, clean_environment
     from vbridge.scan import scan_environment
 
     before = _tree_digest(root)

@@ -20,7 +20,7 @@ from pathlib import Path
 import conda_standin
 import condaenv
 import pytest
-from vbridge.variantjson import read_variant_json
+from vbridge.destinations.variant_json import read_variant_json
 
 SITE = condaenv.SITE
 
@@ -289,7 +289,7 @@ def test_conda_doctor_reports_and_fixes(
 
 def test_plugin_module_imports_without_conda() -> None:
     code = (
-        "import sys; import vbridge.conda_plugin as p; "
+        "import sys; import vbridge.integrations.conda.plugin as p; "
         "assert 'conda' not in sys.modules; print(p.conda_health_checks.__name__)"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import condaenv
 import pytest
-from vbridge.variantjson import read_variant_json
+from vbridge.destinations.variant_json import read_variant_json
 
 SITE = condaenv.SITE
 VBRIDGE = Path(sys.executable).with_name("vbridge")
@@ -110,7 +110,7 @@ NOT_IMPORTED_BY_THE_HOOK = (
     "importlib.resources",
     "subprocess",
     "rattler",
-    "vbridge.policy",
+    "vbridge.decide.policy",
     "vbridge.adapters.wheel",
 )
 

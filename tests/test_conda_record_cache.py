@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import CondaPrefixFactory
 from vbridge.adapters import conda
-from vbridge.report import to_document
+from vbridge.destinations.report import to_document
 from vbridge.scan import scan_environment
 
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from vbridge.adapters import conda
-from vbridge.conda_transaction import (
+from vbridge.integrations.conda.transaction import (
     PackageRef,
     TransactionChange,
     affected_packages,

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from vbridge.indented_json import dumps_indented
+from vbridge.destinations.indented_json import dumps_indented
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -133,7 +133,7 @@ def test_records_and_reports_never_reach_the_pure_python_encoder(
     are written without json's pure-Python encoder (``_make_iterencode``)."""
     import json.encoder
 
-    from vbridge.report import render_json
+    from vbridge.destinations.report import render_json
     from vbridge.scan import scan_environment
 
     env = scan_environment(FIXTURES / "conda" / "py36-osx-whl")

@@ -24,15 +24,15 @@ def test_wheel_ships_templates_data_and_entry_points(tmp_path: Path) -> None:
         "vbridge/data/post-link.sh",
         "vbridge/data/pre-unlink.sh",
         "vbridge/data/variant_plugins.toml",
-        "vbridge/conda_plugin.py",
-        "vbridge/variant_plugin.py",
+        "vbridge/integrations/conda/plugin.py",
+        "vbridge/integrations/variant_plugin.py",
     ):
         assert path in names
     entry_points = configparser.ConfigParser()
     entry_points.read_string(
         wheel.read(next(n for n in names if n.endswith(".dist-info/entry_points.txt"))).decode()
     )
-    assert entry_points["conda"]["vbridge"] == "vbridge.conda_plugin"
+    assert entry_points["conda"]["vbridge"] == "vbridge.integrations.conda.plugin"
     assert dict(entry_points["variant_plugins"]) == {
         "vbridge_blas_lapack": "vbridge.variant_plugin:blas_lapack",
         "vbridge_mpi": "vbridge.variant_plugin:mpi",

@@ -17,8 +17,8 @@ import condaenv
 import pytest
 from conftest import CondaPrefixFactory, run_vbridge
 from sqlite_utils import Database
-from vbridge.discover import DiscoveryConfig, Target, discover, venvs_under
-from vbridge.inventory import Inventory, environment_rows
+from vbridge.inventory.database import Inventory, environment_rows
+from vbridge.inventory.discover import DiscoveryConfig, Target, discover, venvs_under
 from vbridge.scan import scan_environment
 
 VBRIDGE = str(Path(sys.executable).with_name("vbridge"))
@@ -428,7 +428,7 @@ def test_debian_system_and_spack_discovery(tmp_path: Path) -> None:
         f'[discover]\nspack = ["{tree}", "{spack_env}", "{tmp_path / "nothing"}"]\n'
         "debian = false\nconda = false\n"
     )
-    from vbridge.discover import load_config
+    from vbridge.inventory.discover import load_config
 
     loaded = load_config(home=tmp_path, environ={"VBRIDGE_CONFIG": str(config)})
     assert [(t.path, t.origin) for t in discover(loaded)] == [(tree, "spack"), (spack_env, "spack")]
@@ -461,7 +461,7 @@ def test_debian_root_rescanned_when_an_alternative_switches(tmp_path: Path) -> N
     # A real dpkg database (tests/fixtures/debian) laid out as a root; the alternative is
     # repointed as update-alternatives --set does, and nothing else changes.
     from debian_root import BLAS, BLAS_TARGETS, lay_out_fixture_root, point_alternative
-    from vbridge.batch import scan_many
+    from vbridge.inventory.batch import scan_many
 
     root = lay_out_fixture_root(tmp_path / "root")
     age(root)

@@ -15,9 +15,9 @@ import gateenv
 import pytest
 from vbridge.adapters import conda
 from vbridge.adapters.wheel import inspect_wheel
+from vbridge.decide.policy import CouplingPolicy
 from vbridge.errors import RuleError
 from vbridge.model import Distribution, InstallRecord, Owner
-from vbridge.policy import CouplingPolicy
 from vbridge.rules import RuleSet, load_data
 
 

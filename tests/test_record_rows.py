@@ -1,5 +1,5 @@
 """vbridge reads RECORD rows as installer's RECORD model does (installer is the
-reference here; vbridge does not import it at run time, see vbridge.distinfo)."""
+reference here; vbridge does not import it at run time, see vbridge.destinations.record)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from installer.records import InvalidRecordEntry, RecordEntry, parse_record_file
-from vbridge.distinfo import parse_record, record_entry
+from vbridge.destinations.record import parse_record, record_entry
 
 FIXTURES = Path(__file__).parent / "fixtures"
 RECORDS = sorted(FIXTURES.rglob("RECORD"))

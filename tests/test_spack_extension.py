@@ -32,7 +32,7 @@ import pytest
 import spacktree
 from conftest import run_vbridge
 from spacktree import SpackSite
-from vbridge.spack_extension import extension_path, get_spack_extension_paths
+from vbridge.integrations.spack_extension import extension_path, get_spack_extension_paths
 
 REPO = Path(__file__).resolve().parent.parent
 # Spack's extension naming rule (spack.extensions._extension_regexp).
@@ -103,10 +103,10 @@ def test_wheel_ships_the_extension_and_entry_point(tmp_path: Path) -> None:
         names = set(zf.namelist())
         entry_points_txt = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
         registered = zf.read(entry_points_txt).decode()
-    assert "vbridge/spack-vbridge/vbridge/cmd/vbridge.py" in names
+    assert "vbridge/integrations/spack-vbridge/vbridge/cmd/vbridge.py" in names
     assert not any("__pycache__" in n for n in names)
     assert "[spack.extensions]" in registered
-    assert "vbridge = vbridge.spack_extension:get_spack_extension_paths" in registered
+    assert "vbridge = vbridge.integrations.spack_extension:get_spack_extension_paths" in registered
 
 
 def test_entry_point_is_discoverable() -> None:

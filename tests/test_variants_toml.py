@@ -128,7 +128,11 @@ def test_conda_sync_keeps_it_current(
     tmp_path: Path, conda_cache: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     """A BLAS switch by a conda transaction rewrites the variants.toml vbridge keeps."""
-    from vbridge.conda_transaction import PackageRef, TransactionChange, sync_transaction
+    from vbridge.integrations.conda.transaction import (
+        PackageRef,
+        TransactionChange,
+        sync_transaction,
+    )
 
     openblas_libs = [
         p

@@ -11,7 +11,7 @@ import gateenv
 import pytest
 from conftest import CondaPrefixFactory, run_vbridge
 from vbridge.adapters import wheel as wheel_adapter
-from vbridge.checker import Candidate
+from vbridge.decide.checker import Candidate
 from vbridge.scan import scan_environment
 
 

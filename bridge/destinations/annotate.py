@@ -32,11 +32,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, cast
 
-from vbridge.condameta import meta_with
-from vbridge.distinfo import record_paths, record_with
-from vbridge.envlock import EnvironmentLock
+from vbridge.destinations.conda_meta import meta_with
+from vbridge.destinations.envlock import EnvironmentLock
+from vbridge.destinations.ledger import DistEntry, EditEntry, Ledger, LedgerStore
+from vbridge.destinations.record import record_paths, record_with
+from vbridge.destinations.sbom import SBOM_PATH, sbom_text
+from vbridge.destinations.variant_json import VARIANT_JSON, variant_json_text
 from vbridge.errors import RecordError
-from vbridge.ledger import DistEntry, EditEntry, Ledger, LedgerStore
 from vbridge.model import Distribution, Environment, Finding, InstallRecord, RecordProblem
 from vbridge.rules import load_data
 from vbridge.safefs import (
@@ -48,8 +50,6 @@ from vbridge.safefs import (
     sha256_hex,
     sweep_temporary_files,
 )
-from vbridge.sbom import SBOM_PATH, sbom_text
-from vbridge.variantjson import VARIANT_JSON, variant_json_text
 
 __all__ = [
     "AnnotateResult",

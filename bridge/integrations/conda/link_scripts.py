@@ -319,7 +319,7 @@ def run_post_link(request: PostLinkRequest, *, dry_run: bool = False) -> PostLin
     command turns them into a message.
     """
     from vbridge.adapters import conda
-    from vbridge.annotate import annotate_environment
+    from vbridge.destinations.annotate import annotate_environment
     from vbridge.scan import scan_environment
 
     prefix = request.prefix
@@ -392,7 +392,7 @@ def run_pre_unlink(request: PostLinkRequest, *, dry_run: bool = False) -> list[P
     dist-infos it owns are cleaned from the ledger: added files removed, ``RECORD`` and
     the record put back byte for byte. Returns the dist-infos cleaned.
     """
-    from vbridge.annotate import clean_environment
+    from vbridge.destinations.annotate import clean_environment
 
     prefix = request.prefix
     if not (prefix / "conda-meta").is_dir():

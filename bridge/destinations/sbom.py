@@ -27,9 +27,9 @@ from typing import Any
 
 from packageurl import PackageURL
 from vbridge import __version__
+from vbridge.destinations.variant_json import variant_description
 from vbridge.model import Distribution, Evidence, InstallRecord
 from vbridge.rules import dependency_names, load_data
-from vbridge.variantjson import variant_description
 
 __all__ = ["SBOM_PATH", "purl_of", "pypi_purl", "sbom_document", "sbom_text"]
 

@@ -30,7 +30,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from vbridge.indented_json import dumps_indented
+from vbridge.destinations.indented_json import dumps_indented
 from vbridge.safefs import sha256_hex
 
 __all__ = ["meta_paths", "meta_with"]

@@ -1,13 +1,14 @@
 """conda plugin: every conda transaction keeps vbridge's metadata current.
 
-Registered under the entry point group ``conda`` (``vbridge = "vbridge.conda_plugin"``);
+Registered under the entry point group ``conda``
+(``vbridge = "vbridge.integrations.conda.plugin"``);
 conda's plugin manager loads this module and calls its hooks:
 
 - ``conda_post_transaction_actions`` (conda 25.5+): an action in the transaction's
   ``final`` group, after every record is written, with conda's ``link_precs`` and
   ``unlink_precs``: the linked distributions are annotated and vbridge's files are
   removed from the unlinked ones, in that prefix only
-  (:func:`vbridge.conda_transaction.sync_transaction`);
+  (:func:`vbridge.integrations.conda.transaction.sync_transaction`);
 - ``conda_post_commands`` (older conda only): after ``install``, ``create``,
   ``update``, ``remove``, ``env_create``, ``env_update``, the change is read back from
   the last block of ``conda-meta/history``;
@@ -37,7 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
-    from vbridge.conda_transaction import TransactionChange
+    from vbridge.integrations.conda.transaction import TransactionChange
 
 __all__ = [
     "HEALTH_CHECK_NAME",
@@ -85,7 +86,7 @@ def _enabled() -> bool:
 
 
 def _log_path(prefix: Path) -> Path:
-    from vbridge.ledger import state_dir
+    from vbridge.destinations.ledger import state_dir
 
     state = state_dir(prefix)
     with contextlib.suppress(OSError):
@@ -141,13 +142,13 @@ def run_guarded(prefix: Path, what: str, work: Callable[[], str | None]) -> bool
 def _sync(
     prefix: Path, link_precs: Iterable[object] | None, unlink_precs: Iterable[object] | None
 ) -> str:
-    from vbridge.conda_transaction import TransactionChange
+    from vbridge.integrations.conda.transaction import TransactionChange
 
     return _sync_change(prefix, TransactionChange.of(link_precs, unlink_precs))
 
 
 def _sync_change(prefix: Path, change: TransactionChange) -> str:
-    from vbridge.conda_transaction import sync_transaction
+    from vbridge.integrations.conda.transaction import sync_transaction
 
     outcome = sync_transaction(prefix, change)
     for problem in outcome.problems:
@@ -216,7 +217,7 @@ def sync_after_command(command: str) -> None:
     prefix = Path(context.target_prefix)
 
     def work() -> str:
-        from vbridge.conda_transaction import last_history_change
+        from vbridge.integrations.conda.transaction import last_history_change
 
         change = last_history_change(prefix)
         if change is None:
@@ -249,7 +250,7 @@ def health_check(prefix: str, verbose: bool) -> None:
     ok, bad = _marks()
 
     def work() -> None:
-        from vbridge.health import environment_health
+        from vbridge.integrations.conda.health import environment_health
         from vbridge.scan import scan_environment
 
         report = environment_health(scan_environment(Path(prefix)))
@@ -274,8 +275,8 @@ def health_check(prefix: str, verbose: bool) -> None:
 
 def health_fix(prefix: str, args: Namespace, confirm: Callable[[str], None]) -> int:
     """``conda doctor --fix vbridge``: rewrite the stale metadata."""
-    from vbridge.annotate import annotate_environment
-    from vbridge.health import environment_health
+    from vbridge.destinations.annotate import annotate_environment
+    from vbridge.integrations.conda.health import environment_health
     from vbridge.scan import scan_environment
 
     env = scan_environment(Path(prefix))

@@ -1,7 +1,7 @@
 """What the installed builds ask of an installer: per coupled feature, which values fit
 this environment and in which order (installed builds first).
 
-The variant provider plugins (:mod:`vbridge.variant_plugin`) report these as supported
+The variant provider plugins (:mod:`vbridge.integrations.variant_plugin`) report these as supported
 configs and ``vbridge annotate --variants-toml`` writes them as variantlib's
 ``property_priorities``. The features and their values come from
 ``data/variant_plugins.toml``; whether a feature admits other values beside the
@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import cast
 
-from vbridge.findings import feature_values
+from vbridge.decide.findings import feature_values
 from vbridge.model import Environment
 from vbridge.rules import load_data
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from vbridge import __version__
-from vbridge.indented_json import dumps_indented
+from vbridge.destinations.indented_json import dumps_indented
 from vbridge.model import Distribution, Environment
 
 __all__ = ["SCHEMA_VERSION", "distribution_to_dict", "render_json", "render_table", "to_document"]

@@ -57,7 +57,7 @@ def written_properties(dist_info: Path) -> tuple[str, ...] | None:
 
     An unreadable file counts as none.
     """
-    from vbridge.variantjson import VARIANT_JSON, read_variant_json
+    from vbridge.destinations.variant_json import VARIANT_JSON, read_variant_json
 
     try:
         desc = read_variant_json((dist_info / VARIANT_JSON).read_bytes())
@@ -87,7 +87,7 @@ def environment_health(env: Environment) -> HealthReport:
     annotate ledger says so), or a distribution another package manager owns has
     properties but no metadata yet.
     """
-    from vbridge.annotate import mark_metadata_status
+    from vbridge.destinations.annotate import mark_metadata_status
 
     report = HealthReport(env, findings=list(env.findings))
     mark_metadata_status(env)

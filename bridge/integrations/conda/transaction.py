@@ -10,7 +10,7 @@ then writes metadata only for the distributions the change can have touched:
 - those a changed metapackage pins (``numpy`` -> ``numpy-base``);
 
 and removes vbridge's files from the distributions of unlinked packages. The conda
-plugin (:mod:`vbridge.conda_plugin`) calls it with conda's ``link_precs`` and
+plugin (:mod:`vbridge.integrations.conda.plugin`) calls it with conda's ``link_precs`` and
 ``unlink_precs``; on conda older than 25.5 the change is read back from the last block
 of ``conda-meta/history`` (:func:`last_history_change`).
 
@@ -258,7 +258,7 @@ def _unlinked_metadata_dirs(env: Environment, change: TransactionChange) -> list
 
 def _gone_from_ledger(prefix: Path) -> list[Path]:
     """Dist-infos vbridge annotated whose package is gone (no METADATA left)."""
-    from vbridge.ledger import LedgerStore
+    from vbridge.destinations.ledger import LedgerStore
 
     ledger = LedgerStore.of(prefix).load()
     return [
@@ -280,9 +280,9 @@ def sync_transaction(
     :class:`vbridge.errors.VbridgeError` subclasses on bad input (not a prefix,
     read-only, locked); the conda plugin turns them into one line.
     """
-    from vbridge.annotate import annotate_environment
+    from vbridge.destinations.annotate import annotate_environment
+    from vbridge.integrations.variants_toml import variants_toml_is_ours, write_variants_toml
     from vbridge.scan import scan_environment
-    from vbridge.variants_toml import variants_toml_is_ours, write_variants_toml
 
     prefix = Path(os.path.abspath(prefix))
     outcome = SyncOutcome(prefix)

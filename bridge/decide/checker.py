@@ -26,10 +26,10 @@ from typing import Literal, cast
 from urllib.parse import unquote, urlparse
 
 from packaging.utils import canonicalize_name
+from vbridge.decide.host import Host
+from vbridge.decide.policy import CouplingPolicy, loaded_distributions
 from vbridge.errors import RecordError
-from vbridge.host import Host
 from vbridge.model import Distribution, Environment, Finding, InstallRecord, Severity
-from vbridge.policy import CouplingPolicy, loaded_distributions
 from vbridge.rules import RuleSet, dependency_names
 
 __all__ = ["Candidate", "Verdict", "check_candidates", "check_environment"]

@@ -47,8 +47,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vbridge import __version__
-from vbridge.discover import Target
 from vbridge.errors import VbridgeError
+from vbridge.inventory.discover import Target
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
@@ -131,7 +131,7 @@ class Fingerprint:
 
 
 def _target_key(target: Target) -> str:
-    from vbridge.policy import POLICY_ENV_VAR
+    from vbridge.decide.policy import POLICY_ENV_VAR
 
     # Findings follow the policy: a $VBRIDGE_POLICY set, changed or unset is a change.
     policy = os.environ.get(POLICY_ENV_VAR, "")
@@ -165,7 +165,7 @@ def fingerprint(env: Environment, target: Target) -> Fingerprint:
     for problem in env.problems:
         paths.add(str(problem.path))
         paths.add(str(problem.path.parent))
-    from vbridge.policy import POLICY_ENV_VAR
+    from vbridge.decide.policy import POLICY_ENV_VAR
 
     # The policy files findings were judged by; the per-environment one is watched even
     # while it does not exist, so creating it is a change.

@@ -151,7 +151,7 @@ def _environments(paths: Sequence[str]) -> list[Any]:
 
 
 def _scan(args: argparse.Namespace) -> int:
-    from vbridge.report import render_json, render_table
+    from vbridge.destinations.report import render_json, render_table
 
     envs = _environments(args.paths)
     for env in envs:
@@ -164,7 +164,7 @@ def _scan(args: argparse.Namespace) -> int:
 
 
 def _annotate(args: argparse.Namespace) -> int:
-    from vbridge.annotate import annotate_environment
+    from vbridge.destinations.annotate import annotate_environment
 
     for env in _environments(args.paths):
         for problem in env.problems:
@@ -175,7 +175,7 @@ def _annotate(args: argparse.Namespace) -> int:
 
 
 def _clean(args: argparse.Namespace) -> int:
-    from vbridge.annotate import clean_environment
+    from vbridge.destinations.annotate import clean_environment
 
     paths = [Path(p).absolute() for p in args.paths] or [e.path for e in _environments(())]
     for path in paths:

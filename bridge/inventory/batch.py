@@ -22,11 +22,11 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TextIO, cast
 
-from vbridge.discover import Target
 from vbridge.errors import VbridgeError
+from vbridge.inventory.discover import Target
 
 if TYPE_CHECKING:
-    from vbridge.inventory import EnvironmentRows
+    from vbridge.inventory.database import EnvironmentRows
     from vbridge.model import Environment
 
 __all__ = [
@@ -76,7 +76,7 @@ def scan_target(target: Target) -> Environment:
 
 def render(env: Environment, as_json: bool) -> Rendered:
     """What the scan command prints of one environment."""
-    from vbridge.report import render_table, to_document
+    from vbridge.destinations.report import render_table, to_document
 
     document = table = None
     if as_json:
@@ -96,7 +96,7 @@ def _scan_one(index: int, target: Target, mode: str) -> Outcome:
     try:
         env = scan_target(target)
         if mode == "rows":
-            from vbridge.inventory import environment_rows
+            from vbridge.inventory.database import environment_rows
 
             rows = environment_rows(env, target)
             return Outcome(index, target, rows=rows, seconds=time.perf_counter() - started)

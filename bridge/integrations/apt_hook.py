@@ -5,7 +5,7 @@ After every dpkg run apt executes the hook; :func:`sync_debian` then
 1. scans the Debian root (``adapters/apt.py``) and compares it with the previous sync
    (``<root>/var/lib/vbridge/apt-sync.json``): which distributions are new, changed
    (another package version) or gone,
-2. hands the scan to the dist-info writer (``vbridge.annotate``) when it is installed,
+2. hands the scan to the dist-info writer (``vbridge.destinations.annotate``) when it is installed,
 3. removes vbridge's files from ``.dist-info``/``.egg-info`` directories that dpkg no
    longer owns (the package was removed, or upgraded to a new version directory), so
    dpkg never leaves behind a directory that holds only vbridge's files.
@@ -66,7 +66,10 @@ STATE = Path("var/lib/vbridge/apt-sync.json")
 # What the dist-info writer adds to a distribution's metadata directory (PEP 825
 # variant.json, PEP 770 SBOM); the writer's own constants win when it is installed.
 ADDED_FILES: tuple[str, ...] = ("variant.json", "sboms/vbridge.cdx.json")
-_WRITER_FILES = (("vbridge.variantjson", "VARIANT_JSON"), ("vbridge.sbom", "SBOM_PATH"))
+_WRITER_FILES = (
+    ("vbridge.destinations.variant_json", "VARIANT_JSON"),
+    ("vbridge.destinations.sbom", "SBOM_PATH"),
+)
 _UNSAFE_CHARS = ("'", '"', "\\", "\n", "\r")
 
 
@@ -186,7 +189,7 @@ class SyncResult:
 def _writer_module() -> ModuleType | None:
     """The dist-info writer, when this vbridge has it (the hook point for writing)."""
     try:
-        return importlib.import_module("vbridge.annotate")
+        return importlib.import_module("vbridge.destinations.annotate")
     except ImportError:
         return None
 
@@ -214,7 +217,7 @@ def _describe(written: object) -> object:
 def sync_debian(root: Path = Path("/"), writer: ModuleType | None = None) -> SyncResult:
     """Bring vbridge's files in a Debian root in line with what dpkg has installed.
 
-    ``writer`` defaults to ``vbridge.annotate`` when importable; its
+    ``writer`` defaults to ``vbridge.destinations.annotate`` when importable; its
     ``annotate_environment(env)`` writes the metadata of what is new or changed.
     Orphaned directories (no installed package owns them any more) lose vbridge's
     files, and the directory too once nothing else is left in it.

@@ -7,7 +7,7 @@
 2. ``pip download --no-deps`` of each reported URL into a temporary directory (an
    artifact that is not a wheel is built once with ``pip wheel --no-deps``), each file
    checked against the report's sha256;
-3. the checker (vbridge/checker.py) reads those wheels and decides against a scan of
+3. the checker (vbridge/decide/checker.py) reads those wheels and decides against a scan of
    the environment;
 4. ``pip install --no-deps [where-to-install options] FILES``: the files checked, with
    no second resolution. On a refusal nothing is installed and the exit status is 1.
@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any, cast
 from urllib.parse import unquote, urlparse
 
-from vbridge.checker import Candidate, Verdict, check_candidates, check_removals
+from vbridge.decide.checker import Candidate, Verdict, check_candidates, check_removals
 from vbridge.errors import VbridgeError
 from vbridge.model import Environment
 from vbridge.rules import load_data

@@ -1,7 +1,7 @@
 """Findings about one scanned environment: what conflicts, and who caused it.
 
 Severities and which features must agree come from the coupling policy
-(``data/policy.toml`` merged with the environment's override, see vbridge/policy.py).
+(``data/policy.toml`` merged with the environment's override, see vbridge/decide/policy.py).
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import cast
 
+from vbridge.decide.policy import CouplingPolicy
 from vbridge.model import Distribution, Environment, Evidence, Finding, Property
-from vbridge.policy import CouplingPolicy
 from vbridge.rules import load_data
 from vbridge.sitepackages import split_metadata_dir_name
 

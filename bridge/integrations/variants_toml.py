@@ -4,14 +4,14 @@ variantlib reads ``variants.toml`` from the current directory, ``sys.prefix``, t
 and the site configuration directories; its ``property_priorities`` put values first
 whatever provider plugin a package names. ``vbridge annotate --variants-toml`` writes
 one at the environment root (``sys.prefix``) listing, per coupled feature, the values
-of the builds installed there (:mod:`vbridge.preferences`), so a variant-aware
+of the builds installed there (:mod:`vbridge.integrations.preferences`), so a variant-aware
 installer ranks the matching wheel variant first. ``vbridge clean`` removes it.
 
 The file is vbridge's only while it holds what vbridge wrote: ``.vbridge/variants-toml.json``
 (beside the ledger) keeps the SHA-256 of every content vbridge may have left there. A
 ``variants.toml`` vbridge did not write, or one edited since, is never touched.
 
->>> from vbridge.preferences import FeaturePreference
+>>> from vbridge.integrations.preferences import FeaturePreference
 >>> prefs = [FeaturePreference("blas_lapack", "provider", ("mkl",), ("openblas", "mkl"), False)]
 >>> print(variants_toml_text(prefs), end="")  # doctest: +ELLIPSIS
 # Written by `vbridge annotate --variants-toml`...
@@ -29,11 +29,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from vbridge.envlock import EnvironmentLock
+from vbridge.destinations.envlock import EnvironmentLock
+from vbridge.destinations.ledger import LedgerStore
 from vbridge.errors import RecordError
-from vbridge.ledger import LedgerStore
+from vbridge.integrations.preferences import FeaturePreference, installed_preferences
 from vbridge.model import Environment
-from vbridge.preferences import FeaturePreference, installed_preferences
 from vbridge.safefs import atomic_write, read_bytes, remove_file, require_writable, sha256_hex
 
 __all__ = [
