@@ -206,7 +206,9 @@ def check(
                 interpreter = _prefix_python(prefix)
             else:
                 interpreter = python or _target_python(None)
-            target = PipTarget.for_python(interpreter) if candidate and interpreter else None
+            # A wheel file needs no resolver: pip (the environment's interpreter) runs
+            # only for requirements.
+            target = PipTarget.for_python(interpreter) if requirements and interpreter else None
             if requirements and target is None:
                 raise _fail(
                     f"{prefix}: no interpreter in this prefix to resolve requirements with; "

@@ -12,9 +12,12 @@ __all__ = [
     "ReadOnlyEnvironment",
     "RecordError",
     "RuleError",
+    "UnreadableFile",
     "UnsafePath",
     "VbridgeError",
 ]
+
+from pathlib import Path
 
 
 class VbridgeError(Exception):
@@ -25,6 +28,24 @@ class VbridgeError(Exception):
 
 class RecordError(VbridgeError):
     """An install record could not be read (malformed JSON, unknown format version)."""
+
+
+class UnreadableFile(RecordError):
+    """A file of the environment that vbridge will not or cannot read: a special file
+    (FIFO, device, socket), too large, a link out of the environment, malformed JSON,
+    or a field of the wrong type. Carries the parts of its one line, so a reader can
+    report it as a :class:`~vbridge.model.RecordProblem` and go on.
+
+    >>> str(UnreadableFile("conda-meta/x.json", "not a regular file (a FIFO)", "skipped"))
+    'conda-meta/x.json: not a regular file (a FIFO) (skipped)'
+    """
+
+    def __init__(self, path: Path | str, problem: str, hint: str = "") -> None:
+        self.path = Path(path)
+        self.problem = problem
+        self.hint = hint
+        line = f"{path}: {problem}"
+        super().__init__(f"{line} ({hint})" if hint else line)
 
 
 class RuleError(VbridgeError):

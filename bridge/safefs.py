@@ -1,4 +1,14 @@
-"""Safe writes inside an environment: atomic replace, containment, writability.
+"""Safe reads and writes inside an environment: the one place vbridge opens its files.
+
+Reading: everything vbridge reads from an inspected environment (records, RECORD,
+ledger, SBOM, wheels) is opened by :func:`open_regular` / :func:`read_regular` /
+:func:`read_json`. Only regular files are read: a FIFO, a device or a socket is refused
+with one line, never waited on (the file is opened with ``O_NONBLOCK`` and checked with
+``fstat`` before the first read). Sizes are capped (:data:`MAX_READ_BYTES`), JSON nesting
+and giant numbers are one line instead of a ``RecursionError``, and with ``root`` a path
+whose symlinks lead out of the environment is refused. Every refusal is an
+:class:`~vbridge.errors.UnreadableFile` (a :class:`~vbridge.errors.RecordError`) that
+carries the path, the problem and what to do.
 
 Every file vbridge writes goes through :func:`atomic_write`: the bytes go to a temporary
 file in the same directory, are flushed to disk, and the temporary file is renamed over
@@ -13,6 +23,15 @@ hard-linked from its package cache are not changed in the cache.
 b'hello\\n'
 >>> contained(root, root / "a.txt") == (root / "a.txt").resolve()
 True
+>>> read_json(root / "a.txt")
+Traceback (most recent call last):
+...
+vbridge.errors.UnreadableFile: .../a.txt: malformed JSON at line 1 column 1: Expecting value (...)
+>>> os.mkfifo(root / "fifo")
+>>> read_regular(root / "fifo")
+Traceback (most recent call last):
+...
+vbridge.errors.UnreadableFile: .../fifo: not a regular file (a FIFO) (skipped)
 """
 
 from __future__ import annotations
@@ -20,19 +39,27 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import json
 import os
+import stat
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any, BinaryIO
 
-from vbridge.errors import ReadOnlyEnvironment, UnsafePath
+from vbridge.errors import ReadOnlyEnvironment, UnreadableFile, UnsafePath
 
 __all__ = [
+    "MAX_READ_BYTES",
     "TEMP_SUFFIX",
     "atomic_write",
     "contained",
     "create_temp",
     "durable",
+    "load_json",
+    "open_regular",
     "read_bytes",
+    "read_json",
+    "read_regular",
     "remove_file",
     "require_writable",
     "sha256_hex",
@@ -42,6 +69,19 @@ __all__ = [
 # Temporary files end in this suffix (never ``.json``: conda reads conda-meta/*.json),
 # so a run killed half-way leaves names the next run recognises and removes.
 TEMP_SUFFIX = ".vbridge-tmp"
+
+# The largest file vbridge reads whole. The largest real records are a few MB (a
+# conda-meta record of a CUDA toolkit, a Spack index.json of a large site); a file
+# beyond this is not a record, and reading it would only exhaust memory.
+MAX_READ_BYTES = 512 * 1024 * 1024
+
+_KINDS = (
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISDIR, "a directory"),
+)
 
 
 def durable() -> bool:
@@ -88,10 +128,126 @@ def require_writable(directory: Path) -> None:
         )
 
 
-def read_bytes(path: Path) -> bytes | None:
-    """The content of ``path``, or None if there is no such file."""
+def _kind(mode: int) -> str:
+    for test, name in _KINDS:
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def open_regular(
+    path: Path | str, *, root: Path | None = None, hint: str = "skipped"
+) -> BinaryIO:
+    """``path`` open for binary reading, if it is a regular file (inside ``root``).
+
+    Never blocks: a FIFO opens at once under ``O_NONBLOCK`` and is refused by the
+    ``fstat`` that follows. Raises :class:`FileNotFoundError` if there is no such file
+    (callers decide whether that is a problem), :class:`UnreadableFile` otherwise.
+    """
+    path = Path(path)
+    if root is not None:
+        try:
+            contained(root, path)
+        except UnsafePath as exc:
+            raise UnreadableFile(path, str(exc).split(": ", 1)[1], hint) from None
     try:
-        return path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        if exc.errno in (errno.ENXIO, errno.EOPNOTSUPP):  # a socket, a FIFO-like device
+            raise UnreadableFile(path, "not a regular file", hint) from None
+        raise UnreadableFile(path, f"unreadable: {exc.strerror}", _read_hint(exc, hint)) from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise UnreadableFile(path, f"not a regular file ({_kind(st.st_mode)})", hint)
+        # Back to blocking reads for a regular file (O_NONBLOCK means nothing there).
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _read_hint(exc: OSError, hint: str) -> str:
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return f"check its permissions; {hint}"
+    return hint
+
+
+def read_regular(
+    path: Path | str,
+    *,
+    root: Path | None = None,
+    limit: int = MAX_READ_BYTES,
+    hint: str = "skipped",
+) -> bytes:
+    """The bytes of the regular file ``path``, at most ``limit`` of them.
+
+    Raises :class:`FileNotFoundError` if there is no such file, :class:`UnreadableFile`
+    for a special file, a file larger than ``limit``, a link out of ``root`` or a read
+    error.
+    """
+    with open_regular(path, root=root, hint=hint) as fh:
+        size = os.fstat(fh.fileno()).st_size
+        if size > limit:
+            raise UnreadableFile(
+                path, f"{size} bytes, more than vbridge reads ({limit}); not a record", hint
+            )
+        try:
+            data = fh.read(limit + 1)
+        except OSError as exc:
+            raise UnreadableFile(path, f"unreadable: {exc.strerror}", hint) from None
+    if len(data) > limit:  # grew while being read
+        raise UnreadableFile(path, f"more than {limit} bytes; not a record", hint)
+    return data
+
+
+def load_json(data: bytes | str, path: Path | str, *, hint: str = "skipped") -> Any:
+    """``json.loads(data)``; every way it can fail is one :class:`UnreadableFile` naming
+    ``path``: malformed JSON, invalid UTF-8, nesting deeper than the parser's limit,
+    an integer of more digits than Python converts.
+
+    >>> load_json(b'{"a": [1]}', "x.json")
+    {'a': [1]}
+    >>> load_json(b"[" * 100000, "deep.json")
+    Traceback (most recent call last):
+    ...
+    vbridge.errors.UnreadableFile: deep.json: JSON nested too deeply to read (skipped)
+    """
+    try:
+        return json.loads(data)
+    except json.JSONDecodeError as exc:
+        problem = f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+    except RecursionError:
+        problem = "JSON nested too deeply to read"
+    except UnicodeDecodeError as exc:
+        problem = f"not UTF-8 text ({exc.reason} at byte {exc.start})"
+    except ValueError as exc:  # e.g. an integer beyond sys.get_int_max_str_digits()
+        problem = f"malformed JSON: {exc}"
+    raise UnreadableFile(path, problem, hint)
+
+
+def read_json(
+    path: Path | str,
+    *,
+    root: Path | None = None,
+    limit: int = MAX_READ_BYTES,
+    hint: str = "skipped",
+) -> Any:
+    """:func:`load_json` of :func:`read_regular`: a JSON file from an environment."""
+    return load_json(read_regular(path, root=root, limit=limit, hint=hint), path, hint=hint)
+
+
+def read_bytes(path: Path, *, root: Path | None = None) -> bytes | None:
+    """The content of the regular file ``path``, or None if there is no such file.
+
+    What vbridge reads back of files it writes or edits (RECORD, conda-meta records, its
+    ledger): a special file there raises :class:`UnreadableFile`, never blocks.
+    """
+    try:
+        return read_regular(path, root=root, hint="replace it with a regular file")
     except FileNotFoundError:
         return None
 

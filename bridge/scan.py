@@ -9,9 +9,7 @@ them (numpy -> libblas -> mkl).
 
 from __future__ import annotations
 
-import contextlib
 import importlib
-import json
 import os
 from collections import deque
 from collections.abc import Collection, Iterable, Mapping, Sequence
@@ -60,39 +58,59 @@ def prefix_layers(prefix: Path) -> list[Path]:
     return list(found.values())
 
 
+# Asked under ``python -I -S`` (vbridge.interpreters): the standard library only, no
+# ``site``, so no ``.pth`` file of the environment runs. The layers are those ``site``
+# would add, in its order: a venv's own, the user site (unless a venv without system
+# site-packages), the base interpreter's.
+_LAYERS_QUESTION = r"""
+import json, os, site, sys
+exe_dir = os.path.dirname(os.path.abspath(sys.executable))
+prefix, system_site, venv = sys.prefix, True, False
+for cfg in (os.path.join(d, "pyvenv.cfg") for d in (exe_dir, os.path.dirname(exe_dir))):
+    if os.path.isfile(cfg):
+        prefix, system_site, venv = os.path.dirname(exe_dir), False, True
+        with open(cfg, encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                key, eq, value = line.partition("=")
+                if eq and key.strip().lower() == "include-system-site-packages":
+                    system_site = value.strip().lower() == "true"
+        break
+sys.prefix = sys.exec_prefix = prefix  # as site.venv() sets them (Debian's site reads them)
+own = list(site.getsitepackages([prefix])) if venv else []
+user = [site.getusersitepackages()] if system_site else []
+if venv:
+    base = list(site.getsitepackages([sys.base_prefix])) if system_site else []
+else:
+    base = list(site.getsitepackages())
+layers = own + user + base
+print(json.dumps({"prefix": prefix, "layers": layers}))
+"""
+
+
 def interpreter_layers(python: str) -> tuple[Path, list[Path]]:
     """``sys.prefix`` and the site-packages layers of an interpreter, in import order.
 
-    The interpreter is asked in a subprocess (nothing is imported here): a venv's own
-    layer, then its base's when it has ``--system-site-packages``, user site, system.
+    The interpreter is asked in an isolated subprocess (nothing of the environment is
+    imported, here or there): a venv's own layer, the user site, then its base's when it
+    has ``--system-site-packages``.
     """
-    import subprocess  # only here: the post-link script never starts an interpreter
+    from vbridge.interpreters import ask_python
 
-    code = (
-        "import json, sys, site\n"
-        "print(json.dumps({'prefix': sys.prefix, 'path': sys.path}))"
-    )
+    info = ask_python(python, _LAYERS_QUESTION)
     try:
-        out = subprocess.run(
-            [python, "-I", "-c", code], capture_output=True, text=True, check=True, timeout=60
-        ).stdout
-    except (OSError, subprocess.SubprocessError) as exc:
+        prefix = Path(str(info["prefix"]))
+        entries = [str(e) for e in info["layers"]]
+    except (TypeError, KeyError):
         raise NotAnEnvironment(
-            f"{python}: cannot run this interpreter ({exc}); pass a working --python"
-        ) from exc
-    # -I drops user site; ask again without it to see what the interpreter really uses.
-    with contextlib.suppress(OSError, subprocess.SubprocessError):
-        out = subprocess.run(
-            [python, "-c", code], capture_output=True, text=True, check=True, timeout=60
-        ).stdout
-    info = json.loads(out)
+            f"{python}: gave an answer vbridge cannot use; pass a working --python"
+        ) from None
     layers: list[Path] = []
-    for entry in info["path"]:
-        if entry.endswith(("site-packages", "dist-packages")) and Path(entry).is_dir():
-            path = Path(entry)
-            if path not in layers:
-                layers.append(path)
-    return Path(info["prefix"]), layers
+    for entry in entries:
+        path = Path(entry)
+        wanted = entry.endswith(("site-packages", "dist-packages")) and path.is_dir()
+        if wanted and path not in layers:
+            layers.append(path)
+    return prefix, layers
 
 
 def scan_python(python: str, adapters: Sequence[Adapter] | None = None) -> Environment:

@@ -42,6 +42,7 @@ from urllib.parse import unquote, urlparse
 
 from vbridge.decide.checker import Candidate, Verdict, check_candidates, check_removals
 from vbridge.errors import VbridgeError
+from vbridge.interpreters import python_argv, run_python
 from vbridge.model import Environment
 from vbridge.rules import load_data
 
@@ -134,14 +135,17 @@ class PipTarget:
     @classmethod
     def for_python(cls, python: str, args: Sequence[str] = ()) -> PipTarget:
         """Find pip for ``python`` (its own, else this one's ``--python``) and its layer."""
-        own = [python, "-m", "pip"]
-        try:
-            probe = subprocess.run(
-                [*own, "--version"], capture_output=True, text=True, env=_quiet_env(), timeout=120
-            )
-        except (OSError, subprocess.SubprocessError) as exc:
-            raise VbridgeError(f"{python}: cannot run this interpreter ({exc})") from exc
-        pip = own if probe.returncode == 0 else [sys.executable, "-m", "pip", "--python", python]
+        # -I: pip's own modules come from the environment, nothing from the working
+        # directory or PYTHON* variables; -B: no bytecode written by these runs (pip
+        # still compiles what it installs).
+        own = python_argv(python, "-B", "-m", "pip")
+        probe = run_python(
+            python, ["-B", "-m", "pip", "--version"], env=_quiet_env(), timeout=120,
+            what="run pip",
+        )
+        pip = own if probe.returncode == 0 else python_argv(
+            sys.executable, "-B", "-m", "pip", "--python", python
+        )
         return cls(python, tuple(pip), _install_layer(python, args))
 
 
@@ -165,18 +169,15 @@ def _install_layer(python: str, args: Sequence[str]) -> Path:
         "    path = sysconfig.get_paths()['purelib']\n"
         "print(json.dumps(path))\n"
     )
+    result = run_python(
+        python, ["-c", code], env=_quiet_env(), timeout=120, what="say where pip installs"
+    )
     try:
-        out = subprocess.run(
-            [python, "-c", code],
-            capture_output=True,
-            text=True,
-            check=True,
-            env=_quiet_env(),
-            timeout=120,
-        ).stdout
-    except (OSError, subprocess.SubprocessError) as exc:
+        if result.returncode != 0:
+            raise ValueError(result.stderr.strip())
+        layer = Path(json.loads(result.stdout))
+    except (ValueError, TypeError) as exc:
         raise VbridgeError(f"{python}: cannot ask it where pip installs ({exc})") from exc
-    layer = Path(json.loads(out))
     if root:
         layer = Path(root) / layer.relative_to(layer.anchor)
     return layer
