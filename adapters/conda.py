@@ -23,22 +23,24 @@ import contextlib
 import hashlib
 import json
 import os
-import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from vbridge.model import InstallRecord, RecordProblem
 from vbridge.safefs import create_temp
+from vbridge.typed_json import FieldTypeError, convert, decode
 
 __all__ = [
     "ECOSYSTEM",
+    "PrefixRecordFields",
     "RecordCache",
     "find_root",
-    "load_record",
     "normalise_channel",
     "parse_record",
+    "read_fields",
     "read_records",
 ]
 
@@ -99,18 +101,26 @@ def find_root(path: Path) -> Path | None:
     return None
 
 
-def _metadata_dir_files(files: list[Any]) -> dict[str, str]:
+def _candidates(files: list[str]) -> list[str]:
+    """The entries of ``files`` that contain ``-info``, in order, found with C-speed
+    string searches: a record of a thousand files names a handful of them."""
+    joined = "\0".join(files)  # no file name holds a NUL
+    found: list[str] = []
+    start = 0
+    while (hit := joined.find("-info", start)) != -1:
+        begin = joined.rfind("\0", 0, hit) + 1
+        end = joined.find("\0", hit)
+        end = len(joined) if end == -1 else end
+        found.append(joined[begin:end])
+        start = end
+    return found
+
+
+def _metadata_dir_files(files: list[str]) -> dict[str, str]:
     """Each distinct ``*.dist-info``/``*.egg-info`` directory among a record's files
     (relative, ``/``-separated), with the first file that names it."""
     found: dict[str, str] = {}
-    try:
-        # A C-speed first pass: a record of a thousand files names a handful of these.
-        candidates = [entry for entry in files if "-info" in entry]
-    except TypeError:  # a non-string entry: check each one
-        candidates = [entry for entry in files if isinstance(entry, str) and "-info" in entry]
-    for entry in candidates:
-        if not isinstance(entry, str):
-            continue
+    for entry in _candidates(files):
         rel = entry.replace("\\", "/")
         if ".dist-info/" not in rel and ".egg-info" not in rel:
             continue
@@ -122,164 +132,148 @@ def _metadata_dir_files(files: list[Any]) -> dict[str, str]:
     return found
 
 
-def _owned_metadata_dirs(prefix: Path, files: list[Any]) -> tuple[Path, ...]:
+def _owned_metadata_dirs(prefix: Path, files: list[str]) -> tuple[Path, ...]:
     """Distinct ``*.dist-info``/``*.egg-info`` directories among a record's files."""
     return tuple(prefix / rel for rel in _metadata_dir_files(files))
 
 
+class PrefixRecordFields(msgspec.Struct, omit_defaults=True):
+    """The fields of a conda-meta PrefixRecord vbridge reads, with the types it needs.
+
+    Decoding a record into this builds nothing else: ``paths_data`` (some 85% of a
+    record: every file again, with hashes and sizes) is skipped by msgspec's parser.
+    Types are those conda, mamba and rattler write; ``track_features``/``features``
+    are a space-separated string or a list, ``flags`` (CEP 45) a list.
+    """
+
+    name: str
+    version: str
+    build: str | None = None
+    build_string: str | None = None
+    subdir: str | None = None
+    channel: str | None = None
+    depends: list[str] | None = None
+    constrains: list[str] | None = None
+    requested_spec: str | None = None
+    noarch: str | bool | dict[str, Any] | None = None
+    python_site_packages_path: str | None = None
+    purls: list[str] | None = None
+    sha256: str | None = None
+    flags: str | list[str] | None = None
+    track_features: str | list[str] | None = None
+    features: str | list[str] | None = None
+    files: list[str] | None = None
+
+
+def read_fields(data: bytes) -> PrefixRecordFields:
+    """The fields vbridge reads of a PrefixRecord's bytes.
+
+    Raises :class:`vbridge.typed_json.FieldTypeError` (a missing or mistyped field,
+    worded ``field files should be a list of strings, found a number``),
+    :class:`json.JSONDecodeError` (malformed) or ``ValueError``.
+
+    >>> fields = read_fields(b'{"name": "x", "version": "1", "paths_data": {"paths": []}}')
+    >>> fields.name, fields.version, fields.files
+    ('x', '1', None)
+    """
+    return decode(data, PrefixRecordFields)
+
+
 def parse_record(prefix: Path, path: Path, data: Any) -> InstallRecord:
-    """Turn one parsed PrefixRecord into the model; raises ``ValueError`` if unusable."""
-    if not isinstance(data, dict):
+    """Turn one PrefixRecord (its fields, or the parsed JSON object) into the model.
+
+    Raises ``ValueError`` (:class:`~vbridge.typed_json.FieldTypeError` for a mistyped
+    field) if it is unusable.
+    """
+    if isinstance(data, PrefixRecordFields):
+        fields = data
+    elif isinstance(data, dict):
+        fields = convert(data, PrefixRecordFields)
+    else:
         raise ValueError("not a JSON object")
-    missing = [k for k in ("name", "version") if not isinstance(data.get(k), str)]
-    if missing:
-        raise ValueError(f"missing {', '.join(missing)}")
-    build = data.get("build") or data.get("build_string") or ""
-    subdir = data.get("subdir") or None
-    channel = normalise_channel(data.get("channel"), subdir)
+    build = fields.build or fields.build_string or ""
+    subdir = fields.subdir or None
+    channel = normalise_channel(fields.channel, subdir)
     if build == "pypi_0" and not channel:
         channel = "pypi"
-    files = data.get("files") or []
-    if not isinstance(files, list):
-        raise ValueError("'files' is not a list")
-    depends = data.get("depends") or []
-    requested = data.get("requested_spec")
+    requested = fields.requested_spec
     extra: dict[str, object] = {}
     if requested and requested != "None":
         extra["requested_spec"] = requested
-    if data.get("noarch"):
-        extra["noarch"] = data["noarch"]
-    if data.get("python_site_packages_path"):
-        extra["python_site_packages_path"] = data["python_site_packages_path"]
-    if data.get("purls"):
-        extra["purls"] = list(data["purls"])
-    if data.get("constrains"):
-        extra["constrains"] = list(data["constrains"])
-    if data.get("sha256"):
-        extra["sha256"] = data["sha256"]
+    if fields.noarch:
+        extra["noarch"] = fields.noarch
+    if fields.python_site_packages_path:
+        extra["python_site_packages_path"] = fields.python_site_packages_path
+    if fields.purls:
+        extra["purls"] = list(fields.purls)
+    if fields.constrains:
+        extra["constrains"] = list(fields.constrains)
+    if fields.sha256:
+        extra["sha256"] = fields.sha256
     return InstallRecord(
         ecosystem=ECOSYSTEM,
-        name=data["name"],
-        version=data["version"],
-        build=str(build),
+        name=fields.name,
+        version=fields.version,
+        build=build,
         channel=channel,
         subdir=subdir,
         source=path,
-        depends=tuple(str(d) for d in depends if isinstance(d, str)),
-        python_dists=_owned_metadata_dirs(prefix, files),
-        flags=_as_tuple(data.get("flags")),
-        track_features=_as_tuple(data.get("track_features")) + _as_tuple(data.get("features")),
+        depends=tuple(fields.depends or ()),
+        python_dists=_owned_metadata_dirs(prefix, fields.files or []),
+        flags=_as_tuple(fields.flags),
+        track_features=_as_tuple(fields.track_features) + _as_tuple(fields.features),
         extra=extra,
     )
 
 
-_PATHS_DATA = re.compile(rb'"paths_data"\s*:\s*\{')
-# Where a member may start right after an object value: `}` `,` `"key"`.
-_AFTER_OBJECT = re.compile(rb'\}\s*,\s*"')
-
-
-def load_record(data: bytes) -> Any:
-    """``json.loads`` of a PrefixRecord, minus its ``paths_data`` (never built).
-
-    ``paths_data`` repeats every file with hashes and sizes: some 85% of a record,
-    and nothing vbridge reads. The members before it are parsed as one JSON object
-    (which proves the cut is at a top-level key), then the members after it, from the
-    first ``}``-``,``-``"`` after its start whose remainder parses as the rest of the
-    object: from inside ``paths_data`` the braces cannot balance, so the first success
-    is the first member after it. Anything unexpected (no ``paths_data``, not an object,
-    paths_data last, a malformed file) falls back to parsing the whole file, so errors
-    are reported exactly as ``json.loads`` reports them. Only a fault *inside*
-    ``paths_data`` goes unnoticed.
-
-    >>> load_record(b'{"name": "x", "paths_data": {"paths": [{"_path": "a"}]}, "version": "1"}')
-    {'name': 'x', 'version': '1'}
-    """
-    match = _PATHS_DATA.search(data)
-    if match is None:
-        return _without_paths_data(json.loads(data))
-    head_bytes = data[: match.start()].rstrip()
-    if head_bytes.endswith(b","):
-        head_bytes = head_bytes[:-1]
-    elif head_bytes.lstrip(b"\xef\xbb\xbf").strip() != b"{":  # only a first member follows `{`
-        return _without_paths_data(json.loads(data))
-    try:
-        head = json.loads(head_bytes + b"}")
-    except ValueError:
-        return _without_paths_data(json.loads(data))
-    for after in _AFTER_OBJECT.finditer(data, match.end()):
-        try:
-            tail = json.loads(b"{" + data[after.end() - 1 :])
-        except ValueError:
-            continue
-        head.update(tail)
-        return _without_paths_data(head)
-    return _without_paths_data(json.loads(data))
-
-
-def _without_paths_data(parsed: Any) -> Any:
-    if isinstance(parsed, dict):
-        parsed.pop("paths_data", None)
-    return parsed
-
-
-# What parse_record reads of a PrefixRecord: all a cache entry keeps (of ``files``, one
-# entry per metadata directory).
-_RECORD_KEYS = (
-    "name",
-    "version",
-    "build",
-    "build_string",
-    "subdir",
-    "channel",
-    "depends",
-    "requested_spec",
-    "noarch",
-    "python_site_packages_path",
-    "purls",
-    "constrains",
-    "sha256",
-    "flags",
-    "track_features",
-    "features",
-)
-_CACHE_FORMAT = 2  # 2: one file per metadata directory
+_CACHE_FORMAT = 3  # 3: msgspec-typed entries (2: one file per metadata directory)
 # A record modified this close to a scan may change again within the file system's
 # timestamp granularity with the same size and mtime: it is not cached ("racily clean").
 _RACY_NS = 1_000_000_000
 
 
-def _essentials(data: dict[str, Any]) -> dict[str, Any]:
-    """The part of a parsed record that :func:`parse_record` reads: of ``files``, one
-    file per metadata directory (which gives the same directories)."""
-    kept = {k: data[k] for k in _RECORD_KEYS if k in data}
-    files = data.get("files")
-    if files is not None:
-        kept["files"] = (
-            list(_metadata_dir_files(files).values()) if isinstance(files, list) else files
-        )
-    return kept
+def _essentials(fields: PrefixRecordFields) -> PrefixRecordFields:
+    """The fields of a record, with of ``files`` one file per metadata directory (which
+    gives the same record: what a cache entry keeps)."""
+    if not fields.files:
+        return fields
+    return msgspec.structs.replace(fields, files=list(_metadata_dir_files(fields.files).values()))
+
+
+class _CacheEntry(msgspec.Struct, array_like=True):
+    size: int
+    mtime_ns: int
+    inode: int
+    fields: PrefixRecordFields
+
+
+class _CacheFile(msgspec.Struct):
+    format: int
+    prefix: str
+    records: dict[str, _CacheEntry]
 
 
 # The record cache file this process read or wrote last: its path, size/mtime/inode
 # stamp and entries.
-_LAST_LOADED: tuple[Path, list[int], dict[str, list[Any]]] | None = None
+_LAST_LOADED: tuple[Path, tuple[int, int, int], dict[str, _CacheEntry]] | None = None
 
 
 class RecordCache:
-    """What earlier scans parsed of a prefix's records, keyed by file size, mtime, inode.
+    """What earlier scans read of a prefix's records, keyed by file size, mtime, inode.
 
     A conda prefix is scanned again and again (every post-link script of an install,
     every ``vbridge scan``) while most of its records stay as they were; re-reading an
-    unchanged record costs a ``stat`` instead of a JSON parse. One JSON file per prefix
-    under ``$XDG_CACHE_HOME/vbridge/conda-records/`` (``~/.cache`` by default), written
-    atomically; ``VBRIDGE_NO_CACHE=1`` turns it off. A missing, unreadable or foreign
-    cache file is an empty cache.
+    unchanged record costs a ``stat`` instead of decoding it (measured in bench/README.md:
+    it still pays for the post-link hook, which scans the whole prefix per package).
+    One JSON file per prefix under ``$XDG_CACHE_HOME/vbridge/conda-records/``
+    (``~/.cache`` by default), written atomically; ``VBRIDGE_NO_CACHE=1`` turns it off.
+    A missing, unreadable or foreign cache file is an empty cache.
     """
 
     def __init__(self, root: Path, path: Path | None) -> None:
         self.root = root
         self.path = path
-        self.entries: dict[str, list[Any]] = {}
+        self.entries: dict[str, _CacheEntry] = {}
         self.changed = False
         self._seen: set[str] = set()
         self._now = time.time_ns()
@@ -298,61 +292,55 @@ class RecordCache:
                 stamp = cls._key(os.fstat(fh.fileno()))
                 if _LAST_LOADED is not None and _LAST_LOADED[:2] == (path, stamp):
                     # The file this process read or wrote last, unchanged since (a scan
-                    # reads it for the records, then for site_packages): not parsed again.
+                    # reads it for the records, then for site_packages): not read again.
                     cache.entries = dict(_LAST_LOADED[2])
                     return cache
-                stored = json.load(fh)
-            if stored.get("format") == _CACHE_FORMAT and stored.get("prefix") == real:
-                cache.entries = dict(stored["records"])
+                stored = decode(fh.read(), _CacheFile)
+            if stored.format == _CACHE_FORMAT and stored.prefix == real:
+                cache.entries = stored.records
                 cache._remember(stamp)
-        except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        except (OSError, ValueError):
             cache.entries = {}
         return cache
 
-    def _remember(self, stamp: list[int]) -> None:
+    def _remember(self, stamp: tuple[int, int, int]) -> None:
         global _LAST_LOADED
         if self.path is not None:
             _LAST_LOADED = (self.path, stamp, dict(self.entries))
 
     @staticmethod
-    def _key(st: os.stat_result) -> list[int]:
-        return [st.st_size, st.st_mtime_ns, st.st_ino]
+    def _key(st: os.stat_result) -> tuple[int, int, int]:
+        return (st.st_size, st.st_mtime_ns, st.st_ino)
 
-    def get(self, name: str, st: os.stat_result) -> dict[str, Any] | None:
+    def get(self, name: str, st: os.stat_result) -> PrefixRecordFields | None:
         self._seen.add(name)
         entry = self.entries.get(name)
-        if entry is not None and entry[:3] == self._key(st):
-            return dict(entry[3])
+        if entry is not None and (entry.size, entry.mtime_ns, entry.inode) == self._key(st):
+            return entry.fields
         return None
 
-    def put(self, name: str, st: os.stat_result, essentials: dict[str, Any]) -> None:
-        """Remember what :func:`_essentials` kept of a parsed record."""
+    def put(self, name: str, st: os.stat_result, essentials: PrefixRecordFields) -> None:
+        """Remember what :func:`_essentials` kept of a record."""
         if self.path is None or st.st_mtime_ns > self._now - _RACY_NS:
             self.entries.pop(name, None)
             return
-        self.entries[name] = [*self._key(st), essentials]
+        self.entries[name] = _CacheEntry(*self._key(st), essentials)
         self.changed = True
 
     def save(self) -> None:
-        """Write the cache if anything changed (records parsed, records gone)."""
+        """Write the cache if anything changed (records read, records gone)."""
         gone = set(self.entries) - self._seen
         for name in gone:
             del self.entries[name]
         if self.path is None or not (self.changed or gone):
             return
-        document = {
-            "format": _CACHE_FORMAT,
-            "prefix": os.path.realpath(self.root),
-            "records": self.entries,
-        }
+        document = _CacheFile(_CACHE_FORMAT, os.path.realpath(self.root), self.entries)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = create_temp(self.path.parent, prefix=".tmp-", suffix=".json")
             try:
-                with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                    # json.dumps, not json.dump: dump streams through the pure-Python
-                    # encoder (~50 ms for 600 records), dumps uses the C one; same bytes.
-                    fh.write(json.dumps(document, separators=(",", ":")))
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(msgspec.json.encode(document))
                     fh.flush()
                     stamp = self._key(os.fstat(fh.fileno()))
                 os.replace(tmp, self.path)
@@ -381,15 +369,13 @@ def read_records(root: Path, problems: list[RecordProblem]) -> Iterator[InstallR
         path = meta / name
         try:
             st = entry.stat()
-            data = cache.get(name, st)
-            if data is not None:
-                yield parse_record(root, path, data)
+            cached = cache.get(name, st)
+            if cached is not None:
+                yield parse_record(root, path, cached)
                 continue
             with open(path, "rb") as fh:
-                data = load_record(fh.read())
-            if not isinstance(data, dict):
-                raise ValueError("not a JSON object")
-            kept = _essentials(data)  # gives the same record, with less to walk
+                fields = read_fields(fh.read())
+            kept = _essentials(fields)  # gives the same record, with less to walk
             record = parse_record(root, path, kept)
             cache.put(name, st, kept)
             yield record
@@ -403,6 +389,12 @@ def read_records(root: Path, problems: list[RecordProblem]) -> Iterator[InstallR
                     path,
                     f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",
                     "reinstall the package with conda to rewrite it; skipped",
+                )
+            )
+        except FieldTypeError as exc:
+            problems.append(
+                RecordProblem(
+                    path, str(exc), "reinstall the package with conda to rewrite it; skipped"
                 )
             )
         except ValueError as exc:
@@ -427,12 +419,12 @@ def site_packages(root: Path) -> list[Path]:
     for name in pythons:
         path = meta / name
         try:
-            data = cache.get(name, path.stat()) if cache is not None else None
-            if data is None:
-                data = load_record(path.read_bytes())
+            fields = cache.get(name, path.stat()) if cache is not None else None
+            if fields is None:
+                fields = read_fields(path.read_bytes())
         except (OSError, ValueError):
             continue
-        rel = data.get("python_site_packages_path")
+        rel = fields.python_site_packages_path
         if isinstance(rel, str):
             found.append(root / rel)
     for pattern in ("lib/python*/site-packages", "Lib/site-packages"):

@@ -35,15 +35,15 @@ def cache_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def parses(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Counts the records the adapter actually parses."""
+    """Counts the records the adapter actually decodes."""
     calls: list[int] = []
-    real = conda.load_record
+    real = conda.read_fields
 
-    def counting(data: bytes) -> object:
+    def counting(data: bytes) -> conda.PrefixRecordFields:
         calls.append(len(data))
         return real(data)
 
-    monkeypatch.setattr(conda, "load_record", counting)
+    monkeypatch.setattr(conda, "read_fields", counting)
     return calls
 
 
@@ -154,23 +154,25 @@ def test_cache_file_read_once_per_scan_and_again_when_another_process_wrote_it(
     prefix = conda_prefix(mkl_channel, ["numpy", "libblas=*=*mkl"])
     age(prefix)
     cold = _document(prefix)
-    loads: list[str] = []
-    real_load = json.load
+    loads: list[int] = []
+    real_decode = conda.decode
 
-    def counting_load(fh: object) -> object:
-        loads.append(str(getattr(fh, "name", "")))
-        return real_load(fh)  # type: ignore[arg-type]
+    def counting_decode(data: bytes, into: type[object]) -> object:
+        if into is conda._CacheFile:
+            loads.append(len(data))
+        return real_decode(data, into)
 
-    monkeypatch.setattr(conda.json, "load", counting_load)
+    monkeypatch.setattr(conda, "decode", counting_decode)
     parses.clear()
     assert _document(prefix) == cold
     assert parses == [] and loads == []  # the file this process wrote, unchanged
     # Another process rewrites the file (here: an empty cache of the same prefix).
     (cache_file,) = (cache_home / "vbridge" / "conda-records").glob("*.json")
     stored = json.loads(cache_file.read_text())
-    cache_file.write_text(json.dumps({**stored, "records": {}}))
+    emptied = json.dumps({**stored, "records": {}})
+    cache_file.write_text(emptied)
     assert _document(prefix) == cold
-    assert loads == [str(cache_file)]  # read again, once
+    assert loads == [len(emptied)]  # read again, once
     assert len(parses) == len(list((prefix / "conda-meta").glob("*.json")))
 
 
@@ -194,12 +196,15 @@ def test_what_is_cached_gives_the_record_the_file_gives() -> None:
     records = _fixture_records()
     owning = 0
     for path in records:
-        data = json.loads(path.read_bytes())
+        try:
+            data = conda.read_fields(path.read_bytes())
+        except ValueError:
+            continue  # a deliberately mistyped record
         prefix = path.parent.parent
         full = conda.parse_record(prefix, path, data)
         kept = conda._essentials(data)
         assert conda.parse_record(prefix, path, kept) == full, path
         # One file per metadata directory is kept, not the directory's every file.
-        assert len(kept.get("files") or []) == len(full.python_dists), path
+        assert len(kept.files or []) == len(full.python_dists), path
         owning += bool(full.python_dists)
     assert len(records) > 40 and owning > 10

@@ -23,7 +23,7 @@ MODULES = sorted(
 
 
 def test_every_module_is_listed() -> None:
-    expected = {"vbridge.scan", "vbridge.adapters.conda", "vbridge.destinations.indented_json"}
+    expected = {"vbridge.scan", "vbridge.adapters.conda", "vbridge.destinations.json_text"}
     assert expected <= set(MODULES)
 
 

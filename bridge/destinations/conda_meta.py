@@ -30,7 +30,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from vbridge.destinations.indented_json import dumps_indented
+from vbridge.destinations.json_text import dumps
 from vbridge.safefs import sha256_hex
 
 __all__ = ["meta_paths", "meta_with"]
@@ -56,10 +56,7 @@ class _Layout:
         return cls(indent, text.endswith("\n"), data.isascii())
 
     def dump(self, record: dict[str, Any]) -> bytes:
-        if self.indent is None:
-            text = json.dumps(record, ensure_ascii=self.ascii_only)
-        else:  # json.dumps(indent=...) is the pure-Python encoder: ~10x slower
-            text = dumps_indented(record, self.indent, ensure_ascii=self.ascii_only)
+        text = dumps(record, self.indent, ensure_ascii=self.ascii_only)
         return (text + ("\n" if self.trailing_newline else "")).encode("utf-8")
 
 

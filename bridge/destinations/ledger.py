@@ -27,14 +27,16 @@ True
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
+from vbridge.destinations.json_text import dumps
 from vbridge.errors import RecordError
 from vbridge.safefs import atomic_write, read_bytes, sha256_hex
+from vbridge.typed_json import decode
 
 __all__ = ["FORMAT", "DistEntry", "EditEntry", "Ledger", "LedgerStore", "state_dir"]
 
@@ -93,45 +95,63 @@ class Ledger:
     edited: dict[str, EditEntry] = field(default_factory=dict)
 
     def to_bytes(self) -> bytes:
+        # Keys in sorted order throughout (the text json.dumps(sort_keys=True) gives).
         document = {
-            "format": FORMAT,
             "distributions": {k: v.to_dict() for k, v in sorted(self.distributions.items())},
             "edited": {k: v.to_dict() for k, v in sorted(self.edited.items())},
+            "format": FORMAT,
         }
-        return (json.dumps(document, indent=2, sort_keys=True) + "\n").encode("utf-8")
+        return (dumps(document, 2) + "\n").encode("utf-8")
 
     @classmethod
     def from_bytes(cls, data: bytes, path: Path | None = None) -> Ledger:
         where = path or Path(LEDGER_NAME)
         try:
-            document = json.loads(data)
-            if document.get("format") != FORMAT:
+            version = decode(data, _LedgerHeader).format
+            if version != FORMAT:
                 raise RecordError(
-                    f"{where}: ledger format {document.get('format')!r} is not {FORMAT}; "
+                    f"{where}: ledger format {version!r} is not {FORMAT}; "
                     "use the vbridge version that wrote it to clean this environment"
                 )
-            return cls(
-                distributions={
-                    k: DistEntry(
-                        files={p: list(h) for p, h in v.get("files", {}).items()},
-                        dirs=list(v.get("dirs", [])),
-                        edits=list(v.get("edits", [])),
-                    )
-                    for k, v in document.get("distributions", {}).items()
-                },
-                edited={
-                    k: EditEntry(v["original"], list(v.get("written", [])))
-                    for k, v in document.get("edited", {}).items()
-                },
-            )
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            document = decode(data, _LedgerFile)
+        except ValueError as exc:  # malformed JSON, a missing or mistyped field
             raise RecordError(
                 f"{where}: the vbridge ledger is not readable ({exc}); restore it from "
                 "a backup, or remove it to make vbridge forget what it wrote"
             ) from exc
+        return cls(
+            distributions={
+                k: DistEntry(files=v.files, dirs=v.dirs, edits=v.edits)
+                for k, v in document.distributions.items()
+            },
+            edited={k: EditEntry(v.original, v.written) for k, v in document.edited.items()},
+        )
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Ledger) and self.to_bytes() == other.to_bytes()
+
+
+class _LedgerHeader(msgspec.Struct):
+    format: Any = None
+
+
+class _DistFields(msgspec.Struct):
+    files: dict[str, list[str]] = {}
+    dirs: list[str] = []
+    edits: list[str] = []
+
+
+class _EditFields(msgspec.Struct):
+    original: str
+    written: list[str] = []
+
+
+class _LedgerFile(msgspec.Struct):
+    """``ledger.json`` as vbridge reads it: every field typed."""
+
+    format: int
+    distributions: dict[str, _DistFields] = {}
+    edited: dict[str, _EditFields] = {}
 
 
 @dataclass

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from vbridge import __version__
-from vbridge.destinations.indented_json import dumps_indented
+from vbridge.destinations.json_text import dumps
 from vbridge.model import Distribution, Environment
 
 __all__ = ["SCHEMA_VERSION", "distribution_to_dict", "render_json", "render_table", "to_document"]
@@ -62,7 +62,7 @@ def to_document(envs: Iterable[Environment]) -> dict[str, object]:
 
 
 def render_json(envs: Iterable[Environment]) -> str:
-    return dumps_indented(to_document(envs), 2) + "\n"
+    return dumps(to_document(envs), 2) + "\n"
 
 
 def _installed_by(dist: Distribution) -> str:

@@ -1,7 +1,8 @@
-"""dumps_indented gives json.dumps(indent=N) byte for byte: on every JSON fixture (real
-conda-meta records, Spack databases, lockfiles) and on generated documents built to
-break the re-indentation (strings holding the separators, nested and empty containers,
-non-ASCII, NaN, non-string keys, subclasses)."""
+"""json_text.dumps gives json.dumps byte for byte (indented or on one line, ASCII-escaped
+or not): on every JSON fixture (real conda-meta records, Spack databases, lockfiles)
+and on generated documents built to tell the encoders apart (strings holding
+separators, nested and empty containers, non-ASCII and astral characters, floats,
+NaN, big integers, non-string keys, subclasses)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from vbridge.destinations.indented_json import dumps_indented
+from vbridge.destinations.json_text import dumps
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -39,10 +40,10 @@ def test_there_are_real_records_to_compare() -> None:
 @pytest.mark.parametrize("path", JSON_FIXTURES, ids=lambda p: str(p.relative_to(FIXTURES)))
 def test_same_bytes_as_json_dumps_on_fixtures(path: Path) -> None:
     document = json.loads(path.read_bytes())
-    for indent in (1, 2, 4):
+    for indent in (None, 1, 2, 4):
         for ensure_ascii in (True, False):
             expected = json.dumps(document, indent=indent, ensure_ascii=ensure_ascii)
-            assert dumps_indented(document, indent, ensure_ascii=ensure_ascii) == expected
+            assert dumps(document, indent, ensure_ascii=ensure_ascii) == expected
 
 
 AWKWARD_STRINGS = [
@@ -55,6 +56,8 @@ AWKWARD_STRINGS = [
     "é",
     "\u2028",
     "😀",
+    "\ud83d",  # a lone surrogate
+    "\x7f\x1f\b\f\n\r\t",
     "\x00",
     "",
     ",\n",
@@ -68,6 +71,10 @@ def _scalar(rng: random.Random) -> Any:
             rng.choice(AWKWARD_STRINGS),
             rng.randint(-(10**20), 10**20),
             rng.random() * 1e6,
+            rng.random() * 1e20,
+            rng.random() * 1e-9,
+            -0.0,
+            rng.randint(-(2**63), 2**63),
             float("nan"),
             float("inf"),
             -float("inf"),
@@ -102,10 +109,10 @@ def test_same_bytes_as_json_dumps_on_generated_documents(seed: int) -> None:
     rng = random.Random(seed)
     for _ in range(50):
         document = _document(rng, 4)
-        for indent in (1, 2, 3):
+        for indent in (None, 0, 1, 2, 3):
             for ensure_ascii in (True, False):
                 expected = json.dumps(document, indent=indent, ensure_ascii=ensure_ascii)
-                got = dumps_indented(document, indent, ensure_ascii=ensure_ascii)
+                got = dumps(document, indent, ensure_ascii=ensure_ascii)
                 assert got == expected, document
 
 
@@ -118,19 +125,26 @@ def test_values_it_leaves_to_json_dumps() -> None:
         [Name("x"), {"k": Name("v"), "n": [1]}],
         {"t": (1, 2), "n": [(3, [4])]},
     ):
-        assert dumps_indented(document, 2) == json.dumps(document, indent=2)
+        assert dumps(document, 2) == json.dumps(document, indent=2)
+        assert dumps(document, None) == json.dumps(document)
 
 
 def test_what_json_dumps_refuses_is_refused() -> None:
     with pytest.raises(TypeError):
-        dumps_indented({"a": [{1, 2}]}, 2)
+        dumps({"a": [{1, 2}]}, 2)
 
 
-def test_records_and_reports_never_reach_the_pure_python_encoder(
+def test_the_same_document_gives_the_same_bytes_every_time() -> None:
+    rng = random.Random(7)
+    documents = [_document(rng, 4) for _ in range(50)]
+    assert [dumps(d, 2) for d in documents] == [dumps(d, 2) for d in documents]
+
+
+def test_records_and_reports_never_reach_the_json_encoder(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """What makes it fast: real conda-meta records (files, paths_data) and a scan report
-    are written without json's pure-Python encoder (``_make_iterencode``)."""
+    are written by msgspec, without json's pure-Python encoder (``_make_iterencode``)."""
     import json.encoder
 
     from vbridge.destinations.report import render_json
@@ -148,7 +162,7 @@ def test_records_and_reports_never_reach_the_pure_python_encoder(
         raise AssertionError("the pure-Python JSON encoder was used")
 
     monkeypatch.setattr(json.encoder, "_make_iterencode", refuse)
-    assert [dumps_indented(d, 2) for d in documents] == expected
+    assert [dumps(d, 2) for d in documents] == expected
     assert render_json([env]) == expected_report + "\n"
     if sys.version_info < (3, 13):  # 3.13's C encoder indents by itself
         with pytest.raises(AssertionError, match="pure-Python"):
