@@ -22,6 +22,7 @@ PosixPath('/srv/chroot/usr/lib/x86_64-linux-gnu/blas/libblas.so.3')
 
 from __future__ import annotations
 
+import io
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -29,8 +30,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vbridge.errors import UnreadableFile
 from vbridge.model import InstallRecord, RecordProblem
 from vbridge.rules import dependency_names, load_data
+from vbridge.safefs import open_regular, read_regular
 
 __all__ = [
     "ECOSYSTEM",
@@ -202,7 +205,17 @@ def iter_status(path: Path, problems: list[RecordProblem]) -> Iterator[StatusSta
     is reported in ``problems`` with its line number and skipped; the rest is read.
     """
     try:
-        with open(path, encoding="utf-8", errors="replace", newline="\n") as fh:
+        raw = open_regular(path, hint="dpkg's database is not readable")
+    except UnreadableFile as exc:
+        problems.append(RecordProblem(path, exc.problem, exc.hint))
+        return
+    except OSError as exc:
+        problems.append(
+            RecordProblem(path, f"cannot read: {exc.strerror}", "check its permissions")
+        )
+        return
+    try:
+        with io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="\n") as fh:
             yield from _stanzas_of(path, fh, problems)
     except OSError as exc:
         problems.append(
@@ -348,8 +361,16 @@ def _read_list(
         return ()
     dists: list[Path] = []
     try:
-        with open(path, "rb") as fh:
-            data = fh.read()
+        data = read_regular(path, root=root)
+    except UnreadableFile as exc:
+        problems.append(
+            RecordProblem(
+                path,
+                f"cannot read the file list of {stanza.package}: {exc.problem}",
+                "its Python distributions are shown without an owner",
+            )
+        )
+        return ()
     except OSError as exc:
         problems.append(
             RecordProblem(
@@ -559,7 +580,9 @@ def read_records(root: Path, problems: list[RecordProblem]) -> Iterator[InstallR
         by_key[(record.name, record.subdir or "")] = record
         return record
 
+    stanzas = 0
     for stanza in iter_status(status, problems):
+        stanzas += 1
         key = (stanza.package, str(stanza.fields.get("Architecture", "")))
         record = emit(pending.pop(key, stanza))
         if record is not None:
@@ -568,6 +591,14 @@ def read_records(root: Path, problems: list[RecordProblem]) -> Iterator[InstallR
         record = emit(stanza)
         if record is not None:
             yield record
+    if not stanzas and not pending and not any(p.path == status for p in problems):
+        problems.append(
+            RecordProblem(
+                status,
+                "lists no package at all (empty); dpkg would think nothing is installed",
+                "restore it from /var/backups/dpkg.status.0",
+            )
+        )
     if ownership.missing:
         shown = ", ".join(ownership.missing[:5])
         more = f" and {len(ownership.missing) - 5} more" if len(ownership.missing) > 5 else ""

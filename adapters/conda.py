@@ -29,8 +29,9 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+from vbridge.errors import RecordError, UnreadableFile
 from vbridge.model import InstallRecord, RecordProblem
-from vbridge.safefs import create_temp
+from vbridge.safefs import create_temp, open_regular, read_regular
 from vbridge.typed_json import FieldTypeError, convert, decode
 
 __all__ = [
@@ -288,7 +289,7 @@ class RecordCache:
         path = Path(base) / "vbridge" / "conda-records" / f"{name}.json"
         cache = cls(root, path)
         try:
-            with open(path, "rb") as fh:
+            with open_regular(path) as fh:
                 stamp = cls._key(os.fstat(fh.fileno()))
                 if _LAST_LOADED is not None and _LAST_LOADED[:2] == (path, stamp):
                     # The file this process read or wrote last, unchanged since (a scan
@@ -299,8 +300,8 @@ class RecordCache:
             if stored.format == _CACHE_FORMAT and stored.prefix == real:
                 cache.entries = stored.records
                 cache._remember(stamp)
-        except (OSError, ValueError):
-            cache.entries = {}
+        except (OSError, ValueError, RecordError):
+            cache.entries = {}  # a damaged cache is an empty one, never a record's fault
         return cache
 
     def _remember(self, stamp: tuple[int, int, int]) -> None:
@@ -373,12 +374,13 @@ def read_records(root: Path, problems: list[RecordProblem]) -> Iterator[InstallR
             if cached is not None:
                 yield parse_record(root, path, cached)
                 continue
-            with open(path, "rb") as fh:
-                fields = read_fields(fh.read())
+            fields = read_fields(read_regular(path))
             kept = _essentials(fields)  # gives the same record, with less to walk
             record = parse_record(root, path, kept)
             cache.put(name, st, kept)
             yield record
+        except UnreadableFile as exc:  # a FIFO, a device, a file too large to be a record
+            problems.append(RecordProblem(path, exc.problem, exc.hint))
         except (OSError, UnicodeDecodeError) as exc:
             problems.append(
                 RecordProblem(path, f"unreadable: {exc}", "check its permissions; skipped")
@@ -421,8 +423,8 @@ def site_packages(root: Path) -> list[Path]:
         try:
             fields = cache.get(name, path.stat()) if cache is not None else None
             if fields is None:
-                fields = read_fields(path.read_bytes())
-        except (OSError, ValueError):
+                fields = read_fields(read_regular(path))
+        except (OSError, ValueError, RecordError):
             continue
         rel = fields.python_site_packages_path
         if isinstance(rel, str):

@@ -44,6 +44,7 @@ from typing import Any
 
 from vbridge.errors import RecordError
 from vbridge.model import InstallRecord, RecordProblem
+from vbridge.safefs import read_json, read_regular
 from vbridge.sitepackages import iter_metadata_dirs
 
 __all__ = [
@@ -260,8 +261,7 @@ def parse_node(
 
 @lru_cache(maxsize=32)
 def _load_json_cached(path: str, mtime_ns: int, size: int) -> Any:
-    with open(path, "rb") as fh:
-        return json.load(fh)
+    return read_json(path, hint="")
 
 
 def _load_json(path: Path) -> Any:
@@ -269,11 +269,7 @@ def _load_json(path: Path) -> Any:
     try:
         st = path.stat()
         return _load_json_cached(str(path), st.st_mtime_ns, st.st_size)
-    except json.JSONDecodeError as exc:
-        raise RecordError(
-            f"{path}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
-        ) from exc
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
         raise RecordError(f"{path}: unreadable: {exc}") from exc
 
 
@@ -320,9 +316,8 @@ def _root_node_quick(path: Path) -> dict[str, Any] | None:
     truncated); None on anything else, so that the full parse reports the error.
     """
     try:
-        with open(path, "rb") as fh:
-            text = fh.read().decode("utf-8")
-    except (OSError, UnicodeDecodeError):
+        text = read_regular(path).decode("utf-8")
+    except (OSError, UnicodeDecodeError, RecordError):
         return None
     head = _SPECFILE_HEAD.match(text)
     if head is None or not text.rstrip().endswith("}"):
@@ -333,7 +328,7 @@ def _root_node_quick(path: Path) -> dict[str, Any] | None:
         if nodes is None:
             return None
         root, end = _JSON_DECODER.raw_decode(text, nodes.end())
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):  # the full parse says what is wrong
         return None
     if _SPECFILE_NEXT_NODE.match(text, end) is None:
         return None

@@ -38,16 +38,18 @@ from __future__ import annotations
 import csv
 import fnmatch
 import io
-import json
 import os
 import re
 import zipfile
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO
 
+from vbridge.errors import RecordError, UnreadableFile
 from vbridge.model import InstallRecord, RecordProblem
 from vbridge.rules import load_data
+from vbridge.safefs import load_json, open_regular, read_json, read_regular
 from vbridge.sitepackages import read_installer, split_metadata_dir_name
 
 __all__ = [
@@ -198,11 +200,25 @@ def _summarise(
     return facts
 
 
-def _sbom_components(text: str) -> list[str]:
-    """Names and purls of the libraries a CycloneDX SBOM lists (auditwheel's)."""
-    doc = json.loads(text)
+def _wrong_type(source: Path | str, field: str, expected: str, value: object) -> UnreadableFile:
+    """A field of a metadata file of the wrong type, as one line."""
+    found = {dict: "an object", list: "a list", str: "a string", bool: "true or false"}.get(
+        type(value), "a number" if isinstance(value, int | float) else "null"
+    )
+    return UnreadableFile(source, f"field {field} should be {expected}, found {found}", "skipped")
+
+
+def _sbom_components(data: bytes, source: Path | str) -> list[str]:
+    """Names and purls of the libraries a CycloneDX SBOM lists (auditwheel's).
+
+    Raises :class:`~vbridge.errors.UnreadableFile` naming ``source``.
+    """
+    doc = load_json(data, source)
+    components = doc.get("components", []) if isinstance(doc, dict) else []
+    if not isinstance(components, list):
+        raise _wrong_type(source, "components", "a list of objects", components)
     out: list[str] = []
-    for component in doc.get("components", []) if isinstance(doc, dict) else []:
+    for component in components:
         if not isinstance(component, dict):
             continue
         for key in ("name", "purl"):
@@ -212,14 +228,23 @@ def _sbom_components(text: str) -> list[str]:
     return out
 
 
-def _variant_properties(text: str) -> list[str]:
-    """``ns :: feature :: value`` strings of a wheel's ``variant.json`` (PEP 825)."""
-    doc = json.loads(text)
+def _variant_properties(data: bytes, source: Path | str) -> list[str]:
+    """``ns :: feature :: value`` strings of a wheel's ``variant.json`` (PEP 825).
+
+    Raises :class:`~vbridge.errors.UnreadableFile` naming ``source``.
+    """
+    doc = load_json(data, source)
     out: list[str] = []
     variants = doc.get("variants", {}) if isinstance(doc, dict) else {}
-    for namespaces in variants.values() if isinstance(variants, dict) else []:
-        for namespace, features in (namespaces or {}).items():
-            for feature, values in (features or {}).items():
+    if not isinstance(variants, dict):
+        raise _wrong_type(source, "variants", "an object", variants)
+    for label, namespaces in variants.items():
+        if not isinstance(namespaces, dict):
+            raise _wrong_type(source, f"variants.{label}", "an object", namespaces)
+        for namespace, features in namespaces.items():
+            if not isinstance(features, dict):
+                raise _wrong_type(source, f"variants.{label}.{namespace}", "an object", features)
+            for feature, values in features.items():
                 for value in values if isinstance(values, list) else [values]:
                     text_prop = f"{namespace} :: {feature} :: {value}"
                     if _PROPERTY.match(text_prop) and text_prop not in out:
@@ -233,8 +258,8 @@ _CACHE: dict[tuple[str, int, int], dict[str, object]] = {}
 
 
 def _read_record_paths(record: Path) -> list[str]:
-    with open(record, encoding="utf-8", newline="") as fh:
-        return [row[0] for row in csv.reader(fh) if row]
+    text = read_regular(record).decode("utf-8")
+    return [row[0] for row in csv.reader(io.StringIO(text, newline="")) if row]
 
 
 def inspect_installed(dist_info: Path, problems: list[RecordProblem]) -> dict[str, object]:
@@ -250,6 +275,9 @@ def inspect_installed(dist_info: Path, problems: list[RecordProblem]) -> dict[st
         if cached is not None:
             return cached
         paths = _read_record_paths(record)
+    except UnreadableFile as exc:
+        problems.append(RecordProblem(record, exc.problem, exc.hint))
+        return {}
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         problems.append(RecordProblem(record, f"unreadable RECORD: {exc}", "skipped"))
         return {}
@@ -259,10 +287,13 @@ def inspect_installed(dist_info: Path, problems: list[RecordProblem]) -> dict[st
     def needed_of(rel: str) -> list[str]:
         path = layer / rel
         try:
-            with open(path, "rb") as fh:
+            with open_regular(path) as fh:
                 return _elf_needed(fh)
         except FileNotFoundError:
             return []  # RECORD lists it but it is gone: nothing to read
+        except UnreadableFile as exc:
+            problems.append(RecordProblem(path, exc.problem, "its links are ignored"))
+            return []
         except Exception as exc:  # pyelftools raises its own errors on corrupt files
             problems.append(
                 RecordProblem(path, f"not a readable ELF file: {exc}", "its links are ignored")
@@ -272,15 +303,19 @@ def inspect_installed(dist_info: Path, problems: list[RecordProblem]) -> dict[st
     sbom: list[str] = []
     for sbom_file in sorted((dist_info / "sboms").glob("*.json")):
         try:
-            sbom.extend(_sbom_components(sbom_file.read_text(encoding="utf-8")))
-        except (OSError, ValueError) as exc:
+            sbom.extend(_sbom_components(read_regular(sbom_file), sbom_file))
+        except UnreadableFile as exc:
+            problems.append(RecordProblem(sbom_file, f"SBOM {exc.problem}", exc.hint))
+        except OSError as exc:
             problems.append(RecordProblem(sbom_file, f"unreadable SBOM: {exc}", "skipped"))
     variant: list[str] = []
     variant_file = dist_info / "variant.json"
     if variant_file.is_file():
         try:
-            variant = _variant_properties(variant_file.read_text(encoding="utf-8"))
-        except (OSError, ValueError, AttributeError) as exc:
+            variant = _variant_properties(read_regular(variant_file), variant_file)
+        except UnreadableFile as exc:
+            problems.append(RecordProblem(variant_file, f"variant.json {exc.problem}", exc.hint))
+        except OSError as exc:
             problems.append(
                 RecordProblem(variant_file, f"unreadable variant.json: {exc}", "skipped")
             )
@@ -297,8 +332,8 @@ def inspect_installed(dist_info: Path, problems: list[RecordProblem]) -> dict[st
 
 def _direct_url(dist_info: Path) -> str | None:
     try:
-        data = json.loads((dist_info / "direct_url.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = read_json(dist_info / "direct_url.json")
+    except (OSError, RecordError):
         return None
     url = data.get("url") if isinstance(data, dict) else None
     return url if isinstance(url, str) else None
@@ -349,8 +384,10 @@ def inspect_wheel(wheel: Path) -> dict[str, object]:
     Raises ``ValueError`` (with the reason) for a file that is not a readable wheel.
     """
     try:
-        archive = zipfile.ZipFile(wheel)
-    except (OSError, zipfile.BadZipFile) as exc:
+        archive = zipfile.ZipFile(open_regular(wheel))
+    except UnreadableFile as exc:
+        raise ValueError(exc.problem) from None
+    except (OSError, zipfile.BadZipFile, ValueError) as exc:
         raise ValueError(f"not a readable wheel: {exc}") from exc
     with archive:
         names = archive.namelist()
@@ -358,14 +395,22 @@ def inspect_wheel(wheel: Path) -> dict[str, object]:
 
         def needed_of(member: str) -> list[str]:
             try:
-                with archive.open(member) as fh:
-                    head = fh.read(4)
-                    if head != b"\x7fELF":
-                        return []
-                    data = head + fh.read()
-                return _elf_needed(io.BytesIO(data))
+                info = _bounded_member(archive, member)
+                # Streamed: the ELF reader seeks in the decompressed member, so memory
+                # stays bounded whatever its size.
+                with archive.open(info) as fh:
+                    return _elf_needed(fh)
+            except ValueError:
+                raise
             except Exception as exc:  # a corrupt member: say which
                 raise ValueError(f"{member}: not a readable ELF file: {exc}") from exc
+
+        def metadata(member: str) -> bytes:
+            info = _bounded_member(archive, member, MAX_METADATA_BYTES)
+            try:
+                return archive.read(info)
+            except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:
+                raise ValueError(f"{member}: damaged in the archive: {exc}") from exc
 
         try:
             sbom: list[str] = []
@@ -377,15 +422,39 @@ def inspect_wheel(wheel: Path) -> dict[str, object]:
                     and parts[1] == "sboms"
                     and parts[2].endswith(".json")
                 ):
-                    sbom.extend(_sbom_components(archive.read(n).decode("utf-8")))
+                    sbom.extend(_sbom_components(metadata(n), f"{wheel}!{n}"))
             variant: list[str] = []
             for n in names:
                 top, _, rest = n.partition("/")
                 if top.endswith(".dist-info") and rest == "variant.json":
-                    variant = _variant_properties(archive.read(n).decode("utf-8"))
-        except (ValueError, UnicodeDecodeError, AttributeError) as exc:
+                    variant = _variant_properties(metadata(n), f"{wheel}!{n}")
+        except UnreadableFile as exc:
             raise ValueError(f"unreadable metadata: {exc}") from exc
         return _summarise(libraries, needed_of, sbom, variant)
+
+
+# A wheel member vbridge reads: at most this large decompressed, and at most this many
+# times its compressed size (a real shared library compresses 2-5x; a zip bomb 1000x).
+MAX_MEMBER_BYTES = 8 * 1024**3
+MAX_METADATA_BYTES = 64 * 1024**2
+MAX_RATIO = 200
+_RATIO_FLOOR = 1024**2  # small members may compress as they like
+
+
+def _bounded_member(
+    archive: zipfile.ZipFile, member: str, limit: int = MAX_MEMBER_BYTES
+) -> zipfile.ZipInfo:
+    """The member's entry, or ``ValueError`` if it is larger than vbridge reads."""
+    info = archive.getinfo(member)
+    if info.file_size > limit:
+        raise ValueError(f"{member}: {info.file_size} bytes uncompressed, more than {limit}")
+    ratio = info.file_size / max(info.compress_size, 1)
+    if info.file_size > _RATIO_FLOOR and ratio > MAX_RATIO:
+        raise ValueError(
+            f"{member}: expands {ratio:.0f} times ({info.compress_size} -> {info.file_size} "
+            f"bytes), more than any real wheel (at most {MAX_RATIO}); not read"
+        )
+    return info
 
 
 _WHEEL_NAME = re.compile(r"^(?P<name>[^-]+)-(?P<version>[^-]+)-")

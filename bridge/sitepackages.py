@@ -18,7 +18,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from vbridge.errors import UnreadableFile
 from vbridge.names import canonical_name
+from vbridge.safefs import read_regular
 
 __all__ = ["MetadataDir", "iter_metadata_dirs", "read_installer", "split_metadata_dir_name"]
 
@@ -74,7 +76,7 @@ def iter_metadata_dirs(site_packages: Path) -> Iterator[MetadataDir]:
 def read_installer(metadata_dir: Path) -> str | None:
     """The ``INSTALLER`` of a distribution, stripped (``"conda\\n"`` -> ``"conda"``)."""
     try:
-        text = (metadata_dir / "INSTALLER").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return None
-    return text.strip() or None
+        data = read_regular(metadata_dir / "INSTALLER", limit=4096)
+    except (OSError, UnreadableFile):
+        return None  # no INSTALLER, or not one vbridge reads (a FIFO, a huge file)
+    return data.decode("utf-8", errors="replace").strip() or None

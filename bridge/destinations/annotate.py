@@ -25,7 +25,6 @@ before writing anything. A run killed at any point is finished or undone by the 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -45,6 +44,7 @@ from vbridge.safefs import (
     atomic_write,
     contained,
     read_bytes,
+    read_json,
     remove_file,
     require_writable,
     sha256_hex,
@@ -350,12 +350,12 @@ def _adopted(root: Path, dist_info: Path) -> tuple[set[str], list[str]]:
     ledger was lost), recognised by the SBOM vbridge writes, which names vbridge."""
     sbom = dist_info / SBOM_PATH
     try:
-        bom = json.loads(sbom.read_bytes())
+        bom = read_json(sbom, root=root)
         tools = bom["metadata"]["tools"]["components"]
         if not any(t.get("name") == "vbridge" for t in tools):
             return set(), []
         alone = os.listdir(sbom.parent) == [sbom.name]
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+    except (OSError, RecordError, KeyError, TypeError, AttributeError):
         return set(), []
     base = _rel(root, dist_info)
     dirs = [_rel(root, sbom.parent)] if alone else []
