@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import time
 from collections.abc import Iterator
@@ -32,7 +31,7 @@ import msgspec
 from vbridge.errors import RecordError, UnreadableFile
 from vbridge.model import InstallRecord, RecordProblem
 from vbridge.safefs import create_temp, open_regular, read_regular
-from vbridge.typed_json import FieldTypeError, convert, decode
+from vbridge.typed_json import convert, decode, load
 
 __all__ = [
     "ECOSYSTEM",
@@ -166,18 +165,21 @@ class PrefixRecordFields(msgspec.Struct, omit_defaults=True):
     files: list[str] | None = None
 
 
-def read_fields(data: bytes) -> PrefixRecordFields:
-    """The fields vbridge reads of a PrefixRecord's bytes.
+_REWRITE_HINT = "reinstall the package with conda to rewrite it; skipped"
 
-    Raises :class:`vbridge.typed_json.FieldTypeError` (a missing or mistyped field,
-    worded ``field files should be a list of strings, found a number``),
-    :class:`json.JSONDecodeError` (malformed) or ``ValueError``.
+
+def read_fields(data: bytes, path: Path | str = "conda-meta record") -> PrefixRecordFields:
+    """The fields vbridge reads of the bytes of the PrefixRecord ``path``.
+
+    Raises :class:`vbridge.errors.UnreadableFile` naming ``path``: malformed JSON, or a
+    missing or mistyped field (``field files should be a list of strings, found a
+    number``).
 
     >>> fields = read_fields(b'{"name": "x", "version": "1", "paths_data": {"paths": []}}')
     >>> fields.name, fields.version, fields.files
     ('x', '1', None)
     """
-    return decode(data, PrefixRecordFields)
+    return load(data, PrefixRecordFields, path, hint=_REWRITE_HINT)
 
 
 def parse_record(prefix: Path, path: Path, data: Any) -> InstallRecord:
@@ -374,33 +376,17 @@ def read_records(root: Path, problems: list[RecordProblem]) -> Iterator[InstallR
             if cached is not None:
                 yield parse_record(root, path, cached)
                 continue
-            fields = read_fields(read_regular(path))
+            fields = read_fields(read_regular(path, hint=_REWRITE_HINT), path)
             kept = _essentials(fields)  # gives the same record, with less to walk
             record = parse_record(root, path, kept)
             cache.put(name, st, kept)
             yield record
-        except UnreadableFile as exc:  # a FIFO, a device, a file too large to be a record
+        except UnreadableFile as exc:  # malformed, mistyped, not a regular file, too big
             problems.append(RecordProblem(path, exc.problem, exc.hint))
-        except (OSError, UnicodeDecodeError) as exc:
+        except OSError as exc:
             problems.append(
                 RecordProblem(path, f"unreadable: {exc}", "check its permissions; skipped")
             )
-        except json.JSONDecodeError as exc:
-            problems.append(
-                RecordProblem(
-                    path,
-                    f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",
-                    "reinstall the package with conda to rewrite it; skipped",
-                )
-            )
-        except FieldTypeError as exc:
-            problems.append(
-                RecordProblem(
-                    path, str(exc), "reinstall the package with conda to rewrite it; skipped"
-                )
-            )
-        except ValueError as exc:
-            problems.append(RecordProblem(path, f"not a conda PrefixRecord: {exc}", "skipped"))
     cache.save()
 
 
@@ -423,8 +409,8 @@ def site_packages(root: Path) -> list[Path]:
         try:
             fields = cache.get(name, path.stat()) if cache is not None else None
             if fields is None:
-                fields = read_fields(read_regular(path))
-        except (OSError, ValueError, RecordError):
+                fields = read_fields(read_regular(path), path)
+        except (OSError, RecordError):
             continue
         rel = fields.python_site_packages_path
         if isinstance(rel, str):

@@ -19,6 +19,17 @@ field files should be a list of strings, found a number
 
 Malformed JSON raises :class:`json.JSONDecodeError` with the line and column
 :mod:`json` gives (the message is the one ``json.loads`` would give).
+
+Readers of environment files use :func:`read` (or :func:`load` for bytes they have):
+the file is opened by :func:`vbridge.safefs.read_regular` (regular files only, size
+cap, containment) and every failure is one :class:`~vbridge.errors.UnreadableFile`
+naming it, worded as :func:`vbridge.safefs.load_json` words malformed JSON:
+
+>>> try:
+...     load(b'{"name": 1}', Record, "conda-meta/zlib-1.3-0.json")
+... except UnreadableFile as exc:
+...     print(exc)
+conda-meta/zlib-1.3-0.json: field name should be a string, found a number (skipped)
 """
 
 from __future__ import annotations
@@ -27,11 +38,14 @@ import json
 import re
 import types
 import typing
+from pathlib import Path
 from typing import Any, TypeVar, Union
 
 import msgspec
+from vbridge.errors import UnreadableFile
+from vbridge.safefs import MAX_READ_BYTES, load_json, read_regular
 
-__all__ = ["FieldTypeError", "convert", "decode", "describe"]
+__all__ = ["FieldTypeError", "convert", "decode", "describe", "load", "read"]
 
 T = TypeVar("T")
 
@@ -103,6 +117,33 @@ def decode(data: bytes, into: type[T]) -> T:
     except RecursionError:
         raise ValueError("JSON nested too deeply to read") from None
     return convert(loaded, into)
+
+
+def load(data: bytes, into: type[T], path: Path | str, *, hint: str = "skipped") -> T:
+    """:func:`decode` of the bytes of the file ``path``; every failure (malformed JSON,
+    not UTF-8, nested too deeply, a missing or mistyped field) is one
+    :class:`~vbridge.errors.UnreadableFile` naming ``path``, with ``hint``."""
+    try:
+        return decode(data, into)
+    except FieldTypeError as exc:
+        raise UnreadableFile(path, str(exc), hint) from None
+    except (ValueError, UnicodeDecodeError):
+        pass
+    load_json(data, path, hint=hint)  # raises, in its words (line and column)
+    raise UnreadableFile(path, "JSON nested too deeply to read", hint)
+
+
+def read(
+    path: Path | str,
+    into: type[T],
+    *,
+    root: Path | None = None,
+    limit: int = MAX_READ_BYTES,
+    hint: str = "skipped",
+) -> T:
+    """:func:`load` of :func:`vbridge.safefs.read_regular`: a typed JSON file of an
+    environment. Raises :class:`FileNotFoundError` if there is no such file."""
+    return load(read_regular(path, root=root, limit=limit, hint=hint), into, path, hint=hint)
 
 
 def convert(value: Any, into: type[T]) -> T:

@@ -39,9 +39,9 @@ def parses(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     calls: list[int] = []
     real = conda.read_fields
 
-    def counting(data: bytes) -> conda.PrefixRecordFields:
+    def counting(data: bytes, path: Path | str = "record") -> conda.PrefixRecordFields:
         calls.append(len(data))
-        return real(data)
+        return real(data, path)
 
     monkeypatch.setattr(conda, "read_fields", counting)
     return calls

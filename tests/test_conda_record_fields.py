@@ -12,7 +12,7 @@ from typing import Any
 import msgspec
 import pytest
 from vbridge.adapters.conda import PrefixRecordFields, read_fields
-from vbridge.typed_json import FieldTypeError
+from vbridge.errors import UnreadableFile
 
 FIXTURES = Path(__file__).parent / "fixtures" / "conda"
 FIELDS = {f.encode_name for f in msgspec.structs.fields(PrefixRecordFields)}
@@ -103,9 +103,10 @@ def test_utf8_bom_and_non_ascii() -> None:
     ],
 )
 def test_mistyped_fields_are_named_with_what_they_should_be(document: object, message: str) -> None:
-    with pytest.raises(FieldTypeError) as raised:
-        read_fields(json.dumps(document).encode())
-    assert str(raised.value) == message
+    with pytest.raises(UnreadableFile) as raised:
+        read_fields(json.dumps(document).encode(), "conda-meta/x-1.0-0.json")
+    assert raised.value.problem == message
+    assert str(raised.value).startswith(f"conda-meta/x-1.0-0.json: {message} (reinstall")
 
 
 @pytest.mark.parametrize(
@@ -121,13 +122,16 @@ def test_mistyped_fields_are_named_with_what_they_should_be(document: object, me
 def test_malformed_records_fail_as_json_loads_fails(data: bytes) -> None:
     with pytest.raises(json.JSONDecodeError) as expected:
         json.loads(data)
-    with pytest.raises(json.JSONDecodeError) as raised:
+    with pytest.raises(UnreadableFile) as raised:
         read_fields(data)
-    assert (raised.value.msg, raised.value.pos) == (expected.value.msg, expected.value.pos)
+    exc = expected.value
+    assert raised.value.problem == (
+        f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+    )
 
 
-def test_not_utf8_is_a_unicode_error() -> None:
-    with pytest.raises(UnicodeDecodeError):
+def test_not_utf8_is_one_line_too() -> None:
+    with pytest.raises(UnreadableFile, match="not UTF-8"):
         read_fields(b'{"name": "x", "paths_data": {"paths": []}, "version": "\xff"}')
 
 
