@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+from vbridge.adapters._matchspec import MatchSpec
+from vbridge.adapters._matchspec import version_matches as _version_matches
 from vbridge.errors import RecordError, UnreadableFile
 from vbridge.model import InstallRecord, RecordProblem
 from vbridge.safefs import create_temp, open_regular, read_regular
@@ -42,6 +44,8 @@ __all__ = [
     "parse_record",
     "read_fields",
     "read_records",
+    "spec_matches",
+    "version_matches",
 ]
 
 ECOSYSTEM = "conda"
@@ -422,35 +426,28 @@ def site_packages(root: Path) -> list[Path]:
 
 
 def spec_matches(spec: str, record: InstallRecord) -> bool:
-    """Conda MatchSpec semantics, from py-rattler (imported only when a rule needs it)."""
-    import rattler
+    """Whether ``record`` matches the conda MatchSpec ``spec`` (conda's semantics:
+    :mod:`vbridge.adapters._matchspec`; no conda or rattler needed).
 
-    return bool(_match_spec(spec).matches(_package_record(record, rattler)))
+    Raises :class:`~vbridge.adapters._matchspec.InvalidSpec` (a ``ValueError``) for a
+    spec conda's grammar does not allow.
 
-
-_SPECS: dict[str, Any] = {}
-
-
-def _match_spec(spec: str) -> Any:
-    cached = _SPECS.get(spec)
-    if cached is None:
-        import rattler
-
-        cached = _SPECS[spec] = rattler.MatchSpec(spec, strict=False)
-    return cached
-
-
-def _package_record(record: InstallRecord, rattler: Any) -> Any:
+    >>> numpy = InstallRecord("conda", "numpy", "2.4.6", build="pip")
+    >>> spec_matches("numpy >=1.23.5,<2.0a0", numpy)
+    False
+    """
     build_number = 0
     digits = record.build.rsplit("_", 1)[-1]
     if digits.isdigit():
         build_number = int(digits)
-    return rattler.PackageRecord(
-        name=record.name,
-        version=record.version,
-        build=rattler.BuildString(record.build),
-        build_number=build_number,
-        subdir=record.subdir or "noarch",
-        depends=list(record.depends),
-        flags=list(record.flags) or None,
-    )
+    return MatchSpec.parse(spec).matches(record.name, record.version, record.build, build_number)
+
+
+def version_matches(spec: str, version: str) -> bool:
+    """Whether ``version`` satisfies the conda version spec ``spec`` (``>=1.23.5,<2.0a0``,
+    ``1.26.*``, ``=1.2``...), as conda decides it. Raises ``ValueError`` for a bad spec.
+
+    >>> version_matches(">=1.23.5,<2.0a0", "1.26.4")
+    True
+    """
+    return _version_matches(spec, version)

@@ -90,3 +90,28 @@ def test_fast_path_runs_without_typer() -> None:
     ).stdout
     template = resources.files("vbridge.data").joinpath("pre-unlink.sh").read_text()
     assert out == template + "EXIT 0 False False\n"
+
+
+def test_version_is_printed_without_the_command_line_framework() -> None:
+    """`vbridge --version` answers as the typer app does, importing neither typer nor
+    click (bench/bench_startup.py measures it against a bare interpreter)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "sys.argv = ['vbridge', '--version']\n"
+        "from vbridge.entry_point import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print([m for m in ('typer', 'click', 'vbridge.cli', 'msgspec') if m in sys.modules])\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-I", "-c", code], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+    from vbridge import __version__
+
+    assert out == f"vbridge {__version__}\n[]\n"
+    from typer.testing import CliRunner
+    from vbridge.cli import app
+
+    assert CliRunner().invoke(app, ["--version"]).output == f"vbridge {__version__}\n"

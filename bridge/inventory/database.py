@@ -566,9 +566,10 @@ class Inventory:
     def db(self) -> Database:
         """The sqlite-utils view of the same connection."""
         if self._db is None:
-            from sqlite_utils import Database
+            from vbridge.extras import import_extra
 
-            self._db = Database(self.conn)
+            sqlite_utils = import_extra("sqlite_utils", "inventory", "the SQLite inventory (--db)")
+            self._db = sqlite_utils.Database(self.conn)
         return self._db
 
     # --- recording ----------------------------------------------------------------------
