@@ -1,61 +1,159 @@
 """Adapters: one module per ecosystem, each turning that ecosystem's install records
 into :class:`vbridge.model.InstallRecord` objects. No adapter knows about another.
 
-An adapter module defines::
+An adapter is a subclass of :class:`Adapter`: it names its ``ECOSYSTEM`` and defines
+:meth:`~Adapter.find_root` and :meth:`~Adapter.read_records`; every other hook has a
+working default, overridden where the ecosystem says more (its site-packages layers,
+the environments a machine has, its dependency-spec syntax, the file its package
+manager lists a package's files in). An adapter module exposes its instance as
+``ADAPTER``; :func:`all_adapters` finds them. Adding an ecosystem is adding a module
+here and its rules in ``data/<ecosystem>.toml``; nothing else changes::
 
-    ECOSYSTEM: str
-    def find_root(path: Path) -> Path | None
-        # the root of this ecosystem's records that governs ``path`` (a prefix or a
-        # site-packages directory), or None
-    def read_records(root: Path, problems: list[RecordProblem]) -> Iterator[InstallRecord]
-        # every record under ``root``; unreadable ones are appended to ``problems``
-    def site_packages(root: Path) -> list[Path]   # optional: layers the records know of
-    FOREIGN: bool = True  # optional; False for an adapter whose records describe
-                          # distributions (foreign=False) and own none (the wheel adapter)
-    def is_collection(root: Path) -> bool         # optional: root holds many environments
-        # (a Spack install tree), so "mixed within one process" findings do not apply
-    def fingerprint_paths(root: Path) -> list[Path]  # optional: files and directories
-        # whose size/mtime change when the records change, beyond the records' own
-        # sources (the inventory re-scans an environment only when one of them moved)
+    class PixiLock(Adapter):
+        ECOSYSTEM = "pixi"
+
+        def find_root(self, path):
+            return path if (path / "pixi.lock").is_file() else None
+
+        def read_records(self, root, problems):
+            yield from ...  # InstallRecord(ECOSYSTEM, name, version, ...)
+
+    ADAPTER = PixiLock()
 
 A record may carry ``extra["dist_facts"]`` (a mapping): facts about the Python
 distributions it owns that are not variant properties (a C ABI it provides, how an
 import picks between builds); the scan copies them into ``Distribution.facts``.
 
-Adding an ecosystem is adding a module here (and its rules in ``data/``).
+>>> [a.ECOSYSTEM for a in all_adapters()]
+['apt', 'conda', 'spack', 'wheel']
+>>> adapter_for("conda").spec_name("conda-forge::libblas >=3.9")
+'libblas'
 """
 
 from __future__ import annotations
 
+import abc
+import fnmatch
 import importlib
 import pkgutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from types import ModuleType
-from typing import Protocol, cast
+from typing import TYPE_CHECKING, ClassVar
 
 from vbridge.model import InstallRecord, RecordProblem
+from vbridge.rules import RuleSet, dependency_names, spec_package_name
 
-__all__ = ["Adapter", "all_adapters"]
+if TYPE_CHECKING:
+    from vbridge.inventory.discover import DiscoveryConfig, Target
+
+__all__ = ["Adapter", "adapter_for", "all_adapters"]
+
+# Rule sets by adapter class (its spec syntax), ecosystem and rules file.
+_RULESETS: dict[tuple[type, str, Path | None], RuleSet] = {}
 
 
-class Adapter(Protocol):
-    ECOSYSTEM: str
+class Adapter(abc.ABC):
+    """One ecosystem's install records, read into the model.
 
-    def find_root(self, path: Path) -> Path | None: ...
+    Subclasses set :attr:`ECOSYSTEM` and define :meth:`find_root` and
+    :meth:`read_records`; the other hooks have defaults that fit an ecosystem which
+    says no more than its records.
+    """
 
-    def read_records(
-        self, root: Path, problems: list[RecordProblem]
-    ) -> Iterator[InstallRecord]: ...
+    ECOSYSTEM: ClassVar[str]
+    #: False for an adapter whose records describe distributions (``foreign=False``)
+    #: and own none (the wheel adapter): it names no ecosystem of the environment.
+    FOREIGN: ClassVar[bool] = True
+    #: The rules file; None means ``data/<ECOSYSTEM>.toml`` (shipped with vbridge).
+    RULES: ClassVar[Path | None] = None
+    #: ``[discover]`` keys of the user's configuration this adapter reads, with their
+    #: type (``bool`` or ``list`` of paths); ``vbridge scan --all`` validates them.
+    DISCOVER_SETTINGS: ClassVar[Mapping[str, type]] = {}
+    #: Where this adapter's environments come in ``vbridge scan --all`` (lower first).
+    DISCOVER_RANK: ClassVar[int] = 50
+
+    @abc.abstractmethod
+    def find_root(self, path: Path) -> Path | None:
+        """The root of this ecosystem's records that governs ``path`` (a prefix or a
+        site-packages directory), or None."""
+
+    @abc.abstractmethod
+    def read_records(self, root: Path, problems: list[RecordProblem]) -> Iterator[InstallRecord]:
+        """Every record under ``root``; unreadable ones are appended to ``problems``."""
+
+    def site_packages(self, root: Path) -> list[Path]:
+        """The site-packages layers the records under ``root`` know of (default: none
+        beyond those found under the environment's prefix)."""
+        return []
+
+    def is_collection(self, root: Path) -> bool:
+        """Whether ``root`` holds many environments (a Spack install tree), so "mixed
+        within one process" findings do not apply."""
+        return False
+
+    def fingerprint_paths(self, root: Path) -> list[Path]:
+        """Files and directories whose size/mtime change when the records change,
+        beyond the records' own sources (the inventory rescans only when one moved)."""
+        return []
+
+    def discover(self, config: DiscoveryConfig) -> list[Target]:
+        """The environments of this ecosystem a machine has (``vbridge scan --all``)."""
+        return []
+
+    # --- dependency specs -----------------------------------------------------------
+
+    def dependency_names(self, spec: str) -> list[str]:
+        """Package names a raw dependency spec mentions, alternatives included."""
+        return dependency_names(spec)
+
+    def spec_name(self, spec: str) -> str:
+        """The package name (or glob) a rule's ``match`` or a dependency spec names."""
+        return spec_package_name(spec)
+
+    def spec_is_exact(self, spec: str) -> bool:
+        """Whether ``spec`` constrains more than the name, so that only
+        :meth:`spec_matches` can tell whether a record satisfies it."""
+        return False
+
+    def spec_matches(self, spec: str, record: InstallRecord) -> bool:
+        """Whether ``record`` satisfies ``spec`` (default: its name matches)."""
+        return fnmatch.fnmatchcase(record.name.lower(), self.spec_name(spec))
+
+    def ruleset(self) -> RuleSet:
+        """This ecosystem's translation rules, read once per adapter class."""
+        key = (type(self), self.ECOSYSTEM, self.RULES)
+        rules = _RULESETS.get(key)
+        if rules is None:
+            rules = _RULESETS[key] = RuleSet.load(self.ECOSYSTEM, syntax=self, path=self.RULES)
+        return rules
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.ECOSYSTEM}>"
 
 
 def all_adapters() -> list[Adapter]:
-    """Every adapter module shipped in this package, imported on first use."""
-    modules: list[ModuleType] = []
+    """The adapter of every module shipped in this package, imported on first use."""
+    found: list[Adapter] = []
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
         if info.name.startswith("_"):
             continue
-        module = importlib.import_module(f"{__name__}.{info.name}")
-        if hasattr(module, "ECOSYSTEM") and hasattr(module, "read_records"):
-            modules.append(module)
-    return [cast(Adapter, m) for m in modules]
+        adapter = getattr(importlib.import_module(f"{__name__}.{info.name}"), "ADAPTER", None)
+        if isinstance(adapter, Adapter):
+            found.append(adapter)
+    return found
+
+
+def adapter_for(ecosystem: str) -> Adapter | None:
+    """The shipped adapter of ``ecosystem``, or None.
+
+    The module is named after its ecosystem: importing it alone spares a one-ecosystem
+    run (the post-link script) the other adapters' imports.
+    """
+    try:
+        module = importlib.import_module(f"{__name__}.{ecosystem}")
+    except ImportError:
+        module = None
+    adapter = getattr(module, "ADAPTER", None)
+    if isinstance(adapter, Adapter) and ecosystem == adapter.ECOSYSTEM:
+        return adapter
+    return next((a for a in all_adapters() if ecosystem == a.ECOSYSTEM), None)

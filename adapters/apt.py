@@ -28,16 +28,22 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from vbridge.adapters import Adapter
 from vbridge.errors import UnreadableFile
 from vbridge.model import InstallRecord, RecordProblem
 from vbridge.rules import dependency_names, load_data
 from vbridge.safefs import open_regular, read_regular
 
+if TYPE_CHECKING:
+    from vbridge.inventory.discover import DiscoveryConfig, Target
+
 __all__ = [
+    "ADAPTER",
     "ECOSYSTEM",
     "AlternativeChoice",
+    "DebianRoot",
     "StatusStanza",
     "dpkg_path_in_root",
     "find_root",
@@ -646,3 +652,39 @@ def _alternative_records(
     for virtual in sorted(found):
         ranked = sorted(found[virtual], key=lambda pair: not pair[0])
         yield ranked[0][1]
+
+
+def debian_system(config: DiscoveryConfig) -> Target | None:
+    """The Debian root (``config.root``, ``/``), when it has a dpkg database and a
+    ``python3``."""
+    from vbridge.inventory.discover import Target
+
+    root = config.root
+    if (root / STATUS).is_file() and (root / "usr" / "bin" / "python3").exists():
+        return Target(root, "debian system")
+    return None
+
+
+class DebianRoot(Adapter):
+    """Debian roots: the dpkg database and ``/etc/alternatives`` (see the module's
+    functions)."""
+
+    ECOSYSTEM = ECOSYSTEM
+    DISCOVER_SETTINGS: ClassVar[Mapping[str, type]] = {"debian": bool}
+    DISCOVER_RANK = 20
+
+    def find_root(self, path: Path) -> Path | None:
+        return find_root(path)
+
+    def read_records(self, root: Path, problems: list[RecordProblem]) -> Iterator[InstallRecord]:
+        return read_records(root, problems)
+
+    def site_packages(self, root: Path) -> list[Path]:
+        return site_packages(root)
+
+    def discover(self, config: DiscoveryConfig) -> list[Target]:
+        system = debian_system(config) if config.enabled("debian") else None
+        return [] if system is None else [system]
+
+
+ADAPTER = DebianRoot()

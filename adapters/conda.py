@@ -23,22 +23,30 @@ import contextlib
 import hashlib
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import msgspec
+from vbridge.adapters import Adapter
 from vbridge.adapters._matchspec import MatchSpec
 from vbridge.adapters._matchspec import version_matches as _version_matches
 from vbridge.errors import RecordError, UnreadableFile
 from vbridge.model import InstallRecord, RecordProblem
+from vbridge.rules import spec_package_name
 from vbridge.safefs import create_temp, open_regular, read_regular
 from vbridge.typed_json import convert, decode, load
 
+if TYPE_CHECKING:
+    from vbridge.inventory.discover import DiscoveryConfig, Target
+
 __all__ = [
+    "ADAPTER",
     "ECOSYSTEM",
+    "CondaPrefix",
     "PrefixRecordFields",
     "RecordCache",
+    "conda_environments",
     "find_root",
     "normalise_channel",
     "parse_record",
@@ -425,6 +433,24 @@ def site_packages(root: Path) -> list[Path]:
     return list(unique)
 
 
+def spec_name(spec: str) -> str:
+    """The package name of a conda MatchSpec or glob, without importing rattler.
+
+    >>> spec_name("conda-forge::libblas >=3.9 *_mkl"), spec_name("libblas[build=*mkl]")
+    ('libblas', 'libblas')
+    """
+    return spec_package_name(spec.split("::")[-1])
+
+
+def spec_is_exact(spec: str) -> bool:
+    """Whether a MatchSpec says more than the name (a version, a build, ``[key=value]``).
+
+    >>> spec_is_exact("libblas"), spec_is_exact("libblas 3.9.* *_mkl")
+    (False, True)
+    """
+    return len(spec.split()) > 1 or "[" in spec
+
+
 def spec_matches(spec: str, record: InstallRecord) -> bool:
     """Whether ``record`` matches the conda MatchSpec ``spec`` (conda's semantics:
     :mod:`vbridge.adapters._matchspec`; no conda or rattler needed).
@@ -451,3 +477,132 @@ def version_matches(spec: str, version: str) -> bool:
     True
     """
     return _version_matches(spec, version)
+
+
+# --- the environments a machine has ---------------------------------------------------
+
+
+def _condarc_envs_dirs(text: str) -> list[str]:
+    """``envs_dirs`` of a ``.condarc``: the block list or flow list forms conda writes.
+
+    >>> _condarc_envs_dirs("channels:\\n  - conda-forge\\nenvs_dirs:\\n  - ~/envs\\n  - /opt/e\\n")
+    ['~/envs', '/opt/e']
+    >>> _condarc_envs_dirs("envs_dirs: [/a, '/b']\\n")
+    ['/a', '/b']
+    """
+    found: list[str] = []
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if not line.startswith("envs_dirs:"):
+            continue
+        rest = line.split(":", 1)[1].split(" #", 1)[0].strip()
+        if rest.startswith("["):
+            items = rest.strip("[]").split(",")
+            found += [item.strip().strip("'\"") for item in items if item.strip()]
+            continue
+        for item in lines[i + 1 :]:
+            stripped = item.strip()
+            if not stripped or stripped.startswith("#"):
+                continue
+            if not stripped.startswith("- "):
+                break
+            found.append(stripped[2:].split(" #", 1)[0].strip().strip("'\""))
+    return found
+
+
+def _conda_envs_dirs(config: DiscoveryConfig) -> list[Path]:
+    env, home = config.environ, config.home
+    dirs: list[Path] = []
+    for var in ("CONDA_ENVS_PATH", "CONDA_ENVS_DIRS"):
+        dirs += [Path(p) for p in env.get(var, "").split(os.pathsep) if p]
+    condarcs = [home / ".condarc", home / ".conda" / ".condarc", home / ".config/conda/.condarc"]
+    if env.get("XDG_CONFIG_HOME"):
+        condarcs.append(Path(env["XDG_CONFIG_HOME"]) / "conda" / ".condarc")
+    if env.get("CONDARC"):
+        condarcs.append(Path(env["CONDARC"]))
+    for rc in condarcs:
+        try:
+            text = rc.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        for entry in _condarc_envs_dirs(text):
+            if entry.startswith("~"):
+                entry = str(home) + entry[1:]
+            dirs.append(Path(os.path.expandvars(entry)))
+    dirs.append(home / ".conda" / "envs")
+    for var in ("CONDA_ROOT", "MAMBA_ROOT_PREFIX"):
+        if env.get(var):
+            dirs.append(Path(env[var]) / "envs")
+    if env.get("CONDA_EXE"):  # <root>/bin/conda or <root>/condabin/conda
+        dirs.append(Path(env["CONDA_EXE"]).parent.parent / "envs")
+    return dirs
+
+
+def conda_environments(config: DiscoveryConfig) -> list[Path]:
+    """Every conda prefix the user's conda knows, in the order conda lists them: the
+    prefixes in ``~/.conda/environments.txt`` (conda, mamba and micromamba append every
+    environment they create), then every prefix under the ``envs_dirs``
+    (``$CONDA_ENVS_PATH``, the ``envs_dirs`` of the user's ``.condarc``,
+    ``~/.conda/envs``, the root prefix's ``envs/``)."""
+    from vbridge.inventory.discover import unique_paths
+
+    found: list[Path] = []
+    listing = config.home / ".conda" / "environments.txt"
+    try:
+        lines = listing.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        lines = []
+    for line in lines:
+        line = line.strip()
+        if line and not line.startswith("#"):
+            found.append(Path(line))
+    for var in ("CONDA_ROOT", "MAMBA_ROOT_PREFIX"):
+        if config.environ.get(var):
+            found.append(Path(config.environ[var]))
+    for envs_dir in _conda_envs_dirs(config):
+        try:
+            children = sorted(os.scandir(envs_dir), key=lambda e: e.name)
+        except OSError:
+            continue
+        found += [Path(e.path) for e in children if e.is_dir()]
+    return [p for p in unique_paths(found) if (p / "conda-meta").is_dir()]
+
+
+class CondaPrefix(Adapter):
+    """conda prefixes: ``conda-meta/*.json``, MatchSpec dependency specs, files
+    registered in the owning record (see the module's functions)."""
+
+    ECOSYSTEM = ECOSYSTEM
+    DISCOVER_SETTINGS: ClassVar[Mapping[str, type]] = {"conda": bool}
+    DISCOVER_RANK = 10
+
+    def find_root(self, path: Path) -> Path | None:
+        return find_root(path)
+
+    def read_records(self, root: Path, problems: list[RecordProblem]) -> Iterator[InstallRecord]:
+        return read_records(root, problems)
+
+    def site_packages(self, root: Path) -> list[Path]:
+        return site_packages(root)
+
+    def fingerprint_paths(self, root: Path) -> list[Path]:
+        return fingerprint_paths(root)
+
+    def discover(self, config: DiscoveryConfig) -> list[Target]:
+        from vbridge.inventory.discover import Target
+
+        if not config.enabled("conda"):
+            return []
+        return [Target(p, "conda") for p in conda_environments(config)]
+
+    def spec_name(self, spec: str) -> str:
+        return spec_name(spec)
+
+    def spec_is_exact(self, spec: str) -> bool:
+        return spec_is_exact(spec)
+
+    def spec_matches(self, spec: str, record: InstallRecord) -> bool:
+        return spec_matches(spec, record)
+
+
+ADAPTER = CondaPrefix()

@@ -40,14 +40,19 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from vbridge.adapters import Adapter
 from vbridge.errors import RecordError
 from vbridge.model import InstallRecord, RecordProblem
 from vbridge.safefs import read_json, read_regular
 from vbridge.sitepackages import iter_metadata_dirs
 
+if TYPE_CHECKING:
+    from vbridge.inventory.discover import DiscoveryConfig, Target
+
 __all__ = [
+    "ADAPTER",
     "DATABASE_VERSIONS",
     "ECOSYSTEM",
     "LOCKFILE_VERSIONS",
@@ -55,6 +60,7 @@ __all__ = [
     "DatabaseEntry",
     "Edge",
     "InstalledSpecs",
+    "SpackRecords",
     "SpecNode",
     "find_root",
     "parse_node",
@@ -937,7 +943,42 @@ def _read_prefix(root: Path, problems: list[RecordProblem]) -> Iterator[InstallR
     yield from _records(nodes, root / ".spack" / "spec.json", dists, prefixes)
 
 
-class InstalledSpecs:
+class SpackRecords(Adapter):
+    """Spack install trees, environments, views and prefixes (see the module's
+    functions)."""
+
+    ECOSYSTEM = ECOSYSTEM
+    DISCOVER_SETTINGS: ClassVar[Mapping[str, type]] = {"spack": list}
+    DISCOVER_RANK = 30
+
+    def find_root(self, path: Path) -> Path | None:
+        return find_root(path)
+
+    def read_records(self, root: Path, problems: list[RecordProblem]) -> Iterator[InstallRecord]:
+        return read_records(root, problems)
+
+    def site_packages(self, root: Path) -> list[Path]:
+        return site_packages(root)
+
+    def is_collection(self, root: Path) -> bool:
+        return is_collection(root)
+
+    def discover(self, config: DiscoveryConfig) -> list[Target]:
+        """The configured install trees and environments (``[discover] spack``) that
+        exist."""
+        from vbridge.inventory.discover import Target
+
+        return [
+            Target(path, "spack")
+            for path in config.paths("spack")
+            if (path / ".spack-db" / "index.json").is_file() or (path / "spack.lock").is_file()
+        ]
+
+
+ADAPTER = SpackRecords()
+
+
+class InstalledSpecs(Adapter):
     """An adapter over specs Spack itself hands over (``spack.store.STORE.db``).
 
     Used by the ``spack vbridge`` command when it runs inside Spack: each entry is

@@ -46,6 +46,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO
 
+from vbridge.adapters import Adapter
 from vbridge.errors import RecordError, UnreadableFile
 from vbridge.model import InstallRecord, RecordProblem
 from vbridge.rules import load_data
@@ -53,9 +54,11 @@ from vbridge.safefs import load_json, open_regular, read_json, read_regular
 from vbridge.sitepackages import read_installer, split_metadata_dir_name
 
 __all__ = [
+    "ADAPTER",
     "ECOSYSTEM",
     "FOREIGN",
     "BinaryFacts",
+    "WheelBinaries",
     "classify",
     "find_root",
     "inspect_installed",
@@ -373,6 +376,24 @@ def read_records(root: Path, problems: list[RecordProblem]) -> Iterator[InstallR
             extra=BinaryFacts(load, key=str(dist_info)),
             foreign=False,
         )
+
+
+class WheelBinaries(Adapter):
+    """What installed distributions' binaries say: every site-packages layer is a root,
+    every dist-info with a ``RECORD`` one describing record (see the module's
+    functions)."""
+
+    ECOSYSTEM = ECOSYSTEM
+    FOREIGN = FOREIGN
+
+    def find_root(self, path: Path) -> Path | None:
+        return find_root(path)
+
+    def read_records(self, root: Path, problems: list[RecordProblem]) -> Iterator[InstallRecord]:
+        return read_records(root, problems)
+
+
+ADAPTER = WheelBinaries()
 
 
 # --- wheel files ------------------------------------------------------------------------

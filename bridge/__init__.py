@@ -5,7 +5,9 @@ the bridge translates them into standard wheel-variant properties (PEP 825) and 
 them into installed distributions' ``.dist-info`` directories.
 
 The public API is the names in ``__all__``, imported on first use so that
-``import vbridge`` stays cheap (the conda post-link hook imports it)::
+``import vbridge`` stays cheap (the conda post-link hook imports it). A scan reads an
+environment into the model; an assessment adds findings and the status of written
+metadata (``assess_environment(scan_environment(prefix))``)::
 
     >>> import vbridge
     >>> sorted(vbridge.__all__)[:3]
@@ -21,6 +23,7 @@ __version__ = "0.1.0"
 _PUBLIC = {
     "scan_environment": "vbridge.scan",
     "scan_python": "vbridge.scan",
+    "assess_environment": "vbridge.decide.assess",
     "annotate_environment": "vbridge.destinations.annotate",
     "clean_environment": "vbridge.destinations.annotate",
     "Distribution": "vbridge.model",
@@ -42,12 +45,14 @@ __all__ = [
     "Property",
     "VbridgeError",
     "annotate_environment",
+    "assess_environment",
     "clean_environment",
     "scan_environment",
     "scan_python",
 ]
 
 if TYPE_CHECKING:
+    from vbridge.decide.assess import assess_environment
     from vbridge.destinations.annotate import annotate_environment, clean_environment
     from vbridge.errors import VbridgeError
     from vbridge.model import (

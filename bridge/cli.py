@@ -1,6 +1,8 @@
 """The ``vbridge`` command line.
 
-Exit codes: 0 nothing refused, 1 a refusal-level finding, 2 bad input or usage.
+Exit codes: 0 nothing refused, 1 a refusal-level finding, 2 bad input or usage (every
+:class:`~vbridge.errors.VbridgeError` a command raises, turned into one line by the
+app's command group, whichever way it is run: :func:`main` or a test's ``CliRunner``).
 Heavy modules are imported inside the commands so ``vbridge --help`` stays fast.
 """
 
@@ -8,20 +10,35 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
+import click
 import typer
+from typer.core import TyperGroup
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from typing import Any
 
     from vbridge.destinations.annotate import AnnotateResult, CleanResult
     from vbridge.inventory.database import Inventory, ScanSummary
     from vbridge.inventory.discover import Target
     from vbridge.model import Environment
 
+class _Commands(TyperGroup):
+    """The command group: the one place a :class:`~vbridge.errors.VbridgeError` from any
+    command becomes ``vbridge: <message>`` on stderr and its exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from vbridge.errors import VbridgeError
+
+        try:
+            return super().invoke(ctx)
+        except VbridgeError as exc:
+            raise _fail(str(exc), exc.exit_code) from None
+
+
 app = typer.Typer(
+    cls=_Commands,
     name="vbridge",
     help="Bridge conda, apt, Spack and pip install records into standard "
     "wheel-variant metadata (PEP 825) and check environments before pip breaks them.",
@@ -74,13 +91,14 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
 
 def resolve_environments(prefixes: list[Path] | None, python: str | None) -> list[Environment]:
     """The environments a command targets: prefixes, an interpreter, or this one."""
+    from vbridge.decide.assess import assess_environment
     from vbridge.scan import scan_environment, scan_python
 
     if prefixes and python:
         raise _fail("give environment prefixes or --python, not both")
     if prefixes:
-        return [scan_environment(p.absolute()) for p in prefixes]
-    return [scan_python(python or sys.executable)]
+        return [assess_environment(scan_environment(p.absolute())) for p in prefixes]
+    return [assess_environment(scan_python(python or sys.executable))]
 
 
 def _report_problems(envs: list[Environment]) -> None:
@@ -122,24 +140,20 @@ def scan(
 ) -> None:
     """Show who installed each distribution, which build it is, and what conflicts."""
     from vbridge.destinations.report import render_json, render_table
-    from vbridge.errors import VbridgeError
 
-    try:
-        if root is not None:
-            prefixes = [*(prefixes or []), _debian_root(root)]
-        if demo:
-            from vbridge.demo import build_demo_environment
+    if root is not None:
+        prefixes = [*(prefixes or []), _debian_root(root)]
+    if demo:
+        from vbridge.demo import build_demo_environment
 
-            target = build_demo_environment()
-            typer.echo(f"vbridge: demo environment built in {target}", err=True)
-            prefixes = [target]
-        if db is not None or all_targets or (prefixes and len(prefixes) > 1):
-            raise typer.Exit(
-                _scan_many(prefixes, python, as_json, db, all_targets, workers, strict)
-            )
-        envs = resolve_environments(prefixes, python)
-    except VbridgeError as exc:
-        raise _fail(str(exc), exc.exit_code) from None
+        target = build_demo_environment()
+        typer.echo(f"vbridge: demo environment built in {target}", err=True)
+        prefixes = [target]
+    if db is not None or all_targets or (prefixes and len(prefixes) > 1):
+        raise typer.Exit(
+            _scan_many(prefixes, python, as_json, db, all_targets, workers, strict)
+        )
+    envs = resolve_environments(prefixes, python)
     _report_problems(envs)
     typer.echo(render_json(envs) if as_json else render_table(envs), nl=False)
     code = _exit_code(envs)
@@ -190,8 +204,8 @@ def check(
     import json
     import tempfile
 
+    from vbridge.decide.assess import assess_environment
     from vbridge.decide.checker import Candidate, check_candidates, check_environment
-    from vbridge.errors import VbridgeError
     from vbridge.integrations.pip_gate import PipTarget, candidates_for, scan_target
     from vbridge.scan import scan_environment, scan_python
 
@@ -199,34 +213,33 @@ def check(
         raise _fail("give an environment prefix or --python, not both")
     wheels = [c for c in candidate or [] if c.endswith(".whl") and Path(c).is_file()]
     requirements = [c for c in candidate or [] if c not in wheels]
-    try:
-        with tempfile.TemporaryDirectory(prefix="vbridge-check-") as tmp:
-            if prefix is not None:
-                prefix = prefix.absolute()
-                interpreter = _prefix_python(prefix)
-            else:
-                interpreter = python or _target_python(None)
-            # A wheel file needs no resolver: pip (the environment's interpreter) runs
-            # only for requirements.
-            target = PipTarget.for_python(interpreter) if requirements and interpreter else None
-            if requirements and target is None:
-                raise _fail(
-                    f"{prefix}: no interpreter in this prefix to resolve requirements with; "
-                    "give .whl files as --candidate"
-                )
-            if prefix is not None:
-                env = scan_environment(prefix)
-            else:
-                env = scan_target(target) if target else scan_python(interpreter or "")
-            layer = target.layer if target else next(iter(env.site_packages), None)
-            found = [Candidate.from_wheel(Path(w).absolute(), layer) for w in wheels]
-            if requirements and target is not None:
-                found += candidates_for(target, requirements, Path(tmp))[0]
-            verdict = (
-                check_candidates(env, found, layer) if candidate else check_environment(env)
+    with tempfile.TemporaryDirectory(prefix="vbridge-check-") as tmp:
+        if prefix is not None:
+            prefix = prefix.absolute()
+            interpreter = _prefix_python(prefix)
+        else:
+            interpreter = python or _target_python(None)
+        # A wheel file needs no resolver: pip (the environment's interpreter) runs
+        # only for requirements.
+        target = PipTarget.for_python(interpreter) if requirements and interpreter else None
+        if requirements and target is None:
+            raise _fail(
+                f"{prefix}: no interpreter in this prefix to resolve requirements with; "
+                "give .whl files as --candidate"
             )
-    except VbridgeError as exc:
-        raise _fail(str(exc), exc.exit_code) from None
+        if prefix is not None:
+            env = assess_environment(scan_environment(prefix))
+        elif target is not None:
+            env = scan_target(target)  # assessed
+        else:
+            env = assess_environment(scan_python(interpreter or ""))
+        layer = target.layer if target else next(iter(env.site_packages), None)
+        found = [Candidate.from_wheel(Path(w).absolute(), layer) for w in wheels]
+        if requirements and target is not None:
+            found += candidates_for(target, requirements, Path(tmp))[0]
+        verdict = (
+            check_candidates(env, found, layer) if candidate else check_environment(env)
+        )
     _report_problems([env])
     if as_json:
         from vbridge import __version__
@@ -281,19 +294,15 @@ def pip_install(
     pip resolves (dry run), vbridge downloads and reads each wheel once, decides, then
     installs exactly those files with --no-deps, or refuses with exit status 1.
     """
-    from vbridge.errors import VbridgeError
     from vbridge.integrations.pip_gate import gate_install
 
     args = list(ctx.args)
     if not args:
         raise _fail("give pip install arguments: vbridge pip install numpy")
-    try:
-        code = gate_install(
-            _target_python(python), args, force=force, warn_only=warn_only,
-            echo=lambda line: typer.echo(line, err=True),
-        )
-    except VbridgeError as exc:
-        raise _fail(str(exc), exc.exit_code) from None
+    code = gate_install(
+        _target_python(python), args, force=force, warn_only=warn_only,
+        echo=lambda line: typer.echo(line, err=True),
+    )
     raise typer.Exit(code)
 
 
@@ -316,19 +325,15 @@ def pip_uninstall(
     pip removes the copy Python imports; when another package manager installed it,
     that manager's record would still list the deleted files: refused (exit status 1).
     """
-    from vbridge.errors import VbridgeError
     from vbridge.integrations.pip_gate import gate_uninstall
 
     args = list(ctx.args)
     if not args:
         raise _fail("give pip uninstall arguments: vbridge pip uninstall six")
-    try:
-        code = gate_uninstall(
-            _target_python(python), args, force=force,
-            echo=lambda line: typer.echo(line, err=True),
-        )
-    except VbridgeError as exc:
-        raise _fail(str(exc), exc.exit_code) from None
+    code = gate_uninstall(
+        _target_python(python), args, force=force,
+        echo=lambda line: typer.echo(line, err=True),
+    )
     raise typer.Exit(code)
 
 
@@ -362,15 +367,11 @@ def sync(
     ] = None,
 ) -> None:
     """Bring vbridge's metadata in line with dpkg: annotate what is new, clean orphans."""
-    from vbridge.errors import VbridgeError
     from vbridge.integrations.apt_hook import DEFAULT_LOG, run_as_hook, sync_debian
 
     if apt_hook:
         raise typer.Exit(run_as_hook(root.absolute(), log or DEFAULT_LOG))
-    try:
-        result = sync_debian(root)
-    except VbridgeError as exc:
-        raise _fail(str(exc), exc.exit_code) from None
+    result = sync_debian(root)
     for problem in result.problems:
         typer.echo(f"vbridge: {problem}", err=True)
     typer.echo(result.summary())
@@ -399,27 +400,19 @@ def apt_hook_install(
     ] = None,
 ) -> None:
     """Write <conf-dir>/90vbridge: DPkg::Post-Invoke runs `vbridge sync --apt-hook`."""
-    from vbridge.errors import VbridgeError
     from vbridge.integrations.apt_hook import install_hook, vbridge_executable
 
-    try:
-        command = vbridge.absolute() if vbridge else vbridge_executable()
-        target = install_hook(conf_dir, command, log.absolute())
-    except VbridgeError as exc:
-        raise _fail(str(exc), exc.exit_code) from None
+    command = vbridge.absolute() if vbridge else vbridge_executable()
+    target = install_hook(conf_dir, command, log.absolute())
     typer.echo(f"vbridge: apt hook written to {target}")
 
 
 @apt_hook_app.command("uninstall")
 def apt_hook_uninstall(conf_dir: ConfDirOpt = Path("/etc/apt/apt.conf.d")) -> None:
     """Remove <conf-dir>/90vbridge (only if vbridge wrote it)."""
-    from vbridge.errors import VbridgeError
     from vbridge.integrations.apt_hook import HOOK_NAME, uninstall_hook
 
-    try:
-        removed = uninstall_hook(conf_dir)
-    except VbridgeError as exc:
-        raise _fail(str(exc), exc.exit_code) from None
+    removed = uninstall_hook(conf_dir)
     state = "removed" if removed else "was not installed"
     typer.echo(f"vbridge: apt hook {conf_dir / HOOK_NAME} {state}")
 
@@ -478,19 +471,15 @@ def _scan_many(
     import json
     import time
 
-    from vbridge.errors import VbridgeError
     from vbridge.inventory.batch import DEFAULT_WORKERS, ProgressLine, Rendered, scan_many
 
     started = time.perf_counter()
-    try:
-        targets = _targets(prefixes, python, all_targets)
-        inventory = None
-        if db is not None:
-            from vbridge.inventory.database import Inventory
+    targets = _targets(prefixes, python, all_targets)
+    inventory = None
+    if db is not None:
+        from vbridge.inventory.database import Inventory
 
-            inventory = Inventory.open(db)
-    except VbridgeError as exc:
-        raise _fail(str(exc), exc.exit_code) from None
+        inventory = Inventory.open(db)
     if not targets:
         typer.echo("vbridge: no environments found", err=True)
     progress = ProgressLine(len(targets), enabled=not as_json)
@@ -601,17 +590,13 @@ def _answer(
 ) -> None:
     import json
 
-    from vbridge.errors import VbridgeError
     from vbridge.inventory.database import Inventory, render_rows
 
+    inventory = Inventory.open(db, create=False)
     try:
-        inventory = Inventory.open(db, create=False)
-        try:
-            rows = ask(inventory)
-        finally:
-            inventory.close()
-    except VbridgeError as exc:
-        raise _fail(str(exc), exc.exit_code) from None
+        rows = ask(inventory)
+    finally:
+        inventory.close()
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
     else:
@@ -763,22 +748,18 @@ def annotate(
     "action", "distribution"}], "findings": [...], "annotated": [dist-info, ...]}]}.
     """
     from vbridge.destinations.annotate import annotate_environment
-    from vbridge.errors import VbridgeError
 
     results: list[AnnotateResult | CleanResult] = []
-    try:
-        envs = resolve_environments(prefixes, python)
-        _report_problems(envs)
-        for env in envs:
-            results.append(
-                annotate_environment(env, only=_absolute(only), dry_run=dry_run, wait=wait)
-            )
-            if not as_json:
-                _print_changes(results[-1], "annotate")
-            if variants_toml:
-                _write_variants_toml(env, dry_run, as_json, wait)
-    except VbridgeError as exc:
-        raise _fail(str(exc), exc.exit_code) from None
+    envs = resolve_environments(prefixes, python)
+    _report_problems(envs)
+    for env in envs:
+        results.append(
+            annotate_environment(env, only=_absolute(only), dry_run=dry_run, wait=wait)
+        )
+        if not as_json:
+            _print_changes(results[-1], "annotate")
+        if variants_toml:
+            _write_variants_toml(env, dry_run, as_json, wait)
     if as_json:
         _print_results(results)
 
@@ -797,26 +778,22 @@ def clean(
     JSON (--json): as for annotate, without "annotated".
     """
     from vbridge.destinations.annotate import clean_environment
-    from vbridge.errors import VbridgeError
     from vbridge.scan import interpreter_layers
 
     results: list[AnnotateResult | CleanResult] = []
-    try:
-        if prefixes and python:
-            raise _fail("give environment prefixes or --python, not both")
-        roots = [p.absolute() for p in prefixes] if prefixes else [
-            interpreter_layers(python or sys.executable)[0]
-        ]
-        for root in roots:
-            if not only:
-                _remove_variants_toml(root, dry_run, as_json, wait)
-            results.append(
-                clean_environment(root, only=_absolute(only), dry_run=dry_run, wait=wait)
-            )
-            if not as_json:
-                _print_changes(results[-1], "clean")
-    except VbridgeError as exc:
-        raise _fail(str(exc), exc.exit_code) from None
+    if prefixes and python:
+        raise _fail("give environment prefixes or --python, not both")
+    roots = [p.absolute() for p in prefixes] if prefixes else [
+        interpreter_layers(python or sys.executable)[0]
+    ]
+    for root in roots:
+        if not only:
+            _remove_variants_toml(root, dry_run, as_json, wait)
+        results.append(
+            clean_environment(root, only=_absolute(only), dry_run=dry_run, wait=wait)
+        )
+        if not as_json:
+            _print_changes(results[-1], "clean")
     if as_json:
         _print_results(results)
 

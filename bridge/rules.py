@@ -28,11 +28,11 @@ import dataclasses
 import fnmatch
 import re
 import sys
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from vbridge import data as _data_package
 from vbridge.errors import RuleError
@@ -43,7 +43,15 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-__all__ = ["FIELD_STRENGTH", "Rule", "RuleSet", "dependency_names", "load_data"]
+__all__ = [
+    "FIELD_STRENGTH",
+    "Rule",
+    "RuleSet",
+    "SpecSyntax",
+    "dependency_names",
+    "load_data",
+    "spec_package_name",
+]
 
 # Stronger evidence first: a CEP 45 flag beats a build string beats a dependency.
 FIELD_STRENGTH: tuple[str, ...] = (
@@ -88,7 +96,11 @@ def load_data(name: str) -> dict[str, Any]:
     installed unzipped); read from there rather than through importlib.resources, whose
     import costs ~7 ms of every post-link script.
     """
-    path = _DATA_DIR / f"{name}.toml"
+    return _load_toml(_DATA_DIR / f"{name}.toml", f"data/{name}.toml")
+
+
+@cache
+def _load_toml(path: Path, label: str) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -97,13 +109,41 @@ def load_data(name: str) -> dict[str, Any]:
         data: dict[str, Any] = tomllib.loads(text)
         return data
     except tomllib.TOMLDecodeError as exc:
-        raise RuleError(f"data/{name}.toml: {exc}") from exc
+        raise RuleError(f"{label}: {exc}") from exc
 
 
-def _spec_name(match: str) -> str:
-    """The package name of a conda MatchSpec or glob, without importing rattler."""
-    m = _DEP_NAME.match(match.split("::")[-1])
-    return m.group(1).lower() if m else match
+def spec_package_name(spec: str) -> str:
+    """The package name (or glob) a plain dependency spec starts with, lower-cased.
+
+    >>> spec_package_name("libopenmpi3 (>= 4.1.4)"), spec_package_name("libmpich-*")
+    ('libopenmpi3', 'libmpich-*')
+    """
+    m = _DEP_NAME.match(spec)
+    return m.group(1).lower() if m else spec
+
+
+class SpecSyntax(Protocol):
+    """An ecosystem's dependency-spec syntax, as the rules engine uses it (every
+    :class:`vbridge.adapters.Adapter` is one; conda's is MatchSpec)."""
+
+    def spec_name(self, spec: str) -> str: ...
+
+    def spec_is_exact(self, spec: str) -> bool: ...
+
+    def spec_matches(self, spec: str, record: InstallRecord) -> bool: ...
+
+
+class _NameOnly:
+    """The syntax of specs that name a package (or a glob) and nothing more."""
+
+    def spec_name(self, spec: str) -> str:
+        return spec_package_name(spec)
+
+    def spec_is_exact(self, spec: str) -> bool:
+        return False
+
+    def spec_matches(self, spec: str, record: InstallRecord) -> bool:
+        return fnmatch.fnmatchcase(record.name.lower(), spec_package_name(spec))
 
 
 @cache
@@ -122,7 +162,6 @@ class Rule:
     template: str  # the `property` key: 'ns :: feature :: {value}'
     pattern: re.Pattern[str] | None = None
     values: Mapping[str, str] = dataclasses.field(default_factory=dict)
-    exact_spec: bool = False  # needs a full MatchSpec check, not only the name
 
     @classmethod
     def from_table(cls, table: Mapping[str, Any], source: str) -> Rule:
@@ -137,7 +176,6 @@ class Rule:
                 template=str(table["property"]),
                 pattern=re.compile(pattern) if pattern else None,
                 values=dict(table.get("values", {})),
-                exact_spec=any(len(m.split()) > 1 or "[" in m for m in matches),
             )
         except (KeyError, re.error, TypeError) as exc:
             raise RuleError(f"{source}: bad rule {table.get('id', '?')!r}: {exc}") from exc
@@ -196,14 +234,18 @@ class Rule:
 
 
 class RuleSet:
-    """The rules of one ecosystem, indexed by the package names they match."""
+    """The rules of one ecosystem, indexed by the package names they match.
+
+    ``syntax`` reads the rules' ``match`` specs (the ecosystem's adapter; by default
+    a spec is a package name or a glob).
+    """
 
     def __init__(
         self,
         ecosystem: str,
         rules: Iterable[Rule],
         stop_at: Iterable[str] = (),
-        spec_matcher: Callable[[str, InstallRecord], bool] | None = None,
+        syntax: SpecSyntax | None = None,
         *,
         metapackages_pin: bool = False,
     ) -> None:
@@ -213,46 +255,49 @@ class RuleSet:
         # Whether a record that owns no distribution and depends on one chose its build
         # (conda metapackages: Anaconda's numpy -> numpy-base); [propagation] in data/.
         self.metapackages_pin = metapackages_pin
-        self._spec_matcher = spec_matcher
-        self._by_name: dict[str, list[tuple[str, Rule]]] = {}
-        self._globs: list[tuple[str, Rule]] = []
-        self._candidates_by_name: dict[str, list[tuple[str, Rule]]] = {}
+        self._syntax: SpecSyntax = syntax if syntax is not None else _NameOnly()
+        # (match, rule, whether the match needs the full spec check), by package name.
+        self._by_name: dict[str, list[tuple[str, Rule, bool]]] = {}
+        self._globs: list[tuple[str, str, Rule, bool]] = []
+        self._candidates_by_name: dict[str, list[tuple[str, Rule, bool]]] = {}
         for rule in self.rules:
             for match in rule.match:
-                name = _spec_name(match)
+                name = self._syntax.spec_name(match)
+                exact = self._syntax.spec_is_exact(match)
                 if any(c in name for c in "*?["):
-                    self._globs.append((match, rule))
+                    self._globs.append((name, match, rule, exact))
                 else:
-                    self._by_name.setdefault(name, []).append((match, rule))
+                    self._by_name.setdefault(name, []).append((match, rule, exact))
 
     @classmethod
     def load(
-        cls,
-        ecosystem: str,
-        spec_matcher: Callable[[str, InstallRecord], bool] | None = None,
+        cls, ecosystem: str, syntax: SpecSyntax | None = None, path: Path | None = None
     ) -> RuleSet:
-        data = load_data(ecosystem)
-        source = f"data/{ecosystem}.toml"
+        """The rules in ``data/<ecosystem>.toml`` (or the TOML file at ``path``)."""
+        if path is None:
+            data, source = load_data(ecosystem), f"data/{ecosystem}.toml"
+        else:
+            data, source = _load_toml(Path(path), str(path)), str(path)
         rules = [Rule.from_table(t, source) for t in data.get("rules", [])]
         propagation = data.get("propagation", {})
         return cls(
             ecosystem,
             rules,
             propagation.get("stop_at", []),
-            spec_matcher,
+            syntax,
             metapackages_pin=bool(propagation.get("metapackages_pin", False)),
         )
 
-    def _candidates(self, record: InstallRecord) -> list[tuple[str, Rule]]:
+    def _candidates(self, record: InstallRecord) -> list[tuple[str, Rule, bool]]:
         """Rules whose match names this record's package, worked out once per name."""
         name = record.name.lower()
         found = self._candidates_by_name.get(name)
         if found is None:
             found = list(self._by_name.get(name, ()))
             found += [
-                (match, rule)
-                for match, rule in self._globs
-                if fnmatch.fnmatchcase(name, _spec_name(match))
+                (match, rule, exact)
+                for glob, match, rule, exact in self._globs
+                if fnmatch.fnmatchcase(name, glob)
             ]
             self._candidates_by_name[name] = found
         return found
@@ -264,8 +309,8 @@ class RuleSet:
         many distributions reach them.
         """
         found: dict[tuple[str, str], tuple[int, list[tuple[Property, Evidence]]]] = {}
-        for match, rule in self._candidates(record):
-            if rule.exact_spec and not self._matches_spec(match, record):
+        for match, rule, exact in self._candidates(record):
+            if exact and not self._syntax.spec_matches(match, record):
                 continue
             for prop, evidence in rule.apply(record):
                 feature = (prop.namespace, prop.feature)
@@ -279,8 +324,3 @@ class RuleSet:
         for _, pairs in found.values():
             out.extend(pairs)
         return out
-
-    def _matches_spec(self, spec: str, record: InstallRecord) -> bool:
-        if self._spec_matcher is None:
-            raise RuleError(f"{self.ecosystem} rules use full specs ({spec!r}) but no matcher")
-        return self._spec_matcher(spec, record)

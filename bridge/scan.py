@@ -4,13 +4,13 @@ Given an environment (a prefix, or the layers an interpreter imports from), it l
 every adapter read the records that govern it, ties records to the distributions found
 in site-packages, translates records into properties (rules in ``data/``) and carries
 coupled properties from binary libraries to the Python distributions that depend on
-them (numpy -> libblas -> mkl).
+them (numpy -> libblas -> mkl). It reads and builds the model, nothing more: what
+vbridge decides about the environment (findings, the status of written metadata) is
+:func:`vbridge.decide.assess.assess_environment`, which callers compose with it.
 """
 
 from __future__ import annotations
 
-import importlib
-import os
 from collections import deque
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -26,7 +26,7 @@ from vbridge.model import (
     Property,
 )
 from vbridge.names import canonical_name
-from vbridge.rules import RuleSet, dependency_names
+from vbridge.rules import RuleSet
 from vbridge.sitepackages import iter_metadata_dirs, read_installer
 
 __all__ = ["interpreter_layers", "prefix_layers", "scan_environment", "scan_python"]
@@ -125,17 +125,15 @@ def scan_environment(
     adapters: Sequence[Adapter] | None = None,
     *,
     only: Collection[Path] | None = None,
-    findings: bool = True,
 ) -> Environment:
-    """Scan one environment: records, distributions, properties and findings.
+    """Scan one environment: its records, distributions and their properties.
 
     ``layers`` are the site-packages directories to list; by default those found under
     ``path`` and those the adapters' records know of. ``only`` (dist-info paths) gives
-    properties, metadata status and ``installer`` to these distributions alone, as a
-    full scan would; the others are listed without them (a conda post-link script
-    annotates one package of a prefix: it need not translate the rest). ``findings=False`` leaves
-    ``env.findings`` empty, for a caller that reports none of them (the post-link
-    script), without loading the coupling policy.
+    properties and ``installer`` to these distributions alone, as a full scan would;
+    the others are listed without them (a conda post-link script annotates one package
+    of a prefix: it need not translate the rest). ``env.findings`` stays empty:
+    :func:`vbridge.decide.assess.assess_environment` adds them.
     """
     path = Path(path)
     if not path.exists():
@@ -154,25 +152,23 @@ def scan_environment(
                 roots.setdefault((adapter.ECOSYSTEM, root), adapter)
 
     records_by_eco: dict[str, list[InstallRecord]] = {}
+    adapter_of: dict[str, Adapter] = {}
     for (ecosystem, root), adapter in roots.items():
+        adapter_of.setdefault(ecosystem, adapter)
         records = list(adapter.read_records(root, env.problems))
-        is_collection = getattr(adapter, "is_collection", None)
-        if is_collection is not None and is_collection(root):
+        if adapter.is_collection(root):
             env.collection = True
         records_by_eco.setdefault(ecosystem, []).extend(records)
         env.records.extend(records)
         # Describing adapters (wheel binaries) own nothing: they name no ecosystem.
-        foreign = getattr(adapter, "FOREIGN", True)
-        if ecosystem not in env.ecosystems and foreign and (records or ecosystem != "pip"):
+        if ecosystem not in env.ecosystems and adapter.FOREIGN:
             env.ecosystems.append(ecosystem)
         if layers is None:
-            extra_layers = getattr(adapter, "site_packages", None)
-            if extra_layers is not None:
-                known = set(layer_list)  # a Spack tree names hundreds of layers
-                for layer in extra_layers(root):
-                    if layer not in known and layer.is_dir():
-                        known.add(layer)
-                        layer_list.append(layer)
+            known = set(layer_list)  # a Spack tree names hundreds of layers
+            for layer in adapter.site_packages(root):
+                if layer not in known and layer.is_dir():
+                    known.add(layer)
+                    layer_list.append(layer)
     env.site_packages = layer_list
 
     owners: dict[Path, InstallRecord] = {}
@@ -206,36 +202,16 @@ def scan_environment(
                     dist.facts.update(facts)
             env.distributions.append(dist)
 
-    _translate(env, records_by_eco, describers, wanted)
-    if _has_ledger(env.path):  # what `vbridge annotate` wrote (its module is heavy)
-        from vbridge.destinations.annotate import mark_metadata_status
-
-        mark_metadata_status(env, only=wanted)
-    if findings:
-        from vbridge.decide import findings as findings_mod
-
-        env.findings.extend(findings_mod.environment_findings(env))
+    _translate(env, records_by_eco, adapter_of, describers, wanted)
     if not env.ecosystems:
         env.ecosystems.append("pip")
     return env
 
 
-def _has_ledger(path: Path) -> bool:
-    """False only when the environment surely has no annotate ledger."""
-    from vbridge.destinations.ledger import LedgerStore
-
-    try:
-        os.stat(LedgerStore.of(path).path)
-    except (FileNotFoundError, NotADirectoryError):
-        return False
-    except OSError:
-        return True  # unreadable: let the ledger code report it
-    return True
-
-
 def _translate(
     env: Environment,
     records_by_eco: dict[str, list[InstallRecord]],
+    adapter_of: Mapping[str, Adapter],
     describers: dict[Path, list[InstallRecord]],
     only: set[Path] | None = None,
 ) -> None:
@@ -243,8 +219,9 @@ def _translate(
     what the owner links."""
     dists = [d for d in env.distributions if only is None or d.dist_info in only]
     for ecosystem, records in records_by_eco.items():
-        rules = _ruleset(ecosystem)
-        links = _Links(records, rules.stop_at)
+        adapter = adapter_of[ecosystem]
+        rules = adapter.ruleset()
+        links = _Links(records, rules.stop_at, adapter)
         own = _OwnProperties(rules, {links.key(r): r for r in records})
         # conda metapackages (numpy -> numpy-base): the dist is owned by the base, but
         # the build is chosen by the metapackage that pins it. A record whose exact
@@ -253,7 +230,7 @@ def _translate(
         for record in records if rules.metapackages_pin else ():
             if not record.python_dists and record.requires is None:
                 for dep in record.depends:
-                    for name in dependency_names(dep):
+                    for name in adapter.dependency_names(dep):
                         pinned_by.setdefault(name.lower(), []).append(record)
         for dist in dists:
             owner = dist.owner_record
@@ -271,7 +248,8 @@ def _translate(
         if dist.owner_record is not None:
             continue  # its owner's records say what it is: its binaries need not be read
         for record in describers.get(dist.dist_info, []):
-            for prop, evidence in _ruleset(record.ecosystem).record_properties(record):
+            rules = adapter_of[record.ecosystem].ruleset()
+            for prop, evidence in rules.record_properties(record):
                 dist.add(prop, evidence)
             dist.facts.update({k: v for k, v in record.extra.items() if v not in ([], "")})
 
@@ -303,8 +281,11 @@ class _Links:
     foreign Python distributions (they carry their own properties), are left out.
     """
 
-    def __init__(self, records: list[InstallRecord], stop_at: frozenset[str]) -> None:
+    def __init__(
+        self, records: list[InstallRecord], stop_at: frozenset[str], adapter: Adapter
+    ) -> None:
         self.stop_at = stop_at
+        self._adapter = adapter
         self._keys: dict[int, str] = {}
         self.by_name: dict[str, InstallRecord] = {}
         self.by_key: dict[str, InstallRecord] = {}
@@ -336,7 +317,7 @@ class _Links:
             return [self.by_key[k] for k in record.requires if k in self.by_key]
         targets: list[InstallRecord] = []
         for dep in record.depends:
-            for name in dependency_names(dep):
+            for name in self._adapter.dependency_names(dep):
                 target = self.by_name.get(name.lower())
                 if target is not None:
                     targets.append(target)
@@ -417,25 +398,3 @@ def _with_via(evidence: Evidence, via: tuple[str, ...]) -> Evidence:
         source=evidence.source,
     )
 
-
-_RULESETS: dict[str, RuleSet] = {}
-
-
-def _ruleset(ecosystem: str) -> RuleSet:
-    rules = _RULESETS.get(ecosystem)
-    if rules is None:
-        matcher = None
-        # The adapter module is named after its ecosystem: importing it alone spares a
-        # one-ecosystem scan (the post-link script) the other adapters' imports.
-        try:
-            module = importlib.import_module(f"vbridge.adapters.{ecosystem}")
-        except ImportError:
-            module = None
-        if module is not None and getattr(module, "ECOSYSTEM", None) == ecosystem:
-            matcher = getattr(module, "spec_matches", None)
-        else:
-            for adapter in all_adapters():
-                if ecosystem == adapter.ECOSYSTEM:
-                    matcher = getattr(adapter, "spec_matches", None)
-        rules = _RULESETS[ecosystem] = RuleSet.load(ecosystem, spec_matcher=matcher)
-    return rules

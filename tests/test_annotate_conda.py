@@ -21,6 +21,7 @@ from prefixstate import changed, snapshot
 from variantlib.errors import ValidationError
 from variantlib.models.variant import VariantDescription
 from variantlib.variant_dist_info import VariantDistInfo
+from vbridge.decide.assess import assess_environment
 from vbridge.destinations.annotate import annotate_environment, clean_environment
 from vbridge.destinations.variant_json import SCHEMA_URL, read_variant_json
 from vbridge.scan import scan_environment
@@ -242,7 +243,7 @@ def test_removing_the_package_with_rattler_leaves_nothing(
     assert again.changed == []
     ledger = json.loads((prefix / ".vbridge" / "ledger.json").read_text())
     assert list(ledger["distributions"]) == [f"{SITE}/mpi4py-3.1.5.dist-info"]
-    env = scan_environment(prefix)
+    env = assess_environment(scan_environment(prefix))
     mpi4py = next(d for d in env.distributions if d.name == "mpi4py")
     assert mpi4py.facts["vbridge_metadata"] == "current"
 
@@ -276,7 +277,7 @@ def test_stale_metadata_is_shown_and_refreshed(tmp_path: Path, conda_cache: Path
     new_variant = read_variant_json((prefix / NUMPY / "variant.json").read_text())
     assert "blas_lapack :: provider :: openblas" in {p.to_str() for p in new_variant.properties}
     assert (prefix / NUMPY / "variant.json").read_text() != old_variant
-    env = scan_environment(prefix)
+    env = assess_environment(scan_environment(prefix))
     assert next(d for d in env.distributions if d.name == "numpy").facts == {
         "vbridge_metadata": "current"
     }

@@ -20,6 +20,7 @@ from debian_root import (
 from typer.testing import CliRunner
 from vbridge.adapters import apt
 from vbridge.cli import app
+from vbridge.decide.assess import assess_environment
 from vbridge.model import Distribution, Environment
 from vbridge.scan import scan_environment
 
@@ -142,7 +143,7 @@ def test_blas_and_lapack_alternatives_are_both_reported(
 ) -> None:
     point_alternative(root, BLAS, BLAS_TARGETS[blas_choice])
     point_alternative(root, LAPACK, LAPACK_TARGETS[lapack_choice])
-    env = scan_environment(root)
+    env = assess_environment(scan_environment(root))
     numpy = by_name(env)["numpy"]
     assert blas(numpy) == {blas_choice, lapack_choice}
     several = [f for f in env.findings if f.code == "several-blas-lapack"]

@@ -23,6 +23,7 @@ from debian_root import (
     requires_debian_numpy,
     requires_root,
 )
+from vbridge.decide.assess import assess_environment
 from vbridge.model import Distribution, Environment
 from vbridge.scan import scan_environment
 
@@ -92,7 +93,7 @@ def multiarch() -> str:
 
 
 def scan_root() -> Environment:
-    return scan_environment(Path("/"))
+    return assess_environment(scan_environment(Path("/")))
 
 
 def dist(env: Environment, name: str) -> Distribution:

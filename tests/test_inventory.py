@@ -384,7 +384,8 @@ def test_all_discovers_conda_environments_and_venvs(
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CONDA", "MAMBA", "XDG"))}
     env.update(HOME=str(home))
 
-    found = discover(DiscoveryConfig(home=home, environ=env, debian=False, venvs=[venvs]))
+    settings = {"debian": False, "venvs": [venvs]}
+    found = discover(DiscoveryConfig(home=home, environ=env, settings=settings))
     assert [(t.path, t.origin) for t in found] == [
         (three_envs["mkl"], "conda"),
         (envs_dir / "sci", "conda"),
@@ -412,7 +413,7 @@ def test_all_discovers_conda_environments_and_venvs(
 
 
 def test_debian_system_and_spack_discovery(tmp_path: Path) -> None:
-    system = discover(DiscoveryConfig(home=tmp_path, environ={}, conda=False))
+    system = discover(DiscoveryConfig(home=tmp_path, environ={}, settings={"conda": False}))
     if Path("/var/lib/dpkg/status").is_file() and Path("/usr/bin/python3").exists():
         assert system == [Target(Path("/"), "debian system")]
     else:

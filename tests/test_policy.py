@@ -25,8 +25,8 @@ def _dist(record: InstallRecord, name: str, owned: bool) -> Distribution:
     dist = Distribution(name, record.version, Path(f"/site/{name}-{record.version}.dist-info"))
     if owned:
         dist.owner = Owner.of(record)
-    matcher = conda.spec_matches if record.ecosystem == "conda" else None
-    for prop, evidence in RuleSet.load(record.ecosystem, matcher).record_properties(record):
+    syntax = conda.ADAPTER if record.ecosystem == "conda" else None
+    for prop, evidence in RuleSet.load(record.ecosystem, syntax).record_properties(record):
         dist.add(prop, evidence)
     return dist
 

@@ -4,12 +4,12 @@ Anaconda build strings taken from the real feedstocks (see the research notes)."
 from __future__ import annotations
 
 import pytest
-from vbridge.adapters.conda import spec_matches
+from vbridge.adapters.conda import ADAPTER as CONDA
 from vbridge.errors import RuleError
 from vbridge.model import InstallRecord
 from vbridge.rules import Rule, RuleSet, dependency_names
 
-RULES = RuleSet.load("conda", spec_matcher=spec_matches)
+RULES = RuleSet.load("conda", CONDA)
 
 
 def props(
@@ -133,7 +133,7 @@ def test_full_matchspec_rules_use_conda_semantics() -> None:
         {"id": "t", "match": "libblas 3.9.* *_mkl", "property": "blas_lapack :: provider :: mkl"},
         "test",
     )
-    rules = RuleSet("conda", [rule], spec_matcher=spec_matches)
+    rules = RuleSet("conda", [rule], syntax=CONDA)
     yes = InstallRecord("conda", "libblas", "3.9.0", "20_linux64_mkl", subdir="linux-64")
     no_build = InstallRecord("conda", "libblas", "3.9.0", "20_linux64_openblas", subdir="linux-64")
     no_version = InstallRecord("conda", "libblas", "3.8.0", "20_linux64_mkl", subdir="linux-64")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import condaenv
 from conftest import CondaPrefixFactory, run_vbridge
+from vbridge.decide.assess import assess_environment
 from vbridge.scan import scan_environment
 
 
@@ -108,7 +109,7 @@ def test_pip_install_beside_conda_is_a_finding(
          str(site), str(next(wheels.glob("six-*.whl")))],
         check=True,
     )
-    env = scan_environment(prefix)
+    env = assess_environment(scan_environment(prefix))
     sixes = {d.version: d for d in env.distributions if d.name == "six"}
     assert sixes["1.17.0"].owner is None and sixes["1.17.0"].installer == "pip"
     assert sixes["1.16.0"].owner is not None
@@ -117,7 +118,7 @@ def test_pip_install_beside_conda_is_a_finding(
 
     # pip replaces it outright (uninstalls conda's files): now conda's record is stale.
     shutil.rmtree(site / "six-1.16.0.dist-info")
-    env = scan_environment(prefix)
+    env = assess_environment(scan_environment(prefix))
     (finding,) = env.findings
     assert finding.code == "replaced-foreign"
     assert "1.16.0" in finding.message and "1.17.0" in finding.message

@@ -16,6 +16,7 @@ import pytest
 import spacktree
 from spacktree import SpackSite
 from vbridge.adapters import spack
+from vbridge.decide.assess import assess_environment
 from vbridge.errors import RecordError
 from vbridge.model import Distribution, Evidence, InstallRecord, RecordProblem
 from vbridge.rules import RuleSet
@@ -249,7 +250,7 @@ def test_find_root_from_tree_prefix_site_packages_env_and_view(env_site: SpackSi
 
 
 def test_tree_scan_two_numpy_builds_and_external_mkl(site: SpackSite) -> None:
-    env = scan_environment(site.tree)
+    env = assess_environment(scan_environment(site.tree))
     assert env.problems == []
     assert env.ecosystems == ["spack"]
     numpy_openblas = site.nodes["py-numpy^openblas"].hash[:7]
@@ -274,7 +275,7 @@ def test_tree_scan_two_numpy_builds_and_external_mkl(site: SpackSite) -> None:
 
 
 def test_h5py_and_mpi4py_on_openmpi(site: SpackSite) -> None:
-    env = scan_environment(site.tree)
+    env = assess_environment(scan_environment(site.tree))
     h5py = _dist_props(_dist(env.distributions, "h5py"))
     assert set(h5py) == {
         "hdf5 :: parallel :: on",

@@ -19,10 +19,10 @@ with a scanned environment under the coupling policy and returns a :class:`Verdi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, cast
+from typing import Literal
 from urllib.parse import unquote, urlparse
 
 from packaging.utils import canonicalize_name
@@ -330,17 +330,21 @@ def broken_dependents(
     ``python3-numpy-abi9``), and a version spec it does not satisfy (conda's
     ``numpy >=1.23.5,<2.0a0``), in the ecosystems the policy names.
     """
+    from vbridge.adapters import adapter_for
+
     virtuals = {v.provides: v for v in policy.abi if canonicalize_name(v.distribution) == name}
+    adapter = adapter_for(owner.ecosystem)
+    names_of = adapter.dependency_names if adapter is not None else dependency_names
     matcher = None
-    if owner.ecosystem in policy.version_constraints:
-        matcher = _spec_matcher(owner.ecosystem)
+    if adapter is not None and owner.ecosystem in policy.version_constraints:
+        matcher = adapter.spec_matches  # the ecosystem's own spec semantics (conda: MatchSpec)
     replaced = _with_version(owner, version)
     broken: list[tuple[InstallRecord, str]] = []
     for record in env.records:
         if record.ecosystem != owner.ecosystem or not record.foreign or record.key == owner.key:
             continue
         for dep in record.depends:
-            names = dependency_names(dep)
+            names = names_of(dep)
             abi = [virtuals[n] for n in names if n in virtuals]
             if abi:
                 if not any(v.provided_by(version) for v in abi):
@@ -365,17 +369,6 @@ def _with_version(record: InstallRecord, version: str) -> InstallRecord:
         channel=record.channel,
         subdir=record.subdir,
     )
-
-
-def _spec_matcher(ecosystem: str) -> Callable[[str, InstallRecord], bool] | None:
-    """The adapter's own spec semantics (conda: MatchSpec), if it has any."""
-    from vbridge.adapters import all_adapters
-
-    for adapter in all_adapters():
-        if ecosystem == adapter.ECOSYSTEM:
-            matcher = getattr(adapter, "spec_matches", None)
-            return cast("Callable[[str, InstallRecord], bool] | None", matcher)
-    return None
 
 
 def _owner_text(

@@ -34,13 +34,9 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, cast
 
 from vbridge.errors import NotAnEnvironment, ReadOnlyEnvironment, UnsafePath, VbridgeError
 from vbridge.model import Environment
-
-if TYPE_CHECKING:
-    from vbridge.adapters import Adapter
 
 __all__ = [
     "ADDED_FILES",
@@ -223,6 +219,7 @@ def sync_debian(root: Path = Path("/"), writer: ModuleType | None = None) -> Syn
     files, and the directory too once nothing else is left in it.
     """
     from vbridge.adapters import apt
+    from vbridge.decide.assess import assess_environment
     from vbridge.scan import scan_environment
 
     root = root.absolute()
@@ -230,7 +227,7 @@ def sync_debian(root: Path = Path("/"), writer: ModuleType | None = None) -> Syn
         raise NotAnEnvironment(
             f"{root}: no {apt.STATUS}; give the directory dpkg --root would take"
         )
-    env = scan_environment(root, adapters=[cast("Adapter", apt)])
+    env = assess_environment(scan_environment(root, adapters=[apt.ADAPTER]))
     result = SyncResult(root=root, problems=[str(p) for p in env.problems])
     current = {
         str(d.dist_info): f"{d.name} {d.version} ({d.owner.name} {d.owner.version})"

@@ -308,12 +308,13 @@ def _check_hash(path: Path, artifact: Artifact) -> None:
 
 def scan_target(target: PipTarget) -> Environment:
     """The environment pip would change: every layer the interpreter imports from."""
+    from vbridge.decide.assess import assess_environment
     from vbridge.scan import interpreter_layers, scan_environment
 
     prefix, layers = interpreter_layers(target.python)
     if target.layer not in layers and target.layer.is_dir():
         layers.insert(0, target.layer)
-    return scan_environment(prefix, layers=layers)
+    return assess_environment(scan_environment(prefix, layers=layers))
 
 
 def candidates_for(

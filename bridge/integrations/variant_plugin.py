@@ -44,13 +44,14 @@ def running_environment() -> Environment:
     variantlib starts its plugin subprocess with the target environment's interpreter,
     so ``sys.prefix`` and ``sys.path`` here are that environment's.
     """
+    from vbridge.decide.assess import assess_environment
     from vbridge.scan import scan_environment
 
     layers: dict[Path, None] = {}
     for entry in sys.path:
         if entry.endswith(("site-packages", "dist-packages")) and os.path.isdir(entry):
             layers[Path(entry)] = None
-    return scan_environment(Path(sys.prefix), layers=list(layers))
+    return assess_environment(scan_environment(Path(sys.prefix), layers=list(layers)))
 
 
 class InstalledBuildProvider:

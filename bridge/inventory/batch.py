@@ -67,11 +67,12 @@ class Outcome:
 
 def scan_target(target: Target) -> Environment:
     """Scan one target: an interpreter's layers, or a prefix."""
+    from vbridge.decide.assess import assess_environment
     from vbridge.scan import scan_environment, scan_python
 
     if target.python:
-        return scan_python(target.python)
-    return scan_environment(target.path)
+        return assess_environment(scan_python(target.python))
+    return assess_environment(scan_environment(target.path))
 
 
 def render(env: Environment, as_json: bool) -> Rendered:

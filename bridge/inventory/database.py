@@ -144,9 +144,9 @@ def fingerprint(env: Environment, target: Target) -> Fingerprint:
     Record sources and their directories (a package added to or removed from
     ``conda-meta/`` changes the directory's mtime), every site-packages layer and
     ``.dist-info``, the files evidence came from, unreadable records, and whatever the
-    adapters name with an optional ``fingerprint_paths(root)``.
+    adapters name with :meth:`~vbridge.adapters.Adapter.fingerprint_paths`.
     """
-    from vbridge.adapters import all_adapters
+    from vbridge.adapters import Adapter, all_adapters
 
     paths: set[str] = set()
     for layer in env.site_packages:
@@ -173,13 +173,12 @@ def fingerprint(env: Environment, target: Target) -> Fingerprint:
     if os.environ.get(POLICY_ENV_VAR):
         paths.add(os.environ[POLICY_ENV_VAR])
     for adapter in all_adapters():
-        extra = getattr(adapter, "fingerprint_paths", None)
-        if extra is None:
-            continue
+        if type(adapter).fingerprint_paths is Adapter.fingerprint_paths:
+            continue  # names nothing: spare its find_root on every layer (a Spack tree's)
         for candidate in [env.path, *env.site_packages]:
             root = adapter.find_root(candidate)
             if root is not None:
-                paths.update(str(p) for p in extra(root))
+                paths.update(str(p) for p in adapter.fingerprint_paths(root))
     return Fingerprint.of_paths(paths, target)
 
 

@@ -1,15 +1,15 @@
 """Which environments a machine has: the targets of ``vbridge scan --all``.
 
-- every conda environment the user's conda knows: the prefixes conda lists in
-  ``~/.conda/environments.txt`` (conda, mamba and micromamba append every environment
-  they create), and every prefix under the ``envs_dirs`` (``$CONDA_ENVS_PATH``, the
-  ``envs_dirs`` of the user's ``.condarc``, ``~/.conda/envs``, the root prefix's
-  ``envs/``);
-- the Debian system (the root ``/``, as ``vbridge scan --root /`` reads it), when
+Each adapter names its ecosystem's environments (:meth:`vbridge.adapters.Adapter.discover`):
+
+- conda: every conda environment the user's conda knows (``~/.conda/environments.txt``
+  and the ``envs_dirs``);
+- apt: the Debian system (the root ``/``, as ``vbridge scan --root /`` reads it), when
   ``/var/lib/dpkg/status`` and ``/usr/bin/python3`` exist;
-- Spack install trees and environments named in the configuration;
-- every venv (a directory with ``pyvenv.cfg``) under the directories named in the
-  configuration.
+- Spack: the install trees and environments named in the configuration;
+
+and then every venv (a directory with ``pyvenv.cfg``) under the directories named in
+the configuration.
 
 The configuration is ``$XDG_CONFIG_HOME/vbridge/config.toml`` (or ``$VBRIDGE_CONFIG``)::
 
@@ -19,7 +19,7 @@ The configuration is ``$XDG_CONFIG_HOME/vbridge/config.toml`` (or ``$VBRIDGE_CON
     conda = true
     debian = true
 
->>> config = DiscoveryConfig(home=Path("/nonexistent"), environ={}, debian=False)
+>>> config = DiscoveryConfig(home=Path("/nonexistent"), environ={}, settings={"debian": False})
 >>> discover(config)
 []
 """
@@ -31,6 +31,7 @@ import sys
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from vbridge.errors import VbridgeError
 
@@ -42,11 +43,10 @@ else:  # pragma: no cover
 __all__ = [
     "DiscoveryConfig",
     "Target",
-    "conda_environments",
-    "debian_system",
     "discover",
     "load_config",
-    "spack_targets",
+    "unique_paths",
+    "unique_targets",
     "venvs_under",
 ]
 
@@ -71,17 +71,28 @@ class Target:
         return f"{self.path} (python {self.python})" if self.python else str(self.path)
 
 
+# The [discover] keys vbridge itself reads; each adapter adds its own (DISCOVER_SETTINGS).
+_SETTINGS: dict[str, type] = {"venvs": list}
+
+
 @dataclass
 class DiscoveryConfig:
-    """Where to look: the user's home, and the Spack trees and venv folders to add."""
+    """Where to look: the user's home and environment, the ``[discover]`` settings
+    (``venvs``: folders with venvs; the adapters' own, ``spack = [...]``, ``conda =
+    false``...), and the file-system root system package managers are looked for in."""
 
     home: Path = field(default_factory=Path.home)
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
-    conda: bool = True
-    debian: bool = True
-    spack: list[Path] = field(default_factory=list)
-    venvs: list[Path] = field(default_factory=list)
-    debian_root: Path = Path("/")
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    root: Path = Path("/")
+
+    def enabled(self, key: str) -> bool:
+        """A ``true``/``false`` setting (true unless set false)."""
+        return self.settings.get(key, True) is not False
+
+    def paths(self, key: str) -> list[Path]:
+        """A list-of-paths setting (empty unless set)."""
+        return [Path(p) for p in self.settings.get(key, [])]
 
 
 def config_path(environ: Mapping[str, str], home: Path) -> Path:
@@ -112,120 +123,27 @@ def load_config(
         raise VbridgeError(f"{path}: not valid TOML ({exc}); fix or remove it") from exc
     if not isinstance(table, dict):
         raise VbridgeError(f"{path}: [discover] must be a table")
-    for key in ("spack", "venvs"):
-        value = table.get(key, [])
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise VbridgeError(f"{path}: discover.{key} must be a list of paths")
-        setattr(config, key, [Path(v).expanduser() for v in value])
-    for key in ("conda", "debian"):
-        value = table.get(key, True)
-        if not isinstance(value, bool):
+    from vbridge.adapters import all_adapters
+
+    known = dict(_SETTINGS)
+    for adapter in all_adapters():
+        known.update(adapter.DISCOVER_SETTINGS)
+    settings: dict[str, Any] = {}
+    # Lists first, then switches: the order the errors were always checked in.
+    for key, kind in sorted(known.items(), key=lambda kv: (kv[1] is not list, kv[0])):
+        if key not in table:
+            continue
+        value = table[key]
+        if kind is list:
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise VbridgeError(f"{path}: discover.{key} must be a list of paths")
+            settings[key] = [Path(v).expanduser() for v in value]
+        elif not isinstance(value, bool):
             raise VbridgeError(f"{path}: discover.{key} must be true or false")
-        setattr(config, key, value)
+        else:
+            settings[key] = value
+    config.settings = settings
     return config
-
-
-def _is_conda_prefix(path: Path) -> bool:
-    return (path / "conda-meta").is_dir()
-
-
-def _condarc_envs_dirs(text: str) -> list[str]:
-    """``envs_dirs`` of a ``.condarc``: the block list or flow list forms conda writes.
-
-    >>> _condarc_envs_dirs("channels:\\n  - conda-forge\\nenvs_dirs:\\n  - ~/envs\\n  - /opt/e\\n")
-    ['~/envs', '/opt/e']
-    >>> _condarc_envs_dirs("envs_dirs: [/a, '/b']\\n")
-    ['/a', '/b']
-    """
-    found: list[str] = []
-    lines = text.splitlines()
-    for i, line in enumerate(lines):
-        if not line.startswith("envs_dirs:"):
-            continue
-        rest = line.split(":", 1)[1].split(" #", 1)[0].strip()
-        if rest.startswith("["):
-            items = rest.strip("[]").split(",")
-            found += [item.strip().strip("'\"") for item in items if item.strip()]
-            continue
-        for item in lines[i + 1 :]:
-            stripped = item.strip()
-            if not stripped or stripped.startswith("#"):
-                continue
-            if not stripped.startswith("- "):
-                break
-            found.append(stripped[2:].split(" #", 1)[0].strip().strip("'\""))
-    return found
-
-
-def _conda_envs_dirs(config: DiscoveryConfig) -> list[Path]:
-    env, home = config.environ, config.home
-    dirs: list[Path] = []
-    for var in ("CONDA_ENVS_PATH", "CONDA_ENVS_DIRS"):
-        dirs += [Path(p) for p in env.get(var, "").split(os.pathsep) if p]
-    condarcs = [home / ".condarc", home / ".conda" / ".condarc", home / ".config/conda/.condarc"]
-    if env.get("XDG_CONFIG_HOME"):
-        condarcs.append(Path(env["XDG_CONFIG_HOME"]) / "conda" / ".condarc")
-    if env.get("CONDARC"):
-        condarcs.append(Path(env["CONDARC"]))
-    for rc in condarcs:
-        try:
-            text = rc.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            continue
-        for entry in _condarc_envs_dirs(text):
-            if entry.startswith("~"):
-                entry = str(home) + entry[1:]
-            dirs.append(Path(os.path.expandvars(entry)))
-    dirs.append(home / ".conda" / "envs")
-    for var in ("CONDA_ROOT", "MAMBA_ROOT_PREFIX"):
-        if env.get(var):
-            dirs.append(Path(env[var]) / "envs")
-    if env.get("CONDA_EXE"):  # <root>/bin/conda or <root>/condabin/conda
-        dirs.append(Path(env["CONDA_EXE"]).parent.parent / "envs")
-    return dirs
-
-
-def conda_environments(config: DiscoveryConfig) -> list[Path]:
-    """Every conda prefix the user's conda knows, in the order conda lists them."""
-    found: list[Path] = []
-    listing = config.home / ".conda" / "environments.txt"
-    try:
-        lines = listing.read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:
-        lines = []
-    for line in lines:
-        line = line.strip()
-        if line and not line.startswith("#"):
-            found.append(Path(line))
-    for var in ("CONDA_ROOT", "MAMBA_ROOT_PREFIX"):
-        if config.environ.get(var):
-            found.append(Path(config.environ[var]))
-    for envs_dir in _conda_envs_dirs(config):
-        try:
-            children = sorted(os.scandir(envs_dir), key=lambda e: e.name)
-        except OSError:
-            continue
-        found += [Path(e.path) for e in children if e.is_dir()]
-    return [p for p in _unique(found) if _is_conda_prefix(p)]
-
-
-def debian_system(config: DiscoveryConfig) -> Target | None:
-    """The Debian root (``/``), when it has a dpkg database and a ``python3``."""
-    root = config.debian_root
-    if (root / "var" / "lib" / "dpkg" / "status").is_file() and (
-        root / "usr" / "bin" / "python3"
-    ).exists():
-        return Target(root, "debian system")
-    return None
-
-
-def spack_targets(config: DiscoveryConfig) -> list[Path]:
-    """The configured Spack install trees and environments that exist."""
-    found = []
-    for path in config.spack:
-        if (path / ".spack-db" / "index.json").is_file() or (path / "spack.lock").is_file():
-            found.append(path)
-    return found
 
 
 def venvs_under(directory: Path, depth: int = _VENV_DEPTH) -> Iterator[Path]:
@@ -245,7 +163,8 @@ def venvs_under(directory: Path, depth: int = _VENV_DEPTH) -> Iterator[Path]:
         yield from venvs_under(Path(entry.path), depth - 1)
 
 
-def _unique(paths: Iterable[Path]) -> list[Path]:
+def unique_paths(paths: Iterable[Path]) -> list[Path]:
+    """``paths`` without repeats (one directory reached by two paths counts once)."""
     seen: set[str] = set()
     out = []
     for path in paths:
@@ -258,16 +177,13 @@ def _unique(paths: Iterable[Path]) -> list[Path]:
 
 def discover(config: DiscoveryConfig | None = None) -> list[Target]:
     """Every environment of this machine that the configuration allows, each once."""
+    from vbridge.adapters import all_adapters
+
     config = load_config() if config is None else config
     targets: list[Target] = []
-    if config.conda:
-        targets += [Target(p, "conda") for p in conda_environments(config)]
-    if config.debian:
-        system = debian_system(config)
-        if system is not None:
-            targets.append(system)
-    targets += [Target(p, "spack") for p in spack_targets(config)]
-    for directory in config.venvs:
+    for adapter in sorted(all_adapters(), key=lambda a: a.DISCOVER_RANK):
+        targets += adapter.discover(config)
+    for directory in config.paths("venvs"):
         targets += [Target(p, "venv") for p in venvs_under(directory)]
     return unique_targets(targets)
 

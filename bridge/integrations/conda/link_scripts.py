@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from vbridge.adapters.conda import CondaPrefix
 from vbridge.errors import VbridgeError
 from vbridge.model import InstallRecord, RecordProblem
 from vbridge.rules import dependency_names
@@ -285,31 +286,17 @@ def _pending_records(request: PostLinkRequest) -> list[InstallRecord]:
     return records
 
 
-class _PendingCondaAdapter:
+class _PendingCondaAdapter(CondaPrefix):
     """The conda adapter, plus records the installer has not written yet."""
-
-    ECOSYSTEM = "conda"
 
     def __init__(self, prefix: Path, pending: Sequence[InstallRecord]) -> None:
         self._prefix = prefix
         self._pending = list(pending)
 
-    def find_root(self, path: Path) -> Path | None:
-        from vbridge.adapters import conda
-
-        return conda.find_root(path)
-
     def read_records(self, root: Path, problems: list[RecordProblem]) -> Iterator[InstallRecord]:
-        from vbridge.adapters import conda
-
-        yield from conda.read_records(root, problems)
+        yield from super().read_records(root, problems)
         if root == self._prefix:
             yield from self._pending
-
-    def site_packages(self, root: Path) -> list[Path]:
-        from vbridge.adapters import conda
-
-        return conda.site_packages(root)
 
 
 def run_post_link(request: PostLinkRequest, *, dry_run: bool = False) -> PostLinkOutcome:
@@ -319,6 +306,7 @@ def run_post_link(request: PostLinkRequest, *, dry_run: bool = False) -> PostLin
     command turns them into a message.
     """
     from vbridge.adapters import conda
+    from vbridge.decide.assess import assess_environment
     from vbridge.destinations.annotate import annotate_environment
     from vbridge.scan import scan_environment
 
@@ -334,12 +322,9 @@ def run_post_link(request: PostLinkRequest, *, dry_run: bool = False) -> PostLin
         # only the package's own distributions. Those are conda-owned: the other
         # adapters' records (a wheel's binaries, apt, Spack) give them nothing, and the
         # hook reports no scan findings, so neither is read.
-        env = scan_environment(
-            prefix,
-            adapters=[conda],
-            only=_record_dists(prefix, own_paths),
-            findings=False,
-        )
+        own_dists = _record_dists(prefix, own_paths)
+        env = scan_environment(prefix, adapters=[conda.ADAPTER], only=own_dists)
+        assess_environment(env, only=own_dists, findings=False)
         targets = [d for r in env.records if r.source in own_paths for d in r.python_dists]
     else:
         pending = _pending_records(request)
@@ -363,9 +348,9 @@ def run_post_link(request: PostLinkRequest, *, dry_run: bool = False) -> PostLin
                 "removes it"
             )
         targets = list(pending[0].python_dists)
-        env = scan_environment(
-            prefix, adapters=[_PendingCondaAdapter(prefix, pending)], only=targets, findings=False
-        )
+        pending_adapter = _PendingCondaAdapter(prefix, pending)
+        env = scan_environment(prefix, adapters=[pending_adapter], only=targets)
+        assess_environment(env, only=targets, findings=False)
     present = {d.dist_info for d in env.distributions}
     targets = [t for t in targets if t in present]
     if targets:

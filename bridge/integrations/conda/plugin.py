@@ -250,10 +250,11 @@ def health_check(prefix: str, verbose: bool) -> None:
     ok, bad = _marks()
 
     def work() -> None:
+        from vbridge.decide.assess import assess_environment
         from vbridge.integrations.conda.health import environment_health
         from vbridge.scan import scan_environment
 
-        report = environment_health(scan_environment(Path(prefix)))
+        report = environment_health(assess_environment(scan_environment(Path(prefix))))
         if report.healthy:
             print(f"{ok} vbridge: no mixed builds, no pip shadowing, variant metadata current.\n")
             return
@@ -275,11 +276,12 @@ def health_check(prefix: str, verbose: bool) -> None:
 
 def health_fix(prefix: str, args: Namespace, confirm: Callable[[str], None]) -> int:
     """``conda doctor --fix vbridge``: rewrite the stale metadata."""
+    from vbridge.decide.assess import assess_environment
     from vbridge.destinations.annotate import annotate_environment
     from vbridge.integrations.conda.health import environment_health
     from vbridge.scan import scan_environment
 
-    env = scan_environment(Path(prefix))
+    env = assess_environment(scan_environment(Path(prefix)))
     report = environment_health(env)
     if not report.stale:
         print("vbridge: variant metadata is current; nothing to fix.")

@@ -280,6 +280,7 @@ def sync_transaction(
     :class:`vbridge.errors.VbridgeError` subclasses on bad input (not a prefix,
     read-only, locked); the conda plugin turns them into one line.
     """
+    from vbridge.decide.assess import assess_environment
     from vbridge.destinations.annotate import annotate_environment
     from vbridge.integrations.variants_toml import variants_toml_is_ours, write_variants_toml
     from vbridge.scan import scan_environment
@@ -288,7 +289,7 @@ def sync_transaction(
     outcome = SyncOutcome(prefix)
     if not change:
         return outcome
-    env = scan_environment(prefix)
+    env = assess_environment(scan_environment(prefix))
     outcome.problems.extend(str(p) for p in env.problems)
 
     stop_at = RuleSet.load("conda").stop_at

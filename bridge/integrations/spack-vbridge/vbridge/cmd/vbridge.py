@@ -139,15 +139,16 @@ def _default_paths() -> list[Path]:
 def _environments(paths: Sequence[str]) -> list[Any]:
     """Scan the PATHs, or what Spack has installed (its store, else the default paths)."""
     from vbridge.adapters import all_adapters
+    from vbridge.decide.assess import assess_environment
     from vbridge.scan import scan_environment
 
     if paths:
-        return [scan_environment(Path(p).absolute()) for p in paths]
+        return [assess_environment(scan_environment(Path(p).absolute())) for p in paths]
     source = _spack_store_source()
     if source is not None:
         others = [a for a in all_adapters() if a.ECOSYSTEM != source.ECOSYSTEM]
-        return [scan_environment(source.root, adapters=[source, *others])]
-    return [scan_environment(p.absolute()) for p in _default_paths()]
+        return [assess_environment(scan_environment(source.root, adapters=[source, *others]))]
+    return [assess_environment(scan_environment(p.absolute())) for p in _default_paths()]
 
 
 def _scan(args: argparse.Namespace) -> int:
