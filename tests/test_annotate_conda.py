@@ -106,7 +106,6 @@ def test_added_files_are_registered_in_record_and_conda_meta(
             *(f".vbridge/backups/{h}" for h in
               (before[f"{NUMPY}/RECORD"], before[numpy_meta.relative_to(prefix).as_posix()])),
             ".vbridge/ledger.json",
-            ".vbridge/lock",
             numpy_meta.relative_to(prefix).as_posix(),
             f"{NUMPY}/RECORD",
             f"{NUMPY}/sboms/",

@@ -568,6 +568,7 @@ def _reconcile(
         for rel in sorted(known_dirs, key=len, reverse=True):
             if any(p.startswith(rel + "/") for p in plan.files):
                 continue
+            contained(root, root / rel)
             with contextlib.suppress(OSError):
                 (root / rel).rmdir()
                 result.changes.append(Change(root / rel, "remove", plan.name))
@@ -714,6 +715,8 @@ def _sweep(root: Path, store: LedgerStore, ledger: Ledger) -> None:
         dirs.add(root / key)
         dirs.update(root / d for d in entry.dirs)
         dirs.update((root / e).parent for e in entry.edits)
+    for directory in dirs - {store.directory, store.backups}:
+        contained(root, directory)  # a ledger directory reached through a link out: refused
     sweep_temporary_files(sorted(dirs))
 
 
@@ -727,6 +730,7 @@ def _finish(store: LedgerStore, lock: EnvironmentLock, final: Ledger) -> None:
     store.prune_backups(final)
     sweep_temporary_files([store.directory])
     lock.release_and_remove()
+    store.legacy_lock.unlink(missing_ok=True)  # an earlier version's lock file (or link)
     with contextlib.suppress(OSError):
         store.directory.rmdir()
 
@@ -753,6 +757,7 @@ def annotate_environment(
     only_keys = _only_keys(root, only)
 
     def run(lock: EnvironmentLock | None) -> None:
+        store.check()
         ledger = store.load()
         if lock is not None:
             _sweep(root, store, ledger)
@@ -763,12 +768,14 @@ def annotate_environment(
         if lock is not None:
             _finish(store, lock, final)
 
+    store.check()
     if dry_run:
         run(None)
         return result
     require_writable(store.directory)
-    store.directory.mkdir(parents=True, exist_ok=True)
     with EnvironmentLock(store.lock_path, wait=wait) as lock:
+        store.check()
+        store.directory.mkdir(parents=True, exist_ok=True)
         try:
             run(lock)
         except BaseException:
@@ -795,10 +802,12 @@ def clean_environment(
     store = LedgerStore.of(root)
     result = CleanResult(root=root, dry_run=dry_run, ledger=store.path)
     only_keys = _only_keys(root, only)
+    store.check()
     if not store.path.exists() and not store.directory.exists():
         return result
 
     def run(lock: EnvironmentLock | None) -> None:
+        store.check()
         ledger = store.load()
         if lock is not None:
             _sweep(root, store, ledger)
@@ -820,5 +829,7 @@ def clean_environment(
         return result
     require_writable(store.directory)
     with EnvironmentLock(store.lock_path, wait=wait) as lock:
+        if not store.path.exists() and not store.directory.exists():
+            return result  # a clean before us removed everything while we waited
         run(lock)
     return result

@@ -88,7 +88,14 @@ def meta_with(
 
     Paths are relative to the prefix. ``rewritten`` maps files the record already owns
     (a RECORD vbridge edited) to their new content, for ``sha256_in_prefix``.
-    Raises ``ValueError`` if ``data`` is not a PrefixRecord object.
+    Raises ``ValueError`` if ``data`` is not a PrefixRecord object. When nothing changes
+    (none of vbridge's paths there, nothing added), ``data`` itself is returned: a record
+    vbridge never touched keeps its bytes whatever its layout (a BOM, CRLF, tabs, ``\\/``,
+    a duplicate key), so the original annotate backs up is the file as it was.
+
+    >>> layout = b'\\xef\\xbb\\xbf{"files":["a\\\\/b"],\\r\\n\\t"name":"x","name":"y","v":0.0e0}'
+    >>> meta_with(layout, {}, managed={"c"}, rewritten={}) == layout
+    True
     """
     record = json.loads(data)
     if not isinstance(record, dict):
@@ -96,31 +103,40 @@ def meta_with(
     layout = _Layout.of(data)
     drop = set(managed) | set(added)
 
+    changed = bool(added)
     files = record.get("files")
     if files is None and added:
         files = record["files"] = []
     if not isinstance(files, list | None):
         raise ValueError("'files' is not a list")
     if files is not None:
-        files[:] = [f for f in files if f not in drop]
+        before = len(files)
+        files[:] = [f for f in files if not (isinstance(f, str) and f in drop)]
+        changed = changed or len(files) != before
         for path in sorted(added):
             _insert_sorted(files, path, key=str)
 
     paths_data = record.get("paths_data")
     if paths_data is None:
         if not added:
-            return layout.dump(record)
+            return layout.dump(record) if changed else data
         paths_data = record["paths_data"] = {"paths_version": 1, "paths": []}
     entries = paths_data.get("paths") if isinstance(paths_data, dict) else None
     if not isinstance(entries, list):
         raise ValueError("'paths_data.paths' is not a list")
-    entries[:] = [e for e in entries if not (isinstance(e, dict) and e.get("_path") in drop)]
+    before = len(entries)
+    entries[:] = [e for e in entries if not (isinstance(e, dict) and _entry_path(e) in drop)]
+    changed = changed or len(entries) != before
     with_in_prefix = any(isinstance(e, dict) and "sha256_in_prefix" in e for e in entries)
     for entry in entries:
-        if isinstance(entry, dict) and entry.get("_path") in rewritten and (
+        if isinstance(entry, dict) and _entry_path(entry) in rewritten and (
             "sha256_in_prefix" in entry
         ):
-            entry["sha256_in_prefix"] = sha256_hex(rewritten[entry["_path"]])
+            digest = sha256_hex(rewritten[_entry_path(entry)])
+            changed = changed or entry["sha256_in_prefix"] != digest
+            entry["sha256_in_prefix"] = digest
+    if not changed:
+        return data
     for path in sorted(added):
         content = added[path]
         digest = sha256_hex(content)
@@ -133,5 +149,6 @@ def meta_with(
 
 
 def _entry_path(entry: Any) -> str:
-    return str(entry.get("_path", "")) if isinstance(entry, dict) else ""
+    path = entry.get("_path", "") if isinstance(entry, dict) else ""
+    return path if isinstance(path, str) else ""  # a list is not a path (and not hashable)
 

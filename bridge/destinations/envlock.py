@@ -1,43 +1,71 @@
 """One exclusive lock per environment, so two vbridge runs never write at once.
 
-The lock is ``fcntl.flock`` on ``<state dir>/lock``. The kernel drops it when the holder
-exits, even on SIGKILL, so a crashed run never leaves the environment locked. A run that
-finds the lock held waits up to ``wait`` seconds (default: not at all), then stops with
-:class:`~vbridge.errors.EnvironmentLocked` naming the lock file.
+The lock is ``fcntl.flock`` on the environment directory itself (its root: a conda
+prefix, a venv, ``/`` for a Debian system). That directory outlives every run: ``clean``
+removes the state directory ``.vbridge/`` when nothing is left, and a run waiting for the
+lock still holds a descriptor of a directory that exists, so it queues, then finds a
+clean environment. The kernel drops the lock when the holder exits, even on SIGKILL, so a
+crashed run never leaves the environment locked. A run that finds the lock held waits up
+to ``wait`` seconds (default: not at all), then stops with
+:class:`~vbridge.errors.EnvironmentLocked` naming the environment.
 
 >>> import tempfile
->>> state = Path(tempfile.mkdtemp())
->>> with EnvironmentLock(state / "lock"):
-...     (state / "lock").exists()
-True
+>>> env = Path(tempfile.mkdtemp())
+>>> with EnvironmentLock(env):
+...     sorted(os.listdir(env))   # nothing is created to hold the lock
+[]
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import time
 from pathlib import Path
 from types import TracebackType
 
-from vbridge.errors import EnvironmentLocked
+from vbridge.errors import EnvironmentLocked, ReadOnlyEnvironment
 
 __all__ = ["EnvironmentLock"]
 
 
 class EnvironmentLock:
-    """Hold ``path`` exclusively for the duration of a ``with`` block."""
+    """Hold the environment directory ``path`` exclusively for a ``with`` block.
+
+    ``path`` may also be a lock file (an older layout): then it is opened without
+    following a symlink, and a file removed by the holder before us is opened again.
+    """
 
     def __init__(self, path: Path, wait: float = 0.0) -> None:
         self.path = path
         self.wait = wait
         self._fd: int | None = None
 
+    def _open(self) -> int:
+        try:
+            if os.path.isdir(self.path) and not os.path.islink(self.path):
+                return os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            return os.open(
+                self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644
+            )
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise EnvironmentLocked(
+                    f"{self.path}: a symlink where vbridge's lock belongs; remove it"
+                ) from None
+            if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+                raise ReadOnlyEnvironment(
+                    f"{self.path}: cannot be locked ({exc.strerror}); run vbridge as the "
+                    "user that owns the environment"
+                ) from None
+            raise
+
     def __enter__(self) -> EnvironmentLock:
         deadline = time.monotonic() + max(self.wait, 0.0)
         while True:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            fd = self._open()
             while True:
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -51,8 +79,8 @@ class EnvironmentLock:
                             "behind it"
                         ) from None
                     time.sleep(0.05)
-            # The holder before us may have removed the lock file (clean does, when
-            # nothing is left): then we hold a lock on a name nobody else can see.
+            # A lock file the holder before us removed: we hold a lock on a name nobody
+            # else can see (a directory is never removed from under us this way).
             try:
                 same = os.stat(self.path).st_ino == os.fstat(fd).st_ino
             except FileNotFoundError:
@@ -63,9 +91,10 @@ class EnvironmentLock:
             os.close(fd)
 
     def release_and_remove(self) -> None:
-        """Remove the lock file while still holding it (nothing is left to protect)."""
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.path)
+        """Remove a lock *file* while still holding it (nothing is left to protect)."""
+        if not os.path.isdir(self.path):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
 
     def __exit__(
         self,

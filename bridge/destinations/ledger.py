@@ -19,7 +19,8 @@ A run killed at any point therefore leaves a ledger that covers what is on disk,
 the next ``annotate`` or ``clean`` finishes or undoes the work.
 
 >>> ledger = Ledger()
->>> ledger.distributions["site/a-1.dist-info"] = DistEntry(files={"site/a-1.dist-info/x": ["00"]})
+>>> entry = DistEntry(files={"site/a-1.dist-info/x": ["0" * 64]})
+>>> ledger.distributions["site/a-1.dist-info"] = entry
 >>> Ledger.from_bytes(ledger.to_bytes()) == ledger
 True
 """
@@ -34,8 +35,8 @@ from typing import Any
 
 import msgspec
 from vbridge.destinations.json_text import dumps
-from vbridge.errors import RecordError
-from vbridge.safefs import atomic_write, read_bytes, sha256_hex
+from vbridge.errors import RecordError, UnsafePath
+from vbridge.safefs import atomic_write, contained, read_bytes, sha256_hex
 from vbridge.typed_json import decode
 
 __all__ = ["FORMAT", "DistEntry", "EditEntry", "Ledger", "LedgerStore", "state_dir"]
@@ -45,21 +46,67 @@ LEDGER_NAME = "ledger.json"
 LOCK_NAME = "lock"
 BACKUPS = "backups"
 
-# Roots whose state belongs in the system's state directory, not inside the tree.
-_SYSTEM_ROOTS = (Path("/"), Path("/usr"))
+# Roots whose state belongs in the system's state directory, not inside the tree; each
+# root its own (its ledger's paths are relative to it).
+_SYSTEM_STATE = Path("/var/lib/vbridge")
+_SYSTEM_ROOTS = {Path("/"): _SYSTEM_STATE, Path("/usr"): _SYSTEM_STATE / "usr"}
+_SHA256 = frozenset("0123456789abcdef")
 
 
 def state_dir(root: Path) -> Path:
-    """Where the ledger, lock and backups of the environment ``root`` live.
+    """Where the ledger and backups of the environment ``root`` live.
 
     >>> state_dir(Path("/opt/conda/envs/sci"))
     PosixPath('/opt/conda/envs/sci/.vbridge')
     >>> state_dir(Path("/"))
     PosixPath('/var/lib/vbridge')
+    >>> state_dir(Path("/usr"))
+    PosixPath('/var/lib/vbridge/usr')
     """
-    if Path(os.path.abspath(root)) in _SYSTEM_ROOTS:
-        return Path("/var/lib/vbridge")
-    return root / ".vbridge"
+    return _SYSTEM_ROOTS.get(Path(os.path.abspath(root)), root / ".vbridge")
+
+
+def check_state_dir(root: Path, directory: Path) -> None:
+    """Raise :class:`UnsafePath` unless ``directory`` (existing or not) is where it
+    seems: a real directory, reached through no symlink, inside ``root`` (or the
+    system's state directory for a system root). Nothing is written through a state
+    directory that points elsewhere.
+    """
+    expected = Path(os.path.abspath(directory))
+    if os.path.lexists(expected) and (expected.is_symlink() or not expected.is_dir()):
+        raise UnsafePath(
+            f"{expected}: vbridge's state directory is a symlink or not a directory; "
+            "vbridge never writes through it (remove it, or move what it points to "
+            "back in place)"
+        )
+    base = root if expected.parent == Path(os.path.abspath(root)) else expected.parent
+    real = contained(base, expected)
+    if real != Path(os.path.realpath(base)) / expected.name:
+        raise UnsafePath(f"{expected}: resolves to {real}; vbridge never writes there")
+
+
+def _check_path(where: Path, path: str) -> None:
+    """A ledger path is relative, normalised and never climbs out (``..``)."""
+    parts = path.split("/")
+    if (
+        not path
+        or path.startswith("/")
+        or "\0" in path
+        or any(part in ("", ".", "..") for part in parts)
+    ):
+        raise RecordError(
+            f"{where}: the ledger names {path!r}, which is not a path inside the "
+            "environment; nothing was changed (restore the ledger from a backup, or "
+            "remove it to make vbridge forget what it wrote)"
+        )
+
+
+def _check_digest(where: Path, digest: str) -> None:
+    if len(digest) != 64 or not _SHA256.issuperset(digest):
+        raise RecordError(
+            f"{where}: the ledger holds {digest!r} where a SHA-256 belongs; nothing was "
+            "changed (restore the ledger from a backup, or remove it)"
+        )
 
 
 @dataclass
@@ -125,7 +172,31 @@ class Ledger:
                 for k, v in document.distributions.items()
             },
             edited={k: EditEntry(v.original, v.written) for k, v in document.edited.items()},
-        )
+        ).checked(where)
+
+    def checked(self, where: Path) -> Ledger:
+        """This ledger, if every path in it stays in the environment and every digest is
+        one; else :class:`RecordError` before anything acts on it."""
+        for key, entry in self.distributions.items():
+            _check_path(where, key)
+            for path, digests in entry.files.items():
+                _check_path(where, path)
+                for digest in digests:
+                    _check_digest(where, digest)
+            for path in [*entry.dirs, *entry.edits]:
+                _check_path(where, path)
+            for path in entry.edits:
+                if path not in self.edited:
+                    raise RecordError(
+                        f"{where}: the ledger says vbridge edited {path} but keeps no "
+                        "original of it; nothing was changed (restore the ledger from a "
+                        "backup, or remove it)"
+                    )
+        for path, edit in self.edited.items():
+            _check_path(where, path)
+            for digest in [edit.original, *edit.written]:
+                _check_digest(where, digest)
+        return self
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Ledger) and self.to_bytes() == other.to_bytes()
@@ -165,12 +236,32 @@ class LedgerStore:
     def of(cls, root: Path) -> LedgerStore:
         return cls(root, state_dir(root))
 
+    def check(self) -> None:
+        """:func:`check_state_dir`, and the same of ``backups/``: before any use."""
+        check_state_dir(self.root, self.directory)
+        for name in (LEDGER_NAME, LOCK_NAME):
+            if (self.directory / name).is_symlink():
+                raise UnsafePath(
+                    f"{self.directory / name}: a symlink; vbridge never reads or writes "
+                    "its state through one (remove it)"
+                )
+        if os.path.lexists(self.backups):
+            check_state_dir(self.directory, self.backups)
+
     @property
     def path(self) -> Path:
         return self.directory / LEDGER_NAME
 
     @property
     def lock_path(self) -> Path:
+        """What the lock is taken on: the environment directory itself, which ``clean``
+        never removes (a lock file in the state directory could be removed from under
+        the runs waiting for it)."""
+        return self.root
+
+    @property
+    def legacy_lock(self) -> Path:
+        """The lock file earlier versions kept in the state directory."""
         return self.directory / LOCK_NAME
 
     @property
@@ -178,13 +269,13 @@ class LedgerStore:
         return self.directory / BACKUPS
 
     def load(self) -> Ledger:
-        data = read_bytes(self.path)
+        data = read_bytes(self.path, root=self.directory)
         return Ledger() if data is None else Ledger.from_bytes(data, self.path)
 
     def save(self, ledger: Ledger) -> bool:
         """Write the ledger if it changed; True if it did."""
         data = ledger.to_bytes()
-        if read_bytes(self.path) == data:
+        if read_bytes(self.path, root=self.directory) == data:
             return False
         self.directory.mkdir(parents=True, exist_ok=True)
         atomic_write(self.path, data, self.directory)
@@ -194,13 +285,13 @@ class LedgerStore:
         """Keep ``data`` under its SHA-256 (once) and return the digest."""
         digest = sha256_hex(data)
         target = self.backups / digest
-        if read_bytes(target) != data:
+        if read_bytes(target, root=self.directory) != data:
             self.backups.mkdir(parents=True, exist_ok=True)
             atomic_write(target, data, self.directory)
         return digest
 
     def original(self, digest: str) -> bytes | None:
-        data = read_bytes(self.backups / digest)
+        data = read_bytes(self.backups / digest, root=self.directory)
         if data is not None and sha256_hex(data) != digest:
             return None  # a damaged backup is never restored
         return data

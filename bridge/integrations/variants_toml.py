@@ -174,9 +174,11 @@ def write_variants_toml(
         return result
     store = LedgerStore.of(root)
     require_writable(root)
+    store.check()
     require_writable(store.directory)
-    store.directory.mkdir(parents=True, exist_ok=True)
     with EnvironmentLock(store.lock_path, wait=wait):
+        store.check()
+        store.directory.mkdir(parents=True, exist_ok=True)
         # Intent first: the record names the new content before the file holds it.
         _save_record(root, [*_written(root), sha256_hex(data)])
         atomic_write(target, data, root)
@@ -204,6 +206,7 @@ def remove_variants_toml(
     if dry_run:
         return result
     store = LedgerStore.of(root)
+    store.check()
     require_writable(store.directory)
     with EnvironmentLock(store.lock_path, wait=wait):
         if ours:
