@@ -2,7 +2,9 @@
 
 Exit codes: 0 nothing refused, 1 a refusal-level finding, 2 bad input or usage (every
 :class:`~vbridge.errors.VbridgeError` a command raises, turned into one line by the
-app's command group, whichever way it is run: :func:`main` or a test's ``CliRunner``).
+app's command group, whichever way it is run: :func:`main` or a test's ``CliRunner``),
+3 a bug in vbridge (one line asking for a report, the traceback in a log:
+:mod:`vbridge.crash`).
 Heavy modules are imported inside the commands so ``vbridge --help`` stays fast.
 """
 
@@ -35,6 +37,12 @@ class _Commands(TyperGroup):
             return super().invoke(ctx)
         except VbridgeError as exc:
             raise _fail(str(exc), exc.exit_code) from None
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+            raise  # typer's own exits and usage errors (exit 2 with their message)
+        except Exception as exc:  # a bug: exit 3 and a log, never the 1 or 2 of a result
+            from vbridge.crash import report_bug
+
+            raise typer.Exit(report_bug(exc)) from None
 
 
 app = typer.Typer(

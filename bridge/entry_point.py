@@ -78,7 +78,18 @@ def pip_passthrough(argv: Sequence[str]) -> list[str] | None:
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point: a bug anywhere exits 3 (:mod:`vbridge.crash`)."""
+    try:
+        _main()
+    except (SystemExit, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        from vbridge.crash import report_bug
+
+        sys.exit(report_bug(exc))
+
+
+def _main() -> None:
     # A scan allocates hundreds of thousands of objects that live to the end of this
     # short process (decoded records, the model); with the default thresholds the
     # cyclic collector walks them again and again (~45% of a 2,000-install Spack scan's

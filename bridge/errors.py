@@ -7,6 +7,7 @@ no traceback reaches the user.
 from __future__ import annotations
 
 __all__ = [
+    "DiskFull",
     "EnvironmentLocked",
     "NotAnEnvironment",
     "ReadOnlyEnvironment",
@@ -58,6 +59,10 @@ class NotAnEnvironment(VbridgeError):
 
 class ReadOnlyEnvironment(VbridgeError):
     """A directory vbridge must write to is not writable."""
+
+
+class DiskFull(VbridgeError):
+    """A write found no space left on its file system."""
 
 
 class UnsafePath(VbridgeError):

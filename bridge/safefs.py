@@ -46,7 +46,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from vbridge.errors import ReadOnlyEnvironment, UnreadableFile, UnsafePath
+from vbridge.errors import DiskFull, ReadOnlyEnvironment, UnreadableFile, UnsafePath
 
 __all__ = [
     "MAX_READ_BYTES",
@@ -328,6 +328,11 @@ def sweep_temporary_files(directories: Iterable[Path]) -> list[Path]:
 
 
 def _as_vbridge_error(exc: OSError, directory: Path) -> Exception:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return DiskFull(
+            f"{directory}: no space left on device; nothing was left half-written (free "
+            "some space, then run vbridge again: it finishes what this run began)"
+        )
     if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
         return ReadOnlyEnvironment(
             f"{directory}: not writable ({exc.strerror}); run vbridge as the user that owns "

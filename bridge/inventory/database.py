@@ -33,18 +33,20 @@ not scanned again; its ``scans`` row says ``unchanged``.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from vbridge import __version__
 from vbridge.errors import VbridgeError
@@ -74,6 +76,54 @@ _RACY_NS = 1_000_000_000
 
 class InventoryError(VbridgeError):
     """The inventory database cannot be used (not SQLite, newer schema, unwritable)."""
+
+
+# How long a run waits for another run's write to the inventory before giving up: runs
+# queue behind each other (SQLite's busy timeout) instead of failing at once.
+BUSY_TIMEOUT = 120.0
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _database_error(path: Path, exc: sqlite3.Error) -> InventoryError:
+    """The one line for what SQLite said about the inventory file."""
+    text = str(exc)
+    if "locked" in text or "busy" in text:
+        return InventoryError(
+            f"{path}: another vbridge run has been writing this inventory for over "
+            f"{BUSY_TIMEOUT:.0f} s; run again when it is done"
+        )
+    if "readonly" in text or "read-only" in text:
+        return InventoryError(
+            f"{path}: read-only; vbridge cannot record scans in it (use a writable file, "
+            "or run as its owner)"
+        )
+    if "full" in text:
+        return InventoryError(
+            f"{path}: no space left on device; nothing was recorded (free some space and "
+            "scan again)"
+        )
+    if "not a database" in text or "malformed" in text or "no such" in text:
+        return InventoryError(
+            f"{path}: the inventory is damaged ({text}); remove it (or restore a backup) "
+            "and scan again"
+        )
+    return InventoryError(f"{path}: the inventory cannot be used ({text})")
+
+
+def _guarded(method: Callable[P, R]) -> Callable[P, R]:
+    """An :class:`Inventory` method whose SQLite errors are one line naming the file."""
+
+    @functools.wraps(method)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(*args, **kwargs)
+        except sqlite3.Error as exc:
+            inventory = args[0]
+            assert isinstance(inventory, Inventory)
+            raise _database_error(inventory.path, exc) from None
+
+    return run
 
 
 # --- fingerprints -----------------------------------------------------------------------
@@ -499,7 +549,7 @@ class Inventory:
         if path.parent and not path.parent.is_dir():
             raise InventoryError(f"{path}: its directory does not exist; create it first")
         try:
-            conn = sqlite3.connect(path)
+            conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT)
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA foreign_keys = ON")
             (version,) = conn.execute("PRAGMA user_version").fetchone()
@@ -507,9 +557,16 @@ class Inventory:
                 r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
             }
         except sqlite3.DatabaseError as exc:
-            raise InventoryError(
-                f"{path}: not an SQLite database ({exc}); give a new file or an inventory"
-            ) from exc
+            if "not a database" in str(exc):
+                raise InventoryError(
+                    f"{path}: not an SQLite database ({exc}); give a new file or an inventory"
+                ) from None
+            raise _database_error(path, exc) from None
+        if create and os.access(path, os.W_OK):
+            # WAL: readers never wait for a writer, writers queue; where the file system
+            # cannot share memory (some network mounts) SQLite keeps its rollback journal.
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("PRAGMA journal_mode = WAL")
         if version > SCHEMA_VERSION:
             conn.close()
             raise InventoryError(
@@ -523,15 +580,27 @@ class Inventory:
             )
         inventory = cls(path, conn)
         if version < SCHEMA_VERSION and create:
-            with inventory.db.atomic():
-                _create_schema(inventory.db)
-                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            try:
+                conn.execute("BEGIN IMMEDIATE")  # one run creates the schema; others wait
+                (version,) = conn.execute("PRAGMA user_version").fetchone()
+                if version < SCHEMA_VERSION:
+                    _create_schema(inventory.db)
+                    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                conn.commit()
+            except sqlite3.Error as exc:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.rollback()
+                conn.close()
+                raise _database_error(path, exc) from None
         return inventory
 
     def _begin(self) -> None:
         if not self.conn.in_transaction:
-            self.conn.execute("BEGIN")
+            # IMMEDIATE: take the write lock now, waiting (busy timeout) for another
+            # run's; a deferred transaction that reads first could not wait for it later.
+            self.conn.execute("BEGIN IMMEDIATE")
 
+    @_guarded
     def commit(self) -> None:
         """Make every recorded scan durable (one sync for many environments)."""
         if self._owners_to_prune:
@@ -580,6 +649,7 @@ class Inventory:
         ).fetchone()
         return row
 
+    @_guarded
     def unchanged(self, target: Target) -> ScanSummary | None:
         """Record an unchanged environment's scan and return it, or None to scan it."""
         row = self._environment(target)
@@ -637,6 +707,7 @@ class Inventory:
             )
         }
 
+    @_guarded
     def record(self, rows: EnvironmentRows, seconds: float) -> ScanSummary:
         """Write one scanned environment: upsert its rows, delete what is gone, log the scan."""
         db = self.db
@@ -781,6 +852,7 @@ class Inventory:
 
     # --- questions ----------------------------------------------------------------------
 
+    @_guarded
     def findings(
         self, code: str | None = None, severity: str | None = None
     ) -> list[dict[str, Any]]:
@@ -805,6 +877,7 @@ class Inventory:
             for r in self.conn.execute(sql, args)
         ]
 
+    @_guarded
     def where(self, prop: str, name: str | None = None) -> list[dict[str, Any]]:
         """Distributions carrying a property: ``ns :: feature :: value`` or any value of
         ``ns :: feature``; ``name`` narrows to one distribution."""
@@ -833,6 +906,7 @@ class Inventory:
         sql += " ORDER BY e.path, d.name, p.value"
         return [{**dict(r), "via": json.loads(r["via"])} for r in self.conn.execute(sql, args)]
 
+    @_guarded
     def owners(self, name: str) -> list[dict[str, Any]]:
         """Who installed distribution ``name`` in each environment, and which build."""
         sql = (
@@ -848,6 +922,7 @@ class Inventory:
             for r in self.conn.execute(sql, (_normalise(name),))
         ]
 
+    @_guarded
     def history(self, path: str) -> list[dict[str, Any]]:
         """Every scan of one environment, oldest first."""
         sql = (
