@@ -2,11 +2,16 @@
 
 Baselines, on the same generated prefix (bench/generate.py):
 
-- ``pip list --format json --path <site-packages>``: what pip does to list the same
-  environment (it reads every distribution's METADATA);
-- py-rattler loading every ``conda-meta/*.json`` as a ``PrefixRecord`` (the conda
-  library behind pixi);
-- plain ``json.load`` of every record: the floor for anything that reads conda-meta.
+- a typed partial decode of every record with msgspec (``load_msgspec.py``: a Struct of
+  the fields a conda-meta reader needs): the floor. Target: the first scan (no record
+  cache) within 1.5x of it;
+- ``uv pip list --prefix PREFIX`` (uv beside this interpreter or on PATH: ``pip install
+  uv`` into the bench venv). Target: the warm re-scan (record cache) within 2x of it;
+- ``pip list --format json --path <site-packages>`` (pip reads every METADATA);
+- ``conda list --json -p PREFIX`` when conda is on PATH (it is not on CI machines);
+- py-rattler loading every ``conda-meta/*.json`` as a ``PrefixRecord``, when py-rattler
+  is installed (it is a test dependency, not vbridge's);
+- plain ``json.load`` of every record.
 
 Each is timed as a command (a fresh interpreter each time, what a user waits for) and,
 where it is a library call, in this process too (no interpreter start-up or imports).
@@ -18,6 +23,7 @@ Then the re-scan of an unchanged environment with ``--db`` against a full ``--db
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import shutil
@@ -28,7 +34,18 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 from generate import SITE, conda_prefix
-from timing import PYTHON, VBRIDGE, machine, report, time_call, time_command, work_directory
+from load_msgspec import load as msgspec_floor
+from timing import (
+    PYTHON,
+    VBRIDGE,
+    machine,
+    report,
+    sibling_tool,
+    target,
+    time_call,
+    time_command,
+    work_directory,
+)
 
 HERE = Path(__file__).parent
 
@@ -64,7 +81,7 @@ def main() -> int:
     cache = work / "cache"
     cached = {"XDG_CACHE_HOME": str(cache)}
 
-    def no_cache() -> None:
+    def drop_cache() -> None:
         shutil.rmtree(cache, ignore_errors=True)
 
     scan = time_command(
@@ -72,7 +89,7 @@ def main() -> int:
         args.repeat,
         "vbridge scan --json (first scan)",
         env=cached,
-        before=no_cache,
+        before=drop_cache,
     )
     warm = time_command(
         [VBRIDGE, "scan", "--json", str(prefix)],
@@ -80,23 +97,63 @@ def main() -> int:
         "vbridge scan --json (unchanged, record cache)",
         env=cached,
     )
+    uncached = time_command(
+        [VBRIDGE, "scan", "--json", str(prefix)],
+        args.repeat,
+        "vbridge scan --json (unchanged, VBRIDGE_NO_CACHE=1)",
+        env={**cached, "VBRIDGE_NO_CACHE": "1"},
+    )
+    rows = [scan, warm, uncached]
+    uv_exe = sibling_tool("uv")
+    uv = None
+    if uv_exe is not None:
+        uv = time_command(
+            [uv_exe, "pip", "list", "--prefix", str(prefix), "--format", "json"],
+            args.repeat,
+            "uv pip list --prefix",
+            env={"UV_NO_CONFIG": "1", "UV_OFFLINE": "1"},
+        )
+        rows.append(uv)
     pip = time_command(
         [PYTHON, "-m", "pip", "list", "--format", "json", "--path", site],
         args.repeat,
         "pip list --format json",
         env={"PIP_DISABLE_PIP_VERSION_CHECK": "1"},
     )
-    rattler = time_command(
-        [PYTHON, str(HERE / "load_rattler.py"), meta], args.repeat, "py-rattler PrefixRecord"
+    rows.append(pip)
+    conda_exe = shutil.which("conda")
+    if conda_exe is not None:
+        rows.append(
+            time_command(
+                [conda_exe, "list", "--json", "-p", str(prefix)], args.repeat, "conda list --json"
+            )
+        )
+    has_rattler = importlib.util.find_spec("rattler") is not None
+    if has_rattler:
+        rows.append(
+            time_command(
+                [PYTHON, str(HERE / "load_rattler.py"), meta],
+                args.repeat,
+                "py-rattler PrefixRecord",
+            )
+        )
+    rows.append(time_command([PYTHON, str(HERE / "load_json.py"), meta], args.repeat, "json.load"))
+    floor = time_command(
+        [PYTHON, str(HERE / "load_msgspec.py"), meta], args.repeat, "msgspec typed floor"
     )
-    floor = time_command([PYTHON, str(HERE / "load_json.py"), meta], args.repeat, "json.load floor")
     start = time_command([PYTHON, "-c", "pass"], args.repeat, "python start-up")
-    rows = [scan, warm, pip, rattler, floor, start]
+    rows += [floor, start]
     print(report("Commands (wall time, fresh interpreter)", rows, floor))
+    print(target("first scan / msgspec floor", scan.median / floor.median, 1.5))
+    if uv is not None:
+        print(target("warm re-scan / uv pip list", warm.median / uv.median, 2))
+    else:
+        print("warm re-scan / uv pip list: skipped (no uv beside this interpreter or on PATH)")
+    if conda_exe is None:
+        print("conda list --json: skipped (conda is not on this machine)")
     print(
         f"first scan / pip list = {scan.median / pip.median:.2f}; "
-        f"first scan / json floor = {scan.median / floor.median:.2f}; "
-        f"unchanged / first scan = {warm.median / scan.median:.2f}\n"
+        f"record cache: warm / no cache = {warm.median / uncached.median:.2f}\n"
     )
 
     from vbridge.decide.assess import assess_environment
@@ -104,24 +161,29 @@ def main() -> int:
 
     # With the findings, as `vbridge scan` does (and as scan_environment() did before
     # the findings moved to assess_environment): the figures of earlier runs compare.
-    def scan() -> object:
+    def assessed_scan() -> object:
         return assess_environment(scan_environment(prefix))
 
     os.environ["VBRIDGE_NO_CACHE"] = "1"
-    in_scan = time_call(scan, args.repeat, "scan_environment(), no record cache")
+    in_scan = time_call(assessed_scan, args.repeat, "scan_environment(), no record cache")
     del os.environ["VBRIDGE_NO_CACHE"]
     os.environ["XDG_CACHE_HOME"] = str(cache)
-    in_warm = time_call(scan, args.repeat, "scan_environment(), record cache")
-    in_rattler = time_call(lambda: _rattler(meta), args.repeat, "rattler PrefixRecord.from_path")
-    in_floor = time_call(lambda: _json_floor(meta), args.repeat, "json.load every record")
-    rows = [in_scan, in_warm, in_rattler, in_floor]
+    in_warm = time_call(assessed_scan, args.repeat, "scan_environment(), record cache")
+    rows = [in_scan, in_warm]
+    if has_rattler:
+        rows.append(
+            time_call(lambda: _rattler(meta), args.repeat, "rattler PrefixRecord.from_path")
+        )
+    rows.append(time_call(lambda: _json_floor(meta), args.repeat, "json.load every record"))
+    in_floor = time_call(lambda: msgspec_floor(meta), args.repeat, "msgspec typed floor")
+    rows.append(in_floor)
     print(report("In process (no start-up, no imports)", rows, in_floor))
 
     db = work / "inventory.db"
 
     def fresh_db_no_cache() -> None:
         db.unlink(missing_ok=True)
-        no_cache()
+        drop_cache()
 
     full = time_command(
         [VBRIDGE, "scan", "--db", str(db), str(prefix)],

@@ -55,13 +55,16 @@ def main() -> None:
         extra = []
         for i in range(n):
             pkg = condaenv.python_package(
-                f"bench{i}", "1.0", "py311_0",
+                f"bench{i}",
+                "1.0",
+                "py311_0",
                 ["libblas >=3.9.0,<4.0a0", "python >=3.11,<3.12.0a0"],
             )
             pkg.files = {**pkg.files, f"bin/.bench{i}-post-link.sh": template}
             extra.append(pkg)
         openblas_libs = [
-            p for p in condaenv.science_packages("openblas")
+            p
+            for p in condaenv.science_packages("openblas")
             if p.name in {"libblas", "libcblas", "liblapack"}
         ]
         channel = condaenv.build_channel(
@@ -87,16 +90,21 @@ def main() -> None:
         print(f"post-link hook, added time per package: {added * 1000:.0f} ms")
 
         env = {
-            **os.environ, "PREFIX": str(root / "on0"), "PKG_NAME": "bench0",
-            "PKG_VERSION": "1.0", "PKG_BUILDNUM": "0",
+            **os.environ,
+            "PREFIX": str(root / "on0"),
+            "PKG_NAME": "bench0",
+            "PKG_VERSION": "1.0",
+            "PKG_BUILDNUM": "0",
         }
         single = []
         for _ in range(repeat):
             start = time.perf_counter()
             subprocess.run([str(VBRIDGE), "conda-post-link"], env=env, check=True)
             single.append(time.perf_counter() - start)
-        print(f"one `vbridge conda-post-link` (already annotated): "
-              f"{statistics.median(single) * 1000:.0f} ms")
+        print(
+            f"one `vbridge conda-post-link` (already annotated): "
+            f"{statistics.median(single) * 1000:.0f} ms"
+        )
 
         from vbridge.integrations.conda.transaction import (
             PackageRef,
@@ -119,10 +127,14 @@ def main() -> None:
             start = time.perf_counter()
             outcome = sync_transaction(prefix, change)
             switch.append(time.perf_counter() - start)
-        print(f"conda plugin sync, first transaction ({len(names)} records): "
-              f"{statistics.median(first) * 1000:.0f} ms")
-        print(f"conda plugin sync, BLAS switch ({len(outcome.annotated)} dists rewritten): "
-              f"{statistics.median(switch) * 1000:.0f} ms")
+        print(
+            f"conda plugin sync, first transaction ({len(names)} records): "
+            f"{statistics.median(first) * 1000:.0f} ms"
+        )
+        print(
+            f"conda plugin sync, BLAS switch ({len(outcome.annotated)} dists rewritten): "
+            f"{statistics.median(switch) * 1000:.0f} ms"
+        )
 
         python = condapython.make_python_environment(root / "on0")
         code = (
@@ -131,33 +143,50 @@ def main() -> None:
             "print(time.perf_counter() - t)"
         )
         inproc = [
-            float(subprocess.run([str(python), "-c", code], capture_output=True, text=True,
-                                 check=True).stdout)
+            float(
+                subprocess.run(
+                    [str(python), "-c", code], capture_output=True, text=True, check=True
+                ).stdout
+            )
             for _ in range(repeat)
         ]
-        print(f"variant plugin get_supported_configs, in process: "
-              f"{statistics.median(inproc) * 1000:.0f} ms")
+        print(
+            f"variant plugin get_supported_configs, in process: "
+            f"{statistics.median(inproc) * 1000:.0f} ms"
+        )
         from variantlib.api import get_variants_by_priority
         from variantlib.plugins.loader import VARIANT_PROVIDER_CACHE_TABLE
 
         data = {
             "$schema": "https://variants-schema.wheelnext.dev/v0.2.0.json",
             "default-priorities": {"namespace": ["blas_lapack"]},
-            "providers": {"blas_lapack": {"requires": ["vbridge"],
-                                          "plugin-api": "vbridge.variant_plugin:blas_lapack"}},
-            "variants": {"openblas": {"blas_lapack": {"provider": ["openblas"]}},
-                         "mkl": {"blas_lapack": {"provider": ["mkl"]}}},
+            "providers": {
+                "blas_lapack": {
+                    "requires": ["vbridge"],
+                    "plugin-api": "vbridge.variant_plugin:blas_lapack",
+                }
+            },
+            "variants": {
+                "openblas": {"blas_lapack": {"provider": ["openblas"]}},
+                "mkl": {"blas_lapack": {"provider": ["mkl"]}},
+            },
         }
         total = []
         for _ in range(repeat):
             VARIANT_PROVIDER_CACHE_TABLE.clear()
             start = time.perf_counter()
-            labels = [v.label for v in get_variants_by_priority(
-                variants_json=json.loads(json.dumps(data)), venv_python_executable=python)]
+            labels = [
+                v.label
+                for v in get_variants_by_priority(
+                    variants_json=json.loads(json.dumps(data)), venv_python_executable=python
+                )
+            ]
             total.append(time.perf_counter() - start)
         assert labels[0] == "mkl", labels
-        print(f"variantlib get_variants_by_priority with the plugin, end to end: "
-              f"{statistics.median(total) * 1000:.0f} ms")
+        print(
+            f"variantlib get_variants_by_priority with the plugin, end to end: "
+            f"{statistics.median(total) * 1000:.0f} ms"
+        )
 
 
 if __name__ == "__main__":

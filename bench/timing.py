@@ -109,6 +109,24 @@ def report(title: str, rows: Sequence[Timing], reference: Timing | None = None) 
     return "\n".join(lines) + "\n"
 
 
+def target(what: str, ratio: float, limit: float, unit: str = "x") -> str:
+    """One line: a measured ratio against its target, and whether it is met.
+
+    >>> target("first scan / msgspec floor", 1.31, 1.5)
+    'first scan / msgspec floor = 1.31x (target <= 1.5x: met)'
+    """
+    verdict = "met" if ratio <= limit else "MISSED"
+    return f"{what} = {ratio:.2f}{unit} (target <= {limit:g}{unit}: {verdict})"
+
+
+def sibling_tool(name: str) -> str | None:
+    """An executable installed beside this interpreter (the bench venv), else on PATH."""
+    import shutil
+
+    beside = Path(sys.executable).with_name(name)
+    return str(beside) if beside.exists() else shutil.which(name)
+
+
 def machine() -> str:
     """One line about where the figures were taken."""
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
