@@ -5,9 +5,10 @@ An adapter is a subclass of :class:`Adapter`: it names its ``ECOSYSTEM`` and def
 :meth:`~Adapter.find_root` and :meth:`~Adapter.read_records`; every other hook has a
 working default, overridden where the ecosystem says more (its site-packages layers,
 the environments a machine has, its dependency-spec syntax, the file its package
-manager lists a package's files in). An adapter module exposes its instance as
-``ADAPTER``; :func:`all_adapters` finds them. Adding an ecosystem is adding a module
-here and its rules in ``data/<ecosystem>.toml``; nothing else changes::
+manager lists a package's files in: :meth:`~Adapter.registrar`). An adapter module
+exposes its instance as ``ADAPTER``; :func:`all_adapters` finds them. Adding an
+ecosystem is adding a module here and its rules in ``data/<ecosystem>.toml``; nothing
+else changes::
 
     class PixiLock(Adapter):
         ECOSYSTEM = "pixi"
@@ -44,6 +45,7 @@ from vbridge.model import InstallRecord, RecordProblem
 from vbridge.rules import RuleSet, dependency_names, spec_package_name
 
 if TYPE_CHECKING:
+    from vbridge.destinations.registrar import Registrar
     from vbridge.inventory.discover import DiscoveryConfig, Target
 
 __all__ = ["Adapter", "adapter_for", "all_adapters"]
@@ -126,6 +128,15 @@ class Adapter(abc.ABC):
         if rules is None:
             rules = _RULESETS[key] = RuleSet.load(self.ECOSYSTEM, syntax=self, path=self.RULES)
         return rules
+
+    # --- destinations ---------------------------------------------------------------
+
+    def registrar(self) -> Registrar | None:
+        """What lists the files vbridge adds to a distribution this ecosystem owns in
+        its package manager's own record of the package, so that its uninstall removes
+        them (conda: the ``conda-meta`` record), used where ``data/annotate.toml`` says
+        ``owner``; None: the dist-info's ``RECORD`` is all there is."""
+        return None
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.ECOSYSTEM}>"

@@ -38,6 +38,7 @@ from vbridge.safefs import create_temp, open_regular, read_regular
 from vbridge.typed_json import convert, decode, load
 
 if TYPE_CHECKING:
+    from vbridge.destinations.registrar import Registrar
     from vbridge.inventory.discover import DiscoveryConfig, Target
 
 __all__ = [
@@ -603,6 +604,13 @@ class CondaPrefix(Adapter):
 
     def spec_matches(self, spec: str, record: InstallRecord) -> bool:
         return spec_matches(spec, record)
+
+    def registrar(self) -> Registrar:
+        """The package's ``conda-meta/<pkg>.json``: conda, mamba and rattler remove
+        what its ``files``/``paths_data`` list."""
+        from vbridge.destinations.conda_meta import REGISTRAR
+
+        return REGISTRAR
 
 
 ADAPTER = CondaPrefix()

@@ -3,8 +3,10 @@
 :func:`annotate_environment` writes what a scan learned into every distribution that has
 variant properties: ``variant.json`` (PEP 825) and ``sboms/vbridge.cdx.json`` (PEP 770,
 CycloneDX). Each added file is listed in the dist-info's ``RECORD`` (so ``pip
-uninstall`` removes it) and, where conda owns the dist-info, registered in the owning
-``conda-meta`` record (so conda, mamba and rattler remove it with the package).
+uninstall`` removes it) and, where another package manager owns the dist-info, in
+that manager's own record of the package, by its adapter's registrar (conda: the
+owning ``conda-meta`` record, so conda, mamba and rattler remove it with the package;
+see :mod:`vbridge.destinations.registrar`).
 :func:`clean_environment` removes exactly what the ledger says vbridge wrote and puts
 every edited file back byte for byte.
 
@@ -26,15 +28,16 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, cast
+from typing import TYPE_CHECKING, Literal, cast
 
-from vbridge.destinations.conda_meta import meta_with
 from vbridge.destinations.envlock import EnvironmentLock
 from vbridge.destinations.ledger import DistEntry, EditEntry, Ledger, LedgerStore
-from vbridge.destinations.record import record_paths, record_with
+from vbridge.destinations.record import REGISTRAR as RECORD
+from vbridge.destinations.record import record_paths
+from vbridge.destinations.registrar import Registrar
 from vbridge.destinations.sbom import SBOM_PATH, sbom_text
 from vbridge.destinations.variant_json import VARIANT_JSON, variant_json_text
 from vbridge.errors import RecordError
@@ -51,6 +54,9 @@ from vbridge.safefs import (
     sweep_temporary_files,
 )
 
+if TYPE_CHECKING:
+    from vbridge.adapters import Adapter
+
 __all__ = [
     "AnnotateResult",
     "Change",
@@ -62,7 +68,7 @@ __all__ = [
 ]
 
 Action = Literal["create", "update", "remove", "restore", "unchanged"]
-Strategy = Literal["record", "conda-meta", "hook", "skip"]
+Strategy = Literal["record", "owner", "hook", "skip"]
 
 
 @dataclass(frozen=True)
@@ -179,8 +185,14 @@ def _strategy(dist: Distribution, root: Path, findings: list[Finding]) -> Strate
         return "skip" if dist.installer in foreign else "record"
     owners: dict[str, str] = data.get("owners", {})
     value = owners.get(dist.owner.ecosystem, owners.get("default", "skip"))
-    if value not in ("record", "conda-meta", "hook", "skip"):
+    if value not in ("record", "owner", "hook", "skip"):
         return "skip"
+    if value == "owner":
+        from vbridge.adapters import adapter_for
+
+        adapter = adapter_for(dist.owner.ecosystem)
+        if adapter is None or adapter.registrar() is None:
+            return "skip"  # nothing lists added files with this owner
     if value == "hook":
         hook = data.get("hooks", {}).get(dist.owner.ecosystem, {})
         if not (root / hook.get("path", "")).is_file() or not hook.get("path"):
@@ -240,7 +252,7 @@ class _Plan:
     key: str  # dist-info path from the root
     name: str
     files: dict[str, bytes]
-    edits: list[str]  # RECORD / conda-meta paths from the root to register files in
+    edits: list[str]  # files (from the root) to list our files in: RECORD, the owner's
     ghost: bool = False  # the owner removed the dist; only vbridge's files remain
     adopted_dirs: list[str] = field(default_factory=list)  # see _adopted
 
@@ -338,8 +350,8 @@ def _plan_annotation(
     if wanted:
         if record is not None and strategy != "hook":
             edits.append(record_key)  # a hook-owned RECORD belongs to its package manager
-        if strategy == "conda-meta" and dist.owner_record and dist.owner_record.source:
-            edits.append(_rel(root, dist.owner_record.source))
+        if strategy == "owner" and dist.owner_record and dist.owner_record.source:
+            edits.append(_rel(root, dist.owner_record.source))  # its adapter's registrar
     if entry:
         edits = sorted(set(edits) | set(entry.edits))
     return _Plan(key, name, wanted, edits, adopted_dirs=adopted_dirs)
@@ -420,6 +432,7 @@ def _plans_for_environment(
 @dataclass
 class _Edit:
     path: str
+    registrar: Registrar
     current: bytes | None
     target: bytes | None = None
     restore: bool = False
@@ -429,6 +442,62 @@ class _Edit:
     original: bytes | None = None  # the bytes before vbridge, where known
 
 
+class _Registrars:
+    """The registrar of each file vbridge lists its files in: the dist-info's RECORD,
+    else the one of the adapter that claims it (the adapters at hand first, such as the
+    owners' of the scanned environment; every adapter only when none of those does)."""
+
+    def __init__(self, adapters: Iterable[Adapter] = ()) -> None:
+        self._adapters = list(adapters)
+        self._everyone = False
+
+    @classmethod
+    def of_owners(cls, env: Environment) -> _Registrars:
+        from vbridge.adapters import adapter_for
+
+        ecosystems = sorted({d.owner.ecosystem for d in env.distributions if d.owner})
+        return cls(a for a in map(adapter_for, ecosystems) if a is not None)
+
+    def of(self, root: Path, path: str) -> Registrar:
+        if RECORD.claims(path):
+            return RECORD
+        while True:
+            for adapter in self._adapters:
+                registrar = adapter.registrar()
+                if registrar is not None and registrar.claims(path):
+                    return registrar
+            if self._everyone:
+                raise RecordError(
+                    f"{root / path}: vbridge listed its files there, but no adapter knows "
+                    "this file; run vbridge clean with the vbridge version that annotated"
+                )
+            from vbridge.adapters import all_adapters
+
+            self._adapters, self._everyone = all_adapters(), True
+
+
+@dataclass
+class _Changes:
+    """What a run will do, worked out before anything is written (the plan step)."""
+
+    # (plan, path, content, action) of every file vbridge writes
+    writes: list[tuple[_Plan, str, bytes, Action]] = field(default_factory=list)
+    removals: list[tuple[_Plan, str]] = field(default_factory=list)  # files of ours to go
+    managed: dict[str, set[str]] = field(default_factory=dict)  # plan key -> rows to strip
+    new_dirs: dict[str, list[str]] = field(default_factory=dict)  # plan key -> dirs to make
+    edits: dict[str, _Edit] = field(default_factory=dict)  # registered-in files, in order
+    users: dict[str, list[_Plan]] = field(default_factory=dict)  # edited file -> its plans
+
+    @property
+    def changing(self) -> bool:
+        """Whether applying writes, removes or edits anything."""
+        return (
+            any(action != "unchanged" for *_, action in self.writes)
+            or bool(self.removals)
+            or any(e.target is not None or e.rebaseline is not None for e in self.edits.values())
+        )
+
+
 def _reconcile(
     root: Path,
     store: LedgerStore,
@@ -436,13 +505,28 @@ def _reconcile(
     plans: list[_Plan],
     result: _Result,
     dry_run: bool,
+    registrars: _Registrars,
 ) -> Ledger:
-    """Bring every planned dist-info to its desired state; return the final ledger."""
-    # 1. Decide what happens to each added file.
-    writes: list[tuple[_Plan, str, bytes, Action]] = []
-    removals: list[tuple[_Plan, str]] = []
-    managed: dict[str, set[str]] = {}  # plan key -> paths to strip from edited files
-    new_dirs: dict[str, list[str]] = {}
+    """Bring every planned dist-info to its desired state; return the final ledger.
+
+    Plan (what each added file and each registered-in file becomes), report, then,
+    unless ``dry_run``, apply.
+    """
+    changes = _Changes()
+    _plan_files(root, ledger, plans, changes, result.findings)
+    _plan_edits(root, store, ledger, plans, changes, registrars)
+    _report(root, changes, result)
+    final = _final_ledger(root, ledger, plans, changes.edits, changes.new_dirs)
+    if not dry_run:
+        _apply(root, store, ledger, plans, changes, result)
+    return final
+
+
+def _plan_files(
+    root: Path, ledger: Ledger, plans: list[_Plan], changes: _Changes, findings: list[Finding]
+) -> None:
+    """What happens to each added file: written, left unchanged, removed, or left in
+    place because someone changed it since."""
     for plan in plans:
         entry = ledger.distributions.get(plan.key, DistEntry())
         strip: set[str] = set(plan.files)
@@ -451,10 +535,10 @@ def _reconcile(
             action: Action = "unchanged" if current == data else (
                 "create" if current is None else "update"
             )
-            writes.append((plan, path, data, action))
+            changes.writes.append((plan, path, data, action))
             parent = (root / path).parent
             while _rel(root, parent) != plan.key and not parent.exists():
-                new_dirs.setdefault(plan.key, []).append(_rel(root, parent))
+                changes.new_dirs.setdefault(plan.key, []).append(_rel(root, parent))
                 parent = parent.parent
         for path, hashes in sorted(entry.files.items()):
             if path in plan.files:
@@ -463,10 +547,10 @@ def _reconcile(
             if current is None:
                 strip.add(path)
             elif sha256_hex(current) in hashes:
-                removals.append((plan, path))
+                changes.removals.append((plan, path))
                 strip.add(path)
             else:
-                result.findings.append(
+                findings.append(
                     _finding(
                         "clean-left-changed-file",
                         f"{root / path}: changed since vbridge wrote it; left in place",
@@ -474,40 +558,48 @@ def _reconcile(
                         "warn",
                     )
                 )
-        managed[plan.key] = strip
-        new_dirs.setdefault(plan.key, []).extend(plan.adopted_dirs)
+        changes.managed[plan.key] = strip
+        changes.new_dirs.setdefault(plan.key, []).extend(plan.adopted_dirs)
 
-    # 2. The edited files (RECORD, conda-meta): target content of each.
-    edits: dict[str, _Edit] = {}
-    users: dict[str, list[_Plan]] = {}
+
+def _plan_edits(
+    root: Path,
+    store: LedgerStore,
+    ledger: Ledger,
+    plans: list[_Plan],
+    changes: _Changes,
+    registrars: _Registrars,
+) -> None:
+    """The target content of each file the added files are listed in (RECORD, the
+    owner's record), in registrar order: a later kind may record an earlier one."""
     for plan in plans:
         for path in plan.edits:
-            users.setdefault(path, []).append(plan)
+            changes.users.setdefault(path, []).append(plan)
     planned = {p.key for p in plans}
-    # RECORDs first: a conda-meta record notes the new RECORD's sha256_in_prefix.
-    for path in sorted(users, key=lambda p: (not p.endswith("/RECORD"), p)):
+    kinds = {path: registrars.of(root, path) for path in changes.users}
+    for path in sorted(changes.users, key=lambda p: (kinds[p].ORDER, p)):
         current = read_bytes(root / path)
-        edit = edits[path] = _Edit(path, current)
+        edit = changes.edits[path] = _Edit(path, kinds[path], current)
         if current is None:
             continue
         known = ledger.edited.get(path)
         added: dict[str, bytes] = {}
         dropped: set[str] = set()
-        for plan in users[path]:
+        for plan in changes.users[path]:
             added.update(plan.files)
-            dropped |= managed[plan.key]
+            dropped |= changes.managed[plan.key]
         remaining = [
             k for k, e in ledger.distributions.items() if path in e.edits and k not in planned
-        ] + [p.key for p in users[path] if p.files]
+        ] + [p.key for p in changes.users[path] if p.files]
         digest = sha256_hex(current)
         if known is None:
             # First edit, or the ledger was lost: the original is the file without
             # vbridge's rows (the file itself, unless vbridge edited it before).
-            stripped = _edited(root, path, current, {}, dropped, edits, originals=True)
+            stripped = _edited(root, edit, {}, dropped, changes.edits, originals=True)
             if stripped != current:
                 edit.rebaseline = stripped
         elif digest not in known.written and digest != known.original:
-            edit.rebaseline = _edited(root, path, current, {}, dropped, edits, originals=True)
+            edit.rebaseline = _edited(root, edit, {}, dropped, changes.edits, originals=True)
         edit.original = (
             edit.rebaseline
             if edit.rebaseline is not None
@@ -519,17 +611,19 @@ def _reconcile(
             if edit.original is not None:
                 edit.target, edit.restore = edit.original, True
                 continue
-        edit.target = _edited(root, path, current, added, dropped, edits)
+        edit.target = _edited(root, edit, added, dropped, changes.edits)
         if edit.target == current:
             edit.target = None
 
-    # 3. Report, and stop here for a dry run.
-    for plan, path, _data, action in writes:
+
+def _report(root: Path, changes: _Changes, result: _Result) -> None:
+    """Every change the plan makes, as the result reports it (dry run or not)."""
+    for plan, path, _data, action in changes.writes:
         result.changes.append(Change(root / path, action, plan.name))
-    for plan, path in removals:
+    for plan, path in changes.removals:
         result.changes.append(Change(root / path, "remove", plan.name))
-    for path, edit in sorted(edits.items()):
-        name = users[path][0].name
+    for path, edit in sorted(changes.edits.items()):
+        name = changes.users[path][0].name
         if edit.target is None:
             if edit.current is not None:
                 result.changes.append(Change(root / path, "unchanged", name))
@@ -537,33 +631,35 @@ def _reconcile(
             action = "restore" if edit.restore else "update"
             result.changes.append(Change(root / path, action, name))
 
-    final = _final_ledger(root, ledger, plans, edits, new_dirs)
-    if dry_run:
-        return final
 
-    changing = any(a != "unchanged" for *_, a in writes) or removals or any(
-        e.target is not None or e.rebaseline is not None for e in edits.values()
-    )
-    if changing:
-        # 4. Intent: back up originals, then record everything this run may leave.
-        intent = _intent_ledger(store, ledger, plans, edits, new_dirs)
-        store.save(intent)
-        # 5. Added files first, then the records that list them.
-        for dirs in new_dirs.values():
+def _apply(
+    root: Path,
+    store: LedgerStore,
+    ledger: Ledger,
+    plans: list[_Plan],
+    changes: _Changes,
+    result: _Result,
+) -> None:
+    """Carry the plan out: intent in the ledger first, then the files."""
+    if changes.changing:
+        # Intent: back up originals, then record everything this run may leave.
+        store.save(_intent_ledger(store, ledger, plans, changes.edits, changes.new_dirs))
+        # Added files first, then the files that list them, in registrar order.
+        for dirs in changes.new_dirs.values():
             for rel in sorted(dirs, key=len):
                 contained(root, root / rel)
                 with contextlib.suppress(FileExistsError):
                     os.mkdir(root / rel)
-        for _plan, path, data, action in writes:
+        for _plan, path, data, action in changes.writes:
             if action != "unchanged":
                 atomic_write(root / path, data, root)
-        for path, edit in sorted(edits.items(), key=lambda kv: not kv[0].endswith("/RECORD")):
+        for path, edit in changes.edits.items():
             if edit.target is not None:
                 atomic_write(root / path, edit.target, root)
-        for _plan, path in removals:
+        for _plan, path in changes.removals:
             remove_file(root / path, root)
-    # 6. Directories vbridge created and no longer needs; ghost dist-infos.
-    for plan in [] if dry_run else plans:
+    # Directories vbridge created and no longer needs; ghost dist-infos.
+    for plan in plans:
         known_dirs = ledger.distributions[plan.key].dirs if plan.key in ledger.distributions else []
         for rel in sorted(known_dirs, key=len, reverse=True):
             if any(p.startswith(rel + "/") for p in plan.files):
@@ -576,47 +672,41 @@ def _reconcile(
             with contextlib.suppress(OSError):
                 (root / plan.key).rmdir()
                 result.changes.append(Change(root / plan.key, "remove", plan.name))
-    return final
 
 
 def _edited(
     root: Path,
-    path: str,
-    current: bytes,
+    edit: _Edit,
     added: dict[str, bytes],
     dropped: set[str],
-    edits: dict[str, _Edit],
+    edits: Mapping[str, _Edit],
     originals: bool = False,
 ) -> bytes:
-    """``current`` with vbridge's ``dropped`` rows removed and ``added`` ones put in.
+    """``edit``'s file with vbridge's ``dropped`` rows removed and ``added`` ones put
+    in, by its registrar.
 
-    A conda-meta record's ``sha256_in_prefix`` of an edited RECORD follows that RECORD
-    as it will be on disk, or, with ``originals``, as it was before vbridge.
+    The files of earlier registrars are passed as they will be on disk, or, with
+    ``originals``, as they were before vbridge (a conda-meta record's
+    ``sha256_in_prefix`` of an edited RECORD follows that RECORD).
     """
+    assert edit.current is not None
+    earlier: dict[str, bytes] = {}
+    for other in edits.values():
+        if other.registrar.ORDER >= edit.registrar.ORDER:
+            continue
+        if originals:
+            content = other.original
+        else:
+            content = other.target if other.target is not None else other.current
+        if content is not None:
+            earlier[other.path] = content
     try:
-        if path.endswith("/RECORD"):
-            base = path[: -len("/RECORD")].rsplit("/", 1)[0]
-            rel_added = {_strip_base(base, p): d for p, d in added.items()}
-            return record_with(current, rel_added, {_strip_base(base, p) for p in dropped})
-        records_on_disk: dict[str, bytes] = {}
-        for other, edit in edits.items():
-            if originals:
-                content = edit.original
-            else:
-                content = edit.target if edit.target is not None else edit.current
-            if other.endswith("/RECORD") and content is not None:
-                records_on_disk[other] = content
-        return meta_with(current, added, dropped, records_on_disk)
+        return edit.registrar.edited(edit.path, edit.current, added, dropped, earlier)
     except (ValueError, UnicodeDecodeError) as exc:
         raise RecordError(
-            f"{root / path}: cannot be parsed ({exc}); reinstall the package that owns "
+            f"{root / edit.path}: cannot be parsed ({exc}); reinstall the package that owns "
             "it, then run vbridge again"
         ) from exc
-
-
-def _strip_base(base: str, path: str) -> str:
-    """A root-relative path as RECORD spells it (relative to site-packages)."""
-    return path[len(base) + 1 :] if path.startswith(base + "/") else path
 
 
 def _intent_ledger(
@@ -763,7 +853,8 @@ def annotate_environment(
             _sweep(root, store, ledger)
         plans = _plans_for_environment(env, ledger, only_keys, result.findings)
         _check_targets(root, store, plans)
-        final = _reconcile(root, store, ledger, plans, result, dry_run)
+        registrars = _Registrars.of_owners(env)
+        final = _reconcile(root, store, ledger, plans, result, dry_run, registrars)
         result.annotated = sorted(final.distributions)
         if lock is not None:
             _finish(store, lock, final)
@@ -791,12 +882,15 @@ def clean_environment(
     only: Collection[Path] | None = None,
     dry_run: bool = False,
     wait: float = 0.0,
+    adapters: Sequence[Adapter] | None = None,
 ) -> CleanResult:
     """Remove what vbridge wrote into ``root`` and restore every file it edited.
 
     Works from the ledger alone (no scan): each added file is removed if it still holds
     what vbridge wrote, each edited ``RECORD``/``conda-meta`` file gets its original
-    bytes back. ``only`` limits it to these dist-info directories.
+    bytes back. ``only`` limits it to these dist-info directories. ``adapters`` are
+    asked first which registered-in files are theirs (the conda pre-unlink script
+    names conda's, sparing itself the other adapters' imports).
     """
     root = Path(os.path.abspath(root))
     store = LedgerStore.of(root)
@@ -820,10 +914,11 @@ def clean_environment(
             ghost = (root / key).is_dir() and not (root / key / "METADATA").is_file()
             plans.append(_Plan(key, Path(key).name, {}, list(entry.edits), ghost=ghost))
         _check_targets(root, store, plans)
-        final = _reconcile(root, store, ledger, plans, result, dry_run)
+        final = _reconcile(root, store, ledger, plans, result, dry_run, registrars)
         if lock is not None:
             _finish(store, lock, final)
 
+    registrars = _Registrars(adapters or ())
     if dry_run:
         run(None)
         return result

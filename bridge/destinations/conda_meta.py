@@ -31,9 +31,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from vbridge.destinations.json_text import dumps
+from vbridge.destinations.record import REGISTRAR as RECORD
+from vbridge.destinations.registrar import Registrar
 from vbridge.safefs import sha256_hex
 
-__all__ = ["meta_paths", "meta_with"]
+__all__ = ["REGISTRAR", "CondaMetaRecord", "meta_paths", "meta_with"]
 
 
 @dataclass(frozen=True)
@@ -152,3 +154,27 @@ def _entry_path(entry: Any) -> str:
     path = entry.get("_path", "") if isinstance(entry, dict) else ""
     return path if isinstance(path, str) else ""  # a list is not a path (and not hashable)
 
+
+
+class CondaMetaRecord(Registrar):
+    """The owning ``conda-meta/<pkg>.json``: prefix-relative ``files`` and
+    ``paths_data``; the RECORDs it lists are edited first (their ``sha256_in_prefix``)."""
+
+    ORDER = 1
+
+    def claims(self, path: str) -> bool:
+        return path.startswith("conda-meta/") and path.endswith(".json")
+
+    def edited(
+        self,
+        path: str,
+        current: bytes,
+        added: Mapping[str, bytes],
+        dropped: Collection[str],
+        earlier: Mapping[str, bytes],
+    ) -> bytes:
+        rewritten = {p: data for p, data in earlier.items() if RECORD.claims(p)}
+        return meta_with(current, added, dropped, rewritten)
+
+
+REGISTRAR = CondaMetaRecord()

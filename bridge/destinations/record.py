@@ -28,7 +28,11 @@ import io
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
+from vbridge.destinations.registrar import Registrar
+
 __all__ = [
+    "REGISTRAR",
+    "DistInfoRecord",
     "RecordEntry",
     "RecordLine",
     "parse_record",
@@ -151,3 +155,35 @@ def record_with(
     if before and not before[-1].endswith(b"\n"):
         before[-1] += newline.encode()
     return b"".join([*before, *rows, *(line.raw for line in kept[at:])])
+
+
+class DistInfoRecord(Registrar):
+    """A dist-info's ``RECORD``: rows relative to the site-packages directory."""
+
+    ORDER = 0
+
+    def claims(self, path: str) -> bool:
+        return path.endswith("/RECORD")
+
+    def edited(
+        self,
+        path: str,
+        current: bytes,
+        added: Mapping[str, bytes],
+        dropped: Collection[str],
+        earlier: Mapping[str, bytes],
+    ) -> bytes:
+        base = path[: -len("/RECORD")].rsplit("/", 1)[0]  # the site-packages directory
+        return record_with(
+            current,
+            {_relative(base, p): data for p, data in added.items()},
+            {_relative(base, p) for p in dropped},
+        )
+
+
+def _relative(base: str, path: str) -> str:
+    """A path from the root as RECORD spells it (relative to site-packages)."""
+    return path[len(base) + 1 :] if path.startswith(base + "/") else path
+
+
+REGISTRAR = DistInfoRecord()

@@ -385,7 +385,11 @@ def run_pre_unlink(request: PostLinkRequest, *, dry_run: bool = False) -> list[P
     targets = _record_dists(prefix, _written_records(request))
     if not targets:
         return []
-    result = clean_environment(prefix, only=targets, dry_run=dry_run, wait=30.0)
+    from vbridge.adapters import conda
+
+    result = clean_environment(
+        prefix, only=targets, dry_run=dry_run, wait=30.0, adapters=[conda.ADAPTER]
+    )
     return sorted(
         {t for t in targets if any(str(c.path).startswith(f"{t}/") for c in result.changed)}
     )
