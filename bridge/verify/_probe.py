@@ -1,0 +1,190 @@
+# The program `vbridge verify` runs in the inspected interpreter (python -I -c <this>).
+# It is never imported by vbridge: its source is the child's whole program, so it uses
+# the standard library only and runs on any Python 3.6+.
+#
+# stdin: one JSON request
+#   {"modules": [top-level names], "extensions": [paths relative to "layer"],
+#    "layer": "/.../site-packages", "after_import": {"mpi4py": {"rc.initialize": false}},
+#    "threadpoolctl": true}
+# fd 1 (a copy taken before anything is imported; what imported modules print goes to
+# stderr): JSON lines, {"importing": NAME} before each import, then {"result": {...}}.
+import importlib
+import json
+import os
+import sys
+
+
+def _last_line(exc):
+    import traceback
+
+    lines = traceback.format_exception_only(type(exc), exc)
+    text = "".join(lines).strip().splitlines()
+    return text[-1] if text else type(exc).__name__
+
+
+def _set_dotted(obj, dotted, value):
+    parts = dotted.split(".")
+    for part in parts[:-1]:
+        obj = getattr(obj, part)
+    setattr(obj, parts[-1], value)
+
+
+class _AfterImport(object):
+    """Sets attributes on a module right after it is executed (mpi4py.rc.initialize)."""
+
+    def __init__(self, settings):
+        self.settings = settings
+
+    def find_spec(self, name, path=None, target=None):
+        if name not in self.settings:
+            return None
+        import importlib.util
+
+        sys.meta_path.remove(self)
+        try:
+            spec = importlib.util.find_spec(name)
+        finally:
+            sys.meta_path.insert(0, self)
+        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return spec
+        loader = spec.loader
+        original = loader.exec_module
+        attributes = self.settings[name]
+
+        def exec_module(module):
+            original(module)
+            for dotted, value in attributes.items():
+                try:
+                    _set_dotted(module, dotted, value)
+                except Exception:
+                    pass
+
+        loader.exec_module = exec_module
+        return spec
+
+
+def _module_name(relative, suffixes):
+    for suffix in suffixes:
+        if relative.endswith(suffix):
+            parts = relative[: -len(suffix)].split("/")
+            if all(p.isidentifier() for p in parts):
+                return ".".join(parts)
+    return None
+
+
+def _origin(module):
+    path = getattr(module, "__file__", None)
+    if path:
+        return os.path.realpath(path)
+    locations = list(getattr(module, "__path__", []) or [])
+    return os.path.realpath(locations[0]) if locations else None
+
+
+def _under(path, directory):
+    return path is not None and (path + os.sep).startswith(directory.rstrip(os.sep) + os.sep)
+
+
+def _loader_names():
+    """The names the dynamic loader opened each object by (symlinks unresolved)."""
+    import ctypes
+
+    class Info(ctypes.Structure):
+        _fields_ = [
+            ("dlpi_addr", ctypes.c_void_p),
+            ("dlpi_name", ctypes.c_char_p),
+            ("dlpi_phdr", ctypes.c_void_p),
+            ("dlpi_phnum", ctypes.c_uint16),
+        ]
+
+    names = []
+    callback_type = ctypes.CFUNCTYPE(
+        ctypes.c_int, ctypes.POINTER(Info), ctypes.c_size_t, ctypes.c_char_p
+    )
+
+    def collect(info, size, data):
+        name = info.contents.dlpi_name
+        if name:
+            names.append(os.fsdecode(name))
+        return 0
+
+    ctypes.CDLL(None).dl_iterate_phdr(callback_type(collect), None)
+    return names
+
+
+def main():
+    proto = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    request = json.loads(sys.stdin.read() or "{}")
+    sys.stdin.close()
+    if request.get("after_import"):
+        sys.meta_path.insert(0, _AfterImport(request["after_import"]))
+
+    def say(message):
+        proto.write(json.dumps(message) + "\n")
+        proto.flush()
+
+    layer = os.path.realpath(request.get("layer") or "/")
+    failures = []
+    origins = {}
+    elsewhere = []
+    imported = []
+    for name in request.get("modules", []):
+        say({"importing": name})
+        try:
+            module = importlib.import_module(name)
+        except BaseException as exc:  # a module may raise SystemExit or worse
+            failures.append({"module": name, "error": _last_line(exc)})
+            continue
+        imported.append(name)
+        origins[name] = _origin(module)
+        if request.get("layer") and not _under(origins[name], layer):
+            elsewhere.append(name)
+    from importlib.machinery import EXTENSION_SUFFIXES
+
+    suffixes = sorted(EXTENSION_SUFFIXES, key=len, reverse=True)
+    for relative in request.get("extensions", []):
+        name = _module_name(relative, suffixes)
+        if name is None or name.split(".")[0] in elsewhere:
+            continue
+        if name.split(".")[0] in [f["module"] for f in failures]:
+            continue
+        say({"importing": name})
+        try:
+            importlib.import_module(name)
+        except BaseException as exc:
+            failures.append({"module": name, "error": _last_line(exc)})
+            continue
+        imported.append(name)
+    maps = []
+    with open("/proc/self/maps") as fh:
+        for line in fh:
+            fields = line.split(None, 5)
+            if len(fields) == 6:
+                path = fields[5].strip()
+                if path.startswith("/") and path not in maps:
+                    maps.append(path)
+    result = {
+        "python": sys.version.split()[0],
+        "executable": sys.executable,
+        "imported": imported,
+        "failures": failures,
+        "origins": origins,
+        "elsewhere": elsewhere,
+        "maps": maps,
+    }
+    try:
+        result["loader_names"] = _loader_names()
+    except Exception as exc:
+        result["loader_names_error"] = _last_line(exc)
+    if request.get("threadpoolctl"):
+        say({"importing": "threadpoolctl"})
+        try:
+            from threadpoolctl import threadpool_info
+
+            result["threadpoolctl"] = threadpool_info()
+        except BaseException as exc:
+            result["threadpoolctl_error"] = _last_line(exc)
+    say({"result": result})
+
+
+main()
