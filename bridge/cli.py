@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from vbridge.inventory.database import Inventory, ScanSummary
     from vbridge.inventory.discover import Target
     from vbridge.model import Environment
+    from vbridge.verify.verdict import Verification
 
 class _Commands(TyperGroup):
     """The command group: the one place a :class:`~vbridge.errors.VbridgeError` from any
@@ -688,6 +689,32 @@ def inventory_history(
     )
 
 
+@inventory_app.command("verified")
+def inventory_verified(
+    db: InventoryDbOpt,
+    status: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Option(
+            "--status",
+            help="Only these outcomes (repeatable): differs, import-failed, crashed, "
+            "timed-out, confirmed, not-seen, unrecorded. Default: differs and the failed "
+            "imports.",
+            show_default=False,
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Environments whose last 'vbridge verify --db' found what loads differing from
+    the records (or imports failing)."""
+    _answer(
+        db,
+        lambda inv: inv.verified(status),
+        ["environment", "verified_at", "distribution", "feature", "status", "recorded",
+         "loaded"],
+        as_json,
+    )
+
+
 spack_extension_app = typer.Typer(
     help="The Spack extension vbridge ships (`spack vbridge scan|annotate|clean`).",
     no_args_is_help=True,
@@ -885,6 +912,135 @@ def conda_pre_unlink(
     """Remove what vbridge wrote into a conda package's distributions; called from its
     pre-unlink.sh, before the package is uninstalled. Exit code 0 unless --strict."""
     _link_script("pre-unlink", strict, verbose, print_template)
+
+
+# --- vbridge verify: the one command that runs the environment's code ------------------
+
+
+def _verify_target(
+    args: list[str], python: str | None
+) -> tuple[str, list[str]]:
+    """The interpreter to verify and the distribution names: ``[PREFIX] [NAME]...``.
+
+    The first argument is a prefix when it is a directory with an interpreter, a
+    ``conda-meta/`` or a dpkg database; everything else names distributions.
+    """
+    from vbridge.verify import prefix_interpreter
+
+    if python is not None:
+        return python, args
+    if args:
+        first = Path(args[0])
+        if first.is_dir() and (
+            prefix_interpreter(first) is not None
+            or (first / "conda-meta").is_dir()
+            or (first / "var/lib/dpkg/status").is_file()
+        ):
+            interpreter = prefix_interpreter(first.absolute())
+            if interpreter is None:
+                raise _fail(
+                    f"{first}: no interpreter (bin/python) in this prefix; pass the "
+                    "environment's interpreter with --python"
+                )
+            return interpreter, args[1:]
+    return _target_python(None), args
+
+
+@app.command()
+def verify(
+    args: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Argument(
+            metavar="[PREFIX] [NAME]...",
+            help="An environment prefix, then the distributions to verify (default: "
+            "every one Python imports that has properties or compiled extensions).",
+            show_default=False,
+        ),
+    ] = None,
+    python: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--python", help="Verify the environment of this interpreter."),
+    ] = None,
+    as_json: JsonOpt = False,
+    timeout: Annotated[
+        Optional[float],  # noqa: UP045
+        typer.Option(
+            "--timeout", min=0.1, help="Seconds each distribution's child may take "
+            "(default: data/verify.toml, 60).", show_default=False,
+        ),
+    ] = None,
+    db: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option(
+            "--db", help="Store the results with the scan they verified in this SQLite "
+            "inventory ('vbridge inventory verified' lists the disagreements).",
+            show_default=False,
+        ),
+    ] = None,
+    jobs: Annotated[
+        int, typer.Option("--jobs", min=1, help="Children running at once.")
+    ] = 2,
+) -> None:
+    """Import the environment's code and check what loads against what the records say.
+
+    The only vbridge command that runs code of the inspected environment: one child
+    process of its interpreter per distribution (python -I, an empty working directory,
+    a minimal environment, thread pools pinned to one thread, a timeout) imports the
+    distribution's modules and compiled extension modules; the shared libraries it
+    mapped (/proc/self/maps; Linux only) are named with their owners and compared with
+    the recorded properties: confirmed, differs, not seen. Exit 1 when an import failed,
+    crashed or timed out.
+    """
+    import json
+    import time
+
+    from vbridge.errors import VbridgeError
+    from vbridge.scan import scan_python
+    from vbridge.verify import verify_environment
+
+    if not sys.platform.startswith("linux"):
+        raise _fail(
+            f"verify is not supported on {sys.platform}: it reads /proc/self/maps, which "
+            "only Linux has ('vbridge scan' works everywhere)"
+        )
+    try:
+        interpreter, names = _verify_target(list(args or []), python)
+        started = time.perf_counter()
+        env = scan_python(interpreter)
+        scan_seconds = time.perf_counter() - started
+        verification = verify_environment(env, interpreter, names, timeout=timeout, jobs=jobs)
+        stored = None
+        if db is not None:
+            stored = _store_verification(db, env, interpreter, verification, scan_seconds)
+    except VbridgeError as exc:
+        raise _fail(str(exc), exc.exit_code) from None
+    _report_problems([env])
+    if as_json:
+        typer.echo(json.dumps(verification.to_dict(), indent=2))
+    else:
+        typer.echo("\n".join(verification.lines()))
+    if stored is not None:
+        typer.echo(f"vbridge: verification {stored} stored in {db}", err=True)
+    raise typer.Exit(verification.exit_code)
+
+
+def _store_verification(
+    db: Path, env: Environment, interpreter: str, verification: Verification, seconds: float
+) -> int:
+    """Record the scan (or its unchanged state) and the verification of it."""
+    from vbridge.inventory.database import Inventory, environment_rows
+    from vbridge.inventory.discover import Target
+
+    target = Target(env.path, "argument", python=interpreter)
+    inventory = Inventory.open(db)
+    try:
+        summary = inventory.unchanged(target)
+        if summary is None:
+            summary = inventory.record(environment_rows(env, target), seconds)
+        inventory.commit()
+        return inventory.record_verification(summary, verification.to_dict())
+    finally:
+        inventory.close()
 
 
 def main() -> None:

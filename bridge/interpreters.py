@@ -35,7 +35,14 @@ from vbridge.errors import NotAnEnvironment
 if TYPE_CHECKING:
     import subprocess
 
-__all__ = ["QUESTION_TIMEOUT", "ask_python", "minimal_env", "python_argv", "run_python"]
+__all__ = [
+    "QUESTION_TIMEOUT",
+    "ask_python",
+    "minimal_env",
+    "python_argv",
+    "run_python",
+    "start_python",
+]
 
 # Seconds an interpreter gets to answer a question about itself (it starts in ~20 ms).
 QUESTION_TIMEOUT = 60.0
@@ -127,3 +134,26 @@ def ask_python(python: str, code: str, *, timeout: float = QUESTION_TIMEOUT) -> 
             f"{python}: answered vbridge's question with something else than JSON; "
             "pass a working --python"
         ) from None
+
+
+def start_python(
+    python: str, args: Sequence[str], *, env: Mapping[str, str], cwd: str
+) -> subprocess.Popen[bytes]:
+    """Start ``python -I ARGS`` with pipes on stdin/stdout/stderr, in a session of its
+    own (its pid is the process group to end on a timeout, with what it started).
+
+    For ``vbridge verify``, whose children import the environment's code: it reads their
+    answer as it comes (a hang still says where it hung), so it cannot use
+    :func:`run_python`. Raises :class:`OSError` when the interpreter cannot be started.
+    """
+    import subprocess
+
+    return subprocess.Popen(
+        python_argv(python, *args),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=dict(env),
+        cwd=cwd,
+        start_new_session=True,
+    )

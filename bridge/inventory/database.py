@@ -18,6 +18,13 @@ Written through sqlite-utils, plain enough to browse with Datasette or query wit
 - ``findings`` (id, environment_id -> environments, severity, code, message,
   distributions, first_scan_id -> scans, last_scan_id -> scans)
 - ``problems`` (id, environment_id -> environments, path, problem, hint)
+- ``verifications`` (id, environment_id -> environments, scan_id -> scans, verified_at,
+  python, seconds, distributions, confirmed, differs, failed, document): one row per
+  ``vbridge verify --db`` run, with the scan it verified and its JSON document
+- ``verified`` (id, verification_id -> verifications, environment_id -> environments,
+  distribution, version, feature, status, recorded, loaded, message): one row per
+  distribution and feature (``feature`` empty for an import that failed, crashed or
+  timed out)
 
 Lists are JSON text. Re-scanning upserts each environment's rows in place (rows that are
 gone are deleted) and adds a ``scans`` row, so the history of every environment stays.
@@ -67,7 +74,7 @@ __all__ = [
     "fingerprint",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the verifications and verified tables
 # A file modified this close to the moment it was fingerprinted may change again within
 # the file system's timestamp granularity without its mtime moving ("racily clean", as
 # git calls it): such a fingerprint is not trusted for skipping the next scan.
@@ -393,6 +400,8 @@ _INDEXES: dict[str, list[list[str]]] = {
     ],
     "findings": [["environment_id"], ["code"]],
     "problems": [["environment_id"]],
+    "verifications": [["environment_id"], ["scan_id"]],
+    "verified": [["verification_id"], ["environment_id"], ["status"]],
 }
 
 
@@ -519,6 +528,46 @@ def _create_schema(db: Database) -> None:
         pk="id",
         foreign_keys=[("environment_id", "environments", "id")],
         not_null={"environment_id"},
+        if_not_exists=True,
+    )
+    db.table("verifications").create(
+        {
+            "id": int,
+            "environment_id": int,
+            "scan_id": int,
+            "verified_at": str,
+            "python": str,
+            "seconds": float,
+            "distributions": int,
+            "confirmed": int,
+            "differs": int,
+            "failed": int,
+            "document": str,
+        },
+        pk="id",
+        foreign_keys=[("environment_id", "environments", "id"), ("scan_id", "scans", "id")],
+        not_null={"environment_id", "scan_id"},
+        if_not_exists=True,
+    )
+    db.table("verified").create(
+        {
+            "id": str,
+            "verification_id": int,
+            "environment_id": int,
+            "distribution": str,
+            "version": str,
+            "feature": str,
+            "status": str,
+            "recorded": str,
+            "loaded": str,
+            "message": str,
+        },
+        pk="id",
+        foreign_keys=[
+            ("verification_id", "verifications", "id"),
+            ("environment_id", "environments", "id"),
+        ],
+        not_null={"verification_id", "environment_id", "status"},
         if_not_exists=True,
     )
     for table, indexes in _INDEXES.items():
@@ -920,6 +969,105 @@ class Inventory:
         return [
             {**dict(r), "properties": json.loads(r["properties"] or "[]")}
             for r in self.conn.execute(sql, (_normalise(name),))
+        ]
+
+    # --- verifications (vbridge verify --db) --------------------------------------------
+
+    @_guarded
+    def record_verification(self, summary: ScanSummary, document: dict[str, Any]) -> int:
+        """Store a verification (``Verification.to_dict()``) with the scan it verified
+        (``summary``, what recording or skipping that scan returned); returns its id."""
+        row = self.conn.execute(
+            "SELECT environment_id FROM scans WHERE id = ?", (summary.scan_id,)
+        ).fetchone()
+        if row is None:
+            raise InventoryError(f"{self.path}: scan {summary.scan_id} is not in the inventory")
+        env_id = int(row[0])
+        dists = document.get("distributions", [])
+        counts = document.get("summary", {})
+        failed = sum(counts.get(k, 0) for k in ("import-failed", "crashed", "timed-out"))
+        self._begin()
+        with self.db.atomic():
+            verification_id = _last_pk(
+                self.db.table("verifications").insert(
+                    {
+                        "environment_id": env_id,
+                        "scan_id": summary.scan_id,
+                        "verified_at": _now(),
+                        "python": str(document.get("python", "")),
+                        "seconds": float(document.get("seconds", 0.0)),
+                        "distributions": len(dists),
+                        "confirmed": int(counts.get("confirmed", 0)),
+                        "differs": int(counts.get("differs", 0)),
+                        "failed": failed,
+                        "document": json.dumps(document),
+                    }
+                )
+            )
+            rows = []
+            for dist in dists:
+                base = {
+                    "verification_id": verification_id,
+                    "environment_id": env_id,
+                    "distribution": dist["name"],
+                    "version": dist["version"],
+                }
+                if dist["status"] != "ok":
+                    failures = dist.get("failures") or []
+                    message = dist.get("note") or (
+                        f"{failures[0]['module']}: {failures[0]['error']}" if failures else ""
+                    )
+                    rows.append(
+                        {
+                            **base,
+                            "id": f"{verification_id}|{dist['dist_info']}|",
+                            "feature": "",
+                            "status": dist["status"],
+                            "recorded": "[]",
+                            "loaded": "[]",
+                            "message": message,
+                        }
+                    )
+                for feature in dist.get("features", []):
+                    recorded = sorted({r["value"] for r in feature["recorded"]})
+                    loaded = sorted({v["value"] for v in feature["loaded"]})
+                    rows.append(
+                        {
+                            **base,
+                            "id": f"{verification_id}|{dist['dist_info']}|{feature['feature']}",
+                            "feature": feature["feature"],
+                            "status": feature["status"],
+                            "recorded": json.dumps(recorded),
+                            "loaded": json.dumps(loaded),
+                            "message": feature.get("message", ""),
+                        }
+                    )
+            self._upsert("verified", rows)
+        self.commit()
+        return verification_id
+
+    @_guarded
+    def verified(self, statuses: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        """The latest verification of every environment, its rows whose status is in
+        ``statuses`` (default: ``differs`` and the failed imports)."""
+        tables = {
+            r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        }
+        if "verified" not in tables:
+            return []
+        wanted = list(statuses or ("differs", "import-failed", "crashed", "timed-out"))
+        marks = ", ".join("?" * len(wanted))
+        sql = (
+            "SELECT e.path AS environment, v.verified_at, v.scan_id, r.distribution, "
+            "r.version, r.feature, r.status, r.recorded, r.loaded, r.message "
+            "FROM verified r JOIN verifications v ON v.id = r.verification_id "
+            "JOIN environments e ON e.id = r.environment_id "
+            "WHERE v.id = (SELECT MAX(id) FROM verifications WHERE environment_id = e.id) "
+            f"AND r.status IN ({marks}) ORDER BY e.path, r.distribution, r.feature"
+        )
+        return [
+            {**dict(r), "recorded": json.loads(r["recorded"]), "loaded": json.loads(r["loaded"])}
+            for r in self.conn.execute(sql, wanted)
         ]
 
     @_guarded

@@ -138,7 +138,7 @@ def _judge(
 ) -> DistributionVerification:
     dist = plan.dist
     result = DistributionVerification(
-        dist.name, dist.version, dist.layer, _owner_text(dist), "ok",
+        dist.name, dist.version, dist.layer, str(dist.dist_info), _owner_text(dist), "ok",
         modules=plan.modules, extensions=len(plan.extensions), seconds=outcome.seconds,
     )
     if outcome.status != "ok":
@@ -212,7 +212,7 @@ def _process_facts(
     extra_env: Mapping[str, str] | None,
 ) -> ProcessFacts:
     usable = [
-        p for p, r in zip(plans, results) if r.status in ("ok", "import-failed")
+        p for p, r in zip(plans, results, strict=True) if r.status in ("ok", "import-failed")
     ]
     facts = ProcessFacts(distributions=[p.dist.name for p in usable])
     if not usable:
@@ -273,14 +273,15 @@ def verify_environment(
     def run(plan: ImportPlan) -> DistributionVerification:
         if plan.shadowed_by is not None:
             return DistributionVerification(
-                plan.dist.name, plan.dist.version, plan.dist.layer, _owner_text(plan.dist),
-                "shadowed",
+                plan.dist.name, plan.dist.version, plan.dist.layer, str(plan.dist.dist_info),
+                _owner_text(plan.dist), "shadowed",
                 note=f"not the copy Python imports: {plan.shadowed_by} comes first on sys.path",
             )
         if not plan.modules:
             return DistributionVerification(
-                plan.dist.name, plan.dist.version, plan.dist.layer, _owner_text(plan.dist),
-                "nothing-to-import", note="its files name no importable module",
+                plan.dist.name, plan.dist.version, plan.dist.layer, str(plan.dist.dist_info),
+                _owner_text(plan.dist), "nothing-to-import",
+                note="its files name no importable module",
             )
         request = ChildRequest(plan.modules, plan.extensions, plan.dist.layer)
         outcome = run_child(python, request, timeout, extra_env)

@@ -8,13 +8,15 @@
 #    "threadpoolctl": true}
 # fd 1 (a copy taken before anything is imported; what imported modules print goes to
 # stderr): JSON lines, {"importing": NAME} before each import, then {"result": {...}}.
+import contextlib
 import importlib
 import json
 import os
 import sys
+from typing import Any
 
 
-def _last_line(exc):
+def _last_line(exc: BaseException) -> str:
     import traceback
 
     lines = traceback.format_exception_only(type(exc), exc)
@@ -22,20 +24,20 @@ def _last_line(exc):
     return text[-1] if text else type(exc).__name__
 
 
-def _set_dotted(obj, dotted, value):
+def _set_dotted(obj: Any, dotted: str, value: Any) -> None:
     parts = dotted.split(".")
     for part in parts[:-1]:
         obj = getattr(obj, part)
     setattr(obj, parts[-1], value)
 
 
-class _AfterImport(object):
+class _AfterImport:
     """Sets attributes on a module right after it is executed (mpi4py.rc.initialize)."""
 
-    def __init__(self, settings):
+    def __init__(self, settings: "dict[str, dict[str, Any]]") -> None:
         self.settings = settings
 
-    def find_spec(self, name, path=None, target=None):
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
         if name not in self.settings:
             return None
         import importlib.util
@@ -51,19 +53,17 @@ class _AfterImport(object):
         original = loader.exec_module
         attributes = self.settings[name]
 
-        def exec_module(module):
+        def exec_module(module: Any) -> None:
             original(module)
             for dotted, value in attributes.items():
-                try:
+                with contextlib.suppress(Exception):
                     _set_dotted(module, dotted, value)
-                except Exception:
-                    pass
 
-        loader.exec_module = exec_module
+        loader.exec_module = exec_module  # type: ignore[method-assign]
         return spec
 
 
-def _module_name(relative, suffixes):
+def _module_name(relative: str, suffixes: "list[str]") -> "str | None":
     for suffix in suffixes:
         if relative.endswith(suffix):
             parts = relative[: -len(suffix)].split("/")
@@ -72,19 +72,19 @@ def _module_name(relative, suffixes):
     return None
 
 
-def _origin(module):
+def _origin(module: Any) -> "str | None":
     path = getattr(module, "__file__", None)
     if path:
-        return os.path.realpath(path)
+        return os.path.realpath(str(path))
     locations = list(getattr(module, "__path__", []) or [])
     return os.path.realpath(locations[0]) if locations else None
 
 
-def _under(path, directory):
+def _under(path: "str | None", directory: str) -> bool:
     return path is not None and (path + os.sep).startswith(directory.rstrip(os.sep) + os.sep)
 
 
-def _loader_names():
+def _loader_names() -> "list[str]":
     """The names the dynamic loader opened each object by (symlinks unresolved)."""
     import ctypes
 
@@ -96,12 +96,12 @@ def _loader_names():
             ("dlpi_phnum", ctypes.c_uint16),
         ]
 
-    names = []
+    names: list[str] = []
     callback_type = ctypes.CFUNCTYPE(
         ctypes.c_int, ctypes.POINTER(Info), ctypes.c_size_t, ctypes.c_char_p
     )
 
-    def collect(info, size, data):
+    def collect(info: Any, size: int, data: Any) -> int:
         name = info.contents.dlpi_name
         if name:
             names.append(os.fsdecode(name))
@@ -111,7 +111,7 @@ def _loader_names():
     return names
 
 
-def main():
+def main() -> None:
     proto = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)
     request = json.loads(sys.stdin.read() or "{}")
@@ -119,15 +119,15 @@ def main():
     if request.get("after_import"):
         sys.meta_path.insert(0, _AfterImport(request["after_import"]))
 
-    def say(message):
+    def say(message: "dict[str, Any]") -> None:
         proto.write(json.dumps(message) + "\n")
         proto.flush()
 
     layer = os.path.realpath(request.get("layer") or "/")
-    failures = []
-    origins = {}
-    elsewhere = []
-    imported = []
+    failures: list[dict[str, str]] = []
+    origins: dict[str, str | None] = {}
+    elsewhere: list[str] = []
+    imported: list[str] = []
     for name in request.get("modules", []):
         say({"importing": name})
         try:
@@ -155,7 +155,7 @@ def main():
             failures.append({"module": name, "error": _last_line(exc)})
             continue
         imported.append(name)
-    maps = []
+    maps: list[str] = []
     with open("/proc/self/maps") as fh:
         for line in fh:
             fields = line.split(None, 5)
@@ -163,7 +163,7 @@ def main():
                 path = fields[5].strip()
                 if path.startswith("/") and path not in maps:
                     maps.append(path)
-    result = {
+    result: dict[str, Any] = {
         "python": sys.version.split()[0],
         "executable": sys.executable,
         "imported": imported,
@@ -179,7 +179,7 @@ def main():
     if request.get("threadpoolctl"):
         say({"importing": "threadpoolctl"})
         try:
-            from threadpoolctl import threadpool_info
+            from threadpoolctl import threadpool_info  # type: ignore[import-untyped]
 
             result["threadpoolctl"] = threadpool_info()
         except BaseException as exc:
@@ -187,4 +187,5 @@ def main():
     say({"result": result})
 
 
-main()
+if __name__ == "__main__":  # python -c <this source>; never on import
+    main()

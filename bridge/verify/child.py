@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vbridge.interpreters import start_python
 from vbridge.rules import load_data
 
 __all__ = ["ChildOutcome", "ChildRequest", "child_environment", "run_child"]
@@ -132,14 +133,8 @@ def run_child(
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="vbridge-verify-") as home:
         try:
-            child = subprocess.Popen(
-                [python, "-I", "-c", source],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                cwd=home,
-                env=child_environment(home, extra_env),
-                start_new_session=True,
+            child = start_python(
+                python, ["-c", source], env=child_environment(home, extra_env), cwd=home
             )
         except OSError as exc:
             return ChildOutcome(

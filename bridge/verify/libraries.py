@@ -55,11 +55,11 @@ def read_links(path: str) -> tuple[str | None, tuple[str, ...]]:
     """
     from elftools.common.exceptions import ELFError
     from elftools.elf.elffile import ELFFile
+    from vbridge.errors import RecordError
+    from vbridge.safefs import open_regular
 
     try:
-        if not os.path.isfile(path):
-            return None, ()
-        with open(path, "rb") as stream:
+        with open_regular(path) as stream:
             if stream.read(4) != _ELF_MAGIC:
                 return None, ()
             stream.seek(0)
@@ -75,7 +75,7 @@ def read_links(path: str) -> tuple[str | None, tuple[str, ...]]:
                     elif tag.entry.d_tag == "DT_SONAME":
                         soname = str(tag.soname)
             return soname, tuple(needed)
-    except (OSError, ELFError, ValueError, KeyError, AttributeError):
+    except (OSError, RecordError, ELFError, ValueError, KeyError, AttributeError):
         return None, ()
 
 

@@ -64,11 +64,14 @@ class LibraryOwner:
 
 
 def _read_capped(path: Path) -> bytes | None:
+    """A regular file's bytes (capped), or None: unreadable records are skipped here,
+    since owners are what a verification adds, not what it needs."""
+    from vbridge.errors import RecordError
+    from vbridge.safefs import read_regular
+
     try:
-        if not path.is_file() or path.stat().st_size > _MAX_RECORD_BYTES:
-            return None
-        return path.read_bytes()
-    except OSError:
+        return read_regular(path, limit=_MAX_RECORD_BYTES)
+    except (OSError, RecordError):
         return None
 
 
@@ -112,7 +115,7 @@ class OwnerIndex:
 
     def _owner_outside_dpkg(self, path: str) -> LibraryOwner | None:
         candidate = Path(path)
-        for _, directory in zip(range(_MAX_ANCESTORS), candidate.parents):
+        for directory in list(candidate.parents)[:_MAX_ANCESTORS]:
             if (directory / "conda-meta").is_dir():
                 return self._conda_files(directory).get(candidate.relative_to(directory).as_posix())
             spec = directory / ".spack" / "spec.json"
@@ -184,7 +187,7 @@ class OwnerIndex:
             return found
         found = {}
         for dist in self.env.distributions:
-            if Path(dist.layer) != layer and os.path.realpath(dist.layer) != os.path.realpath(layer):
+            if os.path.realpath(dist.layer) != os.path.realpath(layer):
                 continue
             for rel in distribution_files(dist.dist_info):
                 if ".so" not in rel and not rel.endswith((".dylib", ".dll", ".pyd")):

@@ -115,7 +115,10 @@ def extension_candidates(files: Sequence[str], tops: Sequence[str]) -> list[str]
         name = rel.rsplit("/", 1)[-1]
         if not name.endswith(_EXTENSION_ENDS):
             continue
-        if rel.split("/", 1)[0].split(".", 1)[0] in heads and not rel.startswith(".."):
+        first = rel.split("/", 1)[0]
+        package = "/" in rel and first in heads  # numpy/core/_x.so, not numpy.libs/...
+        module = "/" not in rel and first.split(".", 1)[0] in heads  # apt_pkg.cpython-*.so
+        if package or module:
             out.append(rel)
     return sorted(out)
 
@@ -151,9 +154,12 @@ def _walk(layer: Path, tops: Sequence[str]) -> list[str]:
 
 
 def _declared_tops(dist: Distribution) -> list[str]:
+    from vbridge.errors import RecordError
+    from vbridge.safefs import read_regular
+
     try:
-        text = (dist.dist_info / "top_level.txt").read_text(encoding="utf-8", errors="replace")
-    except OSError:
+        text = read_regular(dist.dist_info / "top_level.txt").decode("utf-8", "replace")
+    except (OSError, RecordError):
         return []
     return [line.strip() for line in text.splitlines() if line.strip().isidentifier()]
 

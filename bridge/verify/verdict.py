@@ -120,6 +120,7 @@ class FeatureVerdict:
         return {
             "feature": self.feature,
             "status": self.status,
+            "message": self.line(),
             "recorded": [r.to_dict() for r in self.recorded],
             "loaded": [v.to_dict() for v in self.loaded],
         }
@@ -132,6 +133,7 @@ class DistributionVerification:
     name: str
     version: str
     layer: str
+    dist_info: str
     owner: str  # 'apt python3-numpy 1:1.24.2-1' or 'pip'
     # ok | import-failed | crashed | timed-out | shadowed | nothing-to-import
     status: str
@@ -177,6 +179,7 @@ class DistributionVerification:
             "name": self.name,
             "version": self.version,
             "layer": self.layer,
+            "dist_info": self.dist_info,
             "owner": self.owner,
             "status": self.status,
             "modules": self.modules,
@@ -187,6 +190,14 @@ class DistributionVerification:
             "note": self.note,
             "seconds": round(self.seconds, 3),
         }
+
+
+_LABELS = {
+    "blas_lapack :: provider": "BLAS/LAPACK",
+    "openmp :: provider": "OpenMP",
+    "mpi :: implementation": "MPI",
+    "hdf5 :: parallel": "HDF5",
+}
 
 
 @dataclass
@@ -209,8 +220,7 @@ class ProcessFacts:
             return [f"{head}: {self.note}"]
         out = [f"{head}:"]
         for feature, found in self.runtimes.items():
-            label = {"blas_lapack :: provider": "BLAS/LAPACK", "openmp :: provider": "OpenMP",
-                     "mpi :: implementation": "MPI", "hdf5 :: parallel": "HDF5"}.get(feature, feature)
+            label = _LABELS.get(feature, feature)
             noun = "runtime" if len(found) == 1 else "runtimes"
             out.append(f"  {len(found)} {label} {noun}" + (":" if found else ""))
             out.extend(f"    {v.describe()}" for v in found)
