@@ -89,6 +89,8 @@ def test_tables_keys_foreign_keys_and_indexes(
         "properties",
         "findings",
         "problems",
+        "verifications",
+        "verified",
     }
     for table in db.table_names():
         assert db.table(table).pks == ["id"]
@@ -104,6 +106,8 @@ def test_tables_keys_foreign_keys_and_indexes(
         ("findings", "environment_id", "environments"),
         ("findings", "first_scan_id", "scans"),
         ("problems", "environment_id", "environments"),
+        ("verifications", "scan_id", "scans"),
+        ("verified", "verification_id", "verifications"),
     } <= fks
     indexed = {tuple(i.columns) for i in db.table("properties").indexes}
     assert {("property",), ("namespace", "feature"), ("distribution_id",)} <= indexed
