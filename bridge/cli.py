@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from vbridge.model import Environment
     from vbridge.verify.verdict import Verification
 
+
 class _Commands(TyperGroup):
     """The command group: the one place a :class:`~vbridge.errors.VbridgeError` from any
     command becomes ``vbridge: <message>`` on stderr and its exit code."""
@@ -994,7 +995,7 @@ def verify(
     import json
     import time
 
-    from vbridge.errors import VbridgeError
+    from vbridge.decide.assess import assess_environment
     from vbridge.scan import scan_python
     from vbridge.verify import verify_environment
 
@@ -1003,17 +1004,15 @@ def verify(
             f"verify is not supported on {sys.platform}: it reads /proc/self/maps, which "
             "only Linux has ('vbridge scan' works everywhere)"
         )
-    try:
-        interpreter, names = _verify_target(list(args or []), python)
-        started = time.perf_counter()
-        env = scan_python(interpreter)
-        scan_seconds = time.perf_counter() - started
-        verification = verify_environment(env, interpreter, names, timeout=timeout, jobs=jobs)
-        stored = None
-        if db is not None:
-            stored = _store_verification(db, env, interpreter, verification, scan_seconds)
-    except VbridgeError as exc:
-        raise _fail(str(exc), exc.exit_code) from None
+    interpreter, names = _verify_target(list(args or []), python)
+    started = time.perf_counter()
+    # Assessed as `vbridge scan` does: with --db this is the scan that is recorded.
+    env = assess_environment(scan_python(interpreter))
+    scan_seconds = time.perf_counter() - started
+    verification = verify_environment(env, interpreter, names, timeout=timeout, jobs=jobs)
+    stored = None
+    if db is not None:
+        stored = _store_verification(db, env, interpreter, verification, scan_seconds)
     _report_problems([env])
     if as_json:
         typer.echo(json.dumps(verification.to_dict(), indent=2))
