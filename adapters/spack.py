@@ -16,7 +16,9 @@ Providers come from the edges' ``parameters.virtuals`` only, never from package 
 ``extra["providers"]`` lists ``virtual=provider`` (``blas=openblas``), with
 ``external:<path>`` appended when the provider is an external. Variants are
 ``extra["variants"]`` (``mpi=true``) and the target's x86-64 level is
-``extra["x86_64_level"]`` (archspec). ``data/spack.toml`` maps these facts to
+``extra["x86_64_level"]`` (archspec); ``extra["binaries_x86_64_level"]``, the level the
+node's own Python binaries need, is set on nodes owning Python distributions that are
+not all pure Python (:func:`pure_python`). ``data/spack.toml`` maps these facts to
 properties. A Python distribution belongs to a node when it sits in that node's
 prefix (``lib/python*/site-packages``) and the prefix's ``.spack/spec.json`` names the
 same DAG hash; its ``INSTALLER`` says ``pip``, since Spack installs with pip.
@@ -63,12 +65,17 @@ __all__ = [
     "SpackRecords",
     "SpecNode",
     "find_root",
+    "is_prefix",
+    "is_tree",
     "parse_node",
+    "projection_views",
+    "pure_python",
     "read_database",
     "read_lockfile",
     "read_records",
     "read_specfile",
     "site_packages",
+    "view_roots",
     "x86_64_level",
 ]
 
@@ -543,6 +550,16 @@ def _records(
     records: dict[str, InstallRecord] = {}
     for node in node_list:
         extra = _facts(node, index)
+        dists = python_dists.get(node.hash, ())
+        if dists and "x86_64_level" in extra:
+            # The property says what a distribution's own binaries need: only a node
+            # that owns Python distributions gives it (the closure would carry a build
+            # tool's or a library's target to a pure-Python package), and only when
+            # they are not all pure Python.
+            if all(map(pure_python, dists)):
+                extra["pure_python"] = True
+            else:
+                extra["binaries_x86_64_level"] = extra["x86_64_level"]
         if prefixes and node.hash in prefixes:
             extra["prefix"] = str(prefixes[node.hash])
         if flags and node.hash in flags:
@@ -554,7 +571,7 @@ def _records(
             build=node.hash[:_HASH_CHARS],
             source=source,
             depends=tuple(e.name for e in node.edges),
-            python_dists=python_dists.get(node.hash, ()),
+            python_dists=dists,
             extra=extra,
         )
     for node in node_list:
@@ -568,6 +585,49 @@ def _records(
 
 
 # --- where the Python distributions are -------------------------------------------------
+
+_COMPILED_SUFFIXES = (".so", ".pyd", ".dylib", ".dll")
+
+
+def pure_python(dist_info: Path) -> bool:
+    """Whether a dist-info shows its distribution is pure Python.
+
+    Its ``WHEEL`` says ``Root-Is-Purelib: true`` with only ``*-none-any`` tags, and its
+    ``RECORD`` lists no compiled file (``.so``, ``.so.N``, ``.pyd``, ``.dylib``,
+    ``.dll``). A missing or unreadable file shows nothing: False.
+
+    >>> import tempfile
+    >>> d = Path(tempfile.mkdtemp()) / "pip-26.1.dist-info"; d.mkdir()
+    >>> _ = (d / "WHEEL").write_text("Root-Is-Purelib: true\nTag: py3-none-any\n")
+    >>> _ = (d / "RECORD").write_text("pip/__init__.py,sha256=x,1\n")
+    >>> pure_python(d)
+    True
+    >>> _ = (d / "RECORD").write_text("pip/_speedups.cpython-314-x86_64-linux-gnu.so,,\n")
+    >>> pure_python(d)
+    False
+    """
+    try:
+        wheel = (dist_info / "WHEEL").read_text(encoding="utf-8", errors="replace")
+        record = (dist_info / "RECORD").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    purelib = False
+    tags: list[str] = []
+    for line in wheel.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip().lower() == "root-is-purelib":
+            purelib = value.strip().lower() == "true"
+        elif key.strip().lower() == "tag":
+            tags.append(value.strip())
+    if not purelib or not tags or not all(t.endswith("-none-any") for t in tags):
+        return False
+    for line in record.splitlines():
+        path = line.split(",", 1)[0].strip().strip('"').lower()
+        name = path.rsplit("/", 1)[-1]
+        if name.endswith(_COMPILED_SUFFIXES) or ".so." in name:
+            return False
+    return True
+
 
 
 def _prefix_layers(prefix: Path) -> list[Path]:
@@ -718,6 +778,28 @@ def _is_view(path: Path) -> bool:
         return False
 
 
+def projection_views(path: Path) -> list[Path]:
+    """The sub-views of a view with projections, or [] when ``path`` is not one.
+
+    Spack links each package of such a view under its projection
+    (``views/proj/hdf5-1.14.6-adahowy/``), each with its own ``.spack/<package>/``,
+    and merges Python extensions into their interpreter's projection
+    (``views/proj/python-3.14.5-<hash>/lib/python3.14/site-packages``).
+    """
+    if (path / ".spack").exists() or (path / "spack.lock").is_file():
+        return []
+    try:
+        entries = sorted(os.scandir(path), key=lambda e: e.name)
+    except OSError:
+        return []
+    # Each projection is a real directory (an environment's `view` is a symlink).
+    return [
+        Path(e.path)
+        for e in entries
+        if e.is_dir(follow_symlinks=False) and _is_view(Path(e.path))
+    ]
+
+
 def _environment_views(env: Path) -> list[Path]:
     """The environment's default view (``.spack-env/view``), when it exists."""
     view = env / ".spack-env" / "view"
@@ -757,6 +839,8 @@ def find_root(path: Path) -> Path | None:
             return candidate
         if _is_view(candidate):
             return candidate
+    if projection_views(path):
+        return path
     return None
 
 
@@ -767,12 +851,39 @@ def _kind(root: Path) -> str:
         return "environment"
     if (root / ".spack" / "spec.json").is_file():
         return "prefix"
-    return "view"
+    if _is_view(root):
+        return "view"
+    return "projections"
+
+
+def is_tree(root: Path) -> bool:
+    """An install tree (``.spack-db/index.json``): its prefixes are where files are."""
+    return _kind(root) == "tree"
+
+
+def is_prefix(root: Path) -> bool:
+    """One installed prefix (``.spack/spec.json``)."""
+    return _kind(root) == "prefix"
+
+
+def view_roots(root: Path) -> list[Path]:
+    """The views an environment, view or projection view ``root`` shows its
+    distributions through (an environment: its default view)."""
+    kind = _kind(root)
+    if kind == "environment":
+        return _environment_views(root)
+    if kind in ("view", "projections"):
+        return [root]
+    return []
 
 
 def is_collection(root: Path) -> bool:
-    """An install tree holds many environments, not one: no single process loads it all."""
-    return _kind(root) == "tree"
+    """An install tree holds many environments, not one: no single process loads it all;
+    nor does a view with projections that holds more than one Python."""
+    kind = _kind(root)
+    if kind == "projections":
+        return sum(1 for v in projection_views(root) if _prefix_layers(v)) > 1
+    return kind == "tree"
 
 
 def read_records(root: Path, problems: list[RecordProblem]) -> Iterator[InstallRecord]:
@@ -782,6 +893,7 @@ def read_records(root: Path, problems: list[RecordProblem]) -> Iterator[InstallR
         "environment": _read_environment,
         "prefix": _read_prefix,
         "view": _read_view,
+        "projections": _read_projections,
     }[_kind(root)]
     yield from reader(root, problems)
 
@@ -791,6 +903,8 @@ def site_packages(root: Path) -> list[Path]:
     kind = _kind(root)
     if kind == "view":
         return _prefix_layers(root)
+    if kind == "projections":
+        return [layer for view in projection_views(root) for layer in _prefix_layers(view)]
     if kind == "environment":
         return [layer for view in _environment_views(root) for layer in _prefix_layers(view)]
     if kind == "tree":
@@ -825,8 +939,14 @@ def _missing_dependencies(entries: list[DatabaseEntry]) -> list[tuple[SpecNode, 
 
 
 def _tree_records(
-    entries: list[DatabaseEntry], source: Path | None, problems: list[RecordProblem]
+    entries: list[DatabaseEntry],
+    source: Path | None,
+    problems: list[RecordProblem],
+    evidence_source: Path | None = None,
 ) -> Iterator[InstallRecord]:
+    """Records of database entries; ``source`` is the database file they were read from
+    (None: Spack's own store handed them over, upstreams included), ``evidence_source``
+    what evidence names when that is not ``source``."""
     # Read from a database file (not Spack's own store, which knows its upstreams).
     missing = _missing_dependencies(entries) if source is not None else []
     if source is not None and missing:
@@ -853,7 +973,9 @@ def _tree_records(
         prefixes[node.hash] = entry.path
         if entry.installed and node.external is None:
             dists[node.hash] = _prefix_dists(entry.path, node.hash, problems)[0]
-    yield from _records((e.node for e in entries), source, dists, prefixes, flags)
+    yield from _records(
+        (e.node for e in entries), source or evidence_source, dists, prefixes, flags
+    )
 
 
 def _read_tree(root: Path, problems: list[RecordProblem]) -> Iterator[InstallRecord]:
@@ -887,6 +1009,20 @@ def _read_view(root: Path, problems: list[RecordProblem]) -> Iterator[InstallRec
     dists, prefixes = _view_dists(root, packages)
     nodes = [n for p in packages for n in p.nodes]
     yield from _records(nodes, root / ".spack", dists, prefixes)
+
+
+def _read_projections(root: Path, problems: list[RecordProblem]) -> Iterator[InstallRecord]:
+    dists: dict[str, tuple[Path, ...]] = {}
+    prefixes: dict[str, Path] = {}
+    nodes: list[SpecNode] = []
+    for view in projection_views(root):
+        packages = _view_packages(view, problems)
+        view_dists, view_prefixes = _view_dists(view, packages)
+        for key, found in view_dists.items():
+            dists[key] = dists.get(key, ()) + found
+        prefixes.update(view_prefixes)
+        nodes.extend(n for p in packages for n in p.nodes)
+    yield from _records(nodes, root, dists, prefixes)
 
 
 def _prefix_environment(
@@ -998,8 +1134,14 @@ class InstalledSpecs(Adapter):
         root: Path,
         specs: Iterable[tuple[Mapping[str, Any], str | os.PathLike[str] | None, bool, bool]],
         spec_version: int = SPECFILE_VERSIONS[-1],
+        *,
+        collection: bool = True,
+        source: Path | None = None,
     ) -> None:
         self.root = Path(root)
+        self.collection = collection
+        # The file the facts are read from, for evidence (Spack's database index).
+        self.source = source
         self.entries: list[DatabaseEntry] = []
         for node, prefix, installed, explicit in specs:
             self.entries.append(
@@ -1014,8 +1156,12 @@ class InstalledSpecs(Adapter):
     def find_root(self, path: Path) -> Path | None:
         return self.root if Path(path) == self.root else None
 
+    def is_collection(self, root: Path) -> bool:
+        """Spack's whole store holds many environments (an environment's specs do not)."""
+        return self.collection
+
     def read_records(self, root: Path, problems: list[RecordProblem]) -> Iterator[InstallRecord]:
-        yield from _tree_records(self.entries, None, problems)
+        yield from _tree_records(self.entries, None, problems, self.source)
 
     def site_packages(self, root: Path) -> list[Path]:
         return _entry_layers(self.entries)

@@ -767,6 +767,29 @@ def _print_results(results: list[AnnotateResult | CleanResult]) -> None:
     typer.echo(json_mod.dumps(document, indent=2))
 
 
+def _is_conda_prefix(root: Path) -> bool:
+    return (root / "conda-meta").is_dir()
+
+
+def _annotate_one(
+    env: Environment, only: list[Path] | None, dry_run: bool, wait: float
+) -> list[AnnotateResult]:
+    """Annotate one environment; a Spack environment or view is annotated where its
+    files are (the install tree), and kept consistent with its views."""
+    from vbridge.destinations.annotate import annotate_environment
+
+    if "spack" not in env.ecosystems:
+        return [annotate_environment(env, only=only, dry_run=dry_run, wait=wait)]
+    from vbridge.integrations import spack_store
+
+    done = None if only else spack_store.annotate_spack(env, dry_run=dry_run, wait=wait)
+    if done is not None:
+        return done
+    result = annotate_environment(env, only=only, dry_run=dry_run, wait=wait)
+    spack_store.relink_views(env.path, spack_store.known_views(env.path), result)
+    return [result]
+
+
 @app.command()
 def annotate(
     prefixes: PrefixArg = None,
@@ -783,17 +806,15 @@ def annotate(
     JSON (--json): {"environments": [{"root", "dry_run", "ledger", "changes": [{"path",
     "action", "distribution"}], "findings": [...], "annotated": [dist-info, ...]}]}.
     """
-    from vbridge.destinations.annotate import annotate_environment
-
     results: list[AnnotateResult | CleanResult] = []
     envs = resolve_environments(prefixes, python)
     _report_problems(envs)
     for env in envs:
-        results.append(
-            annotate_environment(env, only=_absolute(only), dry_run=dry_run, wait=wait)
-        )
+        done = _annotate_one(env, _absolute(only), dry_run, wait)
+        results.extend(done)
         if not as_json:
-            _print_changes(results[-1], "annotate")
+            for result in done:
+                _print_changes(result, "annotate")
         if variants_toml:
             _write_variants_toml(env, dry_run, as_json, wait)
     if as_json:
@@ -825,11 +846,17 @@ def clean(
     for root in roots:
         if not only:
             _remove_variants_toml(root, dry_run, as_json, wait)
-        results.append(
-            clean_environment(root, only=_absolute(only), dry_run=dry_run, wait=wait)
-        )
+        done: list[CleanResult] | None = None
+        if not _is_conda_prefix(root):
+            from vbridge.integrations.spack_store import clean_spack
+
+            done = clean_spack(root, only=_absolute(only), dry_run=dry_run, wait=wait)
+        if done is None:
+            done = [clean_environment(root, only=_absolute(only), dry_run=dry_run, wait=wait)]
+        results.extend(done)
         if not as_json:
-            _print_changes(results[-1], "clean")
+            for result in done:
+                _print_changes(result, "clean")
     if as_json:
         _print_results(results)
 

@@ -89,7 +89,8 @@ def test_real_v8_database(tmp_path: Path) -> None:
     assert records["zlib-ng"].key in (hdf5.requires or ())
     assert records["glibc"].extra["external"] == "/usr"
     assert "x86_64_level" not in records["glibc"].extra  # an external's target is a label
-    assert _props(hdf5) == {"hdf5 :: parallel :: off", "x86_64 :: level :: v4"}
+    # A library's target is a fact; the level property is for Python binaries only.
+    assert _props(hdf5) == {"hdf5 :: parallel :: off"}
 
 
 def test_real_specfile_v4_openmpi_edge(tmp_path: Path) -> None:
@@ -106,8 +107,8 @@ def test_real_specfile_v4_openmpi_edge(tmp_path: Path) -> None:
     assert _props(hdf5) == {
         "mpi :: implementation :: openmpi",
         "hdf5 :: parallel :: on",
-        "x86_64 :: level :: v4",  # target icelake
-    }
+    }  # target icelake is a fact (x86_64_level v4); the level property is Python's
+    assert hdf5.extra["x86_64_level"] == "v4" and "binaries_x86_64_level" not in hdf5.extra
     # Every edge resolves to a record of the same file: the closure is exact.
     keys = {r.key for r in records}
     assert all(k in keys for r in records for k in (r.requires or ()))
@@ -282,8 +283,10 @@ def test_h5py_and_mpi4py_on_openmpi(site: SpackSite) -> None:
         "mpi :: implementation :: openmpi",
         "x86_64 :: level :: v4",
     }
+    # What its files link: the hdf5 +mpi library, not the Python package's variant.
     (variant,) = h5py["hdf5 :: parallel :: on"]
-    assert variant.value == "mpi=true" and variant.record.startswith("spack:py-h5py-3.12.1-")
+    assert variant.value == "mpi=true" and variant.record.startswith("spack:hdf5-1.14.5-")
+    assert variant.via == ("py-h5py", "hdf5")
     mpi4py = _dist_props(_dist(env.distributions, "mpi4py"))
     assert [e.value for e in mpi4py["mpi :: implementation :: openmpi"]] == ["mpi=openmpi"]
     assert not any(f.code == "mixed-mpi" for f in env.findings)
@@ -492,7 +495,8 @@ def test_dependencies_in_an_upstream_database_are_named_not_invented(site: Spack
     # What tables' own record says stays; so does everything else of the tree.
     assert "x86_64 :: level :: v4" in tables or "x86_64 :: level :: v3" in tables
     h5py = _dist_props(_dist(env.distributions, "h5py"))
-    assert "hdf5 :: parallel :: on" in h5py
+    assert not any(p.startswith("hdf5 ::") for p in h5py)  # its hdf5 is upstream too
+    assert "mpi :: implementation :: openmpi" in h5py  # its own edge to openmpi
     # Every linked dependency present again: nothing to report.
     data["database"]["installs"][hdf5] = upstream_record
     index.write_text(json.dumps(data))

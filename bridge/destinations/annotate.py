@@ -83,6 +83,19 @@ class Change:
         return {"path": str(self.path), "action": self.action, "distribution": self.distribution}
 
 
+def _dist_info_of(path: Path) -> str:
+    """The dist-info directory a changed path belongs to, for counting distributions
+    (not names: an install tree holds several builds of one): a view's dist-info, whose
+    files link to a prefix's, counts as the prefix's."""
+    for candidate in (path, *path.parents):
+        if candidate.name.endswith((".dist-info", ".egg-info")):
+            metadata = candidate / "METADATA"
+            if metadata.is_symlink():
+                return os.path.dirname(os.path.realpath(metadata))
+            return str(candidate)
+    return str(path)
+
+
 @dataclass
 class _Result:
     root: Path
@@ -105,7 +118,7 @@ class _Result:
         prefix = "would " if self.dry_run else ""
         lines = [f"{prefix}{c.action} {c.path}" for c in self.changed]
         lines += [f"  [{f.severity}] {f.code}: {f.message}" for f in self.findings]
-        touched = {c.distribution for c in self.changed}
+        touched = {_dist_info_of(c.path) for c in self.changed}
         lines.append(
             f"vbridge {verb}: {self.root}: {len(self.changed)} file(s) "
             f"{'to change' if self.dry_run else 'changed'} in {len(touched)} "
@@ -440,6 +453,7 @@ class _Edit:
     # without vbridge's rows is the new original.
     rebaseline: bytes | None = None
     original: bytes | None = None  # the bytes before vbridge, where known
+    mtime_ns: int | None = None  # of the file as this run found it
 
 
 class _Registrars:
@@ -582,6 +596,8 @@ def _plan_edits(
         edit = changes.edits[path] = _Edit(path, kinds[path], current)
         if current is None:
             continue
+        with contextlib.suppress(OSError):
+            edit.mtime_ns = os.stat(root / path).st_mtime_ns
         known = ledger.edited.get(path)
         added: dict[str, bytes] = {}
         dropped: set[str] = set()
@@ -656,6 +672,11 @@ def _apply(
         for path, edit in changes.edits.items():
             if edit.target is not None:
                 atomic_write(root / path, edit.target, root)
+                known = ledger.edited.get(path)
+                mtime = store.original_mtime(known.original) if known is not None else None
+                if edit.restore and mtime is not None:
+                    # Back as it was, mtime too (`spack verify manifest` checks it).
+                    os.utime(root / path, ns=(mtime, mtime))
         for _plan, path in changes.removals:
             remove_file(root / path, root)
     # Directories vbridge created and no longer needs; ghost dist-infos.
@@ -730,11 +751,14 @@ def _intent_ledger(
             continue
         known = intent.edited.get(path)
         if edit.rebaseline is not None:
-            known = intent.edited[path] = EditEntry(store.backup(edit.rebaseline))
+            # The original's mtime is not known: the file's as found is the nearest.
+            known = intent.edited[path] = EditEntry(
+                store.backup(edit.rebaseline, edit.mtime_ns)
+            )
         if edit.target is None:
             continue
         if known is None:
-            known = intent.edited[path] = EditEntry(store.backup(edit.current))
+            known = intent.edited[path] = EditEntry(store.backup(edit.current, edit.mtime_ns))
         known.written.append(sha256_hex(edit.target))
     return intent
 

@@ -281,14 +281,27 @@ class LedgerStore:
         atomic_write(self.path, data, self.directory)
         return True
 
-    def backup(self, data: bytes) -> str:
-        """Keep ``data`` under its SHA-256 (once) and return the digest."""
+    def backup(self, data: bytes, mtime_ns: int | None = None) -> str:
+        """Keep ``data`` under its SHA-256 (once) and return the digest.
+
+        ``mtime_ns`` is the original file's modification time: the backup keeps it
+        (as ``cp -p`` would), and :meth:`original_mtime` gives it back to a restore.
+        """
         digest = sha256_hex(data)
         target = self.backups / digest
         if read_bytes(target, root=self.directory) != data:
             self.backups.mkdir(parents=True, exist_ok=True)
             atomic_write(target, data, self.directory)
+            if mtime_ns is not None:
+                os.utime(target, ns=(mtime_ns, mtime_ns))
         return digest
+
+    def original_mtime(self, digest: str) -> int | None:
+        """The modification time the backed-up original had, where it was kept."""
+        try:
+            return os.stat(self.backups / digest).st_mtime_ns
+        except OSError:
+            return None
 
     def original(self, digest: str) -> bytes | None:
         data = read_bytes(self.backups / digest, root=self.directory)

@@ -94,22 +94,25 @@ def _say(message: str) -> None:
     print(f"vbridge: {message}", file=sys.stderr)
 
 
-def _spack_store_source() -> Any | None:
-    """The specs Spack itself knows, as a vbridge adapter; None outside Spack."""
+def _spack_active_environment() -> Any | None:
+    """The environment ``spack -e ENV`` / ``spack env activate`` made active; None
+    outside Spack or without one."""
     try:
         import spack.environment  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    return spack.environment.active_environment()
+
+
+def _spack_store_source() -> Any | None:
+    """Every spec Spack's store (with its upstreams) knows, as a vbridge adapter; None
+    outside Spack."""
+    try:
         import spack.store  # type: ignore[import-not-found]
     except ImportError:
         return None
     from vbridge.adapters.spack import InstalledSpecs
 
-    active = spack.environment.active_environment()
-    if active is not None:
-        specs = list(active.all_specs())
-        entries = [
-            (s.node_dict_with_hashes(), str(s.prefix), bool(s.installed), False) for s in specs
-        ]
-        return InstalledSpecs(Path(str(active.path)), entries)
     db = spack.store.STORE.db
     with db.read_transaction():
         specs = db.query(installed=True)
@@ -117,7 +120,9 @@ def _spack_store_source() -> Any | None:
     entries = [
         (s.node_dict_with_hashes(), str(s.prefix), True, s.dag_hash() in explicit) for s in specs
     ]
-    return InstalledSpecs(Path(str(spack.store.STORE.root)), entries)
+    root = Path(str(spack.store.STORE.root))
+    index = root / ".spack-db" / "index.json"
+    return InstalledSpecs(root, entries, source=index if index.is_file() else None)
 
 
 def _default_paths() -> list[Path]:
@@ -137,18 +142,59 @@ def _default_paths() -> list[Path]:
 
 
 def _environments(paths: Sequence[str]) -> list[Any]:
-    """Scan the PATHs, or what Spack has installed (its store, else the default paths)."""
+    """Scan the PATHs, or what Spack has installed: the active environment as its view
+    shows it, else Spack's store (else the default paths, outside Spack)."""
     from vbridge.adapters import all_adapters
     from vbridge.decide.assess import assess_environment
     from vbridge.scan import scan_environment
 
     if paths:
-        return [assess_environment(scan_environment(Path(p).absolute())) for p in paths]
+        return [_scan_spack_environment(_spack_root(p)) for p in paths]
+    active = _spack_active_environment()
+    if active is not None:
+        # What the environment puts on sys.path is its view: read from its files, as
+        # `vbridge scan ENV_DIR` does (build-only dependencies are not in it).
+        return [_scan_spack_environment(Path(str(active.path)))]
     source = _spack_store_source()
     if source is not None:
         others = [a for a in all_adapters() if a.ECOSYSTEM != source.ECOSYSTEM]
         return [assess_environment(scan_environment(source.root, adapters=[source, *others]))]
-    return [assess_environment(scan_environment(p.absolute())) for p in _default_paths()]
+    return [_scan_spack_environment(p.absolute()) for p in _default_paths()]
+
+
+def _scan_spack_environment(path: Path) -> Any:
+    from vbridge.adapters import spack
+    from vbridge.decide.assess import assess_environment
+    from vbridge.model import RecordProblem
+    from vbridge.scan import scan_environment
+
+    env = assess_environment(scan_environment(path))
+    root = spack.find_root(path)
+    if root is not None and (root / "spack.lock").is_file() and not spack.view_roots(root):
+        env.problems.append(
+            RecordProblem(
+                root / "spack.yaml",
+                "the environment has no view (`view: false`), so no Python distribution "
+                "is listed for it",
+                "scan its packages' prefixes, or the install tree",
+            )
+        )
+    return env
+
+
+def _spack_root(given: str) -> Path:
+    """A PATH as the Spack records that govern it (a prefix's site-packages: the
+    prefix), so the report names what Spack installed."""
+    from vbridge.adapters import spack
+    from vbridge.errors import NotAnEnvironment
+
+    path = Path(given).absolute()
+    if not path.exists():
+        raise NotAnEnvironment(
+            f"{path}: no such directory; give an install tree, environment directory, "
+            "view or installed prefix"
+        )
+    return spack.find_root(path) or path
 
 
 def _scan(args: argparse.Namespace) -> int:
@@ -166,20 +212,33 @@ def _scan(args: argparse.Namespace) -> int:
 
 def _annotate(args: argparse.Namespace) -> int:
     from vbridge.destinations.annotate import annotate_environment
+    from vbridge.integrations import spack_store
 
     for env in _environments(args.paths):
         for problem in env.problems:
             _say(str(problem))
-        result = annotate_environment(env, dry_run=args.dry_run)
-        print("\n".join(result.report_lines("annotate")))
+        # An environment or view: written where its files are (the install tree), and
+        # linked into its views.
+        results = spack_store.annotate_spack(env, dry_run=args.dry_run)
+        if results is None:
+            result = annotate_environment(env, dry_run=args.dry_run)
+            spack_store.relink_views(env.path, spack_store.known_views(env.path), result)
+            results = [result]
+        for result in results:
+            print("\n".join(result.report_lines("annotate")))
     return 0
 
 
 def _clean(args: argparse.Namespace) -> int:
     from vbridge.destinations.annotate import clean_environment
+    from vbridge.integrations import spack_store
 
-    paths = [Path(p).absolute() for p in args.paths] or [e.path for e in _environments(())]
+    if args.paths:
+        paths = [_spack_root(p) for p in args.paths]
+    else:
+        paths = [e.path for e in _environments(())]
     for path in paths:
-        result = clean_environment(path)
-        print("\n".join(result.report_lines("clean")))
+        results = spack_store.clean_spack(path)
+        for result in results if results is not None else [clean_environment(path)]:
+            print("\n".join(result.report_lines("clean")))
     return 0
