@@ -243,7 +243,9 @@ def _process_facts(
             v for vs in facts.runtimes.values() for v in vs if v.library.real_path not in seen
         ]
     else:
-        facts.threadpoolctl_note = str(outcome.report.get("threadpoolctl_error", "not available"))
+        error = str(outcome.report.get("threadpoolctl_error", ""))
+        missing = error.startswith("ModuleNotFoundError")
+        facts.threadpoolctl_note = "not installed in this environment" if missing else error
     return facts
 
 

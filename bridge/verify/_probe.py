@@ -67,6 +67,10 @@ def _module_name(relative: str, suffixes: "list[str]") -> "str | None":
     for suffix in suffixes:
         if relative.endswith(suffix):
             parts = relative[: -len(suffix)].split("/")
+            # Under the bare ".so" suffix, libNAME.so is a shared library a package ships
+            # (scipy/special/libsf_error_state.so), not a module.
+            if suffix == ".so" and parts[-1].startswith("lib"):
+                return None
             if all(p.isidentifier() for p in parts):
                 return ".".join(parts)
     return None

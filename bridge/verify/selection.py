@@ -59,11 +59,16 @@ class ImportPlan:
         modules, or for an import-selected build every extension under the import name."""
         mapped = list(mapped)
         layer = os.path.realpath(self.layer)
+        # Extension modules under the distribution's packages count even when its file
+        # list does not name them (pip's files over conda's: conda's RECORD lists conda's).
+        bases = tuple(
+            os.path.join(layer, *name.split(".")) + os.sep
+            for name in ([self.selected_by] if self.selected_by else self.modules)
+        )
         if self.selected_by is not None:
-            base = os.path.join(layer, *self.selected_by.split(".")) + os.sep
-            return [m for m in mapped if m.startswith(base) and _is_extension(m)]
+            return [m for m in mapped if m.startswith(bases) and _is_extension(m)]
         own = {os.path.realpath(os.path.join(layer, rel)) for rel in self.extensions}
-        return [m for m in mapped if m in own]
+        return [m for m in mapped if m in own or (m.startswith(bases) and _is_extension(m))]
 
 
 def _is_extension(path: str) -> bool:
