@@ -598,11 +598,11 @@ def pure_python(dist_info: Path) -> bool:
 
     >>> import tempfile
     >>> d = Path(tempfile.mkdtemp()) / "pip-26.1.dist-info"; d.mkdir()
-    >>> _ = (d / "WHEEL").write_text("Root-Is-Purelib: true\nTag: py3-none-any\n")
-    >>> _ = (d / "RECORD").write_text("pip/__init__.py,sha256=x,1\n")
+    >>> _ = (d / "WHEEL").write_text("Root-Is-Purelib: true\\nTag: py3-none-any\\n")
+    >>> _ = (d / "RECORD").write_text("pip/__init__.py,sha256=x,1\\n")
     >>> pure_python(d)
     True
-    >>> _ = (d / "RECORD").write_text("pip/_speedups.cpython-314-x86_64-linux-gnu.so,,\n")
+    >>> _ = (d / "RECORD").write_text("pip/_speedups.cpython-314-x86_64-linux-gnu.so,,\\n")
     >>> pure_python(d)
     False
     """
