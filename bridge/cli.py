@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from vbridge.destinations.annotate import AnnotateResult, CleanResult
+    from vbridge.destinations.variant_json import Layout
     from vbridge.inventory.database import Inventory, ScanSummary
     from vbridge.inventory.discover import Target
     from vbridge.model import Environment
@@ -165,6 +166,7 @@ def scan(
         )
     envs = resolve_environments(prefixes, python)
     _report_problems(envs)
+    _report_variants_toml(envs)
     typer.echo(render_json(envs) if as_json else render_table(envs), nl=False)
     code = _exit_code(envs)
     if strict and any(env.problems for env in envs):
@@ -772,20 +774,32 @@ def _is_conda_prefix(root: Path) -> bool:
 
 
 def _annotate_one(
-    env: Environment, only: list[Path] | None, dry_run: bool, wait: float
+    env: Environment,
+    only: list[Path] | None,
+    dry_run: bool,
+    wait: float,
+    layout: Layout | None = None,
 ) -> list[AnnotateResult]:
     """Annotate one environment; a Spack environment or view is annotated where its
     files are (the install tree), and kept consistent with its views."""
     from vbridge.destinations.annotate import annotate_environment
 
     if "spack" not in env.ecosystems:
-        return [annotate_environment(env, only=only, dry_run=dry_run, wait=wait)]
+        return [
+            annotate_environment(
+                env, only=only, dry_run=dry_run, wait=wait, variant_layout=layout
+            )
+        ]
     from vbridge.integrations import spack_store
 
-    done = None if only else spack_store.annotate_spack(env, dry_run=dry_run, wait=wait)
+    done = (
+        None
+        if only
+        else spack_store.annotate_spack(env, dry_run=dry_run, wait=wait, variant_layout=layout)
+    )
     if done is not None:
         return done
-    result = annotate_environment(env, only=only, dry_run=dry_run, wait=wait)
+    result = annotate_environment(env, only=only, dry_run=dry_run, wait=wait, variant_layout=layout)
     spack_store.relink_views(env.path, spack_store.known_views(env.path), result)
     return [result]
 
@@ -799,6 +813,7 @@ def annotate(
     wait: WaitOpt = 0.0,
     only: OnlyOpt = None,
     variants_toml: VariantsTomlOpt = False,
+    variant_json: VariantJsonOpt = None,
 ) -> None:
     """Write variant.json (PEP 825) and an SBOM (PEP 770) into each distribution's
     dist-info, registered so that uninstalling the package removes them.
@@ -809,8 +824,9 @@ def annotate(
     results: list[AnnotateResult | CleanResult] = []
     envs = resolve_environments(prefixes, python)
     _report_problems(envs)
+    layout = _variant_layout(variant_json)
     for env in envs:
-        done = _annotate_one(env, _absolute(only), dry_run, wait)
+        done = _annotate_one(env, _absolute(only), dry_run, wait, layout)
         results.extend(done)
         if not as_json:
             for result in done:
@@ -869,6 +885,39 @@ VariantsTomlOpt = Annotated[
         "read from sys.prefix) with the installed builds first.",
     ),
 ]
+
+
+def _report_variants_toml(envs: list[Environment]) -> None:
+    """``vbridge scan``: a warning line for each variants.toml that hides the
+    environment's from installers (or that it merged and no longer matches)."""
+    from vbridge.integrations.variants_toml import shadowing_notes
+
+    for env in envs:
+        for note in shadowing_notes(env.path):
+            typer.echo(f"vbridge: warning: {note}", err=True)
+
+
+VariantJsonOpt = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option(
+        "--variant-json",
+        metavar="LAYOUT",
+        help="variant.json layout: 'providers' (read by variantlib and the tools built on "
+        "it) or 'pep825-0.1.1' (PEP 825's format exactly; variantlib rejects it). "
+        "Default: what each dist-info has, else providers.",
+    ),
+]
+
+
+def _variant_layout(value: str | None) -> Layout | None:
+    from vbridge.destinations.variant_json import LAYOUTS
+
+    if value is None:
+        return None
+    for layout in LAYOUTS:
+        if value == layout:
+            return layout
+    raise _fail(f"--variant-json {value}: unknown layout; use one of {', '.join(LAYOUTS)}")
 
 
 def _write_variants_toml(env: Environment, dry_run: bool, as_json: bool, wait: float) -> None:

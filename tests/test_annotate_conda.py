@@ -18,15 +18,16 @@ from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
 from installer.records import RecordEntry, parse_record_file
 from prefixstate import changed, snapshot
-from variantlib.errors import ValidationError
 from variantlib.models.variant import VariantDescription
 from variantlib.variant_dist_info import VariantDistInfo
 from vbridge.decide.assess import assess_environment
 from vbridge.destinations.annotate import annotate_environment, clean_environment
-from vbridge.destinations.variant_json import SCHEMA_URL, read_variant_json
+from vbridge.destinations.variant_json import SCHEMA_URL, STRICT_SCHEMA_URL, read_variant_json
 from vbridge.scan import scan_environment
 
-SCHEMA = json.loads((Path(__file__).parent / "data" / "variant-schema-0.1.1.json").read_text())
+PROVIDERS_SCHEMA = json.loads(
+    (Path(__file__).parent / "data" / "variant-schema-0.2.0.json").read_text()
+)
 SITE = condaenv.SITE
 NUMPY = f"{SITE}/numpy-1.26.4.dist-info"
 
@@ -41,7 +42,7 @@ def _meta(prefix: Path, name: str) -> Path:
     return path
 
 
-def test_variant_json_is_pep825_and_read_by_variant_tools(
+def test_variant_json_is_read_by_variant_tools(
     mkl_channel: Path, conda_prefix: CondaPrefixFactory
 ) -> None:
     prefix = conda_prefix(mkl_channel, ["numpy", "six", "libblas=*=*mkl"])
@@ -52,35 +53,22 @@ def test_variant_json_is_pep825_and_read_by_variant_tools(
 
     annotate_environment(env)
 
-    # Read the way a PEP 825 tool reads an installed distribution.
+    # Read the way a variant-aware tool reads an installed distribution.
     (dist,) = ImportlibDistribution.discover(name="numpy", path=[str(prefix / SITE)])
     text = dist.read_text("variant.json")
     assert text is not None
     document = json.loads(text)
-    jsonschema.Draft202012Validator(SCHEMA).validate(document)
+    jsonschema.Draft202012Validator(PROVIDERS_SCHEMA).validate(document)
     assert document["$schema"] == SCHEMA_URL
-    assert set(document) == {"$schema", "default-priorities", "variants"}
+    assert set(document) == {"$schema", "default-priorities", "providers", "variants"}
     (label,) = document["variants"]
     assert label == VariantDescription(sorted(numpy.properties)).label  # variantlib's hash
     assert document["default-priorities"]["namespace"] == sorted(
         {p.namespace for p in numpy.properties}
-    )
+    ) == sorted(document["providers"])
     desc = read_variant_json(text)
     assert {p.to_str() for p in desc.properties} == expected and desc.label == label
-
-    # variantlib 0.2.2's VariantDistInfo implements the providers draft (schema 0.2.0),
-    # which demands a `providers` table that the 0.1.1 schema forbids. Given that table
-    # (static properties: what is installed), it reads exactly our variant.
-    try:
-        parsed = VariantDistInfo(text)
-    except ValidationError as exc:
-        assert "providers" in str(exc)
-        with_providers = dict(document)
-        with_providers["providers"] = {
-            ns: {"static-properties": features}
-            for ns, features in document["variants"][label].items()
-        }
-        parsed = VariantDistInfo(json.dumps(with_providers))
+    parsed = VariantDistInfo(text)
     assert parsed.variant_label == label
     assert {p.to_str() for p in parsed.variant_desc.properties} == expected
 
@@ -338,7 +326,7 @@ def test_only_and_a_package_that_owns_two_distributions(
 def test_a_variant_json_vbridge_did_not_write_is_left_alone(
     tmp_path: Path, conda_cache: Path
 ) -> None:
-    own = json.dumps({"$schema": SCHEMA_URL, "default-priorities": {"namespace": ["x86_64"]},
+    own = json.dumps({"$schema": STRICT_SCHEMA_URL, "default-priorities": {"namespace": ["x86_64"]},
                       "variants": {"x86_64_v3": {"x86_64": {"level": ["v3"]}}}}).encode()
     pkg = condaenv.python_package("fastlib", "2.0", "h1_0", ["libblas >=3.9.0,<4.0a0"])
     dist = "fastlib-2.0.dist-info"

@@ -39,7 +39,7 @@ from vbridge.destinations.record import REGISTRAR as RECORD
 from vbridge.destinations.record import record_paths
 from vbridge.destinations.registrar import Registrar
 from vbridge.destinations.sbom import SBOM_PATH, sbom_text
-from vbridge.destinations.variant_json import VARIANT_JSON, variant_json_text
+from vbridge.destinations.variant_json import VARIANT_JSON, Layout, layout_of, variant_json_text
 from vbridge.errors import RecordError
 from vbridge.model import Distribution, Environment, Finding, InstallRecord, RecordProblem
 from vbridge.rules import load_data
@@ -64,6 +64,7 @@ __all__ = [
     "annotate_environment",
     "clean_environment",
     "desired_files",
+    "kept_layout",
     "mark_metadata_status",
 ]
 
@@ -167,21 +168,36 @@ def _inside(root: Path, path: Path) -> bool:
     return True
 
 
+def kept_layout(dist_info: Path) -> Layout:
+    """The ``variant.json`` layout a dist-info keeps: PEP 825 0.1.1 while the file there
+    is in that layout (``annotate --variant-json pep825-0.1.1`` chose it), else
+    ``providers``."""
+    current = read_bytes(dist_info / VARIANT_JSON)
+    if current is not None and layout_of(current) == "pep825-0.1.1":
+        return "pep825-0.1.1"
+    return "providers"
+
+
 def desired_files(
-    dist: Distribution, env: Environment, records: Mapping[str, InstallRecord] | None = None
+    dist: Distribution,
+    env: Environment,
+    records: Mapping[str, InstallRecord] | None = None,
+    layout: Layout | None = None,
 ) -> dict[str, bytes]:
     """The files vbridge writes into ``dist``'s dist-info, keyed by path from the root.
 
     Empty for a distribution without properties (it gets nothing). ``records`` maps
     record keys to the environment's records (computed from ``env`` if not given).
+    ``layout`` is the ``variant.json`` layout (default: :func:`kept_layout`).
     """
     if not dist.properties:
         return {}
     base = _rel(env.path, dist.dist_info)
     if records is None:
         records = {r.key: r for r in env.records}
+    layout = layout or kept_layout(dist.dist_info)
     return {
-        f"{base}/{VARIANT_JSON}": variant_json_text(dist.properties).encode("utf-8"),
+        f"{base}/{VARIANT_JSON}": variant_json_text(dist.properties, layout).encode("utf-8"),
         f"{base}/{SBOM_PATH}": sbom_text(dist, records, Path(os.path.abspath(env.path))).encode(
             "utf-8"
         ),
@@ -284,6 +300,7 @@ def _plan_annotation(
     entry: DistEntry | None,
     records: Mapping[str, InstallRecord],
     findings: list[Finding],
+    layout: Layout | None = None,
 ) -> _Plan | None:
     root = env.path
     name = dist.name
@@ -292,7 +309,7 @@ def _plan_annotation(
     if not (dist.dist_info / metadata).is_file():
         return _Plan(key, name, {}, list(entry.edits), ghost=True) if entry else None
     strategy = _strategy(dist, root, findings)
-    wanted = desired_files(dist, env, records) if dist.properties else {}
+    wanted = desired_files(dist, env, records, layout) if dist.properties else {}
     if wanted and strategy == "skip" and dist.owner is not None and dist.owner.ecosystem in (
         load_data("annotate").get("hooks", {})
     ):
@@ -388,7 +405,11 @@ def _adopted(root: Path, dist_info: Path) -> tuple[set[str], list[str]]:
 
 
 def _plans_for_environment(
-    env: Environment, ledger: Ledger, only: set[str] | None, findings: list[Finding]
+    env: Environment,
+    ledger: Ledger,
+    only: set[str] | None,
+    findings: list[Finding],
+    layout: Layout | None = None,
 ) -> list[_Plan]:
     root = env.path
     plans: list[_Plan] = []
@@ -425,7 +446,9 @@ def _plans_for_environment(
             continue  # the same directory reached through another layer (lib64 -> lib)
         seen_real.add(real)
         seen.add(key)
-        plan = _plan_annotation(env, dist, ledger.distributions.get(key), records, findings)
+        plan = _plan_annotation(
+            env, dist, ledger.distributions.get(key), records, findings, layout
+        )
         if plan is not None:
             plans.append(plan)
     # Annotated before, gone now (the package was removed or upgraded): undo what is left.
@@ -855,8 +878,12 @@ def annotate_environment(
     only: Collection[Path] | None = None,
     dry_run: bool = False,
     wait: float = 0.0,
+    variant_layout: Layout | None = None,
 ) -> AnnotateResult:
     """Write ``variant.json`` and the SBOM into every distribution with properties.
+
+    ``variant_layout`` chooses the ``variant.json`` layout (``providers``, or PEP 825's
+    strict ``pep825-0.1.1``); by default each dist-info keeps the one it has.
 
     ``only`` limits the run to these dist-info directories. ``dry_run`` reports what
     would change and writes nothing (not even the lock). ``wait`` is how long to wait
@@ -875,7 +902,7 @@ def annotate_environment(
         ledger = store.load()
         if lock is not None:
             _sweep(root, store, ledger)
-        plans = _plans_for_environment(env, ledger, only_keys, result.findings)
+        plans = _plans_for_environment(env, ledger, only_keys, result.findings, variant_layout)
         _check_targets(root, store, plans)
         registrars = _Registrars.of_owners(env)
         final = _reconcile(root, store, ledger, plans, result, dry_run, registrars)

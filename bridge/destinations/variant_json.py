@@ -1,32 +1,59 @@
-"""``*.dist-info/variant.json``: PEP 825 variant metadata, format 0.1.1.
+"""``*.dist-info/variant.json``: the variant of an installed distribution.
 
-An installed distribution gets exactly one variant, keyed by its label (variantlib's
-default: the first 8 hex digits of the SHA-256 of the sorted properties). Values are
-sorted lists; ``default-priorities.namespace`` lists every namespace used. Nothing else
-goes in (the schema forbids other keys; provenance lives in the SBOM).
+Two layouts, one variant each, keyed by its label (variantlib's default: the first 8
+hex digits of the SHA-256 of the sorted properties):
+
+- ``providers`` (the default): what the tools that parse ``variant.json`` read today.
+  variantlib's ``VariantDistInfo`` (and the wheelnext pip fork's ``pip check`` path,
+  which reads every installed ``variant.json`` with variantlib's ``VariantsJson``)
+  follows the providers draft (wheelnext/peps pull request #40, schema 0.2.0) and
+  requires a ``providers`` table naming every namespace. The variant is variantlib's
+  ``VariantDescription``; the bytes are those of variantlib's writer
+  (``VariantDistInfo.to_str``), checked in tests. Who answers for each namespace is
+  data (``data/variant_plugins.toml``): a provider published on the package index
+  (``x86_64``: ``provider-variant-x86-64``), vbridge's own plugins
+  (``vbridge.variant_plugin:<namespace>``), or the installed values as
+  ``static-properties``.
+- ``pep825-0.1.1``: PEP 825's format 0.1.1 exactly (``$schema``,
+  ``default-priorities``, ``variants``, nothing else). Valid against PEP 825's schema,
+  rejected by variantlib; chosen with ``vbridge annotate --variant-json pep825-0.1.1``
+  and kept by later runs while the file stays in that layout.
+
+Nothing else goes in (provenance lives in the SBOM).
 
 >>> from vbridge.model import Property
 >>> text = variant_json_text([Property.from_str("blas_lapack :: provider :: mkl")])
 >>> print(text, end="")
 {
-  "$schema": "https://variants-schema.wheelnext.dev/peps/825/v0.1.1.json",
-  "default-priorities": {
-    "namespace": [
-      "blas_lapack"
-    ]
-  },
-  "variants": {
-    "dbddea81": {
-      "blas_lapack": {
-        "provider": [
-          "mkl"
+    "$schema": "https://variants-schema.wheelnext.dev/v0.2.0.json",
+    "default-priorities": {
+        "namespace": [
+            "blas_lapack"
         ]
-      }
+    },
+    "providers": {
+        "blas_lapack": {
+            "plugin-api": "vbridge.variant_plugin:blas_lapack",
+            "requires": [
+                "vbridge"
+            ]
+        }
+    },
+    "variants": {
+        "dbddea81": {
+            "blas_lapack": {
+                "provider": [
+                    "mkl"
+                ]
+            }
+        }
     }
-  }
 }
 >>> [p.to_str() for p in read_variant_json(text).properties]
 ['blas_lapack :: provider :: mkl']
+>>> layout_of(variant_json_text([Property.from_str("mpi :: implementation :: openmpi")],
+...                             layout="pep825-0.1.1"))
+'pep825-0.1.1'
 """
 
 from __future__ import annotations
@@ -34,21 +61,33 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
+from typing import Literal, cast, get_args
 
 from variantlib.models.variant import VariantDescription
 from vbridge.model import Property
 
 __all__ = [
+    "LAYOUTS",
     "SCHEMA_URL",
+    "STRICT_SCHEMA_URL",
     "VARIANT_JSON",
+    "Layout",
+    "ProviderEntry",
+    "layout_of",
+    "provider_entries",
     "read_variant_json",
     "variant_description",
     "variant_json_text",
 ]
 
 VARIANT_JSON = "variant.json"
-SCHEMA_URL = "https://variants-schema.wheelnext.dev/peps/825/v0.1.1.json"
+Layout = Literal["providers", "pep825-0.1.1"]
+LAYOUTS: tuple[Layout, ...] = get_args(Layout)
+SCHEMA_URL = "https://variants-schema.wheelnext.dev/v0.2.0.json"  # variantlib's writer
+STRICT_SCHEMA_URL = "https://variants-schema.wheelnext.dev/peps/825/v0.1.1.json"
 _SCHEMA_MAJOR_0 = re.compile(r"/v0\.\d+\.\d+\.json$")
+# {"requires": [...], "plugin-api": "..."} or {"static-properties": {feature: [values]}}
+ProviderEntry = dict[str, object]
 
 
 def variant_description(properties: Iterable[Property]) -> VariantDescription:
@@ -56,11 +95,7 @@ def variant_description(properties: Iterable[Property]) -> VariantDescription:
     return VariantDescription(sorted(set(properties)))
 
 
-def variant_json_text(properties: Iterable[Property]) -> str:
-    """The ``variant.json`` text for these properties (deterministic, sorted)."""
-    desc = variant_description(properties)
-    if desc.is_null_variant():
-        raise ValueError("a distribution without properties gets no variant.json")
+def _packed(desc: VariantDescription) -> dict[str, dict[str, list[str]]]:
     variants: dict[str, dict[str, list[str]]] = {}
     for prop in desc.properties:
         values = variants.setdefault(prop.namespace, {}).setdefault(prop.feature, [])
@@ -69,22 +104,110 @@ def variant_json_text(properties: Iterable[Property]) -> str:
     for features in variants.values():
         for values in features.values():
             values.sort()
+    return variants
+
+
+def provider_entries(desc: VariantDescription) -> dict[str, ProviderEntry]:
+    """Who answers for each namespace of ``desc`` (``data/variant_plugins.toml``).
+
+    >>> from vbridge.model import Property
+    >>> desc = variant_description([
+    ...     Property.from_str("x86_64 :: level :: v3"),
+    ...     Property.from_str("nvidia :: cuda_version_lower_bound :: 12.0"),
+    ... ])
+    >>> provider_entries(desc)["x86_64"]["requires"]
+    ['provider-variant-x86-64>=0.0.1']
+    >>> provider_entries(desc)["nvidia"]
+    {'static-properties': {'cuda_version_lower_bound': ['12.0']}}
+    """
+    from vbridge.rules import load_data
+
+    data = load_data("variant_plugins")
+    published = cast("dict[str, dict[str, object]]", data.get("providers", {}))
+    served = cast("dict[str, object]", data.get("namespaces", {}))
+    ours = cast("dict[str, object]", data.get("vbridge_provider", {}))
+    out: dict[str, ProviderEntry] = {}
+    for namespace, features in _packed(desc).items():
+        if namespace in published:
+            out[namespace] = dict(published[namespace])
+        elif namespace in served:
+            out[namespace] = {
+                "requires": list(cast("list[str]", ours.get("requires", ["vbridge"]))),
+                "plugin-api": f"{ours.get('plugin_api_module', 'vbridge.variant_plugin')}"
+                f":{namespace}",
+            }
+        else:
+            out[namespace] = {"static-properties": features}
+    return out
+
+
+def _providers_text(desc: VariantDescription) -> str:
+    # variantlib's writer is ``VariantDistInfo.to_str()``: json.dumps(indent=4,
+    # sort_keys=True) of $schema, default-priorities, providers (requires, plugin-api,
+    # static-properties) and variants (``VariantDescription.to_dict()``). Importing it
+    # imports packaging.requirements (~100 ms), too much for the conda post-link hook
+    # that writes these files, so the same document is built here from variantlib's
+    # VariantDescription; tests/test_variant_json.py checks that VariantDistInfo parses
+    # every file vbridge writes and that its to_str() gives the same bytes back.
+    providers = provider_entries(desc)
+    for namespace, entry in providers.items():
+        # ProviderInfo's rule: exactly one of requires / static-properties.
+        if ("requires" in entry) == ("static-properties" in entry):
+            raise ValueError(f"provider of {namespace!r}: give requires or static-properties")
     document = {
         "$schema": SCHEMA_URL,
+        "default-priorities": {"namespace": sorted(providers)},
+        "providers": providers,
+        "variants": {desc.label: desc.to_dict()},
+    }
+    return json.dumps(document, indent=4, sort_keys=True) + "\n"
+
+
+def _strict_text(desc: VariantDescription) -> str:
+    variants = _packed(desc)
+    document = {
+        "$schema": STRICT_SCHEMA_URL,
         "default-priorities": {"namespace": sorted(variants)},
         "variants": {desc.label: variants},
     }
     return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=True) + "\n"
 
 
+def variant_json_text(properties: Iterable[Property], layout: Layout = "providers") -> str:
+    """The ``variant.json`` text for these properties (deterministic, sorted)."""
+    desc = variant_description(properties)
+    if desc.is_null_variant():
+        raise ValueError("a distribution without properties gets no variant.json")
+    if layout == "pep825-0.1.1":
+        return _strict_text(desc)
+    if layout != "providers":
+        raise ValueError(f"unknown variant.json layout {layout!r}; use one of {LAYOUTS}")
+    return _providers_text(desc)
+
+
+def layout_of(text: str | bytes) -> Layout | None:
+    """The layout of a ``variant.json`` vbridge may have written, or None."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    schema = data.get("$schema")
+    if schema == STRICT_SCHEMA_URL and "providers" not in data:
+        return "pep825-0.1.1"
+    if isinstance(schema, str) and "providers" in data:
+        return "providers"
+    return None
+
+
 def read_variant_json(text: str | bytes) -> VariantDescription:
     """Parse an installed ``variant.json`` (format 0.x) into variantlib's model.
 
-    Checks what PEP 825 asks of a reader: a known major format version, exactly one
-    variant, every namespace listed in ``default-priorities``. variantlib 0.2.2's own
-    ``VariantDistInfo`` implements the later providers draft (PEP 850, schema 0.2.0),
-    which requires a ``providers`` table the 0.1.1 schema forbids, so the variant is
-    read with variantlib's :class:`VariantDescription` directly.
+    A file with ``providers`` is read by variantlib's ``VariantDistInfo``, as installers
+    read it. A PEP 825 0.1.1 file (no ``providers``, which variantlib rejects) is checked
+    for what PEP 825 asks of a reader: a known major format version, exactly one
+    variant, every namespace listed in ``default-priorities``.
     Raises ``ValueError`` with the reason.
     """
     try:
@@ -96,6 +219,16 @@ def read_variant_json(text: str | bytes) -> VariantDescription:
     schema = data.get("$schema")
     if not isinstance(schema, str) or not _SCHEMA_MAJOR_0.search(schema):
         raise ValueError(f"unknown variant metadata format {schema!r}")
+    if "providers" in data:
+        from variantlib.variant_dist_info import VariantDistInfo
+
+        try:
+            parsed: VariantDescription = VariantDistInfo(
+                text if isinstance(text, str) else text.decode("utf-8")
+            ).variant_desc
+        except Exception as exc:  # variantlib raises its own ValidationError types
+            raise ValueError(f"variantlib rejects it: {exc}") from exc
+        return parsed
     variants = data.get("variants")
     if not isinstance(variants, dict) or len(variants) != 1:
         raise ValueError("expected exactly one entry in 'variants'")

@@ -32,7 +32,7 @@ from vbridge.destinations.annotate import (
 )
 from vbridge.destinations.ledger import LedgerStore
 from vbridge.destinations.sbom import SBOM_PATH
-from vbridge.destinations.variant_json import VARIANT_JSON
+from vbridge.destinations.variant_json import VARIANT_JSON, Layout
 from vbridge.errors import UnsafePath
 from vbridge.model import Environment, Finding
 from vbridge.safefs import atomic_write, contained, read_bytes
@@ -217,7 +217,11 @@ def _unlink_dangling(view: Path, tree: Path, dry_run: bool) -> list[Change]:
 
 
 def annotate_spack(
-    env: Environment, *, dry_run: bool = False, wait: float = 0.0
+    env: Environment,
+    *,
+    dry_run: bool = False,
+    wait: float = 0.0,
+    variant_layout: Layout | None = None,
 ) -> list[AnnotateResult] | None:
     """Annotate a Spack environment or view where its files are; None when ``env`` is
     not one (annotate it as usual).
@@ -233,7 +237,9 @@ def annotate_spack(
     for target in targets:
         tree = target.env.path
         only = [d.dist_info for d in target.env.distributions]
-        result = annotate_environment(target.env, only=only, dry_run=dry_run, wait=wait)
+        result = annotate_environment(
+            target.env, only=only, dry_run=dry_run, wait=wait, variant_layout=variant_layout
+        )
         views = sorted(set(known_views(tree)) | set(target.views))
         relink_views(tree, views, result)
         _save_views(tree, views, dry_run)

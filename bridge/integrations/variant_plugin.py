@@ -3,18 +3,27 @@
 variantlib (0.2.x) runs a provider plugin in a subprocess of the target environment's
 interpreter and asks it ``get_supported_configs()``: the values of each feature that
 fit this machine, most preferred first. vbridge's plugins answer with what the
-environment already holds, so an installer that implements PEP 825/850 picks the wheel
+environment already holds, so an installer that implements PEP 825 and the providers
+draft (wheelnext/peps pull request #40) picks the wheel
 variant that matches the conda/apt/Spack build installed here:
 
 - ``blas_lapack :: provider`` (and its alias ``library``): the installed BLAS first,
   every other value after it (mixing BLAS runtimes is a warning, not a crash);
 - ``mpi :: implementation``: only the installed MPI (mixing MPI is refused);
-- ``openmp :: provider``: the installed OpenMP runtime first.
+- ``openmp :: provider``: the installed OpenMP runtime first;
+- ``hdf5 :: parallel``: the installed HDF5 build (``on`` for MPI-parallel) first.
 
-A plugin serves one namespace, so there are three objects, registered under the entry
-point group ``variant_plugins`` as ``vbridge_blas_lapack``, ``vbridge_mpi`` and
-``vbridge_openmp`` (names distinct from wheelnext's ``blas_lapack`` provider, so both
-can be installed). A ``variants.json`` names one as its provider's ``plugin-api``::
+The environment asked about is the installer's target, found from the interpreter
+running the plugin (its prefix and site directories) or ``$VBRIDGE_VARIANT_TARGET``,
+never from ``sys.path`` (:func:`target_environment`), so the answer holds inside an
+isolated build environment.
+
+A plugin serves one namespace, so there is one object per namespace, registered under
+the entry point group ``variant_plugins`` as ``vbridge_blas_lapack``, ``vbridge_mpi``,
+``vbridge_openmp`` and ``vbridge_hdf5`` (names distinct from wheelnext's providers'
+``blas_lapack_variant_provider`` and ``openmp_variant_provider``, so both can be
+installed). A ``variants.json`` names one as its provider's ``plugin-api``
+(the stable path :mod:`vbridge.variant_plugin`)::
 
     "providers": {"blas_lapack": {"requires": ["vbridge"],
                                   "plugin-api": "vbridge.variant_plugin:blas_lapack"}}
@@ -34,24 +43,52 @@ from variantlib.models.provider import VariantFeatureConfig
 from vbridge.integrations.preferences import FeaturePreference, installed_preferences
 from vbridge.model import Environment
 
-__all__ = ["InstalledBuildProvider", "blas_lapack", "mpi", "openmp", "running_environment"]
+__all__ = [
+    "TARGET_ENV_VAR",
+    "InstalledBuildProvider",
+    "blas_lapack",
+    "hdf5",
+    "mpi",
+    "openmp",
+    "running_environment",
+    "target_environment",
+]
+
+
+TARGET_ENV_VAR = "VBRIDGE_VARIANT_TARGET"
+
+
+def target_environment() -> tuple[Path, list[Path] | None]:
+    """The environment the installer installs into: its prefix and site layers.
+
+    ``$VBRIDGE_VARIANT_TARGET`` names it explicitly (an environment prefix, or its
+    interpreter), for installers that run providers under another interpreter.
+    Otherwise it is the interpreter running this plugin, read from what that
+    interpreter is (its ``sys.prefix``, ``pyvenv.cfg`` and site directories, asked in an
+    isolated subprocess), never from ``sys.path``: an installer that runs providers in
+    an isolated build environment (pip's ``BuildEnvironment``) puts only the build
+    environment on ``sys.path``, and the installed builds would be invisible.
+    ``None`` layers: those found under the prefix.
+    """
+    from vbridge.scan import interpreter_layers
+
+    explicit = os.environ.get(TARGET_ENV_VAR, "")
+    if explicit:
+        target = Path(explicit)
+        if target.is_dir():
+            return target, None
+        return interpreter_layers(str(target))
+    return interpreter_layers(sys.executable)
 
 
 @functools.cache
 def running_environment() -> Environment:
-    """The environment of the interpreter running this code, every site layer scanned.
-
-    variantlib starts its plugin subprocess with the target environment's interpreter,
-    so ``sys.prefix`` and ``sys.path`` here are that environment's.
-    """
+    """The target environment (:func:`target_environment`), every site layer scanned."""
     from vbridge.decide.assess import assess_environment
     from vbridge.scan import scan_environment
 
-    layers: dict[Path, None] = {}
-    for entry in sys.path:
-        if entry.endswith(("site-packages", "dist-packages")) and os.path.isdir(entry):
-            layers[Path(entry)] = None
-    return assess_environment(scan_environment(Path(sys.prefix), layers=list(layers)))
+    prefix, layers = target_environment()
+    return assess_environment(scan_environment(prefix, layers=layers))
 
 
 class InstalledBuildProvider:
@@ -106,3 +143,4 @@ class InstalledBuildProvider:
 blas_lapack = InstalledBuildProvider("blas_lapack")
 mpi = InstalledBuildProvider("mpi")
 openmp = InstalledBuildProvider("openmp")
+hdf5 = InstalledBuildProvider("hdf5")
