@@ -125,6 +125,7 @@ def test_entry_points_are_discovered_by_variantlib() -> None:
         all_configs = loader.get_all_configs()
     assert apis == {
         "vbridge_blas_lapack": "vbridge.variant_plugin:blas_lapack",
+        "vbridge_hdf5": "vbridge.variant_plugin:hdf5",
         "vbridge_mpi": "vbridge.variant_plugin:mpi",
         "vbridge_openmp": "vbridge.variant_plugin:openmp",
     }
@@ -132,3 +133,14 @@ def test_entry_points_are_discovered_by_variantlib() -> None:
     assert set(blas) == {"provider", "library"}
     assert {"mkl", "openblas", "accelerate"} <= set(blas["provider"])
     assert {c.name for c in all_configs["vbridge_mpi"].configs} == {"implementation"}
+    assert [(c.name, c.values) for c in all_configs["vbridge_hdf5"].configs] == [
+        ("parallel", ["off", "on"])
+    ]
+
+
+def test_parallel_hdf5_build_is_the_preferred_h5py_variant(
+    python_in: Any, mkl_channel: Path
+) -> None:
+    python = python_in(mkl_channel, ["h5py"])  # conda-forge h5py on hdf5 mpi_openmpi
+    data = variants_json("hdf5", "parallel", ["off", "on"])
+    assert labels(python, data) == ["on", "off", "null"]
