@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -39,7 +40,9 @@ def blas_channel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def standin(monkeypatch: pytest.MonkeyPatch) -> conda_standin.StandinConda:
+def standin(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> conda_standin.StandinConda:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))  # the user's log
+    monkeypatch.delenv("VBRIDGE_CONDA_PLUGIN_SYNCS", raising=False)
     return conda_standin.install(monkeypatch)
 
 
@@ -153,8 +156,35 @@ def test_uninstalled_packages_leave_nothing_behind(
     site = prefix / SITE
     assert not (site / "numpy-1.26.4.dist-info").exists()
     assert not (site / "h5py-3.11.0.dist-info").exists()
-    # Nothing annotated is left, so vbridge's state directory is gone with it.
-    assert not (prefix / ".vbridge" / "ledger.json").exists()
+    # Nothing annotated is left, so vbridge's state directory is gone with it, its log
+    # too (the log of what the sync did is the user's now).
+    assert not (prefix / ".vbridge").exists()
+
+
+def test_a_clone_drops_the_copied_state_and_is_annotated_afresh(
+    standin: conda_standin.StandinConda, transaction: Transaction, tmp_path: Path
+) -> None:
+    prefix = transaction.prefix
+    linked, unlinked = transaction.run(["numpy", "libblas=*=*mkl"])
+    run_hook(standin, prefix, linked, unlinked)
+    assert (prefix / ".vbridge" / "conda-plugin.log").exists()
+    # `conda create --clone` / `conda rename`: every file no record lists is copied
+    # into the new prefix before its transaction (.vbridge/ among them).
+    clone = tmp_path / "clone"
+    shutil.copytree(prefix / ".vbridge", clone / ".vbridge")
+    clone_tx = Transaction(transaction.channel, clone, transaction.cache)
+    # conda builds the post-transaction action in _prepare, before linking anything.
+    actions = standin.manager.get_post_transaction_actions({}, str(clone), [], [], [], [], [])
+    assert not (clone / ".vbridge").exists()
+    linked, unlinked = clone_tx.run(["numpy", "libblas=*=*mkl"])
+    for action in actions:
+        action.link_precs = linked
+    conda_standin.run_final_action_group(actions)
+    assert "blas_lapack :: provider :: mkl" in (variant(clone, "numpy-1.26.4.dist-info") or ())
+    ledger = json.loads((clone / ".vbridge" / "ledger.json").read_text())
+    assert all(not key.startswith("/") for key in ledger["distributions"])
+    # The source prefix keeps its own state.
+    assert (prefix / ".vbridge" / "ledger.json").exists()
 
 
 def test_a_failure_is_one_line_and_never_fails_the_transaction(

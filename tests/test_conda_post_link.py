@@ -6,6 +6,7 @@ written) reproduced on a real prefix by taking its records away, named as such b
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -164,33 +165,76 @@ def put_records_back(prefix: Path, holding: Path) -> None:
         shutil.move(record, prefix / "conda-meta" / record.name)
 
 
+SCIPY_RECORD = "scipy-1.11.4-py311h64a7726_0.json"
+SCIPY = {"PKG_NAME": "scipy", "PKG_VERSION": "1.11.4"}  # ships post-link and pre-unlink
+
+
+def altered_files(prefix: Path) -> list[str]:
+    """What `conda doctor`'s altered-files check reports: files whose sha256 differs
+    from the ``sha256_in_prefix`` their conda-meta record notes."""
+    altered = []
+    for meta in (prefix / "conda-meta").glob("*.json"):
+        for entry in json.loads(meta.read_bytes()).get("paths_data", {}).get("paths", []):
+            expected = entry.get("sha256_in_prefix")
+            path = prefix / entry["_path"]
+            actual = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+            if expected and actual is not None and actual != expected:
+                altered.append(entry["_path"])
+    return altered
+
+
 def test_conda_order_reads_the_package_cache(
     channel: Path, tmp_path: Path, conda_cache: Path
 ) -> None:
     # Both libblas builds are in the cache; the prefix links the MKL one.
-    condaenv.install(channel, ["numpy", "libblas=*=*openblas"], tmp_path / "other", conda_cache)
-    prefix = condaenv.install(channel, ["numpy", "libblas=*=*mkl"], tmp_path / "env", conda_cache)
+    condaenv.install(channel, ["scipy", "libblas=*=*openblas"], tmp_path / "other", conda_cache)
+    prefix = condaenv.install(channel, ["scipy", "libblas=*=*mkl"], tmp_path / "env", conda_cache)
     holding = tmp_path / "not-yet-written"
     take_records_away(prefix, holding)
+    record_before = (prefix / SITE / "scipy-1.11.4.dist-info" / "RECORD").read_bytes()
 
-    result = post_link(prefix, CONDA_PKGS_DIRS=str(conda_cache))
+    result = post_link(prefix, CONDA_PKGS_DIRS=str(conda_cache), **SCIPY)
     assert result.returncode == 0, result.stderr
-    props = properties(prefix, "numpy-1.26.4.dist-info")
+    assert result.stderr == ""  # a link script's output lands on conda's progress line
+    props = properties(prefix, "scipy-1.11.4.dist-info")
     assert "blas_lapack :: provider :: mkl" in props
     assert "blas_lapack :: provider :: openblas" not in props
-    messages = (prefix / ".messages.txt").read_text()
-    assert "before the installer recorded the package" in messages
+    # conda hashed RECORD for the record it writes after the script: RECORD stays.
+    assert (prefix / SITE / "scipy-1.11.4.dist-info" / "RECORD").read_bytes() == record_before
+    assert not (prefix / ".messages.txt").exists()  # the pre-unlink script has it covered
 
     put_records_back(prefix, holding)
-    record = json.loads((prefix / "conda-meta" / NUMPY_RECORD).read_text())
-    assert f"{SITE}/numpy-1.26.4.dist-info/variant.json" not in record["files"]
+    assert altered_files(prefix) == []  # conda doctor: clean
+    record = json.loads((prefix / "conda-meta" / SCIPY_RECORD).read_text())
+    assert f"{SITE}/scipy-1.11.4.dist-info/variant.json" not in record["files"]
     # The next annotate (the conda plugin runs one after the transaction) registers them.
     annotate = subprocess.run(
         [str(VBRIDGE), "annotate", str(prefix)], capture_output=True, text=True
     )
     assert annotate.returncode == 0, annotate.stderr
-    record = json.loads((prefix / "conda-meta" / NUMPY_RECORD).read_text())
-    assert f"{SITE}/numpy-1.26.4.dist-info/variant.json" in record["files"]
+    record = json.loads((prefix / "conda-meta" / SCIPY_RECORD).read_text())
+    assert f"{SITE}/scipy-1.11.4.dist-info/variant.json" in record["files"]
+    assert altered_files(prefix) == []
+
+
+def test_conda_order_without_pre_unlink_writes_nothing(
+    channel: Path, tmp_path: Path, conda_cache: Path
+) -> None:
+    """numpy ships post-link only: what it wrote now, no record would list and no
+    script would remove (a ghost dist-info after `conda remove`)."""
+    prefix = condaenv.install(channel, ["numpy", "libblas=*=*mkl"], tmp_path / "env", conda_cache)
+    take_records_away(prefix, tmp_path / "not-yet-written")
+    result = post_link(prefix, CONDA_PKGS_DIRS=str(conda_cache))
+    assert result.returncode == 0 and result.stderr == ""
+    assert not (prefix / SITE / "numpy-1.26.4.dist-info" / "variant.json").exists()
+    assert not (prefix / ".vbridge").exists()
+    (message,) = (prefix / ".messages.txt").read_text().splitlines()
+    assert f"run `vbridge annotate {prefix}` after the install" in message
+    assert "$PREFIX" not in message
+    # With the conda plugin in the installer, the plugin annotates: no word.
+    (prefix / ".messages.txt").unlink()
+    result = post_link(prefix, CONDA_PKGS_DIRS=str(conda_cache), VBRIDGE_CONDA_PLUGIN_SYNCS="1")
+    assert result.returncode == 0 and not (prefix / ".messages.txt").exists()
 
 
 def test_conda_order_found_through_root_prefix(
@@ -201,23 +245,69 @@ def test_conda_order_found_through_root_prefix(
     root = tmp_path / "root"
     root.mkdir()
     (root / "pkgs").symlink_to(conda_cache)
-    prefix = condaenv.install(channel, ["numpy", "libblas=*=*mkl"], tmp_path / "env", conda_cache)
+    prefix = condaenv.install(channel, ["scipy", "libblas=*=*mkl"], tmp_path / "env", conda_cache)
     take_records_away(prefix, tmp_path / "not-yet-written")
-    result = post_link(prefix, ROOT_PREFIX=str(root), CONDA_PKGS_DIRS=str(conda_cache))
+    result = post_link(prefix, ROOT_PREFIX=str(root), CONDA_PKGS_DIRS=str(conda_cache), **SCIPY)
     assert result.returncode == 0, result.stderr
-    assert "blas_lapack :: provider :: mkl" in properties(prefix, "numpy-1.26.4.dist-info")
+    assert "blas_lapack :: provider :: mkl" in properties(prefix, "scipy-1.11.4.dist-info")
+
+
+def test_conda_order_finds_the_cache_pkgs_dirs_of_condarc_names(
+    channel: Path, tmp_path: Path, conda_cache: Path
+) -> None:
+    """conda passes ROOT_PREFIX, not pkgs_dirs: a cache set only in .condarc is found
+    by reading the condarc files conda reads."""
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / ".condarc").write_text(f"channels:\n  - local\npkgs_dirs:\n  - {conda_cache}\n")
+    prefix = condaenv.install(channel, ["scipy", "libblas=*=*mkl"], tmp_path / "env", conda_cache)
+    take_records_away(prefix, tmp_path / "not-yet-written")
+    result = post_link(prefix, ROOT_PREFIX=str(root), **SCIPY)
+    assert result.returncode == 0, result.stderr
+    assert "blas_lapack :: provider :: mkl" in properties(prefix, "scipy-1.11.4.dist-info")
+
+
+def test_conda_order_keeps_file_less_packages_and_repodata_record(
+    channel: Path, tmp_path: Path, conda_cache: Path
+) -> None:
+    """_openmp_mutex links no file; conda writes info/repodata_record.json (channel,
+    url, md5) into every package it extracts: both reach the metadata."""
+    prefix = condaenv.install(channel, ["scipy", "libblas=*=*mkl"], tmp_path / "env", conda_cache)
+    cache = tmp_path / "pkgs"
+    shutil.copytree(conda_cache, cache, symlinks=True)
+    channel_url = channel.as_uri()
+    for index in cache.glob("*/info/index.json"):
+        data = json.loads(index.read_text())
+        fn = f"{index.parent.parent.name}.conda"
+        data.update(channel=f"{channel_url}/linux-64", url=f"{channel_url}/linux-64/{fn}",
+                    fn=fn, md5="0" * 32)  # fmt: skip
+        (index.parent / "repodata_record.json").write_text(json.dumps(data))
+    assert json.loads((cache / "_openmp_mutex-4.5-2_kmp_llvm/info/paths.json").read_text())[
+        "paths"
+    ] == []
+    take_records_away(prefix, tmp_path / "not-yet-written")
+    result = post_link(prefix, CONDA_PKGS_DIRS=str(cache), **SCIPY)
+    assert result.returncode == 0, result.stderr
+    props = properties(prefix, "scipy-1.11.4.dist-info")
+    assert "openmp :: provider :: llvm" in props
+    sbom = json.loads((prefix / SITE / "scipy-1.11.4.dist-info/sboms/vbridge.cdx.json").read_text())
+    purls = [c.get("purl", "") for c in sbom.get("components", [])]
+    scipy = next(p for p in purls if p.startswith("pkg:conda/scipy@"))
+    assert "channel=" in scipy
 
 
 def test_no_record_and_no_cache_is_a_message_not_a_failure(
     channel: Path, tmp_path: Path, conda_cache: Path
 ) -> None:
-    prefix = condaenv.install(channel, ["numpy"], tmp_path / "env", conda_cache)
+    prefix = condaenv.install(channel, ["scipy"], tmp_path / "env", conda_cache)
     take_records_away(prefix, tmp_path / "not-yet-written")
-    result = post_link(prefix)
+    result = post_link(prefix, **SCIPY)
     assert result.returncode == 0
-    assert "in no known package cache" in (prefix / ".messages.txt").read_text()
-    assert not (prefix / SITE / "numpy-1.26.4.dist-info" / "variant.json").exists()
-    assert post_link(prefix, "--strict").returncode == 1
+    message = (prefix / ".messages.txt").read_text()
+    assert "in no package cache vbridge knows" in message
+    assert f"vbridge annotate {prefix}" in message
+    assert not (prefix / SITE / "scipy-1.11.4.dist-info" / "variant.json").exists()
+    assert post_link(prefix, "--strict", **SCIPY).returncode == 1
 
 
 def test_missing_variables_and_strict(tmp_path: Path) -> None:

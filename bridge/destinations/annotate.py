@@ -377,7 +377,10 @@ def _plan_annotation(
     if not wanted and entry is None:
         return None
     edits: list[str] = []
-    if wanted:
+    # An installer that records the package after its link scripts (conda, mamba)
+    # hashed RECORD already: it is edited, and the record, once the record exists.
+    unrecorded = dist.owner_record is not None and dist.owner_record.extra.get("unrecorded")
+    if wanted and not unrecorded:
         if record is not None and strategy != "hook":
             edits.append(record_key)  # a hook-owned RECORD belongs to its package manager
         if strategy == "owner" and dist.owner_record and dist.owner_record.source:

@@ -33,6 +33,7 @@ Installers differ in when the package's own ``conda-meta`` record exists:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
@@ -49,10 +50,12 @@ from vbridge.rules import dependency_names
 
 __all__ = [
     "MESSAGES_FILE",
+    "PLUGIN_SYNCS_VARIABLE",
     "PostLinkError",
     "PostLinkOutcome",
     "PostLinkRequest",
     "append_messages",
+    "condarc_pkgs_dirs",
     "package_cache_dirs",
     "run_link_script",
     "run_post_link",
@@ -60,6 +63,9 @@ __all__ = [
 ]
 
 MESSAGES_FILE = ".messages.txt"
+# Set to "1" by the vbridge conda plugin in the conda process (and so in the link
+# scripts' environment) when it will annotate after the transaction.
+PLUGIN_SYNCS_VARIABLE = "VBRIDGE_CONDA_PLUGIN_SYNCS"
 
 
 class PostLinkError(VbridgeError):
@@ -69,9 +75,10 @@ class PostLinkError(VbridgeError):
 def package_cache_dirs(environ: Mapping[str, str]) -> list[Path]:
     """Where conda-compatible installers keep extracted packages, in search order.
 
-    ``CONDA_PKGS_DIRS`` (comma-separated, as conda reads it), then ``pkgs/`` under
-    ``ROOT_PREFIX`` (set by conda for link scripts), ``MAMBA_ROOT_PREFIX`` and
-    ``CONDA_ROOT``, then ``~/.conda/pkgs``.
+    ``CONDA_PKGS_DIRS`` (comma-separated, as conda reads it), then the ``pkgs_dirs`` of
+    the ``.condarc`` files conda reads (:func:`condarc_pkgs_dirs`: conda passes link
+    scripts ``ROOT_PREFIX``, not its package caches), then ``pkgs/`` under
+    ``ROOT_PREFIX``, ``MAMBA_ROOT_PREFIX`` and ``CONDA_ROOT``, then ``~/.conda/pkgs``.
 
     >>> package_cache_dirs({"CONDA_PKGS_DIRS": "/a,/b", "ROOT_PREFIX": "/opt/conda"})[:3]
     [PosixPath('/a'), PosixPath('/b'), PosixPath('/opt/conda/pkgs')]
@@ -80,12 +87,113 @@ def package_cache_dirs(environ: Mapping[str, str]) -> list[Path]:
     for entry in environ.get("CONDA_PKGS_DIRS", "").split(","):
         if entry.strip():
             dirs.append(Path(os.path.expanduser(entry.strip())))
+    dirs.extend(condarc_pkgs_dirs(environ))
     for var in ("ROOT_PREFIX", "MAMBA_ROOT_PREFIX", "CONDA_ROOT"):
         if environ.get(var):
             dirs.append(Path(environ[var]) / "pkgs")
     if environ.get("HOME"):
         dirs.append(Path(environ["HOME"]) / ".conda" / "pkgs")
     return list(dict.fromkeys(dirs))
+
+
+# conda's SEARCH_PATH (conda/base/constants.py) on POSIX, in reading order: a later file
+# takes precedence. $CONDA_ROOT is the root prefix (ROOT_PREFIX in a link script).
+_CONDARC_SEARCH = (
+    "/etc/conda/.condarc", "/etc/conda/condarc", "/etc/conda/condarc.d/",
+    "/var/lib/conda/.condarc", "/var/lib/conda/condarc", "/var/lib/conda/condarc.d/",
+    "$CONDA_ROOT/.condarc", "$CONDA_ROOT/condarc", "$CONDA_ROOT/condarc.d/",
+    "$XDG_CONFIG_HOME/conda/.condarc", "$XDG_CONFIG_HOME/conda/condarc",
+    "$XDG_CONFIG_HOME/conda/condarc.d/",
+    "~/.config/conda/.condarc", "~/.config/conda/condarc", "~/.config/conda/condarc.d/",
+    "~/.conda/.condarc", "~/.conda/condarc", "~/.conda/condarc.d/", "~/.condarc",
+    "$CONDA_PREFIX/.condarc", "$CONDA_PREFIX/condarc", "$CONDA_PREFIX/condarc.d/",
+    "$CONDARC",
+)  # fmt: skip
+_CONDARC_LIMIT = 1 << 20
+
+
+def _condarc_files(environ: Mapping[str, str]) -> list[Path]:
+    """The condarc files conda would read, in its order (``condarc.d/*.yml`` sorted)."""
+    env = dict(environ)
+    if "CONDA_ROOT" not in env and env.get("ROOT_PREFIX"):
+        env["CONDA_ROOT"] = env["ROOT_PREFIX"]
+    files: list[Path] = []
+    for entry in _CONDARC_SEARCH:
+        var = entry[1:].split("/", 1)[0] if entry.startswith("$") else None
+        if var is not None and not env.get(var):
+            continue
+        if entry.startswith("~"):
+            if not env.get("HOME"):
+                continue
+            entry = env["HOME"] + entry[1:]
+        elif var is not None:
+            entry = env[var] + entry[1 + len(var) :]
+        path = Path(entry)
+        if entry.endswith("/"):
+            with contextlib.suppress(OSError):
+                files.extend(sorted(p for p in path.iterdir() if p.suffix in (".yml", ".yaml")))
+        elif path.is_file():
+            files.append(path)
+    return files
+
+
+def condarc_pkgs_dirs(environ: Mapping[str, str]) -> list[Path]:
+    """The ``pkgs_dirs`` the ``.condarc`` files conda reads set, highest precedence first.
+
+    Reads the one key, in either YAML form conda's own files use (a block sequence
+    ``pkgs_dirs:\n  - /a`` or a flow sequence ``pkgs_dirs: [/a, /b]``, plain or quoted
+    scalars; ``~`` and ``$VARS`` expanded as conda expands them). A file that is not
+    readable or says nothing of it is skipped.
+
+    >>> import tempfile
+    >>> home = tempfile.mkdtemp()
+    >>> _ = open(f"{home}/.condarc", "w").write("channels: [x]\npkgs_dirs:\n  - /srv/pkgs\n")
+    >>> condarc_pkgs_dirs({"HOME": home})
+    [PosixPath('/srv/pkgs')]
+    """
+    found: list[Path] = []
+    for path in reversed(_condarc_files(environ)):
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            if path.stat().st_size > _CONDARC_LIMIT:
+                continue
+            for value in _yaml_sequence(path.read_text(encoding="utf-8"), "pkgs_dirs"):
+                expanded = os.path.expandvars(os.path.expanduser(value))
+                found.append(Path(expanded))
+    return list(dict.fromkeys(found))
+
+
+def _yaml_scalar(text: str) -> str:
+    text = text.strip()
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        return text[1:-1]
+    return text.split(" #", 1)[0].strip()
+
+
+def _yaml_sequence(text: str, key: str) -> list[str]:
+    """The strings of the top-level ``key`` of a YAML document (the subset above)."""
+    lines = text.splitlines()
+    for number, line in enumerate(lines):
+        if not line.startswith(f"{key}:"):
+            continue
+        rest = line[len(key) + 1 :].split(" #", 1)[0].strip()
+        if rest.startswith("["):
+            inner = rest[1 : rest.rfind("]")] if "]" in rest else rest[1:]
+            return [_yaml_scalar(v) for v in inner.split(",") if v.strip()]
+        if rest:
+            return [_yaml_scalar(rest)]
+        values: list[str] = []
+        for item in lines[number + 1 :]:
+            stripped = item.strip()
+            if not stripped or stripped.startswith("#"):
+                continue
+            if not item[:1].isspace() and not stripped.startswith("-"):
+                break  # the next top-level key
+            if stripped.startswith("- ") or stripped == "-":
+                values.append(_yaml_scalar(stripped[1:]))
+            else:
+                break
+        return values
+    return []
 
 
 @dataclass(frozen=True)
@@ -97,6 +205,9 @@ class PostLinkRequest:
     version: str
     build_number: int | None = None
     pkgs_dirs: tuple[Path, ...] = ()
+    # The vbridge conda plugin runs in the installer (it says so in the environment it
+    # passes on) and annotates after the transaction.
+    plugin_syncs: bool = False
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> PostLinkRequest:
@@ -113,6 +224,7 @@ class PostLinkRequest:
             version=environ["PKG_VERSION"],
             build_number=int(buildnum) if buildnum.isdigit() else None,
             pkgs_dirs=tuple(package_cache_dirs(environ)),
+            plugin_syncs=environ.get(PLUGIN_SYNCS_VARIABLE) == "1",
         )
 
     def matches(self, data: Mapping[str, Any]) -> bool:
@@ -173,12 +285,27 @@ class _CachedPackage:
             return [{"_path": line.strip()} for line in lines if line.strip()]
         return []
 
-    def _linkable(self) -> list[Mapping[str, Any]]:
+    def linkable(self) -> list[Mapping[str, Any]]:
+        """The files an installer links or copies into a prefix (not symbolic links)."""
         return [p for p in self.paths() if p.get("path_type", "hardlink") == "hardlink"]
+
+    def links_in(self, prefix: Path) -> bool:
+        """Whether every symbolic link this build ships is in the prefix, pointing
+        where the cached one points."""
+        for entry in self.paths():
+            if entry.get("path_type") != "softlink":
+                continue
+            try:
+                cached = os.readlink(self.directory / str(entry["_path"]))
+                if os.readlink(prefix / str(entry["_path"])) != cached:
+                    return False
+            except OSError:
+                return False
+        return True
 
     def hard_linked_into(self, prefix: Path) -> bool:
         """Whether one of the prefix's files is a hard link to this cached build's file."""
-        for entry in self._linkable():
+        for entry in self.linkable():
             with contextlib.suppress(OSError):
                 if os.path.samefile(self.directory / entry["_path"], prefix / entry["_path"]):
                     return True
@@ -186,7 +313,7 @@ class _CachedPackage:
 
     def content_in(self, prefix: Path) -> bool:
         """Whether the prefix holds this build's smallest file, by size and SHA-256."""
-        entries = self._linkable()
+        entries = self.linkable()
         if not entries:
             return False
         entry = min(entries, key=lambda p: int(p.get("size_in_bytes") or 0))
@@ -208,8 +335,14 @@ class _CachedPackage:
         return f"{index.get('name')}-{index.get('version')}-{index.get('build')}.json"
 
     def record_data(self) -> dict[str, Any]:
-        """The PrefixRecord-shaped data conda will write for it."""
+        """The PrefixRecord-shaped data conda will write for it: ``info/index.json``,
+        with what conda adds in ``info/repodata_record.json`` when it extracts the
+        package (``channel``, ``url``, ``md5``, ``sha256``, ``fn``)."""
         data = dict(self.index)
+        with contextlib.suppress(OSError, ValueError):
+            repodata = _read_json(self.directory / "info" / "repodata_record.json")
+            if isinstance(repodata, dict) and repodata.get("name") == data.get("name"):
+                data.update(repodata)
         data["files"] = [str(p["_path"]) for p in self.paths()]
         return data
 
@@ -235,7 +368,12 @@ def _cached_packages(
 
 def _linked_build(prefix: Path, candidates: Sequence[_CachedPackage]) -> _CachedPackage | None:
     """Which cached build the prefix holds: the one hard-linked in (installers link from
-    the cache), else the only one whose files match; None when it cannot be told."""
+    the cache), else the only one whose files match; None when it cannot be told.
+
+    A package with no file to link (``_openmp_mutex`` ships symbolic links, a
+    metapackage nothing) shows nothing in the prefix: it is the one cached build of
+    its name whose links (if any) are all in the prefix.
+    """
     if not candidates:
         return None
     for test in (_CachedPackage.hard_linked_into, _CachedPackage.content_in):
@@ -244,7 +382,8 @@ def _linked_build(prefix: Path, candidates: Sequence[_CachedPackage]) -> _Cached
             return found[0]
         if len(found) > 1:
             return None  # several builds fit: better no record than a wrong one
-    return None
+    fileless = [c for c in candidates if not c.linkable() and c.links_in(prefix)]
+    return fileless[0] if len(fileless) == 1 else None
 
 
 def _pending_records(request: PostLinkRequest) -> list[InstallRecord]:
@@ -272,7 +411,10 @@ def _pending_records(request: PostLinkRequest) -> list[InstallRecord]:
         # Where the installer will write the record: annotate edits it only once it
         # exists, so the files are registered with conda by the next annotate.
         future = request.prefix / "conda-meta" / pkg.record_filename
-        records.append(conda.parse_record(request.prefix, future, pkg.record_data()))
+        record = conda.parse_record(request.prefix, future, pkg.record_data())
+        # Its files' hashes are taken already: RECORD is not to be edited now.
+        extra = {**record.extra, "unrecorded": True}
+        records.append(dataclasses.replace(record, extra=extra))
         for spec in pkg.index.get("depends", []):
             for dep in dependency_names(str(spec)):
                 if dep in seen or dep in recorded or dep.startswith("__"):
@@ -327,26 +469,34 @@ def run_post_link(request: PostLinkRequest, *, dry_run: bool = False) -> PostLin
         assess_environment(env, only=own_dists, findings=False)
         targets = [d for r in env.records if r.source in own_paths for d in r.python_dists]
     else:
+        # conda and mamba: the records come after the scripts (and after the files'
+        # hashes, RECORD's among them, were taken for them).
+        plugin = request.plugin_syncs
+        if not (prefix / "bin" / f".{request.name}-pre-unlink.sh").exists():
+            # Nothing would remove the files before the package goes (its record will
+            # not list them): write nothing; the plugin, or an annotate, registers them.
+            return PostLinkOutcome(
+                "none",
+                messages=[] if plugin else [
+                    f"vbridge: {label}: the installer records the package after this "
+                    "script and the package has no pre-unlink script to remove what it "
+                    f"would write, so nothing is written; run `vbridge annotate {prefix}` "
+                    "after the install (the vbridge conda plugin does it by itself)"
+                ],
+            )
         pending = _pending_records(request)
         if not pending:
             return PostLinkOutcome(
                 "none",
-                messages=[
+                messages=[] if plugin else [
                     f"vbridge: {label}: its conda record is not written yet and its "
-                    "extracted package is in no known package cache (CONDA_PKGS_DIRS, "
-                    'ROOT_PREFIX/pkgs); run `vbridge annotate "$PREFIX"` after the '
-                    "install (the vbridge conda plugin does it for you)."
+                    "extracted package is in no package cache vbridge knows "
+                    "(CONDA_PKGS_DIRS, pkgs_dirs of .condarc, ROOT_PREFIX/pkgs); run "
+                    f"`vbridge annotate {prefix}` after the install (the vbridge conda "
+                    "plugin does it by itself)"
                 ],
             )
         outcome = PostLinkOutcome("package-cache")
-        if not (prefix / "bin" / f".{request.name}-pre-unlink.sh").exists():
-            # Nothing will remove the files before the package goes: say what will.
-            outcome.messages.append(
-                f"vbridge: {label}: variant metadata written before the installer "
-                "recorded the package; run `vbridge annotate` on this environment after "
-                "the install (the vbridge conda plugin does it by itself) so uninstalling "
-                "removes it"
-            )
         targets = list(pending[0].python_dists)
         pending_adapter = _PendingCondaAdapter(prefix, pending)
         env = scan_environment(prefix, adapters=[pending_adapter], only=targets)
@@ -409,7 +559,8 @@ def run_link_script(
     """``vbridge conda-post-link`` / ``conda-pre-unlink`` (``kind`` ``"post-link"`` or
     ``"pre-unlink"``): run, tell the user, return the exit code.
 
-    Messages go to stderr and to ``$PREFIX/.messages.txt``; the exit code is 0 unless
+    Messages go to ``$PREFIX/.messages.txt`` (stderr when it cannot be written); the
+    exit code is 0 unless
     ``strict`` (the error's exit code, or 1 when the package's facts were not found).
 
     >>> run_link_script("post-link", environ={})  # doctest: +SKIP
@@ -425,12 +576,15 @@ def run_link_script(
         return 0
 
     def tell(prefix: Path | None, line: str) -> None:
-        print(line, file=sys.stderr, flush=True)
+        # The installer prints .messages.txt after the transaction; what a link script
+        # prints lands on the installer's progress line, so stderr is the fallback.
         if prefix is not None and prefix.is_dir():
             try:
                 append_messages(prefix, [line])
+                return
             except OSError as exc:
-                print(f"vbridge: cannot write {prefix}/{MESSAGES_FILE}: {exc}", file=sys.stderr)
+                line += f" (cannot write {prefix / MESSAGES_FILE}: {exc.strerror})"
+        print(f"\n{line}", file=sys.stderr, flush=True)
 
     prefix = Path(environ["PREFIX"]) if environ.get("PREFIX") else None
     name = environ.get("PKG_NAME", "?")

@@ -17,7 +17,9 @@ conda's plugin manager loads this module and calls its hooks:
 
 Nothing here can fail a transaction: an error becomes one line on stderr and an entry
 in the log (``.vbridge/conda-plugin.log`` in the prefix, beside vbridge's ledger, or
-the user log directory when the prefix is read-only). ``VBRIDGE_CONDA_PLUGIN=0`` turns the sync off.
+the user's ``$XDG_STATE_HOME/vbridge/`` while vbridge has written nothing in the prefix
+or cannot write there; it goes with ``.vbridge/``). ``VBRIDGE_CONDA_PLUGIN=0`` turns the
+sync off.
 
 The module imports without conda (conda is imported only inside the hooks, which
 conda alone calls); ``hookimpl`` is conda's marker when conda is installed, pluggy's
@@ -85,20 +87,56 @@ def _enabled() -> bool:
     return os.environ.get("VBRIDGE_CONDA_PLUGIN", "1").lower() not in {"0", "false", "no", "off"}
 
 
+def _user_log_dir() -> Path:
+    """The user's state directory for vbridge (XDG_STATE_HOME, else ~/.local/state)."""
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(
+        os.path.expanduser("~"), ".local", "state"
+    )
+    return Path(base) / "vbridge"
+
+
 def _log_path(prefix: Path) -> Path:
+    """The prefix's state directory while vbridge has written something there (the
+    log goes with it), else the user's (a log must not keep ``.vbridge/`` alive)."""
+    from vbridge.destinations.ledger import LedgerStore
+
+    store = LedgerStore.of(prefix)
+    if store.path.is_file() and os.access(store.directory, os.W_OK):
+        return store.directory / LOG_NAME
+    directory = _user_log_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory / LOG_NAME
+
+
+def forget_log(prefix: Path) -> None:
+    """Once nothing of vbridge's is left in the prefix, its log and directory go too."""
+    from vbridge.destinations.ledger import LedgerStore
+
+    store = LedgerStore.of(prefix)
+    if store.path.exists():
+        return
+    with contextlib.suppress(OSError):
+        (store.directory / LOG_NAME).unlink()
+        store.directory.rmdir()
+
+
+def drop_copied_state(prefix: Path) -> bool:
+    """``conda create --clone`` and ``conda rename`` copy every file no package owns,
+    ``.vbridge/`` too (ledger, backups, lock, log), before the new prefix has a single
+    record: such a state directory describes another prefix. Removed (the transaction's
+    sync annotates the clone afresh, adopting the files vbridge's SBOM marks); True if
+    it was there."""
+    import shutil
+
     from vbridge.destinations.ledger import state_dir
 
     state = state_dir(prefix)
-    with contextlib.suppress(OSError):
-        if os.access(prefix, os.W_OK):
-            state.mkdir(exist_ok=True)
-    if os.access(state, os.W_OK):
-        return state / LOG_NAME
-    import platformdirs
-
-    directory = Path(platformdirs.user_log_dir("vbridge", appauthor=False))
-    directory.mkdir(parents=True, exist_ok=True)
-    return directory / LOG_NAME
+    meta = prefix / "conda-meta"
+    has_records = meta.is_dir() and any(meta.glob("*.json"))
+    if has_records or not state.is_dir() or state.is_symlink():
+        return False
+    shutil.rmtree(state, ignore_errors=True)
+    return True
 
 
 def _log(prefix: Path, text: str) -> Path | None:
@@ -170,6 +208,18 @@ def post_transaction_action_class() -> type[Any]:
     class VbridgeSyncAction(Action):  # type: ignore[misc]
         """Annotate what the transaction linked, clean what it unlinked."""
 
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            # conda builds the action in _prepare, before anything is linked: a clone's
+            # copied state is dropped now, and the link scripts that run next learn
+            # that this plugin annotates after them.
+            super().__init__(*args, **kwargs)
+            if _enabled() and self.target_prefix:
+                from vbridge.integrations.conda.link_scripts import PLUGIN_SYNCS_VARIABLE
+
+                os.environ[PLUGIN_SYNCS_VARIABLE] = "1"
+                with contextlib.suppress(OSError):
+                    drop_copied_state(Path(self.target_prefix))
+
         def verify(self) -> Exception | None:
             self._verified = True
             return None
@@ -185,6 +235,7 @@ def post_transaction_action_class() -> type[Any]:
                 "update variant metadata",
                 lambda: _sync(prefix, link_precs, unlink_precs),
             )
+            forget_log(prefix)
 
         def reverse(self) -> None:
             """Nothing to undo: ``execute`` never raises."""
@@ -225,6 +276,7 @@ def sync_after_command(command: str) -> None:
         return _sync_change(prefix, change)
 
     run_guarded(prefix, "update variant metadata", work)
+    forget_log(prefix)
 
 
 @hookimpl
