@@ -44,7 +44,6 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 __all__ = [
-    "FIELD_STRENGTH",
     "Rule",
     "RuleSet",
     "SpecSyntax",
@@ -54,7 +53,7 @@ __all__ = [
 ]
 
 # Stronger evidence first: a CEP 45 flag beats a build string beats a dependency.
-FIELD_STRENGTH: tuple[str, ...] = (
+_FIELD_STRENGTH: tuple[str, ...] = (
     "flags",
     "build",
     "track_features",
@@ -183,7 +182,7 @@ class Rule:
     @property
     def strength(self) -> int:
         base = self.field.split(".", 1)[0]
-        return FIELD_STRENGTH.index(base) if base in FIELD_STRENGTH else len(FIELD_STRENGTH)
+        return _FIELD_STRENGTH.index(base) if base in _FIELD_STRENGTH else len(_FIELD_STRENGTH)
 
     def field_values(self, record: InstallRecord) -> list[str]:
         if self.field == "name":

@@ -7,43 +7,20 @@ Severities and which features must agree come from the coupling policy
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import cast
 
 from vbridge.decide.policy import CouplingPolicy
-from vbridge.model import Distribution, Environment, Evidence, Finding, Property
-from vbridge.rules import load_data
+from vbridge.model import Distribution, Environment, Finding
 from vbridge.sitepackages import split_metadata_dir_name
 
-__all__ = ["canonical_feature", "environment_findings", "feature_values"]
+__all__ = ["environment_findings"]
 
 
-def _policy() -> dict[str, dict[str, object]]:
-    return cast("dict[str, dict[str, object]]", load_data("policy").get("features", {}))
-
-
-def canonical_feature(prop: Property) -> str:
-    """``ns :: feature`` with aliases folded (``blas_lapack :: library`` -> provider)."""
-    key = f"{prop.namespace} :: {prop.feature}"
-    for name, table in _policy().items():
-        if key == name or key in cast("list[str]", table.get("aliases", [])):
-            return name
-    return key
-
-
-def feature_values(
-    dists: list[Distribution], feature: str
-) -> dict[str, list[tuple[Distribution, list[Evidence]]]]:
-    """For one feature, which distributions carry which value."""
-    values: dict[str, list[tuple[Distribution, list[Evidence]]]] = {}
-    for dist in dists:
-        for prop, evidence in dist.properties.items():
-            if canonical_feature(prop) == feature:
-                values.setdefault(prop.value, []).append((dist, evidence))
-    return values
-
-
-def environment_findings(env: Environment) -> Iterator[Finding]:
-    policy = CouplingPolicy.load(env.path)
+def environment_findings(
+    env: Environment, policy: CouplingPolicy | None = None
+) -> Iterator[Finding]:
+    """What conflicts in ``env``, judged by ``policy`` (default: the environment's,
+    :meth:`CouplingPolicy.load`)."""
+    policy = CouplingPolicy.load(env.path) if policy is None else policy
     yield from _ownership_findings(env, policy)
     yield from _mixed_findings(env, policy)
 

@@ -43,14 +43,14 @@ __all__ = [
     "CouplingPolicy",
     "FeatureRule",
     "loaded_distributions",
-    "override_path",
+    "policy_files",
 ]
 
 POLICY_ENV_VAR = "VBRIDGE_POLICY"
 _SEVERITIES = ("refuse", "warn", "info", "ignore")
 
 
-def override_path(prefix: Path | None) -> Path | None:
+def _override_path(prefix: Path | None) -> Path | None:
     """The user's policy file for an environment, if there is one."""
     env_file = os.environ.get(POLICY_ENV_VAR)
     if env_file:
@@ -60,6 +60,19 @@ def override_path(prefix: Path | None) -> Path | None:
         if candidate.is_file():
             return candidate
     return None
+
+
+def policy_files(prefix: Path) -> list[Path]:
+    """Every user file the policy of the environment at ``prefix`` may be read from,
+    whether it exists or not (what the inventory watches).
+
+    >>> policy_files(Path("/srv/env"))[0].as_posix()
+    '/srv/env/.vbridge/policy.toml'
+    """
+    found = [Path(prefix) / ".vbridge" / "policy.toml"]
+    if os.environ.get(POLICY_ENV_VAR):
+        found.append(Path(os.environ[POLICY_ENV_VAR]))
+    return found
 
 
 def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
@@ -144,7 +157,7 @@ class CouplingPolicy:
         """``data/policy.toml`` merged with the environment's override file."""
         data = load_data("policy")
         sources = ["data/policy.toml"]
-        path = override_path(prefix)
+        path = _override_path(prefix)
         if path is not None:
             try:
                 over = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -158,6 +171,11 @@ class CouplingPolicy:
             data = _merge(data, over)
             sources.append(str(path))
         return cls.from_data(data, tuple(sources))
+
+    @classmethod
+    def shipped(cls) -> CouplingPolicy:
+        """``data/policy.toml`` alone, without any override."""
+        return cls.from_data(load_data("policy"))
 
     @classmethod
     def from_data(

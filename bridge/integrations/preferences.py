@@ -5,7 +5,10 @@ The variant provider plugins (:mod:`vbridge.integrations.variant_plugin`) report
 configs and ``vbridge annotate --variants-toml`` writes them as variantlib's
 ``property_priorities``. The features and their values come from
 ``data/variant_plugins.toml``; whether a feature admits other values beside the
-installed one comes from ``data/policy.toml`` (``mixed = "refuse"``: it does not).
+installed one comes from the environment's coupling policy
+(:class:`~vbridge.decide.policy.CouplingPolicy`: ``data/policy.toml`` with
+``$VBRIDGE_POLICY`` or ``<prefix>/.vbridge/policy.toml`` over it; ``mixed =
+"refuse"``: it does not).
 
 >>> pref = FeaturePreference("mpi", "implementation", ("openmpi",), ("mpich", "openmpi"), True)
 >>> pref.supported
@@ -20,8 +23,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import cast
 
-from vbridge.decide.findings import feature_values
-from vbridge.model import Environment
+from vbridge.decide.policy import CouplingPolicy
+from vbridge.model import Distribution, Environment
 from vbridge.rules import load_data
 
 __all__ = ["FeaturePreference", "PluginNamespace", "installed_preferences", "plugin_namespaces"]
@@ -76,20 +79,19 @@ def plugin_namespaces() -> dict[str, PluginNamespace]:
     return out
 
 
-def _policy(feature_key: str) -> dict[str, object]:
-    features = cast("dict[str, dict[str, object]]", load_data("policy").get("features", {}))
-    return features.get(feature_key, {})
-
-
 def installed_preferences(
-    env: Environment, namespaces: Iterable[str] | None = None
+    env: Environment,
+    namespaces: Iterable[str] | None = None,
+    policy: CouplingPolicy | None = None,
 ) -> list[FeaturePreference]:
     """Every served feature (and its policy aliases) with what ``env`` has installed.
 
     Installed values are ordered: carried by a distribution another package manager
     owns (the shared library conda/apt/Spack linked) first, then by how many
-    distributions carry them, then by name.
+    distributions carry them, then by name. ``policy`` defaults to the environment's
+    (:meth:`CouplingPolicy.load`).
     """
+    policy = CouplingPolicy.load(env.path) if policy is None else policy
     served = plugin_namespaces()
     wanted = list(namespaces) if namespaces is not None else list(served)
     out: list[FeaturePreference] = []
@@ -99,20 +101,23 @@ def installed_preferences(
             continue
         for feature, known in plugin.features.items():
             key = f"{namespace} :: {feature}"
-            carriers = feature_values(env.distributions, key)
+            carriers: dict[str, list[Distribution]] = {}
+            for carrier in policy.carriers(env.distributions, key):
+                for value in carrier.values:
+                    carriers.setdefault(value, []).append(carrier.dist)
             ranked = sorted(
                 carriers.items(),
                 key=lambda item: (
-                    not any(d.owner is not None for d, _ in item[1]),
+                    not any(d.owner is not None for d in item[1]),
                     -len(item[1]),
                     item[0],
                 ),
             )
             installed = tuple(value for value, _ in ranked)
-            table = _policy(key)
-            exclusive = table.get("mixed") == "refuse"
+            rule = policy.features.get(key)
+            exclusive = rule is not None and rule.mixed == "refuse"
             out.append(FeaturePreference(namespace, feature, installed, known, exclusive))
-            for alias in cast("list[str]", table.get("aliases", [])):
+            for alias in rule.aliases if rule is not None else ():
                 alias_ns, _, alias_feature = (part.strip() for part in alias.partition("::"))
                 if alias_ns == namespace:
                     out.append(

@@ -13,6 +13,10 @@ variant that matches the conda/apt/Spack build installed here:
 - ``openmp :: provider``: the installed OpenMP runtime first;
 - ``hdf5 :: parallel``: the installed HDF5 build (``on`` for MPI-parallel) first.
 
+Which features refuse mixing is the environment's coupling policy, its override
+(``$VBRIDGE_POLICY``, ``<prefix>/.vbridge/policy.toml``) included, as for ``vbridge
+scan``; an override that cannot be read is said on stderr and the shipped policy used.
+
 The environment asked about is the installer's target, found from the interpreter
 running the plugin (its prefix and site directories) or ``$VBRIDGE_VARIANT_TARGET``,
 never from ``sys.path`` (:func:`target_environment`), so the answer holds inside an
@@ -40,6 +44,8 @@ import sys
 from pathlib import Path
 
 from variantlib.models.provider import VariantFeatureConfig
+from vbridge.decide.policy import CouplingPolicy
+from vbridge.errors import VbridgeError
 from vbridge.integrations.preferences import FeaturePreference, installed_preferences
 from vbridge.model import Environment
 
@@ -91,6 +97,16 @@ def running_environment() -> Environment:
     return assess_environment(scan_environment(prefix, layers=layers))
 
 
+def _policy(env: Environment) -> CouplingPolicy:
+    """The environment's policy; the shipped one if its override cannot be read (a
+    plugin must never stop an installer)."""
+    try:
+        return CouplingPolicy.load(env.path)
+    except VbridgeError as exc:
+        print(f"vbridge variant plugin: {exc}; using the shipped policy", file=sys.stderr)
+        return CouplingPolicy.shipped()
+
+
 class InstalledBuildProvider:
     """A variantlib provider plugin for one namespace, answering from installed builds.
 
@@ -109,7 +125,7 @@ class InstalledBuildProvider:
         self.namespace = namespace
 
     def _preferences(self, env: Environment) -> list[FeaturePreference]:
-        return installed_preferences(env, [self.namespace])
+        return installed_preferences(env, [self.namespace], _policy(env))
 
     def get_all_configs(self) -> list[VariantFeatureConfig]:
         """Every value each feature of this namespace can take."""

@@ -222,13 +222,11 @@ def fingerprint(env: Environment, target: Target) -> Fingerprint:
     for problem in env.problems:
         paths.add(str(problem.path))
         paths.add(str(problem.path.parent))
-    from vbridge.decide.policy import POLICY_ENV_VAR
+    from vbridge.decide.policy import policy_files
 
     # The policy files findings were judged by; the per-environment one is watched even
     # while it does not exist, so creating it is a change.
-    paths.add(str(env.path / ".vbridge" / "policy.toml"))
-    if os.environ.get(POLICY_ENV_VAR):
-        paths.add(os.environ[POLICY_ENV_VAR])
+    paths.update(str(p) for p in policy_files(env.path))
     for adapter in all_adapters():
         if type(adapter).fingerprint_paths is Adapter.fingerprint_paths:
             continue  # names nothing: spare its find_root on every layer (a Spack tree's)
