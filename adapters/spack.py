@@ -822,6 +822,12 @@ def _without_path(exc: RecordError, path: Path) -> str:
 # --- the adapter protocol ---------------------------------------------------------------
 
 
+def _present(path: Path) -> bool:
+    """A record file is there (a FIFO or a broken one too: reading it says what is wrong,
+    rather than the environment silently not being Spack's)."""
+    return os.path.lexists(path) and not os.path.isdir(path)
+
+
 def find_root(path: Path) -> Path | None:
     """The Spack records that govern ``path``.
 
@@ -830,12 +836,12 @@ def find_root(path: Path) -> Path | None:
     found at ``path`` or a few levels above (``<prefix>/lib/python3.11/site-packages``).
     """
     path = Path(path)
-    if (path / ".spack-db" / "index.json").is_file():
+    if _present(path / ".spack-db" / "index.json"):
         return path
-    if (path / "spack.lock").is_file():
+    if _present(path / "spack.lock"):
         return path
     for candidate in (path, *list(path.parents)[:4]):
-        if (candidate / ".spack" / "spec.json").is_file():
+        if _present(candidate / ".spack" / "spec.json"):
             return candidate
         if _is_view(candidate):
             return candidate
@@ -845,11 +851,11 @@ def find_root(path: Path) -> Path | None:
 
 
 def _kind(root: Path) -> str:
-    if (root / ".spack-db" / "index.json").is_file():
+    if _present(root / ".spack-db" / "index.json"):
         return "tree"
-    if (root / "spack.lock").is_file():
+    if _present(root / "spack.lock"):
         return "environment"
-    if (root / ".spack" / "spec.json").is_file():
+    if _present(root / ".spack" / "spec.json"):
         return "prefix"
     if _is_view(root):
         return "view"

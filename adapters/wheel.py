@@ -313,7 +313,7 @@ def inspect_installed(dist_info: Path, problems: list[RecordProblem]) -> dict[st
             problems.append(RecordProblem(sbom_file, f"unreadable SBOM: {exc}", "skipped"))
     variant: list[str] = []
     variant_file = dist_info / "variant.json"
-    if variant_file.is_file():
+    if os.path.lexists(variant_file):  # a FIFO there is said, not passed over
         try:
             variant = _variant_properties(read_regular(variant_file), variant_file)
         except UnreadableFile as exc:

@@ -206,19 +206,20 @@ class _LedgerHeader(msgspec.Struct):
     format: Any = None
 
 
-class _DistFields(msgspec.Struct):
+class _DistFields(msgspec.Struct, forbid_unknown_fields=True):
     files: dict[str, list[str]] = {}
     dirs: list[str] = []
     edits: list[str] = []
 
 
-class _EditFields(msgspec.Struct):
+class _EditFields(msgspec.Struct, forbid_unknown_fields=True):
     original: str
     written: list[str] = []
 
 
-class _LedgerFile(msgspec.Struct):
-    """``ledger.json`` as vbridge reads it: every field typed."""
+class _LedgerFile(msgspec.Struct, forbid_unknown_fields=True):
+    """``ledger.json`` as vbridge reads it: every field typed, and no field it does not
+    know (a damaged key would otherwise make vbridge forget what it wrote)."""
 
     format: int
     distributions: dict[str, _DistFields] = {}
