@@ -65,7 +65,11 @@ class Transaction:
         )
         condaenv.install(self.channel, specs, self.prefix, self.cache)
         after = {r.dist_str(): r for r in conda_standin.prefix_records(self.prefix)}
-        linked = [after[k] for k in sorted(set(after) - set(before))]
+        # As conda hands them over: linked packages as the PackageRecords it solved for
+        # (no files), unlinked ones as the prefix's PrefixRecords.
+        linked = [
+            conda_standin.package_record(after[k]) for k in sorted(set(after) - set(before))
+        ]
         unlinked = [before[k] for k in sorted(set(before) - set(after))]
         return linked, unlinked
 
@@ -324,3 +328,71 @@ def test_plugin_module_imports_without_conda() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+# --- the stand-in per conda version, as real conda behaves -------------------------------
+
+
+@pytest.mark.parametrize("version", conda_standin.CONDA_VERSIONS)
+def test_the_plugin_registers_with_every_conda_version(
+    version: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    standin = conda_standin.install(monkeypatch, version=version)
+    transactions = standin.manager.get_hook_results("post_transaction_actions") if (
+        version != "25.3"
+    ) else []
+    commands = standin.manager.get_hook_results("post_commands")
+    # One way to sync per version: the transaction hook from 25.5, else a post-command.
+    assert [p.name for p in transactions + commands] == ["vbridge-sync"]
+    (check,) = standin.manager.get_hook_results("health_checks")
+    assert check.name == "vbridge"
+    has_fixer = getattr(check, "fixer", None) is not None
+    assert has_fixer == (version >= "26.1")
+
+
+def test_conda_no_plugins_loads_none(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CONDA_NO_PLUGINS", "true")
+    standin = conda_standin.install(monkeypatch)
+    assert standin.manager.get_hook_results("post_transaction_actions") == []
+
+
+@pytest.mark.parametrize("safety_checks", ["warn", "disabled"])
+def test_a_whole_transaction_on_threads(
+    standin: conda_standin.StandinConda, transaction: Transaction, safety_checks: str
+) -> None:
+    """The action is built before anything is linked (unverified when safety checks
+    are off) and the final group runs on conda's thread pool."""
+    prefix = transaction.prefix
+    run: list[tuple[list[object], list[object]]] = []
+    tx = conda_standin.UnlinkLinkTransaction(
+        standin.manager, str(prefix), [], [], safety_checks=safety_checks, execute_threads=4
+    )
+    tx.prepare()
+    tx.verify()
+
+    def link() -> None:
+        linked, unlinked = transaction.run(["numpy", "libblas=*=*mkl"])
+        run.append((linked, unlinked))
+        for action in tx.actions:  # conda passed the solved records to _prepare
+            action.link_precs, action.unlink_precs = linked, unlinked
+
+    tx.execute(link, rollback=lambda: None)
+    assert "blas_lapack :: provider :: mkl" in (variant(prefix, "numpy-1.26.4.dist-info") or ())
+
+
+def test_doctor_fix_dry_run_changes_nothing(
+    standin: conda_standin.StandinConda, transaction: Transaction, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prefix = transaction.prefix
+    linked, unlinked = transaction.run(["numpy", "libblas=*=*mkl"])
+    run_hook(standin, prefix, linked, unlinked)
+    monkeypatch.setenv("VBRIDGE_CONDA_PLUGIN", "0")
+    transaction.run(["numpy", "libblas=*=*openblas"])  # stale now
+    before = (prefix / SITE / "numpy-1.26.4.dist-info" / "variant.json").read_bytes()
+    assert conda_standin.doctor_fix(standin.manager, str(prefix), dry_run=True) == {"vbridge": -1}
+    assert conda_standin.doctor_fix(standin.manager, str(prefix), answer=False) == {"vbridge": -1}
+    assert (prefix / SITE / "numpy-1.26.4.dist-info" / "variant.json").read_bytes() == before
+    assert conda_standin.doctor_fix(standin.manager, str(prefix)) == {"vbridge": 0}
+    assert "blas_lapack :: provider :: openblas" in (
+        variant(prefix, "numpy-1.26.4.dist-info") or ()
+    )
