@@ -542,6 +542,8 @@ def install(
     }
     for name, module in modules.items():
         monkeypatch.setitem(sys.modules, name, module)
+    # What the plugin tells link scripts in conda's environment goes with the test.
+    monkeypatch.setenv("VBRIDGE_CONDA_PLUGIN_SYNCS", "")
     # The plugin module is (re)imported by the plugin manager, against this stand-in.
     monkeypatch.delitem(sys.modules, "vbridge.integrations.conda.plugin", raising=False)
     manager = CondaPluginManager(legacy)

@@ -42,7 +42,6 @@ def blas_channel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def standin(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> conda_standin.StandinConda:
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))  # the user's log
-    monkeypatch.delenv("VBRIDGE_CONDA_PLUGIN_SYNCS", raising=False)
     return conda_standin.install(monkeypatch)
 
 

@@ -63,7 +63,8 @@ def properties(prefix: Path, dist: str) -> set[str]:
 
 def post_link(prefix: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     """Run the command as a post-link script would, with conda's variables."""
-    base = {k: v for k, v in os.environ.items() if k not in {"CONDA_PKGS_DIRS", "ROOT_PREFIX"}}
+    drop = {"CONDA_PKGS_DIRS", "ROOT_PREFIX", "VBRIDGE_CONDA_PLUGIN_SYNCS"}
+    base = {k: v for k, v in os.environ.items() if k not in drop}
     variables = {
         "PREFIX": str(prefix),
         "PKG_NAME": "numpy",
