@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -29,18 +28,28 @@ if TYPE_CHECKING:
     from vbridge.verify.verdict import Verification
 
 
+# typer's exits and usage errors, from click or from the copy of click typer >= 0.25
+# vendors (``typer._click``): found through typer's own names, so both work.
+_TYPER_EXITS: tuple[type[BaseException], ...] = (
+    typer.Exit,
+    typer.Abort,
+    next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException"),
+)
+
+
 class _Commands(TyperGroup):
     """The command group: the one place a :class:`~vbridge.errors.VbridgeError` from any
     command becomes ``vbridge: <message>`` on stderr and its exit code."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    # ``Any``: the context is click's, or (typer >= 0.25) the click typer vendors.
+    def invoke(self, ctx: Any) -> Any:
         from vbridge.errors import VbridgeError
 
         try:
             return super().invoke(ctx)
         except VbridgeError as exc:
             raise _fail(str(exc), exc.exit_code) from None
-        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+        except _TYPER_EXITS:
             raise  # typer's own exits and usage errors (exit 2 with their message)
         except Exception as exc:  # a bug: exit 3 and a log, never the 1 or 2 of a result
             from vbridge.crash import report_bug

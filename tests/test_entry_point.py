@@ -11,25 +11,27 @@ import sys
 from importlib import resources
 from pathlib import Path
 
-import click
 import pytest
 import typer
+from typer.core import TyperCommand, TyperGroup, TyperOption
 from vbridge.cli import app
 from vbridge.entry_point import LINK_SCRIPT_COMMANDS, LINK_SCRIPT_FLAGS, link_script_command
 
 VBRIDGE = Path(sys.executable).with_name("vbridge")
 
 
-def typer_command(name: str) -> click.Command:
+# typer's own classes, not click's: typer >= 0.25 vendors its own copy of click.
+def typer_command(name: str) -> TyperCommand:
     group = typer.main.get_command(app)
-    assert isinstance(group, click.Group)
+    assert isinstance(group, TyperGroup)
     command = group.commands[name]
+    assert isinstance(command, TyperCommand)
     return command
 
 
 @pytest.mark.parametrize("name", sorted(LINK_SCRIPT_COMMANDS))
 def test_fast_path_knows_every_option_of_the_typer_command(name: str) -> None:
-    options = [p for p in typer_command(name).params if isinstance(p, click.Option)]
+    options = [p for p in typer_command(name).params if isinstance(p, TyperOption)]
     names = {opt for p in options for opt in (*p.opts, *p.secondary_opts)} - {"--help"}
     assert names == set(LINK_SCRIPT_FLAGS)
     assert all(p.is_flag and not p.secondary_opts for p in options)
