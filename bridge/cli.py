@@ -832,6 +832,11 @@ def annotate(
     """
     results: list[AnnotateResult | CleanResult] = []
     envs = resolve_environments(prefixes, python)
+    from vbridge.destinations.ledger import LedgerStore
+
+    for env in envs:  # an unreadable ledger stops annotate with its own line: not twice
+        ledger = LedgerStore.of(env.path).path
+        env.problems = [p for p in env.problems if p.path != ledger]
     _report_problems(envs)
     layout = _variant_layout(variant_json)
     for env in envs:
@@ -865,25 +870,58 @@ def clean(
     results: list[AnnotateResult | CleanResult] = []
     if prefixes and python:
         raise _fail("give environment prefixes or --python, not both")
-    roots = [p.absolute() for p in prefixes] if prefixes else [
-        interpreter_layers(python or sys.executable)[0]
-    ]
-    for root in roots:
-        if not only:
+    scopes: dict[Path, list[Path] | None] = {}
+    if prefixes:
+        scopes = {p.absolute(): _absolute(only) for p in prefixes}
+    else:
+        prefix, layers = interpreter_layers(python or sys.executable)
+        scopes = _interpreter_roots(prefix, layers, _absolute(only))
+    for root, root_only in scopes.items():
+        if not only and root_only is None:
             _remove_variants_toml(root, dry_run, as_json, wait)
         done: list[CleanResult] | None = None
         if not _is_conda_prefix(root):
             from vbridge.integrations.spack_store import clean_spack
 
-            done = clean_spack(root, only=_absolute(only), dry_run=dry_run, wait=wait)
+            done = clean_spack(root, only=root_only, dry_run=dry_run, wait=wait)
         if done is None:
-            done = [clean_environment(root, only=_absolute(only), dry_run=dry_run, wait=wait)]
+            done = [clean_environment(root, only=root_only, dry_run=dry_run, wait=wait)]
         results.extend(done)
         if not as_json:
             for result in done:
                 _print_changes(result, "clean")
     if as_json:
         _print_results(results)
+
+
+def _interpreter_roots(
+    prefix: Path, layers: list[Path], only: list[Path] | None
+) -> dict[Path, list[Path] | None]:
+    """What ``clean --python`` cleans: the interpreter's prefix, and every other root
+    whose records govern one of its layers (Debian's ``/`` for ``/usr/bin/python3``),
+    each limited to the dist-infos in those layers; the value is the ``--only`` list
+    (None: the whole root)."""
+    from vbridge.adapters import all_adapters
+    from vbridge.destinations.ledger import LedgerStore
+
+    scopes: dict[Path, list[Path] | None] = {prefix.absolute(): only}
+    for layer in layers:
+        for adapter in all_adapters():
+            root = adapter.find_root(layer)
+            if root is None or root.absolute() in scopes:
+                continue
+            store = LedgerStore.of(root.absolute())
+            if not store.path.is_file():
+                continue
+            keys = store.load().distributions
+            wanted = [
+                root.absolute() / key for key in keys
+                if (root.absolute() / key).parent in layers
+                and (only is None or root.absolute() / key in only)
+            ]
+            if wanted:
+                scopes[root.absolute()] = wanted
+    return scopes
 
 
 VariantsTomlOpt = Annotated[

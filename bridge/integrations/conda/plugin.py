@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import stat
 import sys
 import time
 import traceback
@@ -99,10 +100,13 @@ def _log_path(prefix: Path) -> Path:
     """The prefix's state directory while vbridge has written something there (the
     log goes with it), else the user's (a log must not keep ``.vbridge/`` alive)."""
     from vbridge.destinations.ledger import LedgerStore
+    from vbridge.errors import VbridgeError
 
     store = LedgerStore.of(prefix)
-    if store.path.is_file() and os.access(store.directory, os.W_OK):
-        return store.directory / LOG_NAME
+    with contextlib.suppress(VbridgeError):
+        store.check()  # a state directory that is a link out of the prefix is not used
+        if store.path.is_file() and os.access(store.directory, os.W_OK):
+            return store.directory / LOG_NAME
     directory = _user_log_dir()
     directory.mkdir(parents=True, exist_ok=True)
     return directory / LOG_NAME
@@ -143,8 +147,16 @@ def _log(prefix: Path, text: str) -> Path | None:
     """Append a timestamped entry; the log itself must never raise."""
     try:
         path = _log_path(prefix)
-        mode = "w" if path.exists() and path.stat().st_size > _LOG_LIMIT else "a"
-        with open(path, mode, encoding="utf-8") as fh:
+        # Never through a link (a log that points elsewhere is not truncated there), and
+        # only a regular file: O_NOFOLLOW, O_NONBLOCK, then fstat.
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_NONBLOCK
+        fd = os.open(path, flags | os.O_CLOEXEC, 0o644)
+        with os.fdopen(fd, "a", encoding="utf-8") as fh:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                return None
+            if st.st_size > _LOG_LIMIT:
+                os.ftruncate(fd, 0)
             fh.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {text.rstrip()}\n")
         return path
     except Exception:
