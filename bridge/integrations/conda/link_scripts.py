@@ -244,10 +244,18 @@ class PostLinkOutcome:
 
 
 def append_messages(prefix: Path, lines: Sequence[str]) -> None:
-    """Add lines to ``$PREFIX/.messages.txt``, which the installer prints and deletes."""
+    """Add lines to ``$PREFIX/.messages.txt``, which the installer prints and deletes.
+
+    conda prints the file right after the script, while its "Executing transaction"
+    progress line is still open: a new file starts with an empty line, so the
+    message gets lines of its own.
+    """
     if not lines:
         return
-    with open(prefix / MESSAGES_FILE, "a", encoding="utf-8") as fh:
+    path = prefix / MESSAGES_FILE
+    lead = "" if path.is_file() and path.stat().st_size else "\n"
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(lead)
         fh.writelines(f"{line}\n" for line in lines)
 
 
