@@ -159,8 +159,6 @@ def scan(
     strict: ScanStrictOpt = False,
 ) -> None:
     """Show who installed each distribution, which build it is, and what conflicts."""
-    from vbridge.destinations.report import render_json, render_table
-
     if root is not None:
         prefixes = [*(prefixes or []), _debian_root(root)]
     if demo:
@@ -173,14 +171,15 @@ def scan(
         raise typer.Exit(
             _scan_many(prefixes, python, as_json, db, all_targets, workers, strict)
         )
-    envs = resolve_environments(prefixes, python)
-    _report_problems(envs)
-    _report_variants_toml(envs)
-    typer.echo(render_json(envs) if as_json else render_table(envs), nl=False)
-    code = _exit_code(envs)
-    if strict and any(env.problems for env in envs):
-        code = 2
-    raise typer.Exit(code)
+    if prefixes and python:
+        raise _fail("give environment prefixes or --python, not both")
+    from vbridge.scan_report import report_environment
+
+    raise typer.Exit(
+        report_environment(
+            prefixes[0] if prefixes else None, python, as_json=as_json, strict=strict
+        )
+    )
 
 
 CandidateOpt = Annotated[
@@ -932,16 +931,6 @@ VariantsTomlOpt = Annotated[
         "read from sys.prefix) with the installed builds first.",
     ),
 ]
-
-
-def _report_variants_toml(envs: list[Environment]) -> None:
-    """``vbridge scan``: a warning line for each variants.toml that hides the
-    environment's from installers (or that it merged and no longer matches)."""
-    from vbridge.integrations.variants_toml import shadowing_notes
-
-    for env in envs:
-        for note in shadowing_notes(env.path):
-            typer.echo(f"vbridge: warning: {note}", err=True)
 
 
 VariantJsonOpt = Annotated[

@@ -9,6 +9,11 @@ one of them with nothing but those flags, it is run here directly (the same
 command line, ``--help`` and mistakes included, goes to the typer app in
 :mod:`vbridge.cli`, which answers as before.
 
+``vbridge scan [--json] [--strict] PREFIX`` (one environment) runs
+:func:`vbridge.scan_report.report_environment` directly too, the function typer's
+``scan`` calls for one environment: the same output without typer's start-up.
+``vbridge --version`` prints the version without importing anything else.
+
 ``vbridge pip COMMAND ...`` for a pip command that changes no environment (``list``,
 ``show``, ``freeze``, ``download``...) runs pip itself, unchanged, for the interpreter
 the gated ``install``/``uninstall`` act on, so ``alias pip="vbridge pip"`` is safe.
@@ -124,6 +129,19 @@ def _main() -> None:
                 print_template=flags["print_template"],
             )
         )
+    from vbridge.scan_report import scan_command
+
+    scan = scan_command(sys.argv[1:])
+    if scan is not None:
+        from vbridge.errors import VbridgeError
+        from vbridge.scan_report import report_environment
+
+        prefix, scan_flags = scan
+        try:
+            sys.exit(report_environment(prefix, None, **scan_flags))
+        except VbridgeError as exc:
+            print(f"vbridge: {exc}", file=sys.stderr)
+            sys.exit(exc.exit_code)
     from vbridge.cli import main as typer_main
 
     typer_main()

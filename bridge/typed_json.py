@@ -230,12 +230,13 @@ def describe(tp: Any) -> str:
 
     >>> describe(list[str])
     'a list of strings'
-    >>> describe(str | list[str] | None)
-    'a string, a list of strings or null'
+    >>> describe(str | list[str] | None)   # null is an optional field's absence
+    'a string or a list of strings'
     """
     origin = typing.get_origin(tp)
     if origin is Union or origin is types.UnionType:
-        words = [describe(a) for a in typing.get_args(tp)]
+        # An optional field's null is its absence: it is not what the field "should be".
+        words = [describe(a) for a in typing.get_args(tp) if a is not type(None)]
         return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
     if origin in (list, tuple, set, frozenset):
         args = typing.get_args(tp)

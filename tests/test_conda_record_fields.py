@@ -85,20 +85,20 @@ def test_utf8_bom_and_non_ascii() -> None:
     [
         (
             _record(files=["a", 1]),
-            "field files should be a list of strings or null, found a number",
+            "field files should be a list of strings, found a number",
         ),
-        (_record(files="a"), "field files should be a list of strings or null, found a string"),
+        (_record(files="a"), "field files should be a list of strings, found a string"),
         (
             _record(depends=[["numpy"]]),
-            "field depends should be a list of strings or null, found a list",
+            "field depends should be a list of strings, found a list",
         ),
         ({"version": "1"}, "field name is missing"),
         (_record(name=3), "field name should be a string, found a number"),
         (
             _record(track_features=5),
-            "field track_features should be a string, a list of strings or null, found a number",
+            "field track_features should be a string or a list of strings, found a number",
         ),
-        (_record(subdir=True), "field subdir should be a string or null, found true or false"),
+        (_record(subdir=True), "field subdir should be a string, found true or false"),
         ([1, 2], "should be an object, found a list"),
     ],
 )

@@ -51,8 +51,7 @@ class Tree(msgspec.Struct):
         ),
         (
             {"installs": {"h": {"name": "z", "arch": 3}}},
-            "field installs.*.arch should be a string, an object of strings or null, "
-            "found a number",
+            "field installs.*.arch should be a string or an object of strings, found a number",
         ),
         ({}, "field installs is missing"),
         ("x", "should be an object, found a string"),
@@ -96,5 +95,5 @@ def test_nesting_too_deep_is_a_value_error_not_a_crash() -> None:
 def test_describe() -> None:
     assert describe(list[str]) == "a list of strings"
     assert describe(dict[str, list[int]]) == "an object of lists"
-    assert describe(str | None) == "a string or null"
+    assert describe(str | None) == "a string"
     assert describe(Node) == "an object"
