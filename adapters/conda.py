@@ -29,8 +29,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import msgspec
 from vbridge.adapters import Adapter
-from vbridge.adapters._matchspec import MatchSpec
-from vbridge.adapters._matchspec import version_matches as _version_matches
 from vbridge.errors import RecordError, UnreadableFile
 from vbridge.model import InstallRecord, RecordProblem
 from vbridge.rules import spec_package_name
@@ -463,6 +461,8 @@ def spec_matches(spec: str, record: InstallRecord) -> bool:
     >>> spec_matches("numpy >=1.23.5,<2.0a0", numpy)
     False
     """
+    from vbridge.adapters._matchspec import MatchSpec  # only rules with full specs need it
+
     build_number = 0
     digits = record.build.rsplit("_", 1)[-1]
     if digits.isdigit():
@@ -477,7 +477,9 @@ def version_matches(spec: str, version: str) -> bool:
     >>> version_matches(">=1.23.5,<2.0a0", "1.26.4")
     True
     """
-    return _version_matches(spec, version)
+    from vbridge.adapters._matchspec import version_matches as matches
+
+    return matches(spec, version)
 
 
 # --- the environments a machine has ---------------------------------------------------

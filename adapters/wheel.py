@@ -40,11 +40,12 @@ import fnmatch
 import io
 import os
 import re
-import zipfile
-import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import zipfile
 
 from vbridge.adapters import Adapter
 from vbridge.errors import RecordError, UnreadableFile
@@ -404,6 +405,9 @@ def inspect_wheel(wheel: Path) -> dict[str, object]:
 
     Raises ``ValueError`` (with the reason) for a file that is not a readable wheel.
     """
+    import zipfile  # only wheel files need it: not every scan's start-up
+    import zlib
+
     try:
         archive = zipfile.ZipFile(open_regular(wheel))
     except UnreadableFile as exc:
