@@ -35,20 +35,22 @@ same DAG hash; its ``INSTALLER`` says ``pip``, since Spack installs with pip.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
-import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import msgspec
 from vbridge.adapters import Adapter
 from vbridge.errors import RecordError
 from vbridge.model import InstallRecord, RecordProblem
 from vbridge.safefs import read_json, read_regular
 from vbridge.sitepackages import iter_metadata_dirs
+from vbridge.typed_json import convert
+from vbridge.typed_json import load as load_typed
+from vbridge.typed_json import read as read_typed
 
 if TYPE_CHECKING:
     from vbridge.inventory.discover import DiscoveryConfig, Target
@@ -146,127 +148,220 @@ class DatabaseEntry:
 # --- parsing ----------------------------------------------------------------------------
 
 
+# What vbridge reads of Spack's JSON, typed (msgspec Structs: everything else, such as
+# a node's package_hash-keyed patches or a database's reference counts, is skipped).
+# The types are those every format version writes; a field of another type is one line
+# naming it ("field database.installs.*.spec.name should be a string, found a number").
+
+
+class _DependencyParameters(msgspec.Struct):
+    deptypes: str | list[str] | None = None
+    virtuals: list[str] | None = None
+
+
+class DependencyFields(msgspec.Struct):
+    """A dependency edge of a node (specfile v2-v5: a list entry)."""
+
+    name: str
+    hash: str | None = None
+    package_hash: str | None = None
+    full_hash: str | None = None
+    build_hash: str | None = None
+    parameters: _DependencyParameters | None = None  # v4+: deptypes and virtuals
+    type: str | list[str] | None = None  # v1-v3: deptypes
+
+
+class _TargetFields(msgspec.Struct):
+    name: str | None = None
+
+
+class _ArchFields(msgspec.Struct):
+    platform: str | None = None
+    platform_os: str | None = None
+    target: str | _TargetFields | None = None
+
+
+class _ExternalFields(msgspec.Struct):
+    path: str | None = None
+
+
+class NodeFields(msgspec.Struct):
+    """The fields vbridge reads of a concrete spec node, in any specfile version."""
+
+    name: str
+    version: str | int | float | None = None
+    versions: list[Any] | None = None
+    hash: str | None = None
+    package_hash: str | None = None
+    full_hash: str | None = None
+    build_hash: str | None = None
+    arch: str | _ArchFields | None = None  # old files: "linux-ubuntu18.04-x86_64"
+    external: _ExternalFields | None = None
+    parameters: dict[str, Any] | None = None
+    # v2+: a list of edges; v1: {"zlib": {"hash": ..., "type": [...]}}
+    dependencies: list[DependencyFields] | dict[str, Any] | None = None
+    compiler: dict[str, Any] | None = None  # v1-v4: {"name": "gcc", "version": "9.4.0"}
+    annotations: dict[str, Any] | None = None  # v5: {"compiler": "gcc@=10.5.0"}
+
+
+class _InstallFields(msgspec.Struct):
+    spec: NodeFields
+    path: str | None = None
+    installed: bool = True
+    explicit: bool = False
+
+
+class _DatabaseHeader(msgspec.Struct):
+    version: Any = None
+
+
+class _IndexHeader(msgspec.Struct):
+    database: _DatabaseHeader | None = None
+
+
+class _DatabaseFields(msgspec.Struct):
+    version: Any = None
+    installs: dict[str, _InstallFields] | None = None
+
+
+class _IndexFile(msgspec.Struct):
+    """``.spack-db/index.json`` (database versions 6-8)."""
+
+    database: _DatabaseFields
+
+
+class _SpecBody(msgspec.Struct):
+    meta: dict[str, Any] | None = msgspec.field(default=None, name="_meta")
+    # Decoded one by one (a prefix's root alone needs only the first).
+    nodes: list[msgspec.Raw] | None = None
+
+
+class _SpecFile(msgspec.Struct):
+    """``spec.json``: v2-v5 ``{"spec": {"_meta": ..., "nodes": [root, ...]}}``, v1
+    ``{"spec": [{"zlib": {...}}, ...]}``."""
+
+    spec: _SpecBody | list[Any]
+
+
 def _str_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _arch(node: Mapping[str, Any]) -> tuple[str | None, str | None, str | None]:
-    """(platform, os, target) of a node; ``arch`` is a dict or, in old files, a string."""
-    arch = node.get("arch")
+def _arch(node: NodeFields) -> tuple[str | None, str | None, str | None]:
+    """(platform, os, target) of a node; ``arch`` is an object or, in old files, a string."""
+    arch = node.arch
     if isinstance(arch, str):  # "linux-ubuntu18.04-x86_64"
         parts = arch.split("-", 2)
         parts += [""] * (3 - len(parts))
         return _str_or_none(parts[0]), _str_or_none(parts[1]), _str_or_none(parts[2])
-    if not isinstance(arch, dict):
+    if arch is None:
         return None, None, None
-    target = arch.get("target")
-    if isinstance(target, dict):
-        target = target.get("name")
-    return (
-        _str_or_none(arch.get("platform")),
-        _str_or_none(arch.get("platform_os")),
-        _str_or_none(target),
-    )
+    target = arch.target.name if isinstance(arch.target, _TargetFields) else arch.target
+    return _str_or_none(arch.platform), _str_or_none(arch.platform_os), _str_or_none(target)
 
 
-def _edge_hash(dep: Mapping[str, Any]) -> str:
-    for field in _HASH_FIELDS:
-        value = dep.get(field)
-        if isinstance(value, str):
+def _edge_hash(dep: DependencyFields) -> str:
+    for value in (dep.hash, dep.package_hash, dep.full_hash, dep.build_hash):
+        if value is not None:
             return value
-    raise ValueError(f"dependency {dep.get('name', '?')!r} names no hash")
+    raise ValueError(f"dependency {dep.name!r} names no hash")
 
 
-def _edges(node: Mapping[str, Any], version: int) -> tuple[Edge, ...]:
-    deps = node.get("dependencies") or []
-    edges: list[Edge] = []
+def _edges(node: NodeFields) -> tuple[Edge, ...]:
+    deps = node.dependencies
+    if not deps:
+        return ()
     if isinstance(deps, dict):  # specfile v1: {"zlib": {"hash": ..., "type": [...]}}
-        deps = [{"name": name, **value} for name, value in deps.items() if isinstance(value, dict)]
-    if not isinstance(deps, list):
-        raise ValueError("'dependencies' is neither a list nor a mapping")
+        deps = [
+            convert({"name": name, **value}, DependencyFields)
+            for name, value in deps.items()
+            if isinstance(value, dict)
+        ]
+    edges: list[Edge] = []
     for dep in deps:
-        if not isinstance(dep, dict) or not isinstance(dep.get("name"), str):
-            raise ValueError("a dependency without a name")
-        params = dep.get("parameters")
-        if isinstance(params, dict):  # v4+: {"deptypes": [...], "virtuals": [...]}
-            deptypes = params.get("deptypes") or []
-            virtuals = params.get("virtuals") or []
+        params = dep.parameters
+        if params is not None:  # v4+: {"deptypes": [...], "virtuals": [...]}
+            deptypes = params.deptypes or []
+            virtuals = params.virtuals or []
         else:  # v1-v3: {"type": [...]}, no virtuals
-            deptypes = dep.get("type") or []
+            deptypes = dep.type or []
             virtuals = []
         if isinstance(deptypes, str):
             deptypes = [deptypes]
         edges.append(
             Edge(
-                name=dep["name"],
+                name=dep.name,
                 hash=_edge_hash(dep),
-                deptypes=tuple(map(str, deptypes)),
-                virtuals=tuple(sorted(set(map(str, virtuals)))) if virtuals else (),
+                deptypes=tuple(deptypes),
+                virtuals=tuple(sorted(set(virtuals))) if virtuals else (),
             )
         )
     return tuple(edges)
 
 
-def _compiler(node: Mapping[str, Any]) -> str | None:
-    legacy = node.get("compiler")  # specfile v1-v4: {"name": "gcc", "version": "9.4.0"}
-    if isinstance(legacy, dict) and isinstance(legacy.get("name"), str):
+def _compiler(node: NodeFields) -> str | None:
+    legacy = node.compiler  # specfile v1-v4: {"name": "gcc", "version": "9.4.0"}
+    if legacy is not None and isinstance(legacy.get("name"), str):
         version = legacy.get("version") or legacy.get("versions")
         if isinstance(version, list):
             version = ",".join(str(v) for v in version)
         return f"{legacy['name']}@{version}" if version else str(legacy["name"])
-    annotations = node.get("annotations")
-    if isinstance(annotations, dict):  # migrated to v5: "gcc@=10.5.0"
-        return _str_or_none(annotations.get("compiler"))
+    if node.annotations is not None:  # migrated to v5: "gcc@=10.5.0"
+        return _str_or_none(node.annotations.get("compiler"))
     return None
 
 
 def parse_node(
     data: Any, version: int, key: str | None = None, key_is_identity: bool = False
 ) -> SpecNode:
-    """A node dict of specfile format ``version`` (1 to 5) as a :class:`SpecNode`.
+    """A node of specfile format ``version`` (1 to 5) as a :class:`SpecNode`: its
+    :class:`NodeFields`, or the node as parsed JSON (a dict).
 
     ``key`` is the hash the node is filed under: v1 lockfile nodes carry none, and
     lockfiles before v4 file nodes by build hash, which then identifies the node
     (``key_is_identity``) since their DAG hashes left build dependencies out and two
-    builds can share one. Raises ``ValueError`` when the node is unusable.
+    builds can share one. Raises ``ValueError`` when the node is unusable
+    (:class:`~vbridge.typed_json.FieldTypeError` for a mistyped field).
     """
-    if not isinstance(data, dict):
-        raise ValueError("a node is not a JSON object")
-    if version == 1:  # {"zlib": {...}}
-        items = list(data.items())
-        if len(items) != 1 or not isinstance(items[0][1], dict):
-            raise ValueError("a specfile v1 node is not {name: {...}}")
-        data = {"name": items[0][0], **items[0][1]}
-    name = data.get("name")
-    if not isinstance(name, str) or not name:
+    if isinstance(data, NodeFields):
+        fields = data
+    else:
+        if not isinstance(data, dict):
+            raise ValueError("a node is not a JSON object")
+        if version == 1:  # {"zlib": {...}}
+            items = list(data.items())
+            if len(items) != 1 or not isinstance(items[0][1], dict):
+                raise ValueError("a specfile v1 node is not {name: {...}}")
+            data = {"name": items[0][0], **items[0][1]}
+        fields = convert(data, NodeFields)
+    name = fields.name
+    if not name:
         raise ValueError("a node without a name")
-    raw_version = data.get("version")
-    if raw_version is None:
-        versions = data.get("versions")
-        raw_version = versions[0] if isinstance(versions, list) and versions else None
+    raw_version: Any = fields.version
+    if raw_version is None and fields.versions:
+        raw_version = fields.versions[0]
     if raw_version is None:
         raise ValueError(f"node {name!r} has no version")
-    dag_hash = key if key_is_identity and key else (data.get("hash") or key)
-    if not isinstance(dag_hash, str):
+    dag_hash = key if key_is_identity and key else (fields.hash or key)
+    if dag_hash is None:
         raise ValueError(f"node {name!r} has no hash")
-    platform, os_name, target = _arch(data)
-    external = data.get("external")
-    external_path = _str_or_none(external.get("path")) if isinstance(external, dict) else None
-    parameters = data.get("parameters")
-    others = tuple(h for f in _HASH_FIELDS if isinstance(h := data.get(f), str) and h != dag_hash)
+    platform, os_name, target = _arch(fields)
+    external = fields.external
+    hashes = (fields.hash, fields.package_hash, fields.full_hash, fields.build_hash)
+    others = tuple(h for h in hashes if h is not None and h != dag_hash)
     if key is not None and key != dag_hash:
         others += (key,)
     return SpecNode(
         name=name,
         version=str(raw_version),
         hash=dag_hash,
-        edges=_edges(data, version),
-        parameters=parameters if isinstance(parameters, dict) else {},
+        edges=_edges(fields),
+        parameters=fields.parameters or {},
         target=target,
         platform=platform,
         os=os_name,
-        external=external_path if isinstance(external, dict) else None,
-        compiler=_compiler(data),
+        external=_str_or_none(external.path) if external is not None else None,
+        compiler=_compiler(fields),
         specfile_version=version,
         other_hashes=others,
     )
@@ -293,70 +388,40 @@ def _format_version(value: Any) -> int | None:
         return None
 
 
-def _specfile_version(data: Any, path: Path) -> tuple[int, list[Any]]:
-    if not isinstance(data, dict) or "spec" not in data:
-        raise RecordError(f"{path}: not a Spack specfile (no 'spec' key)")
-    spec = data["spec"]
-    if isinstance(spec, list):  # v1: {"spec": [{"zlib": {...}}, ...]}
-        return 1, spec
-    meta = spec.get("_meta") if isinstance(spec, dict) else None
-    version = _format_version(meta.get("version")) if isinstance(meta, dict) else None
-    if version not in SPECFILE_VERSIONS:
-        shown = meta.get("version") if isinstance(meta, dict) else None
-        raise RecordError(
-            f"{path}: Spack specfile version {shown} is not supported; vbridge reads "
-            f"versions {SPECFILE_VERSIONS[0]} to {SPECFILE_VERSIONS[-1]}"
-        )
-    nodes = spec.get("nodes")
-    if not isinstance(nodes, list) or not nodes:
-        raise RecordError(f"{path}: Spack specfile without nodes")
-    assert version is not None
-    return version, nodes
-
-
-# How Spack writes a specfile (v2-v5): ``{"spec": {"_meta": {...}, "nodes": [root, ...]}}``.
-_SPECFILE_HEAD = re.compile(r'\s*\{\s*"spec"\s*:\s*\{\s*"_meta"\s*:\s*')
-_SPECFILE_NODES = re.compile(r'\s*,\s*"nodes"\s*:\s*\[\s*')
-_SPECFILE_NEXT_NODE = re.compile(r"\s*[,\]]")
-_JSON_DECODER = json.JSONDecoder()
-
-
-def _root_node_quick(path: Path) -> dict[str, Any] | None:
-    """``{"spec": {"_meta": ..., "nodes": [root]}}`` from the head of a specfile.
-
-    Decodes ``_meta`` and the root node only (a prefix's specfile holds its whole DAG,
-    often hundreds of KB) when the file starts as Spack writes it and ends in ``}`` (not
-    truncated); None on anything else, so that the full parse reports the error.
-    """
-    try:
-        text = read_regular(path).decode("utf-8")
-    except (OSError, UnicodeDecodeError, RecordError):
-        return None
-    head = _SPECFILE_HEAD.match(text)
-    if head is None or not text.rstrip().endswith("}"):
-        return None
-    try:
-        meta, end = _JSON_DECODER.raw_decode(text, head.end())
-        nodes = _SPECFILE_NODES.match(text, end)
-        if nodes is None:
-            return None
-        root, end = _JSON_DECODER.raw_decode(text, nodes.end())
-    except (ValueError, RecursionError):  # the full parse says what is wrong
-        return None
-    if _SPECFILE_NEXT_NODE.match(text, end) is None:
-        return None
-    return {"spec": {"_meta": meta, "nodes": [root]}}
+@lru_cache(maxsize=64)
+def _read_specfile_cached(path: Path, mtime_ns: int, size: int) -> _SpecFile:
+    return read_typed(path, _SpecFile, hint="")
 
 
 def read_specfile(path: Path, root_only: bool = False) -> list[SpecNode]:
-    """The nodes of a ``spec.json``, its root first (only the root with ``root_only``).
+    """The nodes of a ``spec.json``, its root first (only the root with ``root_only``:
+    the other nodes, often hundreds of KB of a prefix's DAG, are skipped undecoded).
 
     Raises :class:`RecordError`.
     """
-    quick = _root_node_quick(path) if root_only else None
-    version, nodes = _specfile_version(quick or _load_json(path), path)
     try:
-        return [parse_node(n, version) for n in (nodes[:1] if root_only else nodes)]
+        st = path.stat()
+        document = _read_specfile_cached(path, st.st_mtime_ns, st.st_size)
+    except OSError as exc:
+        raise RecordError(f"{path}: unreadable: {exc}") from exc
+    spec = document.spec
+    try:
+        if isinstance(spec, list):  # v1: {"spec": [{"zlib": {...}}, ...]}
+            return [parse_node(n, 1) for n in (spec[:1] if root_only else spec)]
+        version = _format_version(spec.meta.get("version")) if spec.meta is not None else None
+        if version not in SPECFILE_VERSIONS:
+            shown = spec.meta.get("version") if spec.meta is not None else None
+            raise RecordError(
+                f"{path}: Spack specfile version {shown} is not supported; vbridge reads "
+                f"versions {SPECFILE_VERSIONS[0]} to {SPECFILE_VERSIONS[-1]}"
+            )
+        assert version is not None
+        if not spec.nodes:
+            raise RecordError(f"{path}: Spack specfile without nodes")
+        raw = spec.nodes[:1] if root_only else spec.nodes
+        return [parse_node(load_typed(bytes(n), NodeFields, path, hint=""), version) for n in raw]
+    except RecordError:
+        raise
     except ValueError as exc:
         raise RecordError(f"{path}: not a Spack specfile: {exc}") from exc
 
@@ -375,37 +440,34 @@ def read_database(path: Path) -> list[DatabaseEntry]:
 
 @lru_cache(maxsize=8)
 def _read_database_cached(path: Path, mtime_ns: int, size: int) -> tuple[DatabaseEntry, ...]:
-    data = _load_json(path)
-    db = data.get("database") if isinstance(data, dict) else None
-    if not isinstance(db, dict):
+    data = read_regular(path, hint="")
+    header = load_typed(data, _IndexHeader, path, hint="").database
+    if header is None:
         raise RecordError(f"{path}: not a Spack install database (no 'database' key)")
-    version = _format_version(db.get("version"))
+    version = _format_version(header.version)
     if version not in DATABASE_VERSIONS:
         raise RecordError(
-            f"{path}: Spack install database version {db.get('version')} is not supported; "
+            f"{path}: Spack install database version {header.version} is not supported; "
             f"vbridge reads versions {', '.join(map(str, DATABASE_VERSIONS))} "
             f"(run `spack reindex` with a Spack that writes one of them)"
         )
     assert version is not None
-    installs = db.get("installs")
-    if not isinstance(installs, dict):
+    installs = load_typed(data, _IndexFile, path, hint="").database.installs
+    if installs is None:
         raise RecordError(f"{path}: Spack install database without 'installs'")
     spec_version = _DATABASE_SPECFILE[version]
     entries: list[DatabaseEntry] = []
     for key, record in installs.items():
-        if not isinstance(record, dict):
-            raise RecordError(f"{path}: install record {key} is not a JSON object")
         try:
-            node = parse_node(record.get("spec"), spec_version, key=key)
+            node = parse_node(record.spec, spec_version, key=key)
         except ValueError as exc:
             raise RecordError(f"{path}: install record {key}: {exc}") from exc
-        where = record.get("path")
         entries.append(
             DatabaseEntry(
                 node=node,
-                path=Path(where) if isinstance(where, str) and where else None,
-                installed=bool(record.get("installed", True)),
-                explicit=bool(record.get("explicit", False)),
+                path=Path(record.path) if record.path else None,
+                installed=record.installed,
+                explicit=record.explicit,
             )
         )
     return tuple(entries)

@@ -418,20 +418,24 @@ def _real_specfiles(tmp_path: Path) -> list[Path]:
     return gunzipped + sorted((FIXTURES / "v2_layout").glob("*.spec.json"))
 
 
-def test_root_of_a_specfile_is_read_from_its_head(tmp_path: Path) -> None:
-    # An owner check reads only the root node of a prefix's spec.json; on Spack's own
-    # files, compact or indented, it is the root the whole parse gives.
+def test_root_of_a_specfile_is_the_first_node_of_the_whole_parse(tmp_path: Path) -> None:
+    # An owner check decodes only the root node of a prefix's spec.json (the others are
+    # skipped undecoded); on Spack's own files, compact, indented or with the keys in
+    # another order, it is the root the whole parse gives.
     for path in _real_specfiles(tmp_path):
         data = json.loads(path.read_text(encoding="utf-8"))
         indented = tmp_path / "indented" / path.name
         indented.parent.mkdir(exist_ok=True)
         indented.write_text(json.dumps(data, indent=2), encoding="utf-8")
-        for spec in (path, indented):
-            quick = spack._root_node_quick(spec)
-            assert quick is not None, spec
-            assert quick["spec"]["nodes"] == data["spec"]["nodes"][:1]
+        reordered = tmp_path / "reordered" / path.name
+        reordered.parent.mkdir(exist_ok=True)
+        reordered.write_text(json.dumps({"spec": dict(reversed(data["spec"].items()))}))
+        for spec in (path, indented, reordered):
             (root,) = spack.read_specfile(spec, root_only=True)
             assert root == spack.read_specfile(spec)[0]
+            assert (
+                root.name == spack.parse_node(data["spec"]["nodes"][0], root.specfile_version).name
+            )
 
 
 def test_damaged_specfile_falls_back_to_the_whole_parse(site: SpackSite) -> None:
@@ -439,14 +443,12 @@ def test_damaged_specfile_falls_back_to_the_whole_parse(site: SpackSite) -> None
     spec = prefix / ".spack" / "spec.json"
     text = spec.read_text(encoding="utf-8")
     spec.write_text(text[: len(text) // 2], encoding="utf-8")  # a truncated write
-    assert spack._root_node_quick(spec) is None
     with pytest.raises(RecordError, match="malformed JSON"):
         spack.read_specfile(spec, root_only=True)
     env = scan_environment(site.tree)
     assert _dist(env.distributions, "mpi4py").owner is None
     assert any(p.path == spec and "unreadable" in p.problem for p in env.problems)
     spec.write_text(text.replace('"nodes"', '"roots"', 1), encoding="utf-8")
-    assert spack._root_node_quick(spec) is None
     with pytest.raises(RecordError, match="without nodes"):
         spack.read_specfile(spec, root_only=True)
 
@@ -501,3 +503,19 @@ def test_dependencies_in_an_upstream_database_are_named_not_invented(site: Spack
     data["database"]["installs"][hdf5] = upstream_record
     index.write_text(json.dumps(data))
     assert scan_environment(site.tree).problems == []
+
+
+def test_a_mistyped_field_of_the_database_is_one_line_naming_it(tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    db = _gunzip("index.json.v7_v8.json.gz", tree / ".spack-db" / "index.json")
+    data = json.loads(db.read_text())
+    key = next(iter(data["database"]["installs"]))
+    data["database"]["installs"][key]["spec"]["dependencies"] = [{"name": "zlib", "hash": 7}]
+    db.write_text(json.dumps(data))
+    problems: list[RecordProblem] = []
+    assert list(spack.read_records(tree, problems)) == []
+    (problem,) = problems
+    assert problem.path == db
+    assert problem.problem == (
+        "field database.installs.*.spec.dependencies.hash should be a string, found a number"
+    )
