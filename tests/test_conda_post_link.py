@@ -396,3 +396,37 @@ def test_conda_order_then_uninstall_the_pre_unlink_script_cleans_up(
 
     condaenv.install(channel, ["six"], prefix, conda_cache, execute_link_scripts=True)
     assert "scipy-1.11.4.dist-info" not in site_names(prefix)  # no ghost dist-info
+
+
+def test_a_conda_transaction_through_the_stand_in_run_script(
+    channel: Path, tmp_path: Path, conda_cache: Path, vbridge_on_path: None
+) -> None:
+    """conda's own way, second transaction into an existing environment: the records of
+    packages already there stay, those of this transaction come after the scripts; the
+    post-link script runs activated, the pre-unlink one with `bash -x`."""
+    import conda_standin
+
+    prefix = condaenv.install(channel, ["python", "six"], tmp_path / "env", conda_cache)
+    before = {p.name for p in (prefix / "conda-meta").glob("*.json")}
+    condaenv.install(channel, ["python", "six", "scipy", "libblas=*=*mkl"], prefix, conda_cache)
+    holding = tmp_path / "not-yet-written"
+    holding.mkdir()
+    for record in (prefix / "conda-meta").glob("*.json"):
+        if record.name not in before:
+            shutil.move(record, holding / record.name)
+    assert any((prefix / "conda-meta").glob("python-3*.json"))  # already there: stays
+    data = json.loads((holding / SCIPY_RECORD).read_text())
+    prec = conda_standin.PackageRecord(data["name"], data["version"], data["build"],
+                                       data["build_number"])  # fmt: skip
+    environ = {k: v for k, v in os.environ.items() if k != "VBRIDGE_CONDA_PLUGIN_SYNCS"}
+    environ["CONDA_PKGS_DIRS"] = str(conda_cache)
+    result = conda_standin.run_script(prefix, prec, "post-link", environ=environ)
+    assert result is not None and result.stdout == "" and result.stderr == ""
+    assert "blas_lapack :: provider :: mkl" in properties(prefix, "scipy-1.11.4.dist-info")
+    put_records_back(prefix, holding)
+    assert altered_files(prefix) == []
+
+    result = conda_standin.run_script(prefix, prec, "pre-unlink", environ=environ)
+    assert result is not None and "+ " in result.stderr  # bash -x traces the script
+    assert not (prefix / SITE / "scipy-1.11.4.dist-info" / "variant.json").exists()
+    assert altered_files(prefix) == []
