@@ -242,3 +242,28 @@ def test_temporary_files_are_new_private_and_never_a_planted_link(
     with pytest.raises(FileExistsError, match="no unused temporary file name"):
         safefs.create_temp(tmp_path, ".x.", safefs.TEMP_SUFFIX)
     assert outside.read_bytes() == b"keep"
+
+
+def test_a_dist_info_without_record_gets_nothing(tmp_path: Path) -> None:
+    # pip's own layout, minus RECORD: no installer could remove files added here.
+    site = tmp_path / "lib" / "python3.12" / "site-packages"
+    dist_info = site / "six-1.17.0.dist-info"
+    dist_info.mkdir(parents=True)
+    (dist_info / "METADATA").write_text("Metadata-Version: 2.1\nName: six\nVersion: 1.17.0\n")
+    (dist_info / "INSTALLER").write_text("pip\n")
+    env = scan_environment(tmp_path)
+    (six,) = env.distributions
+    assert six.owner is None and six.installer == "pip"
+    six.add(Property.from_str("blas_lapack :: provider :: mkl"),
+            Evidence("wheel:six", "extra.bundled", "six.libs/libmkl.so", "test"))
+    before = snapshot(tmp_path)
+    result = annotate_environment(env)
+    assert [f.code for f in result.findings] == ["annotate-skipped-no-record"]
+    assert "has no RECORD" in result.findings[0].message
+    assert result.changed == [] and result.annotated == []
+    assert snapshot(tmp_path) == before
+    # With a RECORD the same distribution is annotated and RECORD lists the files.
+    (dist_info / "RECORD").write_text("six-1.17.0.dist-info/METADATA,,\n")
+    result = annotate_environment(env)
+    assert result.findings == [] and (dist_info / "variant.json").is_file()
+    assert "six-1.17.0.dist-info/variant.json," in (dist_info / "RECORD").read_text()

@@ -17,7 +17,7 @@ from vbridge.adapters import conda
 from vbridge.adapters.wheel import inspect_wheel
 from vbridge.decide.policy import CouplingPolicy
 from vbridge.errors import RuleError
-from vbridge.model import Distribution, InstallRecord, Owner
+from vbridge.model import Distribution, Evidence, InstallRecord, Owner
 from vbridge.rules import RuleSet, load_data
 
 
@@ -80,6 +80,52 @@ def test_private_copies_warn_and_count(policy: CouplingPolicy) -> None:
     assert [f.code for f in policy.coupling_findings([a, b, c], focus=[b])] == [
         "duplicate-blas-lapack"
     ]
+
+
+def test_a_library_is_private_only_when_all_its_evidence_says_so(
+    policy: CouplingPolicy,
+) -> None:
+    feature = "blas_lapack :: provider"
+    bundled = _wheel("a", bundled=["a.libs/libscipy_openblas-6cdc3b4a.so"])
+    (carrier,) = policy.carriers([bundled], feature)
+    assert carrier.private
+    # Bundles OpenBLAS and also links the environment's: the shared copy counts.
+    both = _wheel("b", bundled=["b.libs/libscipy_openblas-6cdc3b4a.so"])
+    (prop,) = both.properties
+    both.add(prop, Evidence("wheel:b-1.0", "extra.needed", "libopenblas.so.0", "test"))
+    (carrier,) = policy.carriers([both], feature)
+    assert not carrier.private
+    numpy = _conda_blas("numpy", "mkl")
+    (finding,) = policy.coupling_findings([numpy, both])
+    assert finding.code == "mixed-blas-lapack"  # shared OpenBLAS beside shared MKL
+    # A private copy mixes nothing: it is one more runtime in the process.
+    assert [f.code for f in policy.coupling_findings([numpy, bundled])] == [
+        "duplicate-blas-lapack"
+    ]
+
+
+def test_duplicate_runtimes_are_counted_only_for_shared_coupling() -> None:
+    # OpenMP couples "all" carriers: two wheels bundling libgomp agree (same value);
+    # a duplicate severity there says nothing, since only "shared" coupling counts
+    # private copies as extra runtimes.
+    data = load_data("policy")
+    openmp = dict(data["features"]["openmp :: provider"], duplicate="warn")
+    policy = CouplingPolicy.from_data({**data, "features": {"openmp :: provider": openmp}})
+    a = _wheel("a", bundled=["a.libs/libgomp-a34b3233.so.1"])
+    b = _wheel("b", bundled=["b.libs/libgomp-a34b3233.so.1"])
+    assert policy.features["openmp :: provider"].couple == "all"
+    assert policy.coupling_findings([a, b]) == []
+    shared = dict(openmp, couple="shared")
+    policy = CouplingPolicy.from_data({**data, "features": {"openmp :: provider": shared}})
+    (finding,) = policy.coupling_findings([a, b])
+    assert finding.code == "duplicate-openmp"
+
+
+def test_couple_must_be_all_or_shared() -> None:
+    data = load_data("policy")
+    bad = dict(data["features"]["openmp :: provider"], couple="some")
+    with pytest.raises(RuleError, match="couple must be 'all' or 'shared'"):
+        CouplingPolicy.from_data({**data, "features": {"openmp :: provider": bad}})
 
 
 def test_mpi_agnostic_wheel_agrees_with_either(policy: CouplingPolicy) -> None:

@@ -119,8 +119,37 @@ def test_cuda_from_metapackage_and_build_strings() -> None:
     assert props("cupy", "13.2.0", "py312had87585_0") == {}
 
 
-def test_microarch_level() -> None:
-    assert set(props("_x86_64-microarch-level", "3", "2_x86_64_v3")) == {"x86_64 :: level :: v3"}
+def test_cuda_build_strings_of_majors_7_to_9() -> None:
+    # Single-digit majors (CUDA 7.5 to 9.2) sit in build strings as cudaXY.
+    assert set(props("tensorflow", "1.12.0", "cuda92py36h_0")) == {
+        "nvidia :: cuda_version_lower_bound :: 9.2"
+    }
+    assert set(props("cupy", "5.0.0", "py36_cuda80_0")) == {
+        "nvidia :: cuda_version_lower_bound :: 8.0"
+    }
+    assert set(props("cudnn", "7.1.2", "cuda75_0")) == {
+        "nvidia :: cuda_version_lower_bound :: 7.5"
+    }
+    assert props("cudatoolkit", "6.5", "cuda65_0") == {}  # before CUDA 7: not a major we read
+
+
+@pytest.mark.parametrize("level", ["1", "2", "3", "4"])
+def test_microarch_level(level: str) -> None:
+    assert set(props("_x86_64-microarch-level", level, f"2_x86_64_v{level}")) == {
+        f"x86_64 :: level :: v{level}"
+    }
+
+
+def test_microarch_levels_beyond_v4_do_not_exist() -> None:
+    assert props("_x86_64-microarch-level", "5", "2_x86_64_v5") == {}
+
+
+@pytest.mark.parametrize("level", ["v1", "v4"])
+def test_spack_binaries_x86_64_level(level: str) -> None:
+    record = InstallRecord("spack", "py-numpy", "2.1.0", "abcdefg",
+                           extra={"binaries_x86_64_level": level})
+    found = {p.to_str() for p, _ in RuleSet.load("spack").record_properties(record)}
+    assert found == {f"x86_64 :: level :: {level}"}
 
 
 def test_dependency_names() -> None:
