@@ -188,3 +188,30 @@ def test_clean_python_cleans_the_layers_the_interpreter_imports_from(tmp_path: P
     for target, only in scopes.items():
         clean_environment(target, only=only)
     assert snapshot(root) == pristine  # every file vbridge wrote is gone, the ledger too
+
+
+@pytest.mark.parametrize("kind", ["fifo", "link-out", "not-utf8"])
+def test_a_policy_file_that_is_not_one(prefix: Path, outside: Path, kind: str) -> None:
+    policy = prefix / ".vbridge" / "policy.toml"
+    policy.parent.mkdir()
+    if kind == "fifo":
+        os.mkfifo(policy)
+    elif kind == "link-out":
+        (outside / "policy.toml").write_text("[severity]\n")
+        policy.symlink_to(outside / "policy.toml")
+    else:
+        policy.write_bytes(b"[severity]\n\xff\xfe = 1\n")
+    line = _one_line_exit_2(vbridge("scan", str(prefix)))
+    assert str(policy) in line
+
+
+def test_an_empty_dpkg_status_is_named(tmp_path: Path) -> None:
+    from vbridge.scan import scan_environment
+
+    root = lay_out_fixture_root(tmp_path / "root")
+    (root / "var/lib/dpkg/status").write_bytes(b"")
+    env = scan_environment(root)
+    assert any(
+        p.path == root / "var/lib/dpkg/status" and "lists no package" in p.problem
+        for p in env.problems
+    )

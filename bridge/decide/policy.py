@@ -27,9 +27,10 @@ from pathlib import Path
 from typing import Any, cast
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from vbridge.errors import RuleError
+from vbridge.errors import RuleError, UnreadableFile
 from vbridge.model import Distribution, Evidence, Finding, InstallRecord, Property, Severity
 from vbridge.rules import load_data
+from vbridge.safefs import read_regular
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -57,7 +58,7 @@ def _override_path(prefix: Path | None) -> Path | None:
         return Path(env_file)
     if prefix is not None:
         candidate = Path(prefix) / ".vbridge" / "policy.toml"
-        if candidate.is_file():
+        if os.path.lexists(candidate):  # a FIFO or a link out is said, not passed over
             return candidate
     return None
 
@@ -159,8 +160,14 @@ class CouplingPolicy:
         sources = ["data/policy.toml"]
         path = _override_path(prefix)
         if path is not None:
+            inside = None if os.environ.get(POLICY_ENV_VAR) else prefix
             try:
-                over = tomllib.loads(path.read_text(encoding="utf-8"))
+                text = read_regular(path, root=inside, limit=1 << 20).decode("utf-8")
+                over = tomllib.loads(text)
+            except UnreadableFile as exc:
+                raise RuleError(f"{exc}; fix or unset {POLICY_ENV_VAR}") from None
+            except UnicodeDecodeError as exc:
+                raise RuleError(f"{path}: not UTF-8 text ({exc.reason}); fix the file") from None
             except OSError as exc:
                 raise RuleError(
                     f"{path}: cannot read the policy override ({exc.strerror}); "
