@@ -138,7 +138,7 @@ def _condarc_files(environ: Mapping[str, str]) -> list[Path]:
 
 
 def condarc_pkgs_dirs(environ: Mapping[str, str]) -> list[Path]:
-    """The ``pkgs_dirs`` the ``.condarc`` files conda reads set, highest precedence first.
+    r"""The ``pkgs_dirs`` the ``.condarc`` files conda reads set, highest precedence first.
 
     Reads the one key, in either YAML form conda's own files use (a block sequence
     ``pkgs_dirs:\n  - /a`` or a flow sequence ``pkgs_dirs: [/a, /b]``, plain or quoted
