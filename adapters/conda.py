@@ -525,8 +525,8 @@ def _conda_envs_dirs(config: DiscoveryConfig) -> list[Path]:
         condarcs.append(Path(env["CONDARC"]))
     for rc in condarcs:
         try:
-            text = rc.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
+            text = read_regular(rc, limit=1 << 20).decode("utf-8")
+        except (OSError, UnicodeDecodeError, RecordError):
             continue
         for entry in _condarc_envs_dirs(text):
             if entry.startswith("~"):
@@ -552,8 +552,9 @@ def conda_environments(config: DiscoveryConfig) -> list[Path]:
     found: list[Path] = []
     listing = config.home / ".conda" / "environments.txt"
     try:
-        lines = listing.read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:
+        data = read_regular(listing, limit=64 << 20)
+        lines = data.decode("utf-8", errors="replace").splitlines()
+    except (OSError, RecordError):
         lines = []
     for line in lines:
         line = line.strip()

@@ -669,9 +669,9 @@ def pure_python(dist_info: Path) -> bool:
     False
     """
     try:
-        wheel = (dist_info / "WHEEL").read_text(encoding="utf-8", errors="replace")
-        record = (dist_info / "RECORD").read_text(encoding="utf-8", errors="replace")
-    except OSError:
+        wheel = read_regular(dist_info / "WHEEL").decode("utf-8", errors="replace")
+        record = read_regular(dist_info / "RECORD").decode("utf-8", errors="replace")
+    except (OSError, RecordError):
         return False
     purelib = False
     tags: list[str] = []

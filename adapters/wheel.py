@@ -409,12 +409,17 @@ def inspect_wheel(wheel: Path) -> dict[str, object]:
     import zlib
 
     try:
-        archive = zipfile.ZipFile(open_regular(wheel))
+        raw = open_regular(wheel)
     except UnreadableFile as exc:
         raise ValueError(exc.problem) from None
-    except (OSError, zipfile.BadZipFile, ValueError) as exc:
+    except OSError as exc:
         raise ValueError(f"not a readable wheel: {exc}") from exc
-    with archive:
+    try:
+        archive = zipfile.ZipFile(raw)
+    except (OSError, zipfile.BadZipFile, ValueError) as exc:
+        raw.close()
+        raise ValueError(f"not a readable wheel: {exc}") from exc
+    with raw, archive:
         names = archive.namelist()
         libraries = [(n, kind) for n in names if (kind := classify(n)) is not None]
 

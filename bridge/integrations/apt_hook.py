@@ -35,8 +35,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
-from vbridge.errors import NotAnEnvironment, ReadOnlyEnvironment, UnsafePath, VbridgeError
+from vbridge.errors import (
+    NotAnEnvironment,
+    ReadOnlyEnvironment,
+    UnreadableFile,
+    UnsafePath,
+    VbridgeError,
+)
 from vbridge.model import Environment
+from vbridge.safefs import open_regular, read_json
 
 __all__ = [
     "ADDED_FILES",
@@ -139,9 +146,9 @@ def uninstall_hook(conf_dir: Path) -> bool:
 
 def _is_ours(path: Path) -> bool:
     try:
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            return fh.readline().startswith(_MARKER)
-    except OSError:
+        with open_regular(path) as fh:
+            return fh.readline().decode("utf-8", errors="replace").startswith(_MARKER)
+    except (OSError, UnreadableFile):
         return False
 
 
@@ -254,10 +261,10 @@ def sync_debian(root: Path = Path("/"), writer: ModuleType | None = None) -> Syn
 def _read_state(path: Path, result: SyncResult) -> dict[str, str] | None:
     """The previous sync's distributions, None on the first sync."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = read_json(path)
     except FileNotFoundError:
         return None
-    except (OSError, ValueError) as exc:
+    except (OSError, UnreadableFile) as exc:
         result.problems.append(f"{path}: unreadable ({exc}); rewritten by this sync")
         return None
     distributions = data.get("distributions") if isinstance(data, dict) else None

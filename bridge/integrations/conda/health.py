@@ -18,7 +18,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vbridge.errors import RecordError
 from vbridge.model import Distribution, Environment, Finding
+from vbridge.safefs import read_regular
 
 __all__ = ["HealthReport", "Staleness", "environment_health", "written_properties"]
 
@@ -60,8 +62,8 @@ def written_properties(dist_info: Path) -> tuple[str, ...] | None:
     from vbridge.destinations.variant_json import VARIANT_JSON, read_variant_json
 
     try:
-        desc = read_variant_json((dist_info / VARIANT_JSON).read_bytes())
-    except (OSError, ValueError):
+        desc = read_variant_json(read_regular(dist_info / VARIANT_JSON))
+    except (OSError, ValueError, RecordError):
         return None
     return tuple(sorted(p.to_str() for p in desc.properties))
 

@@ -35,8 +35,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
-import json
 import os
+import stat
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -156,7 +156,7 @@ def condarc_pkgs_dirs(environ: Mapping[str, str]) -> list[Path]:
         with contextlib.suppress(OSError, UnicodeDecodeError):
             if path.stat().st_size > _CONDARC_LIMIT:
                 continue
-            for value in _yaml_sequence(path.read_text(encoding="utf-8"), "pkgs_dirs"):
+            for value in _yaml_sequence(_read_text(path), "pkgs_dirs"):
                 expanded = os.path.expandvars(os.path.expanduser(value))
                 found.append(Path(expanded))
     return list(dict.fromkeys(found))
@@ -254,14 +254,39 @@ def append_messages(prefix: Path, lines: Sequence[str]) -> None:
         return
     path = prefix / MESSAGES_FILE
     lead = "" if path.is_file() and path.stat().st_size else "\n"
-    with open(path, "a", encoding="utf-8") as fh:
+    # Appended, never through a link (a .messages.txt that points out of the prefix).
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_NONBLOCK)
+    with os.fdopen(fd, "a", encoding="utf-8") as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return
         fh.write(lead)
         fh.writelines(f"{line}\n" for line in lines)
 
 
 def _read_json(path: Path) -> Any:
-    with open(path, "rb") as fh:
-        return json.load(fh)
+    """A JSON file of the prefix or the package cache, through safefs (a FIFO, a huge
+    or too deeply nested file is a ``ValueError`` naming it, never a hang)."""
+    from vbridge.errors import UnreadableFile
+    from vbridge.safefs import read_json
+
+    try:
+        return read_json(path)
+    except UnreadableFile as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _read_bytes(path: Path) -> bytes:
+    from vbridge.errors import UnreadableFile
+    from vbridge.safefs import read_regular
+
+    try:
+        return read_regular(path)
+    except UnreadableFile as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _read_text(path: Path) -> str:
+    return _read_bytes(path).decode("utf-8")
 
 
 def _written_records(request: PostLinkRequest) -> list[Path]:
@@ -288,8 +313,8 @@ class _CachedPackage:
         with contextlib.suppress(OSError, ValueError):
             data = _read_json(info / "paths.json")
             return [p for p in data.get("paths", []) if isinstance(p, dict) and "_path" in p]
-        with contextlib.suppress(OSError):
-            lines = (info / "files").read_text(encoding="utf-8").splitlines()
+        with contextlib.suppress(OSError, ValueError):
+            lines = _read_text(info / "files").splitlines()
             return [{"_path": line.strip()} for line in lines if line.strip()]
         return []
 
@@ -333,8 +358,8 @@ class _CachedPackage:
             expected = entry.get("sha256")
             if not expected:
                 return target.is_file()
-            return hashlib.sha256(target.read_bytes()).hexdigest() == str(expected)
-        except OSError:
+            return hashlib.sha256(_read_bytes(target)).hexdigest() == str(expected)
+        except (OSError, ValueError):
             return False
 
     @property

@@ -28,8 +28,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from packaging.utils import canonicalize_name
+from vbridge.errors import RecordError
 from vbridge.model import Environment, InstallRecord
 from vbridge.rules import RuleSet, dependency_names
+from vbridge.safefs import read_regular
 
 __all__ = [
     "PackageRef",
@@ -150,9 +152,10 @@ def last_history_change(prefix: Path) -> TransactionChange | None:
     rattler/pixi write an empty history: then there is nothing to read (None).
     """
     try:
-        text = (prefix / "conda-meta" / "history").read_text(encoding="utf-8", errors="replace")
-    except OSError:
+        data = read_regular(prefix / "conda-meta" / "history")
+    except (OSError, RecordError):
         return None
+    text = data.decode("utf-8", errors="replace")
     blocks = [b for b in parse_history(text) if b]
     return blocks[-1] if blocks else None
 
