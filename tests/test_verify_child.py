@@ -128,6 +128,7 @@ def test_the_child_is_isolated(planted: Path, monkeypatch: pytest.MonkeyPatch) -
     seen = json.loads(next(planted.parents[1].glob("lib/python3*/site-packages/envpkg/seen.json"))
                       .read_text())
     assert seen["isolated"] == 1
+    assert "vbridge-verify-" not in seen["path0"]  # the program's directory is not on sys.path
     assert seen["cwd"] != os.getcwd() and seen["listing"] == []  # a new, empty directory
     assert "VBRIDGE_TEST_SECRET" not in seen["env"]
     assert seen["env"]["LD_LIBRARY_PATH"] == "/opt/example/lib"  # passed on: data/verify.toml
@@ -160,3 +161,37 @@ def test_not_linux_is_one_line(planted: Path) -> None:
     env = scan_python(str(planted))
     with pytest.raises(NotSupported, match="not supported on darwin: it reads /proc/self/maps"):
         verify_environment(env, str(planted), ["goodpkg"], platform="darwin")
+
+
+def test_ctrl_c_ends_the_children(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    site = next(venv.glob("lib/python3*/site-packages"))
+    pidfile = tmp_path / "child.pid"
+    plant(site, "hangpkg", f"import os, time\nopen({str(pidfile)!r}, 'w').write(str(os.getpid()))\n"
+                           "time.sleep(600)\n")
+    vbridge = Path(sys.executable).with_name("vbridge")
+    run = subprocess.Popen([str(vbridge), "verify", "--python", str(venv / "bin/python"),
+                            "hangpkg"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not pidfile.exists() or not pidfile.read_text():
+        assert time.monotonic() < deadline and run.poll() is None
+        time.sleep(0.1)
+    child = int(pidfile.read_text())
+    run.send_signal(signal.SIGINT)
+    run.communicate(timeout=30)
+    assert run.returncode != 0
+
+    def alive(pid: int) -> bool:
+        try:
+            state = Path(f"/proc/{pid}/status").read_text()
+        except FileNotFoundError:
+            return False
+        return "\nState:\tZ" not in state  # a zombie waiting for its reaper is gone too
+
+    while alive(child):
+        assert time.monotonic() < deadline, "the hanging child outlived vbridge"
+        time.sleep(0.1)

@@ -30,7 +30,13 @@ from vbridge.errors import VbridgeError
 from vbridge.model import Distribution, Environment
 from vbridge.names import canonical_name
 from vbridge.rules import load_data
-from vbridge.verify.child import ChildOutcome, ChildRequest, default_timeout, run_child
+from vbridge.verify.child import (
+    ChildOutcome,
+    ChildRequest,
+    default_timeout,
+    end_children,
+    run_child,
+)
 from vbridge.verify.libraries import LibraryRules, LoadedLibrary, closure, runtimes
 from vbridge.verify.owners import OwnerIndex
 from vbridge.verify.selection import ImportPlan, has_extensions, plan_imports
@@ -289,11 +295,18 @@ def verify_environment(
         outcome = run_child(python, request, timeout, extra_env)
         return _judge(plan, outcome, libraries, env)
 
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+    pool = ThreadPoolExecutor(max_workers=max(1, jobs))
+    try:
         verification.distributions = list(pool.map(run, plans))
-    verification.process = _process_facts(
-        python, plans, verification.distributions, libraries, timeout, extra_env
-    )
+        verification.process = _process_facts(
+            python, plans, verification.distributions, libraries, timeout, extra_env
+        )
+    except BaseException:  # Ctrl-C, a bug: no child outlives vbridge, none starts
+        pool.shutdown(wait=False, cancel_futures=True)
+        end_children()
+        raise
+    finally:
+        pool.shutdown(wait=True)
     verification.seconds = time.monotonic() - started
     return verification
 

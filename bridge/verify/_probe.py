@@ -1,4 +1,4 @@
-# The program `vbridge verify` runs in the inspected interpreter (python -I -c <this>).
+# The program `vbridge verify` runs in the inspected interpreter (python -I <copy of this>).
 # It is never imported by vbridge: its source is the child's whole program, so it uses
 # the standard library only and runs on any Python 3.6+.
 #
@@ -191,5 +191,5 @@ def main() -> None:
     say({"result": result})
 
 
-if __name__ == "__main__":  # python -c <this source>; never on import
+if __name__ == "__main__":  # run as a program; never on import
     main()

@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +31,7 @@ from typing import Any
 from vbridge.interpreters import start_python
 from vbridge.rules import load_data
 
-__all__ = ["ChildOutcome", "ChildRequest", "child_environment", "run_child"]
+__all__ = ["ChildOutcome", "ChildRequest", "child_environment", "end_children", "run_child"]
 
 _PROBE = Path(__file__).with_name("_probe.py")
 # What is kept of a child's stderr (for the last line of a crash).
@@ -91,6 +93,20 @@ class ChildOutcome:
         return f"exited with status {self.returncode} without a report{where}{detail}"
 
 
+# Children running now: each is in a session of its own, so a Ctrl-C on vbridge does not
+# reach them; end_children() ends them when vbridge stops early.
+_RUNNING: set[subprocess.Popen[bytes]] = set()
+_RUNNING_LOCK = threading.Lock()
+
+
+def end_children() -> None:
+    """End every child still running (and what it started)."""
+    with _RUNNING_LOCK:
+        running = list(_RUNNING)
+    for child in running:
+        _kill_session(child)
+
+
 def _child_data() -> Mapping[str, Any]:
     child: Mapping[str, Any] = load_data("verify").get("child", {})
     return child
@@ -129,18 +145,25 @@ def run_child(
     """Run one child to its end (or its timeout) and say how it went."""
     import time
 
-    source = _PROBE.read_text(encoding="utf-8")
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="vbridge-verify-") as home:
+    with tempfile.TemporaryDirectory(prefix="vbridge-verify-") as scratch:
+        # The program beside the (empty) working directory: `ps` shows its path, and
+        # under -I its directory is not on sys.path.
+        home = os.path.join(scratch, "home")
+        os.mkdir(home)
+        program = os.path.join(scratch, "vbridge_verify_probe.py")
+        shutil.copyfile(_PROBE, program)
         try:
             child = start_python(
-                python, ["-c", source], env=child_environment(home, extra_env), cwd=home
+                python, [program], env=child_environment(home, extra_env), cwd=home
             )
         except OSError as exc:
             return ChildOutcome(
                 status="crashed", returncode=None, stderr_tail=f"cannot run {python}: {exc}"
             )
         timed_out = False
+        with _RUNNING_LOCK:
+            _RUNNING.add(child)
         try:
             out, err = child.communicate(request.to_json().encode(), timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -151,6 +174,8 @@ def run_child(
             if child.poll() is None:
                 _kill_session(child)
                 child.wait()
+            with _RUNNING_LOCK:
+                _RUNNING.discard(child)
     seconds = time.monotonic() - started
     report, last_import = _read_answer(out[:_MAX_OUTPUT])
     tail = err[-_STDERR_TAIL:].decode("utf-8", "replace")
