@@ -123,6 +123,13 @@ class CondaPostCommand(CondaPlugin):
 
 
 @dataclass
+class CondaPreCommand(CondaPlugin):
+    name: str
+    action: Callable[[str], None]
+    run_for: set[str]
+
+
+@dataclass
 class CondaHealthCheck(CondaPlugin):
     name: str
     action: Callable[[str, bool], None]
@@ -263,6 +270,10 @@ class PrefixRecord(PackageRecord):
 # --- conda.plugins.hookspec -------------------------------------------------------------
 class CondaSpecs:
     @_hookspec
+    def conda_pre_commands(self) -> Iterable[CondaPreCommand]:  # type: ignore[empty-body]
+        ...
+
+    @_hookspec
     def conda_post_commands(self) -> Iterable[CondaPostCommand]:  # type: ignore[empty-body]
         ...
 
@@ -340,6 +351,11 @@ class CondaPluginManager(pluggy.PluginManager):
             )
             for hook in self.get_hook_results("post_transaction_actions")
         ]
+
+    def invoke_pre_commands(self, command: str) -> None:
+        for hook in self.get_hook_results("pre_commands"):
+            if command in hook.run_for:
+                hook.action(command)
 
     def invoke_post_commands(self, command: str) -> None:
         for hook in self.get_hook_results("post_commands"):
@@ -510,6 +526,7 @@ def install(
         health = CondaHealthCheck
     type_attrs: dict[str, Any] = {
         "CondaPlugin": CondaPlugin,
+        "CondaPreCommand": CondaPreCommand,
         "CondaPostCommand": CondaPostCommand,
         "CondaHealthCheck": health,
     }

@@ -114,6 +114,12 @@ def test_older_conda_gets_a_post_command_instead(
     assert command.run_for == {"install", "create", "update", "remove", "env_create", "env_update"}
     (check,) = legacy_standin.manager.get_hook_results("health_checks")
     assert check.name == "vbridge"  # built without the fixer fields older conda lacks
+    # Before the command, the plugin tells the link scripts conda runs that it will
+    # annotate afterwards (conda 25.5+: the post-transaction action does).
+    (pre,) = legacy_standin.manager.get_hook_results("pre_commands")
+    assert os.environ.get("VBRIDGE_CONDA_PLUGIN_SYNCS") != "1"
+    legacy_standin.manager.invoke_pre_commands("install")
+    assert os.environ["VBRIDGE_CONDA_PLUGIN_SYNCS"] == "1" and pre.name == "vbridge-sync"
 
 
 def test_each_transaction_updates_only_what_it_touched(
@@ -341,6 +347,8 @@ def test_the_plugin_registers_with_every_conda_version(
         version != "25.3"
     ) else []
     commands = standin.manager.get_hook_results("post_commands")
+    pre = standin.manager.get_hook_results("pre_commands")
+    assert len(pre) == (1 if version == "25.3" else 0)
     # One way to sync per version: the transaction hook from 25.5, else a post-command.
     assert [p.name for p in transactions + commands] == ["vbridge-sync"]
     (check,) = standin.manager.get_hook_results("health_checks")

@@ -50,6 +50,7 @@ __all__ = [
     "conda_health_checks",
     "conda_post_commands",
     "conda_post_transaction_actions",
+    "conda_pre_commands",
     "health_check",
     "health_fix",
     "post_transaction_action_class",
@@ -289,6 +290,25 @@ def sync_after_command(command: str) -> None:
 
     run_guarded(prefix, "update variant metadata", work)
     forget_log(prefix)
+
+
+def announce_sync(command: str) -> None:
+    """Older conda, before the command: tell the link scripts it runs that this plugin
+    annotates afterwards (they then leave out "run vbridge annotate")."""
+    if _enabled():
+        from vbridge.integrations.conda.link_scripts import PLUGIN_SYNCS_VARIABLE
+
+        os.environ[PLUGIN_SYNCS_VARIABLE] = "1"
+
+
+@hookimpl
+def conda_pre_commands() -> Iterator[Any]:
+    """Older conda only: the post-transaction action says it itself on conda 25.5+."""
+    from conda.plugins import types
+
+    if hasattr(types, "CondaPostTransactionAction") or not hasattr(types, "CondaPreCommand"):
+        return
+    yield types.CondaPreCommand(name=PLUGIN_NAME, action=announce_sync, run_for=set(RUN_FOR))
 
 
 @hookimpl
