@@ -41,7 +41,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from vbridge.model import InstallRecord, RecordProblem
+from vbridge.model import InstallRecord, RecordIndex, RecordProblem, Requirement
 from vbridge.rules import RuleSet, dependency_names, spec_package_name
 
 if TYPE_CHECKING:
@@ -73,6 +73,13 @@ class Adapter(abc.ABC):
     DISCOVER_SETTINGS: ClassVar[Mapping[str, type]] = {}
     #: Where this adapter's environments come in ``vbridge scan --all`` (lower first).
     DISCOVER_RANK: ClassVar[int] = 50
+    #: What the package manager writes into the ``INSTALLER`` of a dist-info it owns
+    #: (conda: ``conda``); another value there means another tool rewrote it since.
+    #: Empty: the ecosystem cannot tell (Spack installs with pip).
+    INSTALLERS: ClassVar[tuple[str, ...]] = ()
+    #: True when the records name every package's dependencies: the owner's record is
+    #: then the authority, and its distributions' ``Requires-Dist`` is not checked.
+    RECORDS_DEPENDENCIES: ClassVar[bool] = False
 
     @abc.abstractmethod
     def find_root(self, path: Path) -> Path | None:
@@ -120,6 +127,12 @@ class Adapter(abc.ABC):
     def spec_matches(self, spec: str, record: InstallRecord) -> bool:
         """Whether ``record`` satisfies ``spec`` (default: its name matches)."""
         return fnmatch.fnmatchcase(record.name.lower(), self.spec_name(spec))
+
+    def requirements(self, record: InstallRecord, index: RecordIndex) -> Iterator[Requirement]:
+        """What ``record`` requires of the Python distributions other records of this
+        ecosystem own (``index``: those records by name, key and what they provide),
+        in the record's own words (default: nothing)."""
+        return iter(())
 
     def ruleset(self) -> RuleSet:
         """This ecosystem's translation rules, read once per adapter class."""

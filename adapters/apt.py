@@ -32,9 +32,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from vbridge.adapters import Adapter
 from vbridge.errors import UnreadableFile
-from vbridge.model import InstallRecord, RecordProblem
+from vbridge.model import InstallRecord, RecordIndex, RecordProblem, Requirement
 from vbridge.rules import dependency_names, load_data
 from vbridge.safefs import open_regular, read_regular
+from vbridge.sitepackages import split_metadata_dir_name
 
 if TYPE_CHECKING:
     from vbridge.inventory.discover import DiscoveryConfig, Target
@@ -48,8 +49,10 @@ __all__ = [
     "dpkg_path_in_root",
     "find_root",
     "iter_status",
+    "pep440_of_relation",
     "read_alternatives",
     "read_records",
+    "requirements",
     "resolve_in_root",
     "site_packages",
     "split_relations",
@@ -682,9 +685,75 @@ class DebianRoot(Adapter):
     def site_packages(self, root: Path) -> list[Path]:
         return site_packages(root)
 
+    # dpkg records every package's dependencies: a Debian package's Requires-Dist is
+    # never held against it (python3-gi declares pycairo, which Debian does not
+    # install with it).
+    RECORDS_DEPENDENCIES = True
+
+    def requirements(self, record: InstallRecord, index: RecordIndex) -> Iterator[Requirement]:
+        return requirements(record, index)
+
     def discover(self, config: DiscoveryConfig) -> list[Target]:
         system = debian_system(config) if config.enabled("debian") else None
         return [] if system is None else [system]
+
+
+# --- what records require of Python distributions ----------------------------------------
+
+_RELATION = re.compile(
+    r"^\s*([A-Za-z0-9][A-Za-z0-9+.\-]*)(?::[a-z0-9]+)?"  # name, :any
+    r"\s*(?:\((<<|<=|=|>=|>>)\s*([^)\s]+)\s*\))?"  # (op version)
+)
+_DEBIAN_OPERATORS = {"<<": "<", "<=": "<=", "=": "==", ">=": ">=", ">>": ">"}
+
+
+def pep440_of_relation(op: str, version: str) -> str | None:
+    """A Debian version relation as a PEP 440 specifier on the upstream version, when it
+    maps (epoch and Debian revision dropped; ``~`` pre-releases do not map).
+
+    >>> pep440_of_relation(">=", "1:1.22.0")
+    '>=1.22.0'
+    >>> pep440_of_relation("<<", "1:1.25~") is None
+    True
+    """
+    upstream = version.split(":", 1)[-1].rsplit("-", 1)[0].split("+", 1)[0]
+    if not upstream or "~" in upstream or not upstream[0].isdigit():
+        return None
+    return f"{_DEBIAN_OPERATORS[op]}{upstream}"
+
+
+def requirements(record: InstallRecord, index: RecordIndex) -> Iterator[Requirement]:
+    """What ``record`` requires of the Python distributions other packages own.
+
+    A relation on a C ABI virtual package (``python3-numpy-abi9``, alternatives such as
+    ``python3-numpy2-abi0 | python3-numpy-abi9`` included) is one ``abi`` requirement:
+    the package was built against that ABI. A version relation on a package owning a
+    dist-info (``python3-numpy (>= 1:1.22.0)``) is a ``version`` requirement.
+    """
+    if record.extra.get("kind") == "alternative":
+        return
+    abi = re.compile(str(_data().get("abi", {}).get("pattern", r"^$")))
+    for relation in record.depends:
+        alternatives = [m for alt in relation.split("|") if (m := _RELATION.match(alt))]
+        abi_names = tuple(m.group(1) for m in alternatives if abi.search(m.group(1)))
+        targets: dict[str, InstallRecord] = {}
+        for m in alternatives:
+            for provider in index.providing(m.group(1)):
+                for dist_path in provider.python_dists:
+                    targets.setdefault(split_metadata_dir_name(dist_path.name)[0], provider)
+        for target, provider in targets.items():
+            if abi_names:
+                yield Requirement(
+                    target, relation, "abi", ECOSYSTEM, record.key, str(record.source or ""),
+                    provider.key, None, abi_names, binary=True,
+                )
+            elif len(alternatives) == 1 and alternatives[0].group(2):
+                m = alternatives[0]
+                yield Requirement(
+                    target, relation, "version", ECOSYSTEM, record.key,
+                    str(record.source or ""), provider.key,
+                    pep440_of_relation(m.group(2), m.group(3)),
+                )
 
 
 ADAPTER = DebianRoot()

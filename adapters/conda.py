@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -30,9 +31,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import msgspec
 from vbridge.adapters import Adapter
 from vbridge.errors import RecordError, UnreadableFile
-from vbridge.model import InstallRecord, RecordProblem
+from vbridge.model import InstallRecord, RecordIndex, RecordProblem, Requirement
 from vbridge.rules import spec_package_name
 from vbridge.safefs import create_temp, open_regular, read_regular
+from vbridge.sitepackages import split_metadata_dir_name
 from vbridge.typed_json import convert, decode, load
 
 if TYPE_CHECKING:
@@ -49,8 +51,10 @@ __all__ = [
     "find_root",
     "normalise_channel",
     "parse_record",
+    "pep440_specifier",
     "read_fields",
     "read_records",
+    "requirements",
     "spec_matches",
     "version_matches",
 ]
@@ -608,12 +612,80 @@ class CondaPrefix(Adapter):
     def spec_matches(self, spec: str, record: InstallRecord) -> bool:
         return spec_matches(spec, record)
 
+    # What conda (and mamba, rattler/pixi) writes into the INSTALLER of a dist-info it
+    # installs; another value means another tool rewrote the directory since.
+    INSTALLERS = ("conda",)
+    # conda records name their dependencies themselves: a conda package's
+    # Requires-Dist is never held against it.
+    RECORDS_DEPENDENCIES = True
+
+    def requirements(self, record: InstallRecord, index: RecordIndex) -> Iterator[Requirement]:
+        return requirements(record, index)
+
     def registrar(self) -> Registrar:
         """The package's ``conda-meta/<pkg>.json``: conda, mamba and rattler remove
         what its ``files``/``paths_data`` list."""
         from vbridge.destinations.conda_meta import REGISTRAR
 
         return REGISTRAR
+
+
+# --- what records require of Python distributions --------------------------------------
+
+_CONDA_OPERATOR = re.compile(r"^(>=|<=|==|!=|>|<|~=|=)?\s*([^\s]+)$")
+
+
+def pep440_specifier(spec: str) -> str | None:
+    """The version part of a MatchSpec as a PEP 440 specifier, when it has one.
+
+    >>> pep440_specifier("numpy >=1.23.5,<2.0a0")
+    '>=1.23.5,<2.0a0'
+    >>> pep440_specifier("numpy 1.26.*")
+    '==1.26.*'
+    >>> pep440_specifier("numpy") is None
+    True
+    >>> pep440_specifier("numpy >=1.21|<1.0") is None
+    True
+    """
+    parts = spec.split(None, 1)
+    if len(parts) < 2:
+        return None
+    version = parts[1].split(None, 1)[0]  # a build string may follow
+    if "|" in version:
+        return None  # an alternative is not a PEP 440 specifier
+    out: list[str] = []
+    for clause in version.split(","):
+        m = _CONDA_OPERATOR.match(clause.strip())
+        if m is None:
+            return None
+        op, value = m.group(1) or "", m.group(2)
+        if op in ("", "=") or (op == "==" and value.endswith("*")):
+            # conda's bare "1.26" and "=1.26" mean 1.26.*, as does "1.26.*"
+            out.append(f"=={value.rstrip('*').rstrip('.')}.*")
+        else:
+            out.append(f"{op}{value}")
+    return ",".join(out)
+
+
+def requirements(record: InstallRecord, index: RecordIndex) -> Iterator[Requirement]:
+    """What ``record`` requires of the Python distributions other records own: every
+    ``depends`` entry naming a package that owns a dist-info (``numpy >=1.23.5,<2.0a0``).
+    conda resolved them against each other, so each pins a build (ABI)."""
+    for dep in record.depends:
+        name = dep.split(None, 1)[0].split("[", 1)[0]
+        for provider in index.named(name):
+            for dist_path in provider.python_dists:
+                yield Requirement(
+                    target=split_metadata_dir_name(dist_path.name)[0],
+                    spec=dep,
+                    kind="pin",
+                    ecosystem=ECOSYSTEM,
+                    dependent=record.key,
+                    source=str(record.source or ""),
+                    provider=provider.key,
+                    specifier=pep440_specifier(dep),
+                    binary=True,
+                )
 
 
 ADAPTER = CondaPrefix()

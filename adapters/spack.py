@@ -45,9 +45,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import msgspec
 from vbridge.adapters import Adapter
 from vbridge.errors import RecordError
-from vbridge.model import InstallRecord, RecordProblem
+from vbridge.model import InstallRecord, RecordIndex, RecordProblem, Requirement
 from vbridge.safefs import read_json, read_regular
-from vbridge.sitepackages import iter_metadata_dirs
+from vbridge.sitepackages import iter_metadata_dirs, split_metadata_dir_name
 from vbridge.typed_json import convert
 from vbridge.typed_json import load as load_typed
 from vbridge.typed_json import read as read_typed
@@ -76,6 +76,7 @@ __all__ = [
     "read_lockfile",
     "read_records",
     "read_specfile",
+    "requirements",
     "site_packages",
     "view_roots",
     "x86_64_level",
@@ -639,10 +640,15 @@ def _records(
     for node in node_list:
         record = records[node.hash]
         requires = []
+        linked: list[str] = []
         for edge in node.edges:
             dep = index.get(edge.hash)
             if edge.linked and dep is not None and dep.hash in records:
                 requires.append(records[dep.hash].key)
+                if "link" in edge.deptypes:
+                    linked.append(records[dep.hash].key)
+        if linked:
+            record = dataclasses.replace(record, extra={**record.extra, "link_requires": linked})
         yield dataclasses.replace(record, requires=tuple(requires))
 
 
@@ -1167,6 +1173,13 @@ class SpackRecords(Adapter):
     def is_collection(self, root: Path) -> bool:
         return is_collection(root)
 
+    # A spec names every dependency it was concretized with: a Spack package's
+    # Requires-Dist is never held against it.
+    RECORDS_DEPENDENCIES = True
+
+    def requirements(self, record: InstallRecord, index: RecordIndex) -> Iterator[Requirement]:
+        return requirements(record, index)
+
     def discover(self, config: DiscoveryConfig) -> list[Target]:
         """The configured install trees and environments (``[discover] spack``) that
         exist."""
@@ -1196,6 +1209,10 @@ class InstalledSpecs(Adapter):
     """
 
     ECOSYSTEM = ECOSYSTEM
+    RECORDS_DEPENDENCIES = True
+
+    def requirements(self, record: InstallRecord, index: RecordIndex) -> Iterator[Requirement]:
+        return requirements(record, index)
 
     def __init__(
         self,
@@ -1233,3 +1250,30 @@ class InstalledSpecs(Adapter):
 
     def site_packages(self, root: Path) -> list[Path]:
         return _entry_layers(self.entries)
+
+
+# --- what records require of Python distributions ----------------------------------------
+
+def requirements(record: InstallRecord, index: RecordIndex) -> Iterator[Requirement]:
+    """What ``record`` requires of the Python distributions other specs own: each edge
+    to one exact build (``py-numpy@1.26.4/abcdefg``). A ``link`` edge means the
+    package's binaries were built against that build (an ABI); a ``run``-only edge
+    needs the same version to hold the spec's concretization."""
+    linked = record.extra.get("link_requires")
+    linked_keys = set(linked) if isinstance(linked, list) else set()
+    for key in record.requires or ():
+        provider = index.by_key.get(key)
+        if provider is None:
+            continue
+        for dist_path in provider.python_dists:
+            yield Requirement(
+                target=split_metadata_dir_name(dist_path.name)[0],
+                spec=f"{provider.name}@{provider.version}/{provider.build}",
+                kind="link",
+                ecosystem=ECOSYSTEM,
+                dependent=record.key,
+                source=str(record.source or ""),
+                provider=provider.key,
+                specifier=f"=={provider.version}",
+                binary=key in linked_keys,
+            )

@@ -507,3 +507,55 @@ def wheel_record(wheel: Path) -> InstallRecord:
         extra=inspect_wheel(wheel),
         foreign=False,
     )
+
+
+# --- Requires-Dist ----------------------------------------------------------------------
+
+_MAX_METADATA = 4 << 20  # bytes of METADATA / PKG-INFO read at most
+
+
+def _metadata_text(meta: Path) -> str | None:
+    """The core metadata of an installed distribution or of a wheel file."""
+    try:
+        if meta.suffix == ".whl":
+            with zipfile.ZipFile(meta) as zf:
+                names = [n for n in zf.namelist() if n.count("/") == 1]
+                found = next((n for n in names if n.endswith(".dist-info/METADATA")), None)
+                if found is None or zf.getinfo(found).file_size > _MAX_METADATA:
+                    return None
+                return zf.read(found).decode("utf-8", errors="replace")
+    except (OSError, zipfile.BadZipFile, KeyError):
+        return None
+    base = meta / "EGG-INFO" if meta.suffix == ".egg" else meta
+    # A one-file egg-info is its own PKG-INFO.
+    for path in (base / "METADATA", base / "PKG-INFO", meta):
+        try:
+            return read_regular(path, limit=_MAX_METADATA).decode("utf-8", errors="replace")
+        except (OSError, UnreadableFile):
+            continue
+    return None
+
+
+def requires_dist(meta: Path) -> list[str]:
+    """The ``Requires-Dist`` lines of a distribution's metadata (``METADATA``,
+    ``PKG-INFO``, an egg-info's ``requires.txt`` outside of ``[extra]`` sections), as
+    written; ``[]`` when there is none or it cannot be read."""
+    text = _metadata_text(meta)
+    out: list[str] = []
+    if text is not None:
+        for line in text.split("\n\n", 1)[0].splitlines():
+            if line[:14].lower() == "requires-dist:":
+                out.append(line[14:].strip())
+    if not out and meta.suffix == ".egg-info" and meta.is_dir():
+        try:
+            data = read_regular(meta / "requires.txt", limit=_MAX_METADATA)
+        except (OSError, UnreadableFile):
+            return out
+        requires = data.decode("utf-8", errors="replace")
+        for line in requires.splitlines():
+            line = line.strip()
+            if line.startswith("["):
+                break  # extras and marker sections follow the plain requirements
+            if line and not line.startswith("#"):
+                out.append(line)
+    return out

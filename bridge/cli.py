@@ -158,7 +158,13 @@ def scan(
     workers: WorkersOpt = None,
     strict: ScanStrictOpt = False,
 ) -> None:
-    """Show who installed each distribution, which build it is, and what conflicts."""
+    """Show who installed each distribution, which build it is, and what conflicts.
+
+    Arguments that are not directories are distribution names: only those are shown,
+    with the findings that name them (vbridge scan numpy scipy).
+    """
+    names = [str(p) for p in prefixes or [] if _is_name(p)]
+    prefixes = [p for p in prefixes or [] if not _is_name(p)] or None
     if root is not None:
         prefixes = [*(prefixes or []), _debian_root(root)]
     if demo:
@@ -177,9 +183,38 @@ def scan(
 
     raise typer.Exit(
         report_environment(
-            prefixes[0] if prefixes else None, python, as_json=as_json, strict=strict
+            prefixes[0] if prefixes else None, python, as_json=as_json, strict=strict,
+            names=names,
         )
     )
+
+
+def _is_name(arg: Path) -> bool:
+    """A distribution name rather than an environment path: no such directory, no
+    path separator (``numpy``, ``scikit-learn``)."""
+    import re
+
+    text = str(arg)
+    return not arg.exists() and bool(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", text))
+
+
+@app.command()
+def why(
+    name: Annotated[str, typer.Argument(help="A distribution name (numpy, scikit-learn).")],
+    prefix: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Argument(help="Environment prefix (default: --python, else this one).",
+                       show_default=False),
+    ] = None,
+    python: PythonOpt = None,
+) -> None:
+    """Why is NAME what it is: who installed it, which copy Python imports, each
+    property with the records that gave it, who requires it and whether that holds."""
+    from vbridge.destinations.report import render_why
+
+    (env,) = resolve_environments([prefix] if prefix else None, python)
+    _report_problems([env])
+    typer.echo(render_why(env, name), nl=False)
 
 
 CandidateOpt = Annotated[
@@ -262,14 +297,10 @@ def check(
         )
     _report_problems([env])
     if as_json:
-        from vbridge import __version__
+        from vbridge.destinations.report import to_document
 
-        doc = {
-            "schema_version": 1,
-            "vbridge_version": __version__,
-            "environment": str(env.path),
-            **verdict.to_dict(),
-        }
+        # The scan's environment document, and the verdict beside it.
+        doc = {**to_document([env]), **verdict.to_dict()}
         typer.echo(json.dumps(doc, indent=2))
     else:
         for line in verdict.lines():
@@ -628,7 +659,10 @@ def inventory_findings(
     db: InventoryDbOpt,
     code: Annotated[
         Optional[str],  # noqa: UP045
-        typer.Option("--code", help="Only this finding, e.g. mixed-blas-lapack."),
+        typer.Option(
+            "--code",
+            help="Only this finding code, e.g. duplicate-blas-lapack (README: finding codes).",
+        ),
     ] = None,
     severity: Annotated[
         Optional[str],  # noqa: UP045

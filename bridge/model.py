@@ -12,7 +12,7 @@ found in an environment's site-packages.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -27,7 +27,9 @@ __all__ = [
     "InstallRecord",
     "Owner",
     "Property",
+    "RecordIndex",
     "RecordProblem",
+    "Requirement",
     "Severity",
 ]
 
@@ -149,6 +151,15 @@ class Distribution:
     properties: dict[Property, list[Evidence]] = field(default_factory=dict)
     layer: str = ""  # the site-packages directory it was found in
     facts: dict[str, object] = field(default_factory=dict)
+    # The top-level names it provides (vbridge.imports), and the copy in an earlier
+    # sys.path layer that Python imports instead of this one (None: this copy is active).
+    import_names: tuple[str, ...] = ()
+    shadowed_by: Distribution | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def active(self) -> bool:
+        """True when Python imports this copy (no earlier layer wins its names)."""
+        return self.shadowed_by is None
 
     def add(self, prop: Property, evidence: Evidence) -> None:
         known = self.properties.setdefault(prop, [])
@@ -205,3 +216,82 @@ class Environment:
     # True when the path holds many environments (a Spack install tree): its
     # distributions never load into one process, so mixing findings do not apply.
     collection: bool = False
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """One recorded requirement on a Python distribution, in the words of its record.
+
+    ``kind`` says how to evaluate ``spec``: ``pin`` (a conda MatchSpec), ``abi`` (a
+    Debian ABI virtual package; any of ``abi`` satisfies it), ``version`` (a Debian
+    version relation), ``link`` (a Spack edge to one exact build), ``requires-dist``
+    (PEP 508, markers already evaluated). ``dependent`` is the key of the record that
+    says so (``conda:scipy-1.11.4-py311h64a7726_0``), or the dist-info path for
+    ``Requires-Dist``; ``provider`` the key of the record that owns the required
+    distribution. ``specifier`` is the PEP 440 form of the bound when there is one
+    (``>=1.23.5,<2.0a0``), for constraints files. ``binary``: the record pins what its
+    package was built against (an ABI), not only what it runs with.
+
+    >>> Requirement("numpy", "numpy >=1.23.5,<2.0a0", "pin", "conda",
+    ...     "conda:scipy-1.11.4-py311h64a7726_0", specifier=">=1.23.5,<2.0a0").target
+    'numpy'
+    """
+
+    target: str
+    spec: str
+    kind: str
+    ecosystem: str
+    dependent: str
+    source: str = ""
+    provider: str | None = None
+    specifier: str | None = None
+    abi: tuple[str, ...] = ()
+    binary: bool = False
+
+    def to_dict(self) -> dict[str, object]:
+        out: dict[str, object] = {
+            "target": self.target,
+            "spec": self.spec,
+            "kind": self.kind,
+            "ecosystem": self.ecosystem,
+            "dependent": self.dependent,
+            "source": self.source,
+            "provider": self.provider,
+            "specifier": self.specifier,
+            "binary": self.binary,
+        }
+        if self.abi:
+            out["abi"] = list(self.abi)
+        return out
+
+
+class RecordIndex:
+    """One ecosystem's records by key, by name and by what they provide, for adapters
+    that resolve their records' dependencies (Debian's virtual packages included).
+
+    >>> r = InstallRecord("apt", "python3-numpy", "1:1.24.2-1",
+    ...     extra={"provides": ["python3-numpy-abi9"]})
+    >>> [p.name for p in RecordIndex([r]).providing("python3-numpy-abi9")]
+    ['python3-numpy']
+    """
+
+    def __init__(self, records: Iterable[InstallRecord]) -> None:
+        self.records = list(records)
+        self.by_key: dict[str, InstallRecord] = {}
+        self._named: dict[str, list[InstallRecord]] = {}
+        self._provided: dict[str, list[InstallRecord]] = {}
+        for record in self.records:
+            self.by_key.setdefault(record.key, record)
+            self._named.setdefault(record.name.lower(), []).append(record)
+            provides = record.extra.get("provides")
+            if isinstance(provides, (list, tuple)):
+                for name in provides:
+                    self._provided.setdefault(str(name).lower(), []).append(record)
+
+    def named(self, name: str) -> list[InstallRecord]:
+        """Records of this exact package name."""
+        return self._named.get(name.lower(), [])
+
+    def providing(self, name: str) -> list[InstallRecord]:
+        """Records named ``name`` or providing it (a virtual package)."""
+        return [*self.named(name), *self._provided.get(name.lower(), [])]

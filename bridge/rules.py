@@ -47,6 +47,7 @@ __all__ = [
     "Rule",
     "RuleSet",
     "SpecSyntax",
+    "data_path",
     "dependency_names",
     "load_data",
     "spec_package_name",
@@ -88,6 +89,11 @@ _DATA_DIR = Path(_data_package.__file__ or ".").parent
 
 
 @cache
+def data_path(filename: str) -> Path:
+    """A file shipped in ``vbridge.data`` (``environment.schema.json``...)."""
+    return _DATA_DIR / filename
+
+
 def load_data(name: str) -> dict[str, Any]:
     """Parse ``data/<name>.toml`` shipped with vbridge.
 

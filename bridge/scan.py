@@ -17,6 +17,7 @@ from pathlib import Path
 
 from vbridge.adapters import Adapter, all_adapters
 from vbridge.errors import NotAnEnvironment
+from vbridge.imports import resolve_active
 from vbridge.model import (
     Distribution,
     Environment,
@@ -27,7 +28,7 @@ from vbridge.model import (
 )
 from vbridge.names import canonical_name
 from vbridge.rules import RuleSet
-from vbridge.sitepackages import iter_metadata_dirs, read_installer
+from vbridge.sitepackages import iter_metadata_dirs, read_installer, rewritten_by
 
 __all__ = ["interpreter_layers", "prefix_layers", "scan_environment", "scan_python"]
 
@@ -172,11 +173,13 @@ def scan_environment(
     env.site_packages = layer_list
 
     owners: dict[Path, InstallRecord] = {}
+    claimants: dict[Path, list[InstallRecord]] = {}
     describers: dict[Path, list[InstallRecord]] = {}
     for record in env.records:
         for dist_path in record.python_dists:
             if record.foreign:
                 owners.setdefault(dist_path, record)
+                claimants.setdefault(dist_path, []).append(record)
             else:
                 describers.setdefault(dist_path, []).append(record)
 
@@ -194,6 +197,13 @@ def scan_environment(
                 layer=str(layer),
             )
             owner = owners.get(meta.path)
+            if owner is not None and rewritten_by(owner, dist.installer) is not None:
+                # Its content says another tool rewrote it after its owner recorded it
+                # (pip --force-reinstall over conda's): the files are not the owner's.
+                dist.facts["claimed_by"] = owner.key
+                owner = None
+            if owner is not None and len(claimants.get(meta.path, ())) > 1:
+                dist.facts["also_claimed_by"] = [r.key for r in claimants[meta.path][1:]]
             if owner is not None:
                 dist.owner = Owner.of(owner)
                 dist.owner_record = owner
@@ -203,6 +213,8 @@ def scan_environment(
             env.distributions.append(dist)
 
     _translate(env, records_by_eco, adapter_of, describers, wanted)
+    if wanted is None:
+        resolve_active(env)
     if not env.ecosystems:
         env.ecosystems.append("pip")
     return env

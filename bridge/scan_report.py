@@ -48,14 +48,20 @@ def scan_command(argv: Sequence[str]) -> tuple[Path, dict[str, bool]] | None:
 
 
 def report_environment(
-    prefix: Path | None, python: str | None, *, as_json: bool, strict: bool
+    prefix: Path | None,
+    python: str | None,
+    *,
+    as_json: bool,
+    strict: bool,
+    names: Sequence[str] = (),
 ) -> int:
     """Scan and assess one environment (a prefix, else an interpreter's, else this
     one's), print its problems on stderr and its table or JSON document on stdout;
     return the exit status: 1 for a refusal-level finding, 2 with ``strict`` when a
-    record could not be read, else 0. Raises :class:`~vbridge.errors.VbridgeError`."""
+    record could not be read, else 0. ``names``: show only those distributions and the
+    findings that name them. Raises :class:`~vbridge.errors.VbridgeError`."""
     from vbridge.decide.assess import assess_environment
-    from vbridge.destinations.report import render_json, render_table
+    from vbridge.destinations.report import only_named, render_json, render_table
     from vbridge.scan import scan_environment, scan_python
 
     if prefix is not None:
@@ -69,6 +75,8 @@ def report_environment(
 
         for note in shadowing_notes(env.path):
             print(f"vbridge: warning: {note}", file=sys.stderr, flush=True)
+    if names:
+        env = only_named(env, names)
     sys.stdout.write(render_json([env]) if as_json else render_table([env]))
     sys.stdout.flush()
     code = 1 if any(f.severity == "refuse" for f in env.findings) else 0

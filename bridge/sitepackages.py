@@ -19,10 +19,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vbridge.errors import UnreadableFile
+from vbridge.model import InstallRecord
 from vbridge.names import canonical_name
 from vbridge.safefs import read_regular
 
-__all__ = ["MetadataDir", "iter_metadata_dirs", "read_installer", "split_metadata_dir_name"]
+__all__ = [
+    "MetadataDir",
+    "iter_metadata_dirs",
+    "read_installer",
+    "rewritten_by",
+    "split_metadata_dir_name",
+]
 
 _SUFFIXES = (".dist-info", ".egg-info", ".egg")
 
@@ -80,3 +87,25 @@ def read_installer(metadata_dir: Path) -> str | None:
     except (OSError, UnreadableFile):
         return None  # no INSTALLER, or not one vbridge reads (a FIFO, a huge file)
     return data.decode("utf-8", errors="replace").strip() or None
+
+
+def rewritten_by(owner: InstallRecord, installer: str | None) -> str | None:
+    """The tool that rewrote a dist-info its owner recorded, judged from its content.
+
+    An owner whose adapter names the ``INSTALLER`` it writes (conda: ``conda``) no
+    longer owns a dist-info whose ``INSTALLER`` names another tool: pip's
+    ``--force-reinstall`` kept the directory and replaced every file in it.
+
+    >>> rec = InstallRecord("conda", "numpy", "1.26.4", "py311h64a7726_0")
+    >>> rewritten_by(rec, "pip"), rewritten_by(rec, "conda"), rewritten_by(rec, None)
+    ('pip', None, None)
+    """
+    if installer is None:
+        return None
+    from vbridge.adapters import adapter_for  # adapters import this module
+
+    adapter = adapter_for(owner.ecosystem)
+    writes = adapter.INSTALLERS if adapter is not None else ()
+    if not writes or installer in writes:
+        return None
+    return installer

@@ -64,9 +64,31 @@ def conda_prefix(tmp_path: Path, conda_cache: Path) -> CondaPrefixFactory:
     return make
 
 
+def validate_document(doc: object) -> None:
+    """Check a ``scan --json`` / ``check --json`` document against the JSON Schema
+    shipped in the package (``vbridge/data/environment.schema.json``)."""
+    import json
+
+    import jsonschema
+    from vbridge.rules import data_path
+
+    schema = json.loads(data_path("environment.schema.json").read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator(schema).validate(doc)
+
+
 def run_vbridge(*args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
-    """Run the installed console script in a subprocess, as a user would."""
+    """Run the installed console script in a subprocess, as a user would.
+
+    Every ``scan --json`` and ``check --json`` document it prints is validated against
+    the package's JSON Schema on the way.
+    """
+    import json
+
     exe = Path(sys.executable).with_name("vbridge")
-    return subprocess.run(
+    result = subprocess.run(
         [str(exe), *args], capture_output=True, text=True, check=check, timeout=300
     )
+    documented = args and args[0] in ("scan", "check") and "--json" in args
+    if documented and "--db" not in args and result.returncode in (0, 1) and result.stdout:
+        validate_document(json.loads(result.stdout))
+    return result

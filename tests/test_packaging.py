@@ -43,9 +43,10 @@ def test_wheel_works_in_a_fresh_venv(wheel: Path, tmp_path: Path) -> None:
         capture_output=True,
         text=True,
     )
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 1, result.stderr  # the demo's broken conda scipy
     env = json.loads(result.stdout)["environments"][0]
     assert any(f["code"] == "replaced-foreign" for f in env["findings"])
+    assert any(f["code"] == "broken-dependent" for f in env["findings"])
     # And it sees itself: the venv's own interpreter, vbridge installed by pip.
     result = subprocess.run(
         [str(venv / "bin" / "vbridge"), "scan", "--json"], capture_output=True, text=True

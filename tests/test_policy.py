@@ -66,15 +66,21 @@ def test_the_same_mix_found_by_a_scan_is_a_warning(policy: CouplingPolicy) -> No
     )
 
 
-def test_private_copies_warn_and_count(policy: CouplingPolicy) -> None:
+def test_private_copies_of_one_provider_are_info(policy: CouplingPolicy) -> None:
     a = _wheel("numpy", bundled=["numpy.libs/libscipy_openblas64_-32a4b2a6.so"])
     b = _wheel("scipy", bundled=["scipy.libs/libscipy_openblas-6cdc3b4a.so"])
     c = _wheel("sklearn", bundled=["sklearn.libs/libgomp-a34b3233.so.1"])
     # Only one private copy: nothing to say.
     assert policy.coupling_findings([a, c]) == []
+    # PyPI's numpy and scipy each bundle OpenBLAS: counted, but nothing to do about it.
     (finding,) = policy.coupling_findings([a, b, c])
-    assert finding.code == "duplicate-blas-lapack" and finding.severity == "warn"
+    assert finding.code == "duplicate-blas-lapack" and finding.severity == "info"
     assert finding.message.startswith("2 copies of OpenBLAS load in one process")
+    assert "nothing to do" in finding.message
+    # Two different private providers still warn.
+    mkl = _wheel("other", bundled=["other.libs/libmkl_rt-1a2b3c4d.so.2"])
+    (finding,) = policy.coupling_findings([a, mkl])
+    assert finding.severity == "warn" and "2 different BLAS/LAPACK providers" in finding.message
     # The gate reports it only when the candidate adds a copy.
     assert policy.coupling_findings([a, b, c], focus=[c]) == []
     assert [f.code for f in policy.coupling_findings([a, b, c], focus=[b])] == [

@@ -115,6 +115,8 @@ def test_pip_install_beside_conda_is_a_finding(
     assert sixes["1.16.0"].owner is not None
     (finding,) = env.findings
     assert finding.code == "shadowed-foreign" and finding.distributions == ("six",)
+    assert sixes["1.16.0"].shadowed_by is sixes["1.17.0"] and sixes["1.17.0"].active
+    assert finding.message.startswith("Python imports six 1.17.0 (pip, ")
 
     # pip replaces it outright (uninstalls conda's files): now conda's record is stale.
     shutil.rmtree(site / "six-1.16.0.dist-info")
@@ -191,10 +193,17 @@ def test_cli_malformed_record_is_one_line_and_scan_completes(
 
 def test_demo_shows_a_finding() -> None:
     result = run_vbridge("scan", "--demo", "--json")
-    assert result.returncode == 0, result.stderr
+    # conda's scipy pins numpy <2.0a0 and Python imports pip's numpy 2.1.3: a refusal.
+    assert result.returncode == 1, result.stderr
     env = json.loads(result.stdout)["environments"][0]
     codes = {f["code"] for f in env["findings"]}
     assert "replaced-foreign" in codes
+    (broken,) = [f for f in env["findings"] if f["code"] == "broken-dependent"]
+    assert broken["severity"] == "refuse"
+    assert broken["message"].startswith(
+        "scipy 1.11.4 (conda, py311h64a7726_0) needs numpy >=1.23.5,<2.0a0; "
+        "Python imports numpy 2.1.3 (pip)"
+    )
     scipy = next(d for d in env["distributions"] if d["name"] == "scipy")
     assert "blas_lapack :: provider :: mkl" in scipy["properties"]
 

@@ -26,13 +26,21 @@ from typing import Literal
 from urllib.parse import unquote, urlparse
 
 from packaging.utils import canonicalize_name
+from vbridge.decide.findings import host_findings
 from vbridge.decide.host import Host
 from vbridge.decide.policy import CouplingPolicy, loaded_distributions
 from vbridge.errors import RecordError
 from vbridge.model import Distribution, Environment, Finding, InstallRecord, Severity
 from vbridge.rules import RuleSet, dependency_names
 
-__all__ = ["Candidate", "Verdict", "check_candidates", "check_environment"]
+__all__ = [
+    "Candidate",
+    "Verdict",
+    "after_install",
+    "check_candidates",
+    "check_environment",
+    "host_findings",
+]
 
 Decision = Literal["refuse", "warn", "ok"]
 _PREFIX = {"refuse": "refusing", "warn": "warning", "info": "note"}
@@ -151,41 +159,44 @@ def _ordered(findings: list[Finding]) -> tuple[Finding, ...]:
     return tuple(sorted(findings, key=lambda f: rank[f.severity]))
 
 
-def host_findings(
-    dists: Sequence[Distribution], policy: CouplingPolicy, host: Host
-) -> list[Finding]:
-    """Host-bound features this machine cannot run (a wheel listing several values
-    needs only one of them)."""
-    out: list[Finding] = []
-    for feature, rule in policy.features.items():
-        if rule.host is None:
-            continue
-        for carrier in policy.carriers(dists, feature):
-            props = [p for p in carrier.dist.properties if policy.canonical_feature(p) == feature]
-            if any(host.supports(p) for p in props):
-                continue
-            values = "/".join(sorted(carrier.values))
-            how = policy.evidence_text(carrier.evidence[0]) if carrier.evidence else ""
-            out.append(
-                Finding(
-                    rule.host,
-                    "host-" + feature.split(" :: ")[0].replace("_", "-"),
-                    f"{carrier.dist.name} {carrier.dist.version} needs {rule.label} {values}"
-                    f"{f' ({how})' if how else ''}; this machine has {host.describe(feature)}",
-                    (carrier.dist.name,),
-                    carrier.evidence[:1],
-                )
-            )
-    return out
-
-
 def check_environment(
     env: Environment, policy: CouplingPolicy | None = None, host: Host | None = None
 ) -> Verdict:
-    """Is this environment consistent? Its scan findings plus what this host can run."""
+    """Is this environment consistent? Its scan's findings (which include what this
+    host cannot run), worst first; ``host`` replaces the scan's view of this machine."""
+    if host is None:
+        return Verdict(_ordered(list(env.findings)))
     policy = policy or CouplingPolicy.load(env.path)
-    host = host or Host.detect()
-    return Verdict(_ordered([*env.findings, *host_findings(env.distributions, policy, host)]))
+    active = [d for d in env.distributions if d.active]
+    kept = [f for f in env.findings if not f.code.startswith("host-")]
+    return Verdict(_ordered([*kept, *host_findings(active, policy, host, installed=True)]))
+
+
+def after_install(
+    env: Environment, candidates: Sequence[Candidate], target_layer: Path | None
+) -> list[Distribution]:
+    """The distributions as they would be after pip installs ``candidates`` into
+    ``target_layer``: each replaces the copy of its name in that layer, and the copy
+    Python imports is worked out again (copies: ``env`` is not changed)."""
+    import dataclasses
+
+    from vbridge.imports import assign_active
+
+    layers = list(env.site_packages)
+    if target_layer is not None and target_layer not in layers:
+        layers.insert(0, target_layer)
+    names = {c.dist.name for c in candidates}
+    layer = str(target_layer) if target_layer is not None else ""
+    kept = [
+        dataclasses.replace(d)
+        for d in env.distributions
+        if not (d.name in names and target_layer is not None and Path(d.layer) == target_layer)
+    ]
+    new = [dataclasses.replace(c.dist, layer=layer) for c in candidates]
+    order = {str(p): i for i, p in enumerate(layers)}
+    after = sorted([*new, *kept], key=lambda d: order.get(d.layer, len(order)))
+    assign_active(after, layers, collection=env.collection)
+    return after
 
 
 def check_candidates(
@@ -204,18 +215,30 @@ def check_candidates(
     host = host or Host.detect()
     if target_layer is None and env.site_packages:
         target_layer = env.site_packages[0]
+    from vbridge.decide.dependents import dependent_findings, unmet_requirements
+
     records = {r.key: r for r in env.records}
     loaded = loaded_distributions(env.distributions, env.site_packages)
     loaded_by_name = {d.name: d for d in loaded}
+    after = after_install(env, candidates, target_layer)
+    # What the install would break: the dependents' requirements held against the
+    # copies Python would import afterwards, less what is broken already.
+    broken = dependent_findings(
+        env, policy, after, before=unmet_requirements(env, policy), would=True
+    )
     findings: list[Finding] = []
+    named: set[str] = set()
     for cand in candidates:
-        findings.extend(_ownership(env, cand, target_layer, loaded_by_name, policy, records))
-    after = {d.name: d for d in loaded}
-    for cand in candidates:
-        after[cand.dist.name] = cand.dist
-    focus = [c.dist for c in candidates]
-    findings.extend(policy.coupling_findings(list(after.values()), focus=focus, records=records))
-    findings.extend(host_findings(focus, policy, host))
+        for finding in _ownership(env, cand, target_layer, loaded_by_name, policy, records, broken):
+            findings.append(finding)
+            named.add(cand.dist.name)
+    # Broken dependents of a foreign copy pip replaces or shadows are in that finding.
+    findings.extend(f for f in broken if not set(f.distributions) & named)
+    new = {id(d) for d in after if d.dist_info.suffix == ".whl"}
+    active = [d for d in after if d.active]
+    focus = [d for d in active if id(d) in new]
+    findings.extend(policy.coupling_findings(active, focus=focus, records=records))
+    findings.extend(host_findings([d for d in after if id(d) in new], policy, host))
     return Verdict(_ordered(findings), tuple(candidates))
 
 
@@ -272,7 +295,7 @@ def check_removals(
             message += f"{eco} packages that need it: {', '.join(dependents[:5])}{more}. "
         message += f"Use {eco} to remove {dist.name}, or pass --force."
         evidence = tuple(ev[0] for ev in list(dist.properties.values())[:1])
-        findings.append(Finding(severity, "remove-foreign", message, (dist.name,), evidence))
+        findings.append(Finding(severity, "removed-foreign", message, (dist.name,), evidence))
     return Verdict(_ordered(findings))
 
 
@@ -283,21 +306,23 @@ def _ownership(
     loaded_by_name: Mapping[str, Distribution],
     policy: CouplingPolicy,
     records: Mapping[str, InstallRecord],
+    broken: Sequence[Finding] = (),
 ) -> list[Finding]:
+    """A foreign copy Python imports now that pip would replace (same directory) or
+    shadow (earlier on ``sys.path``), with the dependents that would break."""
     out: list[Finding] = []
     for dist in env.distributions:
         if dist.name != cand.dist.name or dist.owner is None or dist.owner_record is None:
             continue
         replaces = target_layer is not None and Path(dist.layer) == target_layer
         if not replaces and loaded_by_name.get(dist.name) is not dist:
-            continue  # already shadowed by another copy: pip changes nothing for it
+            continue  # already shadowed: its dependents' findings say what changes
         action = "replace" if replaces else "shadow"
-        broken = broken_dependents(env, dist.owner_record, dist.name, cand.dist.version, policy)
+        breaks = [f for f in broken if dist.name in f.distributions]
         severity: Severity | None = policy.ownership.get(action)
-        if broken and policy.dependents_broken == "refuse":
-            severity = "refuse"
-        elif severity is None and broken:
-            severity = policy.dependents_broken
+        for f in breaks:
+            if severity is None or _RANK[f.severity] < _RANK[severity]:
+                severity = f.severity
         if severity is None:
             continue
         eco = dist.owner.ecosystem
@@ -305,9 +330,9 @@ def _ownership(
             f"pip would {action} {dist.name} {dist.version}, installed by {eco} "
             f"({_owner_text(dist, policy, records)}), with {_candidate_text(cand, policy)}. "
         )
-        if broken:
-            listed = "; ".join(f"{r.name} {r.version} ({dep})" for r, dep in broken[:5])
-            more = f" and {len(broken) - 5} more" if len(broken) > 5 else ""
+        if breaks:
+            listed = "; ".join(f.message.split(";", 1)[0] for f in breaks[:5])
+            more = f" and {len(breaks) - 5} more" if len(breaks) > 5 else ""
             message += (
                 f"{eco} packages built against this {dist.name} would break: {listed}{more}. "
             )
@@ -317,58 +342,12 @@ def _ownership(
             message += f"Python would import it instead of {eco}'s {dist.name}. "
         message += f"Use {eco} to change {dist.name}, or pass --force."
         evidence = tuple(ev[0] for ev in list(dist.properties.values())[:1])
-        out.append(Finding(severity, f"{action}-foreign", message, (dist.name,), evidence))
+        out.append(Finding(severity, _CODES[action], message, (dist.name,), evidence))
     return out
 
 
-def broken_dependents(
-    env: Environment, owner: InstallRecord, name: str, version: str, policy: CouplingPolicy
-) -> list[tuple[InstallRecord, str]]:
-    """Records of the owner's ecosystem whose dependency on it ``version`` breaks.
-
-    Two kinds: an ABI virtual package the new version does not provide (Debian's
-    ``python3-numpy-abi9``), and a version spec it does not satisfy (conda's
-    ``numpy >=1.23.5,<2.0a0``), in the ecosystems the policy names.
-    """
-    from vbridge.adapters import adapter_for
-
-    virtuals = {v.provides: v for v in policy.abi if canonicalize_name(v.distribution) == name}
-    adapter = adapter_for(owner.ecosystem)
-    names_of = adapter.dependency_names if adapter is not None else dependency_names
-    matcher = None
-    if adapter is not None and owner.ecosystem in policy.version_constraints:
-        matcher = adapter.spec_matches  # the ecosystem's own spec semantics (conda: MatchSpec)
-    replaced = _with_version(owner, version)
-    broken: list[tuple[InstallRecord, str]] = []
-    for record in env.records:
-        if record.ecosystem != owner.ecosystem or not record.foreign or record.key == owner.key:
-            continue
-        for dep in record.depends:
-            names = names_of(dep)
-            abi = [virtuals[n] for n in names if n in virtuals]
-            if abi:
-                if not any(v.provided_by(version) for v in abi):
-                    broken.append((record, dep))
-                continue
-            if matcher is not None and owner.name.lower() in (n.lower() for n in names):
-                try:
-                    ok = matcher(dep, replaced)
-                except Exception:  # a spec the matcher cannot parse says nothing
-                    continue
-                if not ok:
-                    broken.append((record, dep))
-    return broken
-
-
-def _with_version(record: InstallRecord, version: str) -> InstallRecord:
-    return InstallRecord(
-        ecosystem=record.ecosystem,
-        name=record.name,
-        version=version,
-        build=record.build,
-        channel=record.channel,
-        subdir=record.subdir,
-    )
+_RANK = {"refuse": 0, "warn": 1, "info": 2}
+_CODES = {"replace": "replaced-foreign", "shadow": "shadowed-foreign"}
 
 
 def _owner_text(

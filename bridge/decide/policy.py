@@ -111,6 +111,12 @@ class FeatureRule:
     duplicate: Severity | None = None
     several: Severity | None = None
     host: Severity | None = None
+    # Values that pair with another without a runtime of their own (reference LAPACK
+    # on BLIS's BLAS), and the severity of such a pair; copies of one value that
+    # wheels each bundle privately, and theirs.
+    companions: frozenset[str] = frozenset()
+    several_companion: Severity | None = None
+    duplicate_bundled: Severity | None = None
 
     def name(self, value: str) -> str:
         """``mkl`` -> ``MKL``: how messages spell a value."""
@@ -152,6 +158,13 @@ class CouplingPolicy:
     version_constraints: frozenset[str]
     abi: tuple[AbiVirtual, ...]
     sources: tuple[str, ...] = ("data/policy.toml",)
+    # A Requires-Dist (or a Debian version relation) the imported copy does not
+    # satisfy, and a Requires-Dist on a distribution not installed at all.
+    dependents_requires_dist: Severity | None = "warn"
+    dependents_missing: Severity | None = "warn"
+    # What venv installs into every environment it makes (its own pip): such a copy
+    # shadowing the system's is expected.
+    venv_seeds: frozenset[str] = frozenset()
 
     @classmethod
     def load(cls, prefix: Path | None = None) -> CouplingPolicy:
@@ -210,6 +223,15 @@ class CouplingPolicy:
                 duplicate=_severity(table.get("duplicate"), f"{where}: {name}.duplicate"),
                 several=_severity(table.get("several"), f"{where}: {name}.several"),
                 host=_severity(table.get("host"), f"{where}: {name}.host"),
+                companions=frozenset(map(str, table.get("companions", ()))),
+                several_companion=_severity(
+                    table.get("several_companion", table.get("several")),
+                    f"{where}: {name}.several_companion",
+                ),
+                duplicate_bundled=_severity(
+                    table.get("duplicate_bundled", table.get("duplicate")),
+                    f"{where}: {name}.duplicate_bundled",
+                ),
             )
         linkage = data.get("linkage", {})
         ownership = {
@@ -239,6 +261,11 @@ class CouplingPolicy:
             version_constraints=frozenset(dependents.get("version_constraints", ())),
             abi=tuple(abi),
             sources=sources,
+            dependents_requires_dist=_severity(
+                dependents.get("requires_dist"), f"{where}: dependents.requires_dist"
+            ),
+            dependents_missing=_severity(dependents.get("missing"), f"{where}: dependents.missing"),
+            venv_seeds=frozenset(map(str, data.get("venv", {}).get("seeds", ()))),
         )
 
     # --- reading distributions ----------------------------------------------------------
@@ -414,10 +441,25 @@ class CouplingPolicy:
                     parts.append(value)
             names = ", ".join(f"{c.dist.name} {c.dist.version}" for c in group)
             verb = "loads" if len(group) == 1 else "each load"
+            message = (
+                f"{names} {verb} several {rule.label}s into one process: {' and '.join(parts)}"
+            )
+            severity: Severity | None = rule.several
+            if len(values - rule.companions) <= 1:
+                severity = rule.several_companion
+                companions = ", ".join(rule.name(v) for v in sorted(values & rule.companions))
+                message += (
+                    f"; {companions} has no runtime of its own and runs on the other's "
+                    "(the usual pairing: nothing to do)"
+                )
+            else:
+                message += "; set both alternatives to one provider (update-alternatives)"
+            if severity is None:
+                continue
             yield Finding(
-                rule.several,
+                severity,
                 "several-" + rule.feature.split(" :: ")[0].replace("_", "-"),
-                f"{names} {verb} several {rule.label}s into one process: {' and '.join(parts)}",
+                message,
                 tuple(sorted({c.dist.name for c in group})),
                 tuple(evidence),
             )
@@ -444,6 +486,12 @@ class CouplingPolicy:
                 return None
         implementations = {v for c in carriers for v in c.values}
         assert rule.duplicate is not None
+        severity: Severity | None = rule.duplicate
+        bundled = len(implementations) == 1 and all(c.private for c in carriers)
+        if bundled:
+            severity = rule.duplicate_bundled
+            if severity is None:
+                return None
         what = (
             f"{len(implementations)} different {rule.label}s"
             if len(implementations) > 1
@@ -451,14 +499,22 @@ class CouplingPolicy:
         )
         verb = "would load" if focus_ids else "load"
         listing = "; ".join(self.carrier_text(c, rule, records) for c in carriers)
-        message = (
-            f"{what} {verb} in one process: {listing}. Each runtime starts its own "
-            f"threads (oversubscription); limit them (OMP_NUM_THREADS) or use one build"
-        )
+        if bundled:
+            message = (
+                f"{what} {verb} in one process: {listing}. Each wheel bundles its own "
+                f"copy, as PyPI's wheels do; nothing to do (to limit threads, set "
+                f"OMP_NUM_THREADS)"
+            )
+        else:
+            message = (
+                f"{what} {verb} in one process: {listing}. Each runtime starts its own "
+                f"threads (oversubscription); limit them (OMP_NUM_THREADS) or use one build"
+            )
         code = "duplicate-" + rule.feature.split(" :: ")[0].replace("_", "-")
         names = tuple(sorted({c.dist.name for c in carriers}))
         evidence = tuple(c.evidence[0] for c in carriers if c.evidence)
-        return Finding(rule.duplicate, code, message, names, evidence)
+        assert severity is not None
+        return Finding(severity, code, message, names, evidence)
 
 
 def _common(carriers: Sequence[Carrier]) -> frozenset[str]:

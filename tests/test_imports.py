@@ -1,0 +1,92 @@
+"""The effective view: which copy of each import name Python imports (vbridge.imports)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from vbridge.imports import active_copies, import_names_of, resolve_active
+from vbridge.model import Distribution, Environment
+from vbridge.scan import scan_environment
+
+
+def _dist_info(layer: Path, dirname: str, *, top_level: str | None = None,
+               record: list[str] = (), installer: str = "pip") -> Path:  # type: ignore[assignment]
+    meta = layer / dirname
+    meta.mkdir(parents=True)
+    name, version = dirname.removesuffix(".dist-info").split("-", 1)
+    (meta / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    (meta / "INSTALLER").write_text(installer + "\n")
+    if top_level is not None:
+        (meta / "top_level.txt").write_text(top_level)
+    rows = [*record, f"{dirname}/METADATA,,", f"{dirname}/RECORD,,"]
+    (meta / "RECORD").write_text("".join(f"{r.split(',')[0]},,\n" for r in rows))
+    return meta
+
+
+def test_import_names_come_from_top_level_then_record_then_the_name(tmp_path: Path) -> None:
+    layer = tmp_path / "site-packages"
+    debian = _dist_info(layer, "h5py._debian_h5py_mpi-3.7.0.dist-info", top_level="h5py\n")
+    yaml = _dist_info(layer, "PyYAML-6.0.dist-info",
+                      record=["yaml/__init__.py", "_yaml/__init__.py", "../../../bin/x"])
+    bare = layer / "python_dateutil-2.9.0.dist-info"
+    bare.mkdir()
+    names = {
+        p: import_names_of(Distribution("x-y", "1", p)) for p in (debian, yaml, bare)
+    }
+    assert names[debian] == ("h5py",)
+    assert names[yaml] == ("_yaml", "yaml")
+    assert names[bare] == ("x_y",)  # nothing recorded: pip's own guess from the name
+
+
+def test_an_earlier_layer_shadows_every_claimant_of_the_name(tmp_path: Path) -> None:
+    """A venv's h5py wheel shadows both of Debian's h5py builds (named differently)."""
+    venv, system = tmp_path / "venv" / "site-packages", tmp_path / "usr" / "dist-packages"
+    _dist_info(venv, "h5py-3.12.1.dist-info", record=["h5py/__init__.py"])
+    _dist_info(system, "h5py._debian_h5py_mpi-3.7.0.dist-info", top_level="h5py\n",
+               installer="debian")
+    _dist_info(system, "h5py._debian_h5py_serial-3.7.0.dist-info", top_level="h5py\n",
+               installer="debian")
+    _dist_info(system, "six-1.16.0.dist-info", record=["six.py"])
+    env = scan_environment(tmp_path, layers=[venv, system])
+    by_name = {d.name: d for d in env.distributions}
+    wheel = by_name["h5py"]
+    assert wheel.active and wheel.import_names == ("h5py",)
+    for name in ("h5py-debian-h5py-mpi", "h5py-debian-h5py-serial"):
+        assert by_name[name].shadowed_by is wheel
+    assert by_name["six"].active  # nothing earlier claims six
+    # The other order: Debian's builds are active (both: h5py/__init__.py picks one).
+    env = scan_environment(tmp_path, layers=[system, venv])
+    by_name = {d.name: d for d in env.distributions}
+    assert by_name["h5py-debian-h5py-mpi"].active and by_name["h5py-debian-h5py-serial"].active
+    assert by_name["h5py"].shadowed_by is not None
+    assert set(active_copies(env.distributions)) == {
+        "h5py-debian-h5py-mpi", "h5py-debian-h5py-serial", "six"
+    }
+
+
+def test_two_copies_in_one_layer_the_last_written_wins(tmp_path: Path) -> None:
+    layer = tmp_path / "site-packages"
+    old = _dist_info(layer, "six-1.16.0.dist-info", record=["six.py"])
+    new = _dist_info(layer, "six-1.17.0.dist-info", record=["six.py"])
+    os.utime(old, ns=(1_000_000_000, 1_000_000_000))
+    env = Environment(path=tmp_path, site_packages=[layer], distributions=[
+        Distribution("six", "1.16.0", old, layer=str(layer)),
+        Distribution("six", "1.17.0", new, layer=str(layer)),
+    ])
+    resolve_active(env)
+    assert [d.version for d in env.distributions if d.active] == ["1.17.0"]
+    # Touch the older one: now its files are the last written.
+    os.utime(old, ns=(4_000_000_000_000_000_000, 4_000_000_000_000_000_000))
+    resolve_active(env)
+    assert [d.version for d in env.distributions if d.active] == ["1.16.0"]
+
+
+def test_a_collection_is_never_one_sys_path(tmp_path: Path) -> None:
+    a, b = tmp_path / "a" / "site-packages", tmp_path / "b" / "site-packages"
+    env = Environment(path=tmp_path, site_packages=[a, b], collection=True, distributions=[
+        Distribution("numpy", "1.26.4", _dist_info(a, "numpy-1.26.4.dist-info"), layer=str(a)),
+        Distribution("numpy", "2.1.3", _dist_info(b, "numpy-2.1.3.dist-info"), layer=str(b)),
+    ])
+    resolve_active(env)
+    assert all(d.active for d in env.distributions)
