@@ -158,12 +158,14 @@ def test_subcommand_is_required(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def _rows(table: str) -> dict[tuple[str, str], str]:
-    """(name, build) -> the PROPERTIES cell of the scan table."""
+    """(name, build) -> the PROPERTIES cell of the scan table (every copy of a Spack
+    install tree is ACTIVE: the tree is never one sys.path)."""
     rows = {}
     for line in table.splitlines():
         parts = line.split()
-        if len(parts) >= 6 and parts[2] == "spack":
-            rows[(parts[0], parts[5])] = " ".join(parts[6:])
+        if len(parts) >= 7 and parts[2] == "spack":
+            assert parts[3] == "ACTIVE"
+            rows[(parts[0], parts[6])] = " ".join(parts[7:])
     return rows
 
 

@@ -38,6 +38,8 @@ FINDING_CODES = (
     "several-openmp",
     "host-x86-64",
     "host-nvidia",
+    # vbridge verify: what the imported libraries say differs from the records
+    "verify-differs",
     # vbridge annotate / clean (their --json "findings")
     "annotate-needs-hook",
     "annotate-skipped-owner",
