@@ -47,6 +47,7 @@ FINDING_CODES = (
     "annotate-skipped-bad-record",
     "annotate-skipped-own-metadata",
     "annotate-skipped-outside",
+    "annotate-view-not-linked",
     "clean-left-changed-file",
 )
 
