@@ -516,16 +516,22 @@ _MAX_METADATA = 4 << 20  # bytes of METADATA / PKG-INFO read at most
 
 def _metadata_text(meta: Path) -> str | None:
     """The core metadata of an installed distribution or of a wheel file."""
-    try:
-        if meta.suffix == ".whl":
-            with zipfile.ZipFile(meta) as zf:
+    if meta.suffix == ".whl":
+        import zipfile  # only for wheel files (candidates)
+
+        try:
+            with zipfile.ZipFile(open_regular(meta)) as zf:
                 names = [n for n in zf.namelist() if n.count("/") == 1]
                 found = next((n for n in names if n.endswith(".dist-info/METADATA")), None)
-                if found is None or zf.getinfo(found).file_size > _MAX_METADATA:
+                if found is None:
                     return None
-                return zf.read(found).decode("utf-8", errors="replace")
-    except (OSError, zipfile.BadZipFile, KeyError):
-        return None
+                info = _bounded_member(zf, found, _MAX_METADATA)
+                with zf.open(info) as fh:
+                    return fh.read(_MAX_METADATA + 1)[:_MAX_METADATA].decode(
+                        "utf-8", errors="replace"
+                    )
+        except (OSError, UnreadableFile, zipfile.BadZipFile, KeyError, ValueError, EOFError):
+            return None
     base = meta / "EGG-INFO" if meta.suffix == ".egg" else meta
     # A one-file egg-info is its own PKG-INFO.
     for path in (base / "METADATA", base / "PKG-INFO", meta):

@@ -20,7 +20,6 @@ from typer.core import TyperGroup
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    import click
     from vbridge.destinations.annotate import AnnotateResult, CleanResult
     from vbridge.destinations.variant_json import Layout
     from vbridge.inventory.database import Inventory, ScanSummary

@@ -138,7 +138,10 @@ def _main() -> None:
 
         prefix, scan_flags = scan
         try:
-            sys.exit(report_environment(prefix, None, **scan_flags))
+            code = report_environment(
+                prefix, None, as_json=scan_flags["as_json"], strict=scan_flags["strict"]
+            )
+            sys.exit(code)
         except VbridgeError as exc:
             print(f"vbridge: {exc}", file=sys.stderr)
             sys.exit(exc.exit_code)

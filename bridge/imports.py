@@ -70,10 +70,14 @@ def _read_text(path: Path) -> str | None:
 
 
 def _from_wheel(wheel: Path) -> tuple[str, ...]:
+    """The top-level names of a wheel file's members (a candidate not installed yet)."""
+    from vbridge.errors import UnreadableFile
+    from vbridge.safefs import open_regular
+
     try:
-        with zipfile.ZipFile(wheel) as zf:
+        with zipfile.ZipFile(open_regular(wheel)) as zf:
             return top_level_from_record(zf.namelist())
-    except (OSError, zipfile.BadZipFile):
+    except (OSError, UnreadableFile, zipfile.BadZipFile, ValueError):
         return ()
 
 

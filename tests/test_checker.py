@@ -67,7 +67,7 @@ def _candidate(name: str, version: str, *props: str) -> Candidate:
 
 def _replace(env: Environment, policy: CouplingPolicy) -> list[Finding]:
     verdict = check_candidates(env, [_candidate("numpy", "2.4.6")], policy=policy, host=V3_HOST)
-    return [f for f in verdict.findings if f.code == "replace-foreign"]
+    return [f for f in verdict.findings if f.code == "replaced-foreign"]
 
 
 # --- ownership and broken dependents: the escalation -----------------------------------
@@ -84,7 +84,7 @@ def test_broken_dependents_escalate_a_warning_to_a_refusal(tmp_path: Path) -> No
     lenient = _policy(ownership={"replace": "warn"})
     (finding,) = _replace(env, lenient)
     assert finding.severity == "refuse"  # dependents.broken = refuse wins over the warning
-    assert "dependent0 1.0 (numpy >=1.23.5,<2.0a0)" in finding.message
+    assert "dependent0 1.0 (conda, py_0) needs numpy >=1.23.5,<2.0a0" in finding.message
     # A spec the new version satisfies breaks nothing: the warning stands.
     (kept,) = _replace(_conda_numpy(tmp_path, "numpy >=1.23.5"), lenient)
     assert kept.severity == "warn" and "would break" not in kept.message
@@ -136,7 +136,7 @@ def test_check_environment_adds_host_findings_worst_first(tmp_path: Path) -> Non
 def test_removing_what_conda_owns_names_its_dependents(tmp_path: Path) -> None:
     env = _conda_numpy(tmp_path, "numpy >=1.23")
     (finding,) = check_removals(env, ["NumPy"], policy=_policy()).findings
-    assert finding.code == "remove-foreign" and finding.severity == "refuse"
+    assert finding.code == "removed-foreign" and finding.severity == "refuse"
     assert "conda packages that need it: dependent0 1.0" in finding.message
     # pip removes nothing outside the environment it installs into.
     assert check_removals(env, ["numpy"], tmp_path / "other", _policy()).findings == ()

@@ -113,8 +113,9 @@ def requirements_on(
 ) -> dict[str, list[Requirement]]:
     """Per installed distribution name, the requirements on it from every ecosystem.
 
-    Only dependents Python imports count: a foreign record whose distributions are all
-    shadowed (or gone) loads nothing, nor does a shadowed pip copy. ``dists`` is the
+    Only dependents Python can import count: a foreign record whose distributions are
+    all shadowed (or gone) loads nothing, nor does a shadowed pip copy; a record that
+    owns no dist-info (modules without metadata, a metapackage) always counts. ``dists`` is the
     set of distributions to consider (default ``env.distributions``; the gate passes
     the state after an install). Keys are PEP 503 names of the required distributions,
     installed or not (a ``Requires-Dist`` on something missing is listed too).
@@ -122,6 +123,8 @@ def requirements_on(
     dists = list(env.distributions if dists is None else dists)
     active = [d for d in dists if d.active]
     active_owners = {d.owner_record.key for d in active if d.owner_record is not None}
+    # Its dist-infos are read from disk: ``dists`` (the gate's state after an install)
+    # may lack some, but a record claims them.
     out: dict[str, list[Requirement]] = {}
     by_eco: dict[str, list[InstallRecord]] = {}
     for record in env.records:
@@ -133,7 +136,7 @@ def requirements_on(
             continue
         index = RecordIndex(records)
         for record in records:
-            if record.key not in active_owners:
+            if record.python_dists and record.key not in active_owners:
                 continue
             for req in adapter.requirements(record, index):
                 if req.provider != record.key:
@@ -250,6 +253,8 @@ def _who(dist: Distribution | None, record: InstallRecord | None, req: Requireme
         )
         if dist is not None:
             return f"{dist.name} {dist.version} ({record.ecosystem}, {detail})"
+        if record.ecosystem == "conda" and record.build:
+            return f"{record.name} {record.version} ({record.ecosystem}, {record.build})"
         return f"{record.name} {record.version} ({record.ecosystem})"
     if dist is not None:
         return f"{dist.name} {dist.version} ({dist.installer or 'pip'})"
