@@ -61,6 +61,7 @@ __all__ = [
     "read_json",
     "read_regular",
     "remove_file",
+    "require_replaceable",
     "require_writable",
     "sha256_hex",
     "sweep_temporary_files",
@@ -238,6 +239,38 @@ def read_json(
 ) -> Any:
     """:func:`load_json` of :func:`read_regular`: a JSON file from an environment."""
     return load_json(read_regular(path, root=root, limit=limit, hint=hint), path, hint=hint)
+
+
+# Linux inode flags (chattr): a file or directory with them cannot be replaced or
+# changed, even by root, whatever its mode says.
+_FS_IOC_GETFLAGS = 0x80086601
+_IMMUTABLE_OR_APPEND = 0x10 | 0x20
+
+
+def require_replaceable(path: Path) -> None:
+    """Raise :class:`ReadOnlyEnvironment` naming ``path`` if it is immutable or
+    append-only (``chattr +i``/``+a``): checked before a run writes anything, so such a
+    file stops the run at once instead of after the files written before it."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW)
+    except OSError:
+        return  # absent, or a link (refused elsewhere): nothing to say here
+    try:
+        import array
+        import fcntl
+
+        flags = array.array("l", [0])
+        fcntl.ioctl(fd, _FS_IOC_GETFLAGS, flags, True)
+    except (OSError, ImportError):
+        return  # a file system without inode flags
+    finally:
+        os.close(fd)
+    if flags[0] & _IMMUTABLE_OR_APPEND:
+        raise ReadOnlyEnvironment(
+            f"{path}: immutable or append-only (chattr), so vbridge cannot replace it; "
+            f"nothing was changed (run chattr -i -a {path}, or leave its distribution "
+            "out with --only)"
+        )
 
 
 def read_bytes(path: Path, *, root: Path | None = None) -> bytes | None:

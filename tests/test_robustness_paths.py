@@ -215,3 +215,17 @@ def test_an_empty_dpkg_status_is_named(tmp_path: Path) -> None:
         p.path == root / "var/lib/dpkg/status" and "lists no package" in p.problem
         for p in env.problems
     )
+
+
+def test_an_immutable_record_stops_annotate_before_anything_is_written(prefix: Path) -> None:
+    record = prefix / NUMPY / "RECORD"
+    made = subprocess.run(["chattr", "+i", str(record)], capture_output=True)
+    if made.returncode != 0:
+        pytest.skip("chattr +i is not supported here")
+    try:
+        before = snapshot(prefix)
+        line = _one_line_exit_2(vbridge("annotate", str(prefix)))
+        assert f"{record}: immutable or append-only" in line
+        assert snapshot(prefix) == before
+    finally:
+        subprocess.run(["chattr", "-i", str(record)], check=True)

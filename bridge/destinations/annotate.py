@@ -49,6 +49,7 @@ from vbridge.safefs import (
     read_bytes,
     read_json,
     remove_file,
+    require_replaceable,
     require_writable,
     sha256_hex,
     sweep_temporary_files,
@@ -845,8 +846,10 @@ def _check_targets(root: Path, store: LedgerStore, plans: Iterable[_Plan]) -> No
             contained(root, root / path)
         if plan.files:
             require_writable(root / plan.key)
+            require_replaceable(root / plan.key)
         for path in targets:
             require_writable((root / path).parent)
+            require_replaceable(root / path)
 
 
 def _sweep(root: Path, store: LedgerStore, ledger: Ledger) -> None:
