@@ -96,13 +96,19 @@ def _alarm(signum: int, frame: FrameType | None) -> None:
 
 
 def _scan_reader(root: Path) -> Callable[[], list[str]]:
-    from vbridge.adapters import wheel
+    from vbridge.adapters import spack, wheel
     from vbridge.decide.assess import assess_environment
     from vbridge.destinations.report import render_table, to_document
     from vbridge.scan import scan_environment
 
     def read() -> Outcome:
-        wheel._CACHE.clear()  # facts are cached per RECORD for the process; a case is a run
+        # Caches for the process's life, keyed by size and mtime (a byte flipped within
+        # the clock's tick keeps both): a case is a run of its own.
+        wheel._CACHE.clear()
+        for cached in (
+            spack._load_json_cached, spack._read_specfile_cached, spack._read_database_cached
+        ):
+            cached.cache_clear()
         env = assess_environment(scan_environment(root))
         json.dumps(to_document([env]))
         render_table([env])
@@ -142,7 +148,7 @@ def _spack_format(root: Path) -> Format:
     index = root / ".spack-db" / "index.json"
     specs = sorted(root.rglob(".spack/spec.json"))
     real_specs = [p.read_bytes() for p in sorted((FIXTURES / "spack" / "v2_layout").iterdir())]
-    targets = [Target(index, "json", [index.read_bytes()], "json")]
+    targets = [Target(index, "json", [index.read_bytes()], "read")]
     targets += [Target(p, "json", [p.read_bytes(), *real_specs], "") for p in specs]
     return Format("spack", site.tree, targets, _scan_reader(site.tree))
 
