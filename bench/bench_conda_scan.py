@@ -179,6 +179,9 @@ def main() -> int:
     rows.append(in_floor)
     print(report("In process (no start-up, no imports)", rows, in_floor))
 
+    if importlib.util.find_spec("sqlite_utils") is None:
+        print("scan --db: skipped (the inventory extra: pip install 'vbridge[inventory]')")
+        return 0
     db = work / "inventory.db"
 
     def fresh_db_no_cache() -> None:
