@@ -45,7 +45,7 @@ import msgspec
 from vbridge.errors import UnreadableFile
 from vbridge.safefs import MAX_READ_BYTES, load_json, read_regular
 
-__all__ = ["FieldTypeError", "convert", "decode", "describe", "load", "read"]
+__all__ = ["FieldTypeError", "InvalidValue", "convert", "decode", "describe", "load", "read"]
 
 T = TypeVar("T")
 
@@ -125,7 +125,7 @@ def load(data: bytes, into: type[T], path: Path | str, *, hint: str = "skipped")
     :class:`~vbridge.errors.UnreadableFile` naming ``path``, with ``hint``."""
     try:
         return decode(data, into)
-    except FieldTypeError as exc:
+    except (FieldTypeError, InvalidValue) as exc:
         raise UnreadableFile(path, str(exc), hint) from None
     except (ValueError, UnicodeDecodeError):
         pass
@@ -157,7 +157,11 @@ def convert(value: Any, into: type[T]) -> T:
         raise _field_error(str(exc), into) from None
 
 
-def _field_error(message: str, root: Any) -> FieldTypeError | ValueError:
+class InvalidValue(ValueError):
+    """A value msgspec refuses although its type is right (a number out of range)."""
+
+
+def _field_error(message: str, root: Any) -> FieldTypeError | InvalidValue:
     match = _EXPECTED.match(message)
     if match is not None:
         field, expected_type = _resolve(match["at"] or "", root)
@@ -170,9 +174,9 @@ def _field_error(message: str, root: Any) -> FieldTypeError | ValueError:
     # Anything else msgspec checks (a number out of range...): its words, our path.
     at = _AT.search(message)
     if at is None:
-        return ValueError(message)
+        return InvalidValue(message)
     field, _ = _resolve(at["at"], root)
-    return ValueError(f"field {field}: {message[: at.start()]}")
+    return InvalidValue(f"field {field}: {message[: at.start()]}")
 
 
 def _resolve(at: str, root: Any) -> tuple[str, Any]:

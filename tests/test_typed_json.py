@@ -97,3 +97,15 @@ def test_describe() -> None:
     assert describe(dict[str, list[int]]) == "an object of lists"
     assert describe(str | None) == "a string"
     assert describe(Node) == "an object"
+
+
+def test_a_value_out_of_range_is_named_with_its_field() -> None:
+    from vbridge.errors import UnreadableFile
+    from vbridge.typed_json import load
+
+    class Counter(msgspec.Struct):
+        count: int
+
+    with pytest.raises(UnreadableFile) as raised:
+        load(b'{"count": 1e400}', Counter, "x.json")
+    assert raised.value.problem.startswith("field count")
