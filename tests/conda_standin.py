@@ -580,14 +580,12 @@ def prefix_records(prefix: Any, names: Iterable[str] | None = None) -> Iterator[
         if wanted is not None and data["name"] not in wanted:
             continue
         known = {f.name for f in dataclasses.fields(PrefixRecord)}
-        yield PrefixRecord(
-            **{
-                k: tuple(v) if isinstance(v, list) else v
-                for k, v in data.items()
-                if k in known and k not in {"channel", "subdir"}
-            },
-            channel=Channel(str(data.get("channel") or "conda-forge")),
-        )
+        fields: dict[str, Any] = {
+            k: tuple(v) if isinstance(v, list) else v
+            for k, v in data.items()
+            if k in known and k not in {"channel", "subdir"}
+        }
+        yield PrefixRecord(**fields, channel=Channel(str(data.get("channel") or "conda-forge")))
 
 
 def package_record(record: PrefixRecord) -> PackageRecord:

@@ -66,10 +66,10 @@ class Transaction:
         after = {r.dist_str(): r for r in conda_standin.prefix_records(self.prefix)}
         # As conda hands them over: linked packages as the PackageRecords it solved for
         # (no files), unlinked ones as the prefix's PrefixRecords.
-        linked = [
+        linked: list[object] = [
             conda_standin.package_record(after[k]) for k in sorted(set(after) - set(before))
         ]
-        unlinked = [before[k] for k in sorted(set(before) - set(after))]
+        unlinked: list[object] = [before[k] for k in sorted(set(before) - set(after))]
         return linked, unlinked
 
 

@@ -109,8 +109,10 @@ def test_h5py_without_mpi_on_an_upstream_parallel_hdf5_says_what_it_links(
     env = scan_environment(site / "store-down", adapters=[source])
     (h5py,) = [d for d in env.distributions if d.name == "h5py"
                and "store-down" in str(d.dist_info)]  # fmt: skip
-    variants = h5py.owner_record.extra["variants"]  # type: ignore[union-attr]
-    assert "mpi=false" in variants  # type: ignore[operator]
+    record = h5py.owner_record
+    assert record is not None
+    variants = record.extra["variants"]
+    assert isinstance(variants, list) and "mpi=false" in variants
     props = {p.to_str() for p in h5py.properties}
     # Its files link the upstream's libhdf5 built +mpi, which links Open MPI.
     assert {"hdf5 :: parallel :: on", "mpi :: implementation :: openmpi"} <= props
