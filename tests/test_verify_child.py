@@ -195,3 +195,32 @@ def test_ctrl_c_ends_the_children(tmp_path: Path) -> None:
     while alive(child):
         assert time.monotonic() < deadline, "the hanging child outlived vbridge"
         time.sleep(0.1)
+
+
+def test_db_adds_its_tables_to_a_schema_1_inventory(planted: Path, tmp_path: Path) -> None:
+    import sqlite3
+
+    db = tmp_path / "inventory.db"
+    assert run_vbridge("scan", "--db", str(db), "--python", str(planted)).returncode == 0
+    with sqlite3.connect(db) as conn:  # as a vbridge of schema 1 left it
+        conn.execute("DROP TABLE verified")
+        conn.execute("DROP TABLE verifications")
+        conn.execute("PRAGMA user_version = 1")
+    conn.close()
+    before = run_vbridge("inventory", "verified", "--db", str(db), "--json")
+    assert before.returncode == 0 and json.loads(before.stdout) == []
+    result = run_vbridge("verify", "--db", str(db), "--python", str(planted), "failpkg", "goodpkg")
+    assert result.returncode == 1, result.stderr
+    rows = json.loads(run_vbridge("inventory", "verified", "--db", str(db), "--json").stdout)
+    assert [(r["distribution"], r["feature"], r["status"]) for r in rows] == [
+        ("failpkg", "", "import-failed")
+    ]
+    assert rows[0]["message"] == "failpkg: ImportError: libfoo.so.1: cannot open shared object file"
+    with sqlite3.connect(db) as conn:
+        (version,) = conn.execute("PRAGMA user_version").fetchone()
+        (scans,) = conn.execute("SELECT COUNT(*) FROM scans").fetchone()
+        (linked,) = conn.execute(
+            "SELECT COUNT(*) FROM verifications v JOIN scans s ON s.id = v.scan_id"
+        ).fetchone()
+    conn.close()
+    assert version == 2 and scans == 2 and linked == 1
