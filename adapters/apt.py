@@ -22,6 +22,7 @@ PosixPath('/srv/chroot/usr/lib/x86_64-linux-gnu/blas/libblas.so.3')
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import re
@@ -722,6 +723,12 @@ def pep440_of_relation(op: str, version: str) -> str | None:
     return f"{_DEBIAN_OPERATORS[op]}{upstream}"
 
 
+@functools.lru_cache(maxsize=1)
+def _abi_pattern() -> re.Pattern[str]:
+    """``data/apt.toml`` ``[abi] pattern``: the virtual packages that version a C ABI."""
+    return re.compile(str(_data().get("abi", {}).get("pattern", r"^$")))
+
+
 def requirements(record: InstallRecord, index: RecordIndex) -> Iterator[Requirement]:
     """What ``record`` requires of the Python distributions other packages own.
 
@@ -730,9 +737,9 @@ def requirements(record: InstallRecord, index: RecordIndex) -> Iterator[Requirem
     the package was built against that ABI. A version relation on a package owning a
     dist-info (``python3-numpy (>= 1:1.22.0)``) is a ``version`` requirement.
     """
-    if record.extra.get("kind") == "alternative":
+    if record.extra.get("kind") == "alternative" or not record.depends:
         return
-    abi = re.compile(str(_data().get("abi", {}).get("pattern", r"^$")))
+    abi = _abi_pattern()
     for relation in record.depends:
         alternatives = [m for alt in relation.split("|") if (m := _RELATION.match(alt))]
         abi_names = tuple(m.group(1) for m in alternatives if abi.search(m.group(1)))

@@ -49,6 +49,7 @@ __all__ = [
     "copy_text",
     "dependent_findings",
     "marker_environment",
+    "requirement_bound",
     "requirement_holds",
     "requirements_on",
     "unmet_requirements",
@@ -199,6 +200,25 @@ def requirement_holds(
         return None
 
 
+def requirement_bound(req: Requirement, policy: CouplingPolicy) -> str | None:
+    """The PEP 440 bound that satisfies ``req`` on its target, for a pip constraint:
+    its ``specifier``, or for a Debian ABI package the versions the policy says provide
+    it (several alternatives: None, as a specifier set cannot say "or").
+
+    >>> policy = CouplingPolicy.load(None)
+    >>> requirement_bound(Requirement("numpy", "python3-numpy-abi9", "abi", "apt",
+    ...     "apt:python3-scipy-1.10.1-2", abi=("python3-numpy-abi9",)), policy)
+    '<2'
+    """
+    if req.kind != "abi":
+        return req.specifier
+    bounds = {
+        str(v.versions) for v in policy.abi
+        if v.provides in req.abi and canonical_name(v.distribution) == req.target
+    }
+    return bounds.pop() if len(bounds) == 1 else None
+
+
 @dataclass(frozen=True)
 class Unmet:
     """A requirement the copy Python imports does not satisfy (``copy`` None: no copy
@@ -296,9 +316,18 @@ def _said_by(req: Requirement, env: Environment, record: InstallRecord | None) -
     return req.dependent
 
 
-def _todo(req: Requirement, unmet: Unmet, dists: Sequence[Distribution]) -> str:
+def _todo(
+    req: Requirement,
+    unmet: Unmet,
+    dists: Sequence[Distribution],
+    policy: CouplingPolicy,
+    would: bool = False,
+) -> str:
     target = req.target
-    bound = f"'{target}{req.specifier}'" if req.specifier else target
+    spec = requirement_bound(req, policy)
+    bound = f"'{target}{spec}'" if spec else target
+    if would:
+        return f"Ask for a {target} that fits instead ({bound}), or pass --force"
     if req.provider is not None:
         eco = req.provider.split(":", 1)[0]
         owned = [
@@ -348,7 +377,7 @@ def dependent_findings(
                     severity,
                     "missing-dependency",
                     f"{who} needs {_spec_text(req, policy)}, which is not installed "
-                    f"({said}). {_todo(req, unmet, dists)}.",
+                    f"({said}). {_todo(req, unmet, dists, policy)}.",
                     names,
                 )
             )
@@ -362,7 +391,7 @@ def dependent_findings(
                 severity,
                 "broken-dependent",
                 f"{who} needs {_spec_text(req, policy)}; {imports} {copy_text(unmet.copy)} "
-                f"({said}). {_todo(req, unmet, dists)}.",
+                f"({said}). {_todo(req, unmet, dists, policy)}.",
                 names,
             )
         )
