@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import run_vbridge
+from conftest import run_vbridge, validate_document
 from debian_root import DEBIAN_PYTHON, debian_installed, requires_debian_numpy
 from vbridge.scan import scan_environment
 
@@ -82,7 +82,9 @@ def check_layers(document: dict[str, object], venv: Path) -> None:
 def test_scan_python_of_a_system_site_packages_venv(debian_venv: Path) -> None:
     result = run_vbridge("scan", "--python", str(debian_venv / "bin/python"), "--json")
     assert result.returncode == 0, result.stderr
-    check_layers(json.loads(result.stdout), debian_venv)
+    doc = json.loads(result.stdout)
+    validate_document(doc)
+    check_layers(doc, debian_venv)
 
 
 def test_vbridge_installed_in_that_venv_scans_it_without_arguments(
@@ -103,4 +105,6 @@ def test_vbridge_installed_in_that_venv_scans_it_without_arguments(
         timeout=300,
     )
     assert result.returncode == 0, result.stderr
-    check_layers(json.loads(result.stdout), debian_venv)
+    doc = json.loads(result.stdout)
+    validate_document(doc)
+    check_layers(doc, debian_venv)

@@ -9,7 +9,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import run_vbridge
+from conftest import run_vbridge, validate_document
 
 ROOT = Path(__file__).parent.parent
 
@@ -44,6 +44,7 @@ def test_wheel_works_in_a_fresh_venv(wheel: Path, tmp_path: Path) -> None:
         text=True,
     )
     assert result.returncode == 1, result.stderr  # the demo's broken conda scipy
+    validate_document(json.loads(result.stdout))
     env = json.loads(result.stdout)["environments"][0]
     assert any(f["code"] == "replaced-foreign" for f in env["findings"])
     assert any(f["code"] == "broken-dependent" for f in env["findings"])
@@ -52,6 +53,7 @@ def test_wheel_works_in_a_fresh_venv(wheel: Path, tmp_path: Path) -> None:
         [str(venv / "bin" / "vbridge"), "scan", "--json"], capture_output=True, text=True
     )
     assert result.returncode in (0, 1), result.stderr
+    validate_document(json.loads(result.stdout))
     dists = {d["name"]: d for d in json.loads(result.stdout)["environments"][0]["distributions"]}
     assert dists["vbridge"]["installer"] == "pip" and dists["vbridge"]["owner"] is None
 
@@ -92,6 +94,7 @@ def test_scan_python_sees_every_layer(tmp_path: Path) -> None:
     )
     result = run_vbridge("scan", "--json", "--python", str(venv / "bin" / "python"))
     assert result.returncode in (0, 1), result.stderr
+    validate_document(json.loads(result.stdout))
     env = json.loads(result.stdout)["environments"][0]
     assert env["path"] == str(venv)
     layers = env["site_packages"]

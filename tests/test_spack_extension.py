@@ -30,7 +30,7 @@ from typing import Any
 
 import pytest
 import spacktree
-from conftest import run_vbridge
+from conftest import run_vbridge, validate_document
 from spacktree import SpackSite
 from vbridge.integrations.spack_extension import extension_path, get_spack_extension_paths
 
@@ -193,6 +193,7 @@ def test_scan_json_of_the_environment(site: SpackSite, capsys: pytest.CaptureFix
     status, _ = spack_command("scan", "--json", str(site.env))
     doc = json.loads(capsys.readouterr().out)
     assert status == 0
+    validate_document(doc)  # the same document as vbridge scan --json
     (env,) = doc["environments"]
     assert env["ecosystems"] == ["spack"]
     dists = {d["name"]: d for d in env["distributions"]}
@@ -308,6 +309,7 @@ def test_inside_spack_scan_reads_the_store_api(
         status, _ = spack_command("scan", "--json")
     doc = json.loads(capsys.readouterr().out)
     assert status == 0
+    validate_document(doc)
     assert queries == [
         {"installed": True, "explicit": None},
         {"installed": True, "explicit": True},
@@ -319,7 +321,9 @@ def test_inside_spack_scan_reads_the_store_api(
     )
     # The same answer as reading the files.
     status, _ = spack_command("scan", "--json", str(site.tree))
-    (files_env,) = json.loads(capsys.readouterr().out)["environments"]
+    files_doc = json.loads(capsys.readouterr().out)
+    validate_document(files_doc)
+    (files_env,) = files_doc["environments"]
     expected = sorted(
         (d["name"], d["owner"]["build"], tuple(d["properties"])) for d in files_env["distributions"]
     )
