@@ -311,7 +311,8 @@ def test_conda_doctor_reports_and_fixes(
     monkeypatch.delenv("VBRIDGE_CONDA_PLUGIN")
     check.action(str(prefix), True)
     out = capsys.readouterr().out
-    assert f"{conda_standin.X_MARK} vbridge warn: six 1.17.0 installed by pip" in out
+    # pip's six shadows conda's: Python imports pip's copy.
+    assert f"{conda_standin.X_MARK} vbridge warn: Python imports six 1.17.0 (pip" in out
     assert "stale for 1 distribution(s)" in out
     assert "numpy: variant metadata says blas_lapack :: provider :: mkl" in out
 
