@@ -16,7 +16,9 @@ metadata (``assess_environment(scan_environment(prefix))``)::
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+# typing.TYPE_CHECKING without importing typing: `vbridge --version` and the link
+# scripts import this package first (~5 ms).
+TYPE_CHECKING = False
 
 __version__ = "0.1.0"
 
@@ -52,6 +54,8 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from vbridge.decide.assess import assess_environment
     from vbridge.destinations.annotate import annotate_environment, clean_environment
     from vbridge.errors import VbridgeError
