@@ -59,8 +59,8 @@ def lay_out_fixture_root(root: Path) -> Path:
     links = root / "etc/alternatives"
     links.mkdir(parents=True)
     for line in (FIXTURE / "alternatives/etc-alternatives-links.txt").read_text().splitlines():
-        name, _, target = line.partition(" ")
-        (links / name).symlink_to(target)
+        name, _, points_to = line.partition(" ")
+        (links / name).symlink_to(points_to)
     return root
 
 

@@ -1,7 +1,8 @@
 """Real wheels and real environments for the pip gate tests.
 
-- :func:`wheelhouse`: numpy, scipy, mpich, mpi4py and six wheels downloaded once per
-  test session by real pip from the package index (pip's cache makes later runs quick).
+- :func:`wheelhouse`: numpy, scipy, mpich, mpi4py and six wheels (pinned versions)
+  downloaded once per test session by real pip from the package index (pip's cache
+  makes later runs quick); every test that uses it is marked ``network``.
 - :func:`variant_wheel`: a PEP 825 variant wheel made by variantlib's own
   ``make-variant`` command from a real wheel (no variant wheel is on the index).
 - :func:`make_venv`: ``python -m venv``, optionally over the system's site-packages.
@@ -26,10 +27,14 @@ from pathlib import Path
 import condaenv
 import pytest
 
-# name -> requirement; six (pure Python, tiny) is the base of a variant wheel.
-WHEELS = {"numpy": "numpy", "scipy": "scipy", "mpich": "mpich", "mpi4py": "mpi4py",
-          "six": "six==1.17.0"}
+# name -> requirement, pinned: the tests read these wheels' contents (bundled
+# libraries, DT_NEEDED); six (pure Python, tiny) is the base of a variant wheel.
+WHEELS = {"numpy": "numpy==2.4.6", "scipy": "scipy==1.17.1", "mpich": "mpich==5.0.2",
+          "mpi4py": "mpi4py==4.1.2", "six": "six==1.17.0"}
 DEBIAN_PYTHON = "/usr/bin/python3"
+# The test channel's python and the pinned wheels are CPython 3.11 builds. A plain
+# bool, not a sys.version_info test: the type checker reads this code as 3.10's.
+PYTHON_311 = tuple(sys.version_info[:2]) == (3, 11)
 
 
 def wheelhouse(base: Path) -> Path:
@@ -87,7 +92,7 @@ def conda_prefix_with_python(
     The interpreter is the one running the tests, made a venv over the prefix: it sees
     the prefix's ``lib/python3.11/site-packages`` only when it is a 3.11 itself.
     """
-    if sys.version_info[:2] != (3, 11):
+    if not PYTHON_311:
         pytest.skip("the test channel's python is 3.11: another interpreter sees none of it")
     condaenv.install(channel, [*specs, "python"], prefix, cache)
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(prefix)], check=True)

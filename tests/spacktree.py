@@ -39,7 +39,9 @@ from pathlib import Path
 from typing import Any
 
 FIXTURES = Path(__file__).parent / "fixtures" / "spack"
-_FLAGS = {k: [] for k in ("cflags", "cppflags", "cxxflags", "fflags", "ldflags", "ldlibs")}
+_FLAGS: dict[str, list[str]] = {
+    k: [] for k in ("cflags", "cppflags", "cxxflags", "fflags", "ldflags", "ldlibs")
+}
 
 
 def real_database() -> dict[str, Any]:

@@ -115,10 +115,10 @@ def test_added_files_are_registered_in_record_and_conda_meta(
     paths = {str(p.relative_path): p for p in record.paths_data.paths}
     for rel in added:
         data = (prefix / rel).read_bytes()
-        entry = paths[rel]
-        assert entry.path_type.hardlink
-        assert entry.sha256 == hashlib.sha256(data).digest()
-        assert entry.size_in_bytes == len(data)
+        path_entry = paths[rel]
+        assert path_entry.path_type.hardlink
+        assert path_entry.sha256 == hashlib.sha256(data).digest()
+        assert path_entry.size_in_bytes == len(data)
 
 
 def test_sbom_names_installer_and_providers_with_evidence(

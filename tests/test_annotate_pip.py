@@ -51,6 +51,7 @@ def venv(tmp_path: Path, conda_cache: Path) -> Path:
     return venv
 
 
+@pytest.mark.network
 def test_pip_works_after_annotate_and_uninstall_leaves_no_ghost(venv: Path) -> None:
     site = venv / SITE
     env = scan_environment(venv)

@@ -234,7 +234,7 @@ def test_temporary_files_are_new_private_and_never_a_planted_link(
     assert os.stat(name).st_mode & 0o777 == 0o600
     # Every name taken (here: one name, planted as a link to a file outside): never
     # opened through it, and the error says so.
-    monkeypatch.setattr(safefs.os, "urandom", lambda n: b"\0" * n)
+    monkeypatch.setattr(os, "urandom", lambda n: b"\0" * n)  # the os safefs uses
     outside = tmp_path.parent / f"{tmp_path.name}-outside"
     outside.write_bytes(b"keep")
     taken = tmp_path / f".x.{'00' * 6}{safefs.TEMP_SUFFIX}"

@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 from vbridge.adapters import apt
 from vbridge.cli import app
 from vbridge.decide.assess import assess_environment
-from vbridge.model import Distribution, Environment
+from vbridge.model import Distribution, Environment, RecordProblem
 from vbridge.scan import scan_environment
 
 DIST_PACKAGES = "usr/lib/python3/dist-packages"
@@ -112,7 +112,7 @@ def test_only_installed_packages_are_records(root: Path) -> None:
     status.write_text(
         text.replace(stanza, "Package: python3-threadpoolctl\nStatus: deinstall ok config-files\n")
     )
-    problems: list = []
+    problems: list[RecordProblem] = []
     names = {r.name for r in apt.read_records(root, problems)}
     assert "python3-numpy" in names
     assert "python3-threadpoolctl" not in names

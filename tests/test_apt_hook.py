@@ -202,7 +202,12 @@ def test_sync_hands_the_scan_to_the_writer(root: Path) -> None:
     calls: list[Environment] = []
     # Stand-in for vbridge.destinations.annotate (the writer, built on another branch).
     writer = types.ModuleType("stand_in_annotate")
-    writer.annotate_environment = lambda env: calls.append(env) or "2 written"  # type: ignore[attr-defined]
+
+    def annotate_environment(env: Environment) -> str:
+        calls.append(env)
+        return "2 written"
+
+    writer.annotate_environment = annotate_environment  # type: ignore[attr-defined]
     result = sync_debian(root, writer=writer)
     assert result.writer == "stand_in_annotate" and result.written == "2 written"
     (env,) = calls

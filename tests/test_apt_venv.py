@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import run_vbridge, validate_document
@@ -47,8 +48,8 @@ def site_packages(venv: Path) -> str:
     return str(next(venv.glob("lib/python3*/site-packages")))
 
 
-def check_layers(document: dict[str, object], venv: Path) -> None:
-    (env,) = document["environments"]  # type: ignore[misc]
+def check_layers(document: dict[str, Any], venv: Path) -> None:
+    (env,) = document["environments"]
     assert env["path"] == str(venv)
     assert "apt" in env["ecosystems"]
     layers = env["site_packages"]

@@ -7,13 +7,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from vbridge.adapters import conda
-from vbridge.model import RecordProblem
+from vbridge.model import InstallRecord, RecordProblem
 from vbridge.scan import scan_environment
 
 FIXTURES = Path(__file__).parent / "fixtures" / "conda"
 
 
-def _records(prefix: Path) -> tuple[dict[str, conda.InstallRecord], list[RecordProblem]]:
+def _records(prefix: Path) -> tuple[dict[str, InstallRecord], list[RecordProblem]]:
     problems: list[RecordProblem] = []
     records = {r.source.name: r for r in conda.read_records(prefix, problems) if r.source}
     return records, problems

@@ -17,6 +17,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import conda_standin
 import condaenv
@@ -56,7 +57,7 @@ class Transaction:
     def __init__(self, channel: Path, prefix: Path, cache: Path) -> None:
         self.channel, self.prefix, self.cache = channel, prefix, cache
 
-    def run(self, specs: list[str]) -> tuple[list[object], list[object]]:
+    def run(self, specs: list[str]) -> tuple[list[Any], list[Any]]:
         before = (
             {r.dist_str(): r for r in conda_standin.prefix_records(self.prefix)}
             if (self.prefix / "conda-meta").is_dir()

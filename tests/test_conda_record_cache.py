@@ -155,7 +155,7 @@ def test_cache_file_read_once_per_scan_and_again_when_another_process_wrote_it(
     age(prefix)
     cold = _document(prefix)
     loads: list[int] = []
-    real_decode = conda.decode
+    from vbridge.typed_json import decode as real_decode
 
     def counting_decode(data: bytes, into: type[object]) -> object:
         if into is conda._CacheFile:

@@ -108,7 +108,7 @@ def test_spack_edges_name_the_exact_build(tmp_path: Path) -> None:
     """py-h5py runs with one py-numpy build; pip's numpy over it in the view breaks it."""
     site = spacktree.build_tree(tmp_path / "tree")
     site = spacktree.build_environment(site, tmp_path / "env")
-    assert site.view is not None
+    assert site.view is not None and site.env is not None
     env = scan_environment(site.env)
     numpy_reqs = [r for r in requirements_on(env)["numpy"] if r.ecosystem == "spack"]
     h5py = next(r for r in numpy_reqs if r.dependent.startswith("spack:py-h5py-"))

@@ -243,7 +243,7 @@ def test_fresh_debian_venv_gives_no_warning(tmp_path: Path) -> None:
 
 
 def test_pypi_numpy_and_scipy_venv_gives_no_warning(tmp_path: Path, wheels: Path) -> None:
-    if sys.version_info[:2] != (3, 11):
+    if not gateenv.PYTHON_311:
         pytest.skip("the pinned wheels are cp311")
     python = gateenv.make_venv(tmp_path / "venv")
     gateenv.pip_install(python, "--no-deps", str(_wheel(wheels, NUMPY_1)),

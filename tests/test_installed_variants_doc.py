@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import condaenv
@@ -142,10 +142,10 @@ def _examples() -> dict[str, Callable[[Examples], str]]:
 
 
 @pytest.fixture(scope="module")
-def examples(tmp_path_factory: pytest.TempPathFactory) -> Examples:
+def examples(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Examples]:
     saved = {k: os.environ.get(k) for k in ("HOME", "XDG_CONFIG_HOME", "XDG_CONFIG_DIRS")}
     try:
-        yield Examples(tmp_path_factory.mktemp("doc"))  # type: ignore[misc]
+        yield Examples(tmp_path_factory.mktemp("doc"))
     finally:
         for key, value in saved.items():
             if value is None:

@@ -25,6 +25,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return next(out.glob("vbridge-*.whl"))
 
 
+@pytest.mark.network
 def test_wheel_ships_the_package_adapters_and_data(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     for module in ("vbridge/cli.py", "vbridge/adapters/conda.py", "vbridge/data/conda.toml"):
@@ -33,6 +34,7 @@ def test_wheel_ships_the_package_adapters_and_data(wheel: Path) -> None:
     assert not any(n.startswith(("bridge/", "adapters/", "tests/")) for n in names)
 
 
+@pytest.mark.network
 def test_wheel_works_in_a_fresh_venv(wheel: Path, tmp_path: Path) -> None:
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)

@@ -80,6 +80,7 @@ def _wheel_version(wheel: Path) -> Version:
 # --- 1. a venv with numpy and scipy wheels ------------------------------------------------
 
 
+@pytest.mark.network
 def test_venv_numpy_then_scipy_notes_two_private_openblas(tmp_path: Path, house: Path) -> None:
     venv = tmp_path / "venv"
     python = gateenv.make_venv(venv)
@@ -138,6 +139,7 @@ def test_options_the_gate_cannot_honour_are_one_line(tmp_path: Path, args: list[
 # --- 3. a conda prefix (py-rattler) with MKL ----------------------------------------------
 
 
+@pytest.mark.network
 def test_conda_prefix_refuses_numpy_and_warns_on_scipy(
     tmp_path: Path, runnable_mkl_channel: Path, conda_cache: Path
 ) -> None:
@@ -151,7 +153,7 @@ def test_conda_prefix_refuses_numpy_and_warns_on_scipy(
     plain = _gate(python, "numpy")
     assert plain.returncode == 0 and "nothing to install" in plain.stderr
 
-    refused = _gate(python, "--upgrade", "numpy")
+    refused = _gate(python, "--upgrade", "numpy==2.4.6")
     assert refused.returncode == 1, refused.stdout + refused.stderr
     (line,) = refused.stderr.splitlines()
     assert line.startswith("refusing: pip would replace numpy 1.26.4, installed by conda (")
@@ -162,7 +164,7 @@ def test_conda_prefix_refuses_numpy_and_warns_on_scipy(
     assert refused.stdout == ""  # pip never ran its install
     assert gateenv.listing(prefix) == before
 
-    warned = _gate(python, "--no-compile", "scipy")
+    warned = _gate(python, "--no-compile", "scipy==1.17.1")
     assert warned.returncode == 0, warned.stdout + warned.stderr
     (warning,) = [x for x in warned.stderr.splitlines() if x.startswith("warning:")]
     assert "2 different BLAS/LAPACK providers would load in one process" in warning
@@ -175,7 +177,7 @@ def test_conda_prefix_refuses_numpy_and_warns_on_scipy(
         k: v for k, v in before.items() if k.startswith("conda-meta")
     }
 
-    forced = _gate(python, "--force", "--no-compile", "--upgrade", "numpy")
+    forced = _gate(python, "--force", "--no-compile", "--upgrade", "numpy==2.4.6")
     assert forced.returncode == 0, forced.stdout + forced.stderr
     assert "forced past a refusal: pip would replace numpy 1.26.4" in forced.stderr
     assert not (_site(prefix) / "numpy-1.26.4.dist-info").exists()
@@ -184,6 +186,7 @@ def test_conda_prefix_refuses_numpy_and_warns_on_scipy(
     assert "replaced-foreign" in codes
 
 
+@pytest.mark.network
 def test_conda_dependents_pinned_to_numpy_1_break(
     tmp_path: Path, runnable_mkl_channel: Path, conda_cache: Path, house: Path
 ) -> None:
@@ -222,6 +225,7 @@ def test_conda_dependents_pinned_to_numpy_1_break(
 # --- MPI without Debian: a conda Open MPI stack ---------------------------------------------
 
 
+@pytest.mark.network
 def test_mpi_candidates_against_conda_openmpi(
     tmp_path: Path, conda_cache: Path, house: Path
 ) -> None:
@@ -280,6 +284,7 @@ def test_cuda_build_without_driver_is_refused(tmp_path: Path, conda_cache: Path)
     assert "no NVIDIA driver" in codes["host-nvidia"]["message"]
 
 
+@pytest.mark.network
 def test_variant_wheel_needing_cuda_is_refused_here(tmp_path: Path, house: Path) -> None:
     if shutil.which("nvidia-smi") is not None or platform.machine() != "x86_64":
         pytest.skip("needs an x86-64 machine without an NVIDIA driver")
@@ -304,6 +309,7 @@ def test_variant_wheel_needing_cuda_is_refused_here(tmp_path: Path, house: Path)
 # --- policy override -------------------------------------------------------------------------
 
 
+@pytest.mark.network
 def test_override_file_turns_a_refusal_into_a_warning_and_back(
     tmp_path: Path, runnable_mkl_channel: Path, conda_cache: Path, house: Path
 ) -> None:
@@ -345,6 +351,7 @@ def _environ() -> dict[str, str]:
 # --- 2 and 4. Debian's packages under a venv with --system-site-packages -------------------
 
 
+@pytest.mark.network
 @NEEDS_APT
 @DEBIAN_NUMPY
 def test_debian_venv_refuses_numpy2_over_apt_numpy(tmp_path: Path) -> None:
@@ -352,7 +359,7 @@ def test_debian_venv_refuses_numpy2_over_apt_numpy(tmp_path: Path) -> None:
     python = gateenv.make_venv(venv, gateenv.DEBIAN_PYTHON, system_site=True)
     before = gateenv.listing(venv)
 
-    refused = _gate(python, "numpy>=2")
+    refused = _gate(python, "numpy==2.4.6")
     assert refused.returncode == 1, refused.stdout + refused.stderr
     (line,) = [x for x in refused.stderr.splitlines() if x.startswith("refusing:")]
     assert line.startswith("refusing: pip would shadow numpy 1.")
@@ -370,12 +377,13 @@ def test_debian_venv_refuses_numpy2_over_apt_numpy(tmp_path: Path) -> None:
     assert line.endswith("Use apt to change numpy, or pass --force.")
     assert gateenv.listing(venv) == before
 
-    ok = _gate(python, "--no-compile", "requests")
+    ok = _gate(python, "--no-compile", "requests==2.32.3")
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "refusing" not in ok.stderr and "warning" not in ok.stderr
     assert list(_site(venv).glob("requests-*.dist-info"))
 
 
+@pytest.mark.network
 @NEEDS_APT
 @DEBIAN_MPI
 def test_debian_venv_refuses_mpich_beside_apt_openmpi(tmp_path: Path, house: Path) -> None:
@@ -484,6 +492,7 @@ def _uninstall(python: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return run_vbridge("pip", "uninstall", "--python", str(python), *args)
 
 
+@pytest.mark.network
 def test_conda_owned_numpy_is_not_removed_by_pip(
     tmp_path: Path, runnable_mkl_channel: Path, conda_cache: Path, house: Path
 ) -> None:
@@ -538,6 +547,7 @@ def test_debian_numpy_outside_the_venv_is_left_to_pip(tmp_path: Path) -> None:
     assert list(Path("/usr/lib/python3/dist-packages").glob("numpy-*"))
 
 
+@pytest.mark.network
 def test_other_pip_commands_run_pip_unchanged(tmp_path: Path, house: Path) -> None:
     """`alias pip="vbridge pip"`: list, show, freeze... are pip's own, for the same
     interpreter (here the active venv), with pip's output and exit status."""

@@ -160,6 +160,7 @@ def test_override_severity_must_be_known(tmp_path: Path) -> None:
         CouplingPolicy.load(tmp_path)
 
 
+@pytest.mark.network
 def test_auditwheel_sbom_names_the_bundled_library(
     tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:

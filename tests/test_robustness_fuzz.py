@@ -95,7 +95,7 @@ def _alarm(signum: int, frame: FrameType | None) -> None:
 # --- the workspaces ---------------------------------------------------------------------
 
 
-def _scan_reader(root: Path) -> Callable[[], list[str]]:
+def _scan_reader(root: Path) -> Callable[[], Outcome]:
     from vbridge.adapters import spack, wheel
     from vbridge.decide.assess import assess_environment
     from vbridge.destinations.report import render_table, to_document
@@ -404,7 +404,8 @@ def test_a_sample_through_the_command_line(formats: list[Format]) -> None:
         original = target.path.read_bytes() if target.path.exists() else None
         if fmt.name == "wheel":
             (fmt.root / "prefix/lib/python3.11/site-packages").mkdir(parents=True, exist_ok=True)
-        args = commands.get(fmt.name, lambda f: ["scan", "--json", str(f.root)])(fmt)
+        command = commands.get(fmt.name)
+        args = command(fmt) if command is not None else ["scan", "--json", str(fmt.root)]
         try:
             _write_case(rng, target)
             result = subprocess.run(

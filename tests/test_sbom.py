@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cyclonedx.schema import SchemaVersion
@@ -37,13 +38,13 @@ def _conda_mpi4py() -> tuple[Distribution, dict[str, InstallRecord]]:
     return dist, {r.key: r for r in (owner, openmpi, libblas)}
 
 
-def _component(document: dict[str, object], name: str) -> dict[str, object]:
+def _component(document: dict[str, Any], name: str) -> dict[str, Any]:
     components = document["components"]
     assert isinstance(components, list)
     return next(c for c in components if c["name"] == name)
 
 
-def _props(component: dict[str, object], key: str) -> list[str]:
+def _props(component: dict[str, Any], key: str) -> list[str]:
     values = component["properties"]
     assert isinstance(values, list)
     return [p["value"] for p in values if p["name"] == f"vbridge:{key}"]

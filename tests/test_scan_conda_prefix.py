@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import condaenv
+import pytest
 from conftest import CondaPrefixFactory, run_vbridge
 from vbridge.decide.assess import assess_environment
 from vbridge.scan import scan_environment
@@ -92,6 +93,7 @@ def test_metapackage_pins_the_build_of_the_base(
     assert props["blas_lapack :: provider :: mkl"][0].via[:2] == ("numpy-base", "numpy")
 
 
+@pytest.mark.network
 def test_pip_install_beside_conda_is_a_finding(
     tmp_path: Path, mkl_channel: Path, conda_prefix: CondaPrefixFactory
 ) -> None:

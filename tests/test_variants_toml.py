@@ -22,6 +22,7 @@ import condapython
 import pytest
 from conftest import CondaPrefixFactory, run_vbridge
 from variantlib.configuration import VariantConfiguration
+from vbridge.integrations.conda.transaction import PackageRef
 
 pytestmark = pytest.mark.skipif(
     sys.version_info[:2] != (3, 11), reason="the test channel's python is 3.11"
@@ -263,7 +264,6 @@ def test_conda_sync_keeps_it_current(
 ) -> None:
     """A BLAS switch by a conda transaction rewrites the variants.toml vbridge keeps."""
     from vbridge.integrations.conda.transaction import (
-        PackageRef,
         TransactionChange,
         sync_transaction,
     )
@@ -283,10 +283,16 @@ def test_conda_sync_keeps_it_current(
     condaenv.install(channel, ["numpy", "libblas=*=*openblas"], prefix, conda_cache)
     after = {p.name for p in (prefix / "conda-meta").glob("*.json")}
     change = TransactionChange(
-        tuple(PackageRef(*n[:-5].rsplit("-", 2)) for n in sorted(after - before)),
-        tuple(PackageRef(*n[:-5].rsplit("-", 2)) for n in sorted(before - after)),
+        tuple(_package_ref(n) for n in sorted(after - before)),
+        tuple(_package_ref(n) for n in sorted(before - after)),
     )
     outcome = sync_transaction(prefix, change)
     assert outcome.variants_toml.startswith("vbridge: rewrote")
     config = VariantConfiguration.get_config_from_file(prefix / "variants.toml")
     assert config.property_priorities["blas_lapack"]["provider"] == ["openblas"]
+
+
+def _package_ref(record_file: str) -> PackageRef:
+    """``numpy-1.26.4-py311h_0.json`` -> the package conda linked or unlinked."""
+    name, version, build = record_file[: -len(".json")].rsplit("-", 2)
+    return PackageRef(name, version, build)

@@ -65,7 +65,7 @@ def feature(result: DistributionVerification, name: str) -> FeatureVerdict:
 
 
 def test_two_openblas_copies_each_with_its_wheel(tmp_path: Path, wheels: Path) -> None:
-    if sys.version_info[:2] != (3, 11):
+    if not gateenv.PYTHON_311:
         pytest.skip("the pinned wheels are CPython 3.11 builds")
     python = gateenv.make_venv(tmp_path / "venv")
     install(python, wheels, NUMPY_2, SCIPY)

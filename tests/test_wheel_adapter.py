@@ -12,6 +12,7 @@ import pytest
 from conftest import CondaPrefixFactory, run_vbridge
 from vbridge.adapters import wheel as wheel_adapter
 from vbridge.decide.checker import Candidate
+from vbridge.model import Distribution, Evidence
 from vbridge.scan import scan_environment
 
 
@@ -20,10 +21,24 @@ def house(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return gateenv.wheelhouse(tmp_path_factory.getbasetemp())
 
 
-def _props(dist: object) -> dict[str, list]:  # type: ignore[type-arg]
-    return {p.to_str(): ev for p, ev in dist.properties.items()}  # type: ignore[attr-defined]
+def _props(dist: Distribution) -> dict[str, list[Evidence]]:
+    return {p.to_str(): ev for p, ev in dist.properties.items()}
 
 
+def _needed(dist: Distribution) -> list[str]:
+    """The libraries a wheel's extensions link (its ``needed`` fact)."""
+    needed = dist.facts.get("needed", [])
+    assert isinstance(needed, list)
+    return [str(n) for n in needed]
+
+
+def _bundled(dist: Distribution) -> list[str]:
+    bundled = dist.facts.get("bundled", [])
+    assert isinstance(bundled, list)
+    return [str(b) for b in bundled]
+
+
+@pytest.mark.network
 def test_numpy_and_scipy_wheels_bundle_openblas_privately(house: Path) -> None:
     for name, libs in (("numpy", "numpy.libs/"), ("scipy", "scipy.libs/")):
         cand = Candidate.from_wheel(gateenv.wheel(house, name))
@@ -32,10 +47,11 @@ def test_numpy_and_scipy_wheels_bundle_openblas_privately(house: Path) -> None:
         assert evidence.field == "extra.bundled"
         assert evidence.value.startswith(libs) and "openblas" in evidence.value
         # The OpenBLAS the extensions link is the bundled one: nothing from outside.
-        assert not [n for n in cand.dist.facts.get("needed", []) if "blas" in str(n)]
+        assert not [n for n in _needed(cand.dist) if "blas" in n]
         assert not any(p.startswith("mpi ::") for p in props)
 
 
+@pytest.mark.network
 def test_mpich_wheel_installs_the_mpich_abi(house: Path) -> None:
     cand = Candidate.from_wheel(gateenv.wheel(house, "mpich"))
     props = _props(cand.dist)
@@ -45,6 +61,7 @@ def test_mpich_wheel_installs_the_mpich_abi(house: Path) -> None:
     assert evidence.field == "extra.provided" and evidence.value.endswith("/lib/libmpi.so.12")
 
 
+@pytest.mark.network
 def test_mpi4py_wheel_links_both_mpi_abis(house: Path) -> None:
     """mpi4py's wheel carries MPI.mpich.*.so and MPI.openmpi.*.so: MPI-agnostic."""
     cand = Candidate.from_wheel(gateenv.wheel(house, "mpi4py"))
@@ -57,6 +74,7 @@ def test_mpi4py_wheel_links_both_mpi_abis(house: Path) -> None:
     assert "bundled" not in cand.dist.facts and "provided" not in cand.dist.facts
 
 
+@pytest.mark.network
 def test_installed_wheel_is_described_in_a_scan(tmp_path: Path, house: Path) -> None:
     python = gateenv.make_venv(tmp_path / "venv", pip=False)
     site = next((tmp_path / "venv").glob("lib/python*/site-packages"))
@@ -69,7 +87,7 @@ def test_installed_wheel_is_described_in_a_scan(tmp_path: Path, house: Path) -> 
     assert numpy.owner is None
     (evidence,) = _props(numpy)["blas_lapack :: provider :: openblas"]
     assert evidence.field == "extra.bundled" and evidence.value.startswith("numpy.libs/")
-    assert any(str(b).startswith("numpy.libs/libscipy_openblas") for b in numpy.facts["bundled"])
+    assert any(str(b).startswith("numpy.libs/libscipy_openblas") for b in _bundled(numpy))
     # One numpy only: lib64 -> lib is one layer.
     assert len([d for d in env.distributions if d.name == "numpy"]) == 1
 
@@ -96,6 +114,7 @@ def test_foreign_owned_distribution_is_not_described_by_its_files(
     assert env.ecosystems == ["conda"]
 
 
+@pytest.mark.network
 def test_corrupt_extension_module_is_one_problem_line(tmp_path: Path, house: Path) -> None:
     gateenv.make_venv(tmp_path / "venv", pip=False)
     site = next((tmp_path / "venv").glob("lib/python*/site-packages"))

@@ -37,7 +37,8 @@ MANIFEST = "toy-manifest.toml"
 
 def _manifest(root: Path) -> dict[str, Any]:
     with open(root / MANIFEST, "rb") as fh:
-        return tomllib.load(fh)
+        manifest: dict[str, Any] = tomllib.load(fh)
+    return manifest
 
 
 class ToyManifest(Adapter):

@@ -138,9 +138,7 @@ class ProgressLine:
 def _context() -> multiprocessing.context.BaseContext:
     # fork starts a worker in milliseconds and shares the imported modules; where it is
     # not offered (Windows) or not safe (macOS), the platform default is used.
-    if sys.platform.startswith("linux"):
-        return multiprocessing.get_context("fork")
-    return multiprocessing.get_context()
+    return multiprocessing.get_context("fork" if sys.platform.startswith("linux") else None)
 
 
 def scan_many(
