@@ -111,10 +111,14 @@ def load_config(
     home = Path(environ.get("HOME") or Path.home()) if home is None else home
     config = DiscoveryConfig(home=home, environ=environ)
     path = config_path(environ, home)
+    from vbridge.safefs import read_regular
+
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_regular(path, limit=1 << 20, hint="fix or remove it").decode("utf-8")
     except FileNotFoundError:
         return config
+    except UnicodeDecodeError as exc:
+        raise VbridgeError(f"{path}: not UTF-8 text ({exc.reason}); fix or remove it") from None
     except OSError as exc:
         raise VbridgeError(f"{path}: unreadable ({exc.strerror}); fix its permissions") from exc
     try:
