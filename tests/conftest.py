@@ -92,3 +92,17 @@ def run_vbridge(*args: str, check: bool = False) -> subprocess.CompletedProcess[
     if documented and "--db" not in args and result.returncode in (0, 1) and result.stdout:
         validate_document(json.loads(result.stdout))
     return result
+
+
+def _slow_tests() -> frozenset[str]:
+    text = (Path(__file__).parent / "slow-tests.txt").read_text(encoding="utf-8")
+    return frozenset(line for line in text.splitlines() if line and not line.startswith("#"))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """``slow``: the tests tests/slow-tests.txt names (measured) and every test that
+    downloads (``network``), so ``pytest -m "not slow"`` is the quick offline run."""
+    slow = _slow_tests()
+    for item in items:
+        if item.nodeid.split("[", 1)[0] in slow or item.get_closest_marker("network"):
+            item.add_marker(pytest.mark.slow)

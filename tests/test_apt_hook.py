@@ -224,6 +224,7 @@ PACKAGE = "python3-cvxopt"
 DIST = "cvxopt"
 
 
+@pytest.mark.network
 @pytest.mark.debian
 @pytest.mark.root
 @requires_root

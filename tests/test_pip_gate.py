@@ -449,10 +449,11 @@ def _sdist(project: Path, dest: Path) -> Path:
 def _venv_with_setuptools(path: Path) -> Path:
     """A venv whose setuptools builds wheels by itself (70.1+, from the package index)."""
     python = gateenv.make_venv(path)
-    gateenv.pip_install(python, "setuptools>=70.1")
+    gateenv.pip_install(python, "setuptools==80.9.0")
     return python
 
 
+@pytest.mark.network
 def test_a_project_directory_is_built_once_and_that_wheel_installed(tmp_path: Path) -> None:
     python = _venv_with_setuptools(tmp_path / "venv")
     project = _source_project(tmp_path / "src" / "vbridge-local-demo", "vbridge-local-demo", "0.1")

@@ -85,6 +85,7 @@ def _no_spack_session(monkeypatch: pytest.MonkeyPatch) -> None:
 # --- shipping and registration ------------------------------------------------------------
 
 
+@pytest.mark.network
 def test_wheel_ships_the_extension_and_entry_point(tmp_path: Path) -> None:
     source = tmp_path / "src"
     source.mkdir()
