@@ -408,6 +408,8 @@ def read_specfile(path: Path, root_only: bool = False) -> list[SpecNode]:
     spec = document.spec
     try:
         if isinstance(spec, list):  # v1: {"spec": [{"zlib": {...}}, ...]}
+            if not spec:  # the root is the first node: none is no specfile
+                raise RecordError(f"{path}: Spack specfile without nodes")
             return [parse_node(n, 1) for n in (spec[:1] if root_only else spec)]
         version = _format_version(spec.meta.get("version")) if spec.meta is not None else None
         if version not in SPECFILE_VERSIONS:

@@ -26,6 +26,7 @@ import signal
 import subprocess
 import sys
 import time
+import traceback
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -329,7 +330,13 @@ def _run_case(fmt: Format, target: Target, data: bytes | None, label: str, fig: 
         fig.refused += 1
         problems = [text]
     except Exception as exc:
-        fig.crashes.append(f"{label}: {type(exc).__name__}: {str(exc)[:200]}")
+        where = traceback.extract_tb(exc.__traceback__)[-1]
+        fig.crashes.append(
+            f"{label}: {type(exc).__name__}: {str(exc)[:200]} "
+            f"({Path(where.filename).name}:{where.lineno})"
+        )
+        if os.environ.get("VBRIDGE_FUZZ_KEEP") and data is not None:
+            (Path(os.environ["VBRIDGE_FUZZ_KEEP"]) / label.replace(" ", "_")).write_bytes(data)
         return
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
@@ -432,3 +439,14 @@ def test_the_mutator_is_seeded() -> None:
     first = [mutate(random.Random(7), data, "json") for _ in range(3)]
     assert first == [mutate(random.Random(7), data, "json") for _ in range(3)]
     assert any(not is_json(mutate(random.Random(s), data, "json")) for s in range(50))
+
+
+def test_what_the_fuzzer_found_stays_fixed(tmp_path: Path) -> None:
+    """Cases the mutator found, kept as they were (seed 13: a v1 specfile with no node)."""
+    from vbridge.adapters.spack import read_specfile
+
+    spec = tmp_path / ".spack" / "spec.json"
+    spec.parent.mkdir()
+    spec.write_text('{"spec": [], "buildcache_layout_version": 2}')
+    with pytest.raises(VbridgeError, match="Spack specfile without nodes"):
+        read_specfile(spec, root_only=True)
