@@ -38,6 +38,7 @@ def test_wheel_ships_templates_data_and_entry_points(tmp_path: Path) -> None:
     assert entry_points["conda"]["vbridge"] == "vbridge.integrations.conda.plugin"
     assert dict(entry_points["variant_plugins"]) == {
         "vbridge_blas_lapack": "vbridge.variant_plugin:blas_lapack",
+        "vbridge_hdf5": "vbridge.variant_plugin:hdf5",
         "vbridge_mpi": "vbridge.variant_plugin:mpi",
         "vbridge_openmp": "vbridge.variant_plugin:openmp",
     }
