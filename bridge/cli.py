@@ -228,7 +228,8 @@ CandidateOpt = Annotated[
 
 
 def _target_python(python: str | None) -> str:
-    """The interpreter the pip gate acts on: --python, the active venv/conda, or this one."""
+    """The interpreter the pip gate acts on: --python, the active venv/conda, or the
+    one of the pip on PATH."""
     from vbridge.integrations.pip_gate import target_python
 
     return target_python(python)
@@ -311,81 +312,22 @@ def check(
     raise typer.Exit(verdict.exit_code)
 
 
-pip_app = typer.Typer(
-    name="pip",
-    help="pip behind the gate: check what pip would install or remove before it changes "
-    "anything. Other pip commands (list, show, freeze, download, ...) run pip unchanged, "
-    "for the same interpreter.",
-    no_args_is_help=True,
-    add_completion=False,
-    rich_markup_mode=None,
+@app.command(
+    "pip",
+    context_settings={
+        "allow_extra_args": True,
+        "ignore_unknown_options": True,
+        "help_option_names": [],
+    },
+    add_help_option=False,
 )
-app.add_typer(pip_app, name="pip")
+def pip_command(ctx: typer.Context) -> None:
+    """pip itself, checked before it changes an environment: `vbridge pip ARGS...` means
+    what `pip ARGS...` means (install and uninstall go through the gate; --vbridge-force,
+    --vbridge-warn-only are vbridge's). `vbridge pip --help` is pip's help."""
+    from vbridge.entry_point import run_pip
 
-
-@pip_app.command(
-    "install",
-    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-)
-def pip_install(
-    ctx: typer.Context,
-    python: Annotated[
-        Optional[str],  # noqa: UP045
-        typer.Option("--python", help="Install into this interpreter's environment."),
-    ] = None,
-    force: Annotated[
-        bool, typer.Option("--force", help="Install even if the policy refuses.")
-    ] = False,
-    warn_only: Annotated[
-        bool, typer.Option("--warn-only", help="Turn refusals into warnings, then install.")
-    ] = False,
-) -> None:
-    """Run pip install ARGS after checking every wheel it would install.
-
-    pip resolves (dry run), vbridge downloads and reads each wheel once, decides, then
-    installs exactly those files with --no-deps, or refuses with exit status 1.
-    """
-    from vbridge.integrations.pip_gate import gate_install
-
-    args = list(ctx.args)
-    if not args:
-        raise _fail("give pip install arguments: vbridge pip install numpy")
-    code = gate_install(
-        _target_python(python), args, force=force, warn_only=warn_only,
-        echo=lambda line: typer.echo(line, err=True),
-    )
-    raise typer.Exit(code)
-
-
-@pip_app.command(
-    "uninstall",
-    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-)
-def pip_uninstall(
-    ctx: typer.Context,
-    python: Annotated[
-        Optional[str],  # noqa: UP045
-        typer.Option("--python", help="Uninstall from this interpreter's environment."),
-    ] = None,
-    force: Annotated[
-        bool, typer.Option("--force", help="Uninstall even if the policy refuses.")
-    ] = False,
-) -> None:
-    """Run pip uninstall ARGS unless it would remove what conda, apt or Spack owns.
-
-    pip removes the copy Python imports; when another package manager installed it,
-    that manager's record would still list the deleted files: refused (exit status 1).
-    """
-    from vbridge.integrations.pip_gate import gate_uninstall
-
-    args = list(ctx.args)
-    if not args:
-        raise _fail("give pip uninstall arguments: vbridge pip uninstall six")
-    code = gate_uninstall(
-        _target_python(python), args, force=force,
-        echo=lambda line: typer.echo(line, err=True),
-    )
-    raise typer.Exit(code)
+    raise typer.Exit(run_pip(list(ctx.args)))
 
 
 def _debian_root(root: Path) -> Path:

@@ -14,9 +14,9 @@ command line, ``--help`` and mistakes included, goes to the typer app in
 ``scan`` calls for one environment: the same output without typer's start-up.
 ``vbridge --version`` prints the version without importing anything else.
 
-``vbridge pip COMMAND ...`` for a pip command that changes no environment (``list``,
-``show``, ``freeze``, ``download``...) runs pip itself, unchanged, for the interpreter
-the gated ``install``/``uninstall`` act on, so ``alias pip="vbridge pip"`` is safe.
+``vbridge pip ARGS...`` is pip's command line, every argument of it (``--help`` and
+``--version`` included), so it never reaches the typer app: :func:`run_pip` hands it to
+:func:`vbridge.integrations.pip_gate.run_vbridge_pip`.
 
 >>> link_script_command(["conda-post-link", "--strict", "--verbose"])
 ('post-link', {'strict': True, 'verbose': True, 'print_template': False})
@@ -39,7 +39,7 @@ __all__ = [
     "LINK_SCRIPT_FLAGS",
     "link_script_command",
     "main",
-    "pip_passthrough",
+    "run_pip",
 ]
 
 LINK_SCRIPT_COMMANDS: dict[str, Literal["post-link", "pre-unlink"]] = {
@@ -67,22 +67,16 @@ def link_script_command(
     return LINK_SCRIPT_COMMANDS[argv[0]], flags
 
 
-def pip_passthrough(argv: Sequence[str]) -> list[str] | None:
-    """The pip command line of ``vbridge pip COMMAND ...`` when pip runs it unchanged
-    (a command that changes no environment), else None.
+def run_pip(args: Sequence[str]) -> int:
+    """``vbridge pip ARGS``: pip's exit status, 1 on a refusal, 2 on bad input."""
+    from vbridge.errors import VbridgeError
+    from vbridge.integrations.pip_gate import run_vbridge_pip
 
-    >>> pip_passthrough(["pip", "list", "--format", "json"])
-    ['list', '--format', 'json']
-    >>> pip_passthrough(["pip", "install", "six"]) is None   # the gate
-    True
-    """
-    if len(argv) < 2 or argv[0] != "pip" or argv[1].startswith("-"):
-        return None
-    from vbridge.integrations.pip_gate import GATED_PIP_COMMANDS
-
-    if argv[1] in GATED_PIP_COMMANDS:
-        return None
-    return list(argv[1:])
+    try:
+        return run_vbridge_pip(args)
+    except VbridgeError as exc:
+        print(f"vbridge: {exc}", file=sys.stderr)
+        return exc.exit_code
 
 
 def main() -> None:
@@ -109,16 +103,8 @@ def _main() -> None:
 
         print(f"vbridge {__version__}")
         sys.exit(0)
-    passthrough = pip_passthrough(sys.argv[1:])
-    if passthrough is not None:
-        from vbridge.errors import VbridgeError
-        from vbridge.integrations.pip_gate import run_pip_unchanged
-
-        try:
-            sys.exit(run_pip_unchanged(passthrough))
-        except VbridgeError as exc:
-            print(f"vbridge: {exc}", file=sys.stderr)
-            sys.exit(exc.exit_code)
+    if sys.argv[1:2] == ["pip"]:
+        sys.exit(run_pip(sys.argv[2:]))
     command = link_script_command(sys.argv[1:])
     if command is not None:
         from vbridge.integrations.conda.link_scripts import run_link_script

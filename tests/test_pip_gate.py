@@ -89,7 +89,7 @@ def test_venv_numpy_then_scipy_notes_two_private_openblas(tmp_path: Path, house:
 
     # pip's own rule: an installed numpy satisfies `numpy`; nothing changes.
     satisfied = _gate(python, "numpy")
-    assert satisfied.returncode == 0 and "nothing to install" in satisfied.stderr
+    assert satisfied.returncode == 0 and "Requirement already satisfied" in satisfied.stderr
     # pip's failures pass through: its message, its exit status.
     failed = _gate(python, "numpy==0.0.0.1")
     pip_failed = subprocess.run(
@@ -109,10 +109,10 @@ def test_venv_numpy_then_scipy_notes_two_private_openblas(tmp_path: Path, house:
     assert "numpy.libs/libscipy_openblas" in note and "scipy.libs/libscipy_openblas" in note
     assert "nothing to do" in note
     assert "refusing" not in result.stderr and "warning:" not in result.stderr
-    # pip installed the very file vbridge downloaded and read: no second resolution.
+    # pip installed the very file vbridge downloaded and read, offline.
     processing = [line for line in result.stdout.splitlines() if line.startswith("Processing")]
     assert len(processing) == 1 and "vbridge-pip-" in processing[0]
-    assert "/downloads/scipy-" in processing[0]
+    assert "/wheels/scipy-" in processing[0]
     assert list(_site(venv).glob("scipy-*.dist-info"))
     assert not list(_site(venv).glob("scipy/__pycache__"))
 
@@ -127,13 +127,14 @@ def test_venv_numpy_then_scipy_notes_two_private_openblas(tmp_path: Path, house:
     assert {e["field"] for e in finding["evidence"]} == {"extra.bundled"}
 
 
-@pytest.mark.parametrize("args", [["--report", "r.json", "six"], ["-e", "."]])
-def test_options_the_gate_cannot_honour_are_one_line(tmp_path: Path, args: list[str]) -> None:
-    python = gateenv.make_venv(tmp_path / "venv", pip=False)
-    result = _gate(python, *args)
-    assert result.returncode == 2
-    (line,) = result.stderr.splitlines()
-    assert line.startswith("vbridge: ") and "run pip directly" in line
+def test_an_editable_install_is_one_line(tmp_path: Path) -> None:
+    python = _venv_with_setuptools(tmp_path / "venv")
+    project = _source_project(tmp_path / "src" / "vbridge-edit-demo", "vbridge-edit-demo", "0.1")
+    result = _gate(python, "--no-build-isolation", "--no-index", "-e", str(project))
+    assert result.returncode == 2, result.stdout + result.stderr
+    (line,) = [x for x in result.stderr.splitlines() if x.startswith("vbridge: ")]
+    assert "run pip directly" in line
+    assert not list(_site(tmp_path / "venv").glob("vbridge_edit_demo*"))
 
 
 # --- 3. a conda prefix (py-rattler) with MKL ----------------------------------------------
@@ -151,16 +152,16 @@ def test_conda_prefix_refuses_numpy_and_warns_on_scipy(
 
     # pip's own rule: an installed numpy satisfies `numpy`; nothing would change.
     plain = _gate(python, "numpy")
-    assert plain.returncode == 0 and "nothing to install" in plain.stderr
+    assert plain.returncode == 0 and "Requirement already satisfied" in plain.stderr
 
     refused = _gate(python, "--upgrade", "numpy==2.4.6")
     assert refused.returncode == 1, refused.stdout + refused.stderr
-    (line,) = refused.stderr.splitlines()
+    (line,) = [x for x in refused.stderr.splitlines() if x.startswith("refusing:")]
     assert line.startswith("refusing: pip would replace numpy 1.26.4, installed by conda (")
     assert "build py311h64a7726_0" in line
     assert "BLAS/LAPACK provider: MKL via libblas 3.9.0 20_linux64_mkl" in line
     assert "with numpy 2." in line and "(bundled OpenBLAS)" in line
-    assert line.endswith("Use conda to change numpy, or pass --force.")
+    assert line.endswith("Use conda to change numpy, or pass --vbridge-force.")
     assert refused.stdout == ""  # pip never ran its install
     assert gateenv.listing(prefix) == before
 
@@ -177,7 +178,7 @@ def test_conda_prefix_refuses_numpy_and_warns_on_scipy(
         k: v for k, v in before.items() if k.startswith("conda-meta")
     }
 
-    forced = _gate(python, "--force", "--no-compile", "--upgrade", "numpy==2.4.6")
+    forced = _gate(python, "--vbridge-force", "--no-compile", "--upgrade", "numpy==2.4.6")
     assert forced.returncode == 0, forced.stdout + forced.stderr
     assert "forced past a refusal: pip would replace numpy 1.26.4" in forced.stderr
     assert not (_site(prefix) / "numpy-1.26.4.dist-info").exists()
@@ -208,11 +209,11 @@ def test_conda_dependents_pinned_to_numpy_1_break(
         "scipy 1.11.4 (conda, py311h64a7726_0) needs numpy >=1.23.5,<2.0a0." in line
     )
 
-    # --warn-only: the same finding as a warning, and pip installs.
+    # --vbridge-warn-only: the same finding as a warning, and pip installs.
     before_meta = {
         k: v for k, v in gateenv.listing(prefix).items() if k.startswith("conda-meta")
     }
-    warned = _gate(python, "--warn-only", "--no-compile", str(numpy_wheel))
+    warned = _gate(python, "--vbridge-warn-only", "--no-compile", str(numpy_wheel))
     assert warned.returncode == 0, warned.stdout + warned.stderr
     assert "warning: pip would replace numpy 1.26.4" in warned.stderr
     assert list(_site(prefix).glob(f"numpy-{_wheel_version(numpy_wheel)}.dist-info"))
@@ -374,7 +375,7 @@ def test_debian_venv_refuses_numpy2_over_apt_numpy(tmp_path: Path) -> None:
         f"scipy 1.10.1 (apt, python3-scipy {scipy_version}) needs python3-numpy-abi9 "
         "(numpy <2)" in line
     )
-    assert line.endswith("Use apt to change numpy, or pass --force.")
+    assert line.endswith("Use apt to change numpy, or pass --vbridge-force.")
     assert gateenv.listing(venv) == before
 
     ok = _gate(python, "--no-compile", "requests==2.32.3")
@@ -454,17 +455,20 @@ def _venv_with_setuptools(path: Path) -> Path:
 
 
 @pytest.mark.network
-def test_a_project_directory_is_built_once_and_that_wheel_installed(tmp_path: Path) -> None:
+def test_a_project_directory_is_checked_then_installed_as_pip_would(tmp_path: Path) -> None:
+    """The wheel the gate builds to check it is not what lands: pip installs the
+    directory the user named, so direct_url.json names that directory, as plain pip's."""
     python = _venv_with_setuptools(tmp_path / "venv")
     project = _source_project(tmp_path / "src" / "vbridge-local-demo", "vbridge-local-demo", "0.1")
 
     result = _gate(python, "--no-build-isolation", "--no-index", "--no-compile", str(project))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "refusing" not in result.stderr
-    processing = [line for line in result.stdout.splitlines() if line.startswith("Processing")]
-    assert len(processing) == 1 and "vbridge-pip-" in processing[0]
-    assert "/built-0/vbridge_local_demo-0.1-py3-none-any.whl" in processing[0]
-    assert list(_site(tmp_path / "venv").glob("vbridge_local_demo-0.1.dist-info"))
+    assert "/built-0/vbridge_local_demo-0.1-py3-none-any.whl" in result.stderr  # checked
+    (dist_info,) = _site(tmp_path / "venv").glob("vbridge_local_demo-0.1.dist-info")
+    direct = json.loads((dist_info / "direct_url.json").read_text())
+    assert direct["url"] == project.as_uri() and "dir_info" in direct
+    assert (dist_info / "REQUESTED").exists()
 
 
 @NEEDS_APT
@@ -510,7 +514,7 @@ def test_conda_owned_numpy_is_not_removed_by_pip(
     assert "BLAS/LAPACK provider: MKL via libblas 3.9.0 20_linux64_mkl" in line
     assert "conda would still list it, its files gone" in line
     assert "conda packages that need it: scipy 1.11.4" in line
-    assert line.endswith("Use conda to remove numpy, or pass --force.")
+    assert line.endswith("Use conda to remove numpy, or pass --vbridge-force.")
     assert refused.stdout == ""  # pip never ran
     # Named in a requirements file: the same.
     requirements = tmp_path / "remove.txt"
@@ -528,7 +532,7 @@ def test_conda_owned_numpy_is_not_removed_by_pip(
     assert not list(_site(prefix).glob("six-*.dist-info"))
 
     # --force: pip removes conda's numpy; conda's record stays, and vbridge says so.
-    forced = _uninstall(python, "--force", "-y", "numpy")
+    forced = _uninstall(python, "--vbridge-force", "-y", "numpy")
     assert forced.returncode == 0, forced.stdout + forced.stderr
     assert forced.stderr.startswith("forced past a refusal: pip would remove numpy 1.26.4")
     assert not (_site(prefix) / "numpy-1.26.4.dist-info").exists()

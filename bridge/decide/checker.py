@@ -293,7 +293,7 @@ def check_removals(
         if dependents:
             more = f" and {len(dependents) - 5} more" if len(dependents) > 5 else ""
             message += f"{eco} packages that need it: {', '.join(dependents[:5])}{more}. "
-        message += f"Use {eco} to remove {dist.name}, or pass --force."
+        message += f"Use {eco} to remove {dist.name}, or pass --vbridge-force."
         evidence = tuple(ev[0] for ev in list(dist.properties.values())[:1])
         findings.append(Finding(severity, "removed-foreign", message, (dist.name,), evidence))
     return Verdict(_ordered(findings))
@@ -340,7 +340,7 @@ def _ownership(
             message += f"{eco} would still list {dist.name} {dist.version}, its files gone. "
         else:
             message += f"Python would import it instead of {eco}'s {dist.name}. "
-        message += f"Use {eco} to change {dist.name}, or pass --force."
+        message += f"Use {eco} to change {dist.name}, or pass --vbridge-force."
         evidence = tuple(ev[0] for ev in list(dist.properties.values())[:1])
         out.append(Finding(severity, _CODES[action], message, (dist.name,), evidence))
     return out

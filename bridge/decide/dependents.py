@@ -338,7 +338,7 @@ def _todo(
             return (
                 f"Remove {unmet.copy.name} {unmet.copy.version} from {unmet.copy.layer} "
                 f"(pip uninstall {target}) so Python imports {eco}'s {target} "
-                f"{owned[0].version} again, or pass --force knowing it breaks"
+                f"{owned[0].version} again, or pass --vbridge-force knowing it breaks"
             )
         return f"Reinstall {target} with {eco}, or install a {target} that fits ({bound})"
     if unmet.copy is None:

@@ -165,6 +165,9 @@ class CouplingPolicy:
     # What venv installs into every environment it makes (its own pip): such a copy
     # shadowing the system's is expected.
     venv_seeds: frozenset[str] = frozenset()
+    # Severities of ownership.replace/shadow and dependents.broken that become lines of
+    # the constraints file plain pip reads (vbridge/destinations/pip_constraints.py).
+    pin_severities: frozenset[str] = frozenset({"refuse"})
 
     @classmethod
     def load(cls, prefix: Path | None = None) -> CouplingPolicy:
@@ -266,6 +269,12 @@ class CouplingPolicy:
             ),
             dependents_missing=_severity(dependents.get("missing"), f"{where}: dependents.missing"),
             venv_seeds=frozenset(map(str, data.get("venv", {}).get("seeds", ()))),
+            pin_severities=frozenset(
+                s for s in (
+                    _severity(v, f"{where}: constraints.pin")
+                    for v in data.get("constraints", {}).get("pin", ["refuse"])
+                ) if s is not None
+            ),
         )
 
     # --- reading distributions ----------------------------------------------------------

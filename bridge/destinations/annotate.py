@@ -864,7 +864,7 @@ def _sweep(root: Path, store: LedgerStore, ledger: Ledger) -> None:
 
 
 def _finish(store: LedgerStore, lock: EnvironmentLock, final: Ledger) -> None:
-    if final.distributions or final.edited:
+    if not final.is_empty():
         store.save(final)
         store.prune_backups(final)
         return

@@ -11,7 +11,14 @@ environment root, so a copied prefix keeps a valid ledger. ``ledger.json``::
          "files": {"lib/.../numpy-1.26.4.dist-info/variant.json": ["<sha256>"], ...},
          "dirs": ["lib/.../numpy-1.26.4.dist-info/sboms"],
          "edits": ["lib/.../numpy-1.26.4.dist-info/RECORD", "conda-meta/numpy-....json"]}},
-     "edited": {"lib/.../RECORD": {"original": "<sha256>", "written": ["<sha256>"]}, ...}}
+     "edited": {"lib/.../RECORD": {"original": "<sha256>", "written": ["<sha256>"]}, ...},
+     "environment": {"pip.conf": {"original": "<sha256>", "written": ["<sha256>"]},
+                     ".vbridge/constraints.txt": {"original": null, "written": [...]}}}
+
+``environment`` names files of the environment itself that vbridge writes or edits
+(pip's site configuration and the constraints file it names;
+:mod:`vbridge.destinations.pip_constraints`); ``original`` null: vbridge created it.
+The key is written only when it is not empty.
 
 It is an intent log: before a run touches any file, the ledger already names it, with
 every content vbridge may leave there (during an update: the old and the new one).
@@ -39,7 +46,15 @@ from vbridge.errors import RecordError, UnsafePath
 from vbridge.safefs import atomic_write, contained, read_bytes, sha256_hex
 from vbridge.typed_json import decode
 
-__all__ = ["FORMAT", "DistEntry", "EditEntry", "Ledger", "LedgerStore", "state_dir"]
+__all__ = [
+    "FORMAT",
+    "DistEntry",
+    "EditEntry",
+    "EnvironmentFileEntry",
+    "Ledger",
+    "LedgerStore",
+    "state_dir",
+]
 
 FORMAT = 1
 LEDGER_NAME = "ledger.json"
@@ -137,17 +152,43 @@ class EditEntry:
 
 
 @dataclass
+class EnvironmentFileEntry:
+    """A file of the environment vbridge writes (``original`` None: it created it)."""
+
+    original: str | None  # sha256 of the bytes before vbridge; backups/<original>
+    written: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"original": self.original, "written": sorted(set(self.written))}
+
+
+@dataclass
 class Ledger:
     distributions: dict[str, DistEntry] = field(default_factory=dict)
     edited: dict[str, EditEntry] = field(default_factory=dict)
+    environment: dict[str, EnvironmentFileEntry] = field(default_factory=dict)
+
+    def is_empty(self) -> bool:
+        """Whether nothing vbridge wrote is recorded."""
+        return not (self.distributions or self.edited or self.environment)
+
+    def originals(self) -> set[str]:
+        """The backups this ledger refers to."""
+        found = {e.original for e in self.edited.values()}
+        found.update(e.original for e in self.environment.values() if e.original)
+        return found
 
     def to_bytes(self) -> bytes:
         # Keys in sorted order throughout (the text json.dumps(sort_keys=True) gives).
-        document = {
+        document: dict[str, Any] = {
             "distributions": {k: v.to_dict() for k, v in sorted(self.distributions.items())},
             "edited": {k: v.to_dict() for k, v in sorted(self.edited.items())},
-            "format": FORMAT,
         }
+        if self.environment:
+            document["environment"] = {
+                k: v.to_dict() for k, v in sorted(self.environment.items())
+            }
+        document["format"] = FORMAT
         return (dumps(document, 2) + "\n").encode("utf-8")
 
     @classmethod
@@ -172,6 +213,10 @@ class Ledger:
                 for k, v in document.distributions.items()
             },
             edited={k: EditEntry(v.original, v.written) for k, v in document.edited.items()},
+            environment={
+                k: EnvironmentFileEntry(v.original, v.written)
+                for k, v in document.environment.items()
+            },
         ).checked(where)
 
     def checked(self, where: Path) -> Ledger:
@@ -196,6 +241,10 @@ class Ledger:
             _check_path(where, path)
             for digest in [edit.original, *edit.written]:
                 _check_digest(where, digest)
+        for path, env_file in self.environment.items():
+            _check_path(where, path)
+            for digest in [*([env_file.original] if env_file.original else []), *env_file.written]:
+                _check_digest(where, digest)
         return self
 
     def __eq__(self, other: object) -> bool:
@@ -217,6 +266,11 @@ class _EditFields(msgspec.Struct, forbid_unknown_fields=True):
     written: list[str] = []
 
 
+class _EnvironmentFileFields(msgspec.Struct, forbid_unknown_fields=True):
+    original: str | None = None
+    written: list[str] = []
+
+
 class _LedgerFile(msgspec.Struct, forbid_unknown_fields=True):
     """``ledger.json`` as vbridge reads it: every field typed, and no field it does not
     know (a damaged key would otherwise make vbridge forget what it wrote)."""
@@ -224,6 +278,7 @@ class _LedgerFile(msgspec.Struct, forbid_unknown_fields=True):
     format: int
     distributions: dict[str, _DistFields] = {}
     edited: dict[str, _EditFields] = {}
+    environment: dict[str, _EnvironmentFileFields] = {}
 
 
 @dataclass
@@ -312,7 +367,7 @@ class LedgerStore:
 
     def prune_backups(self, ledger: Ledger) -> None:
         """Remove backups no ledger entry refers to."""
-        wanted = {e.original for e in ledger.edited.values()}
+        wanted = ledger.originals()
         try:
             names = os.listdir(self.backups)
         except FileNotFoundError:
