@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from timing import PYTHON, VBRIDGE, machine, report, time_command, work_directory
+from timing import VBRIDGE, machine, report, time_command, work_directory
 
 
 def _fresh_venv(path: Path) -> None:

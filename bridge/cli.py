@@ -820,6 +820,8 @@ def annotate(
         if not as_json:
             for result in done:
                 _print_changes(result, "annotate")
+        if not only:
+            _write_pip_constraints(env, dry_run, as_json, wait)
         if variants_toml:
             _write_variants_toml(env, dry_run, as_json, wait)
     if as_json:
@@ -854,6 +856,7 @@ def clean(
     for root, root_only in scopes.items():
         if not only and root_only is None:
             _remove_variants_toml(root, dry_run, as_json, wait)
+            _remove_pip_constraints(root, dry_run, as_json, wait)
         done: list[CleanResult] | None = None
         if not _is_conda_prefix(root):
             from vbridge.integrations.spack_store import clean_spack
@@ -930,6 +933,23 @@ def _variant_layout(value: str | None) -> Layout | None:
         if value == layout:
             return layout
     raise _fail(f"--variant-json {value}: unknown layout; use one of {', '.join(LAYOUTS)}")
+
+
+def _write_pip_constraints(env: Environment, dry_run: bool, as_json: bool, wait: float) -> None:
+    """``annotate``: the constraints file plain pip reads, and the site pip.conf naming
+    it (one line per file changed; on stderr with --json)."""
+    from vbridge.destinations.pip_constraints import write_pip_constraints
+
+    for line in write_pip_constraints(env, dry_run=dry_run, wait=wait).report_lines():
+        typer.echo(line, err=as_json)
+
+
+def _remove_pip_constraints(root: Path, dry_run: bool, as_json: bool, wait: float) -> None:
+    """``clean``: pip.conf back to its original bytes, the constraints file removed."""
+    from vbridge.destinations.pip_constraints import remove_pip_constraints
+
+    for line in remove_pip_constraints(root, dry_run=dry_run, wait=wait).report_lines():
+        typer.echo(line, err=as_json)
 
 
 def _write_variants_toml(env: Environment, dry_run: bool, as_json: bool, wait: float) -> None:

@@ -43,7 +43,7 @@ from typing import Literal
 
 from vbridge.destinations.envlock import EnvironmentLock
 from vbridge.destinations.ledger import EnvironmentFileEntry, Ledger, LedgerStore
-from vbridge.errors import RecordError
+from vbridge.errors import RecordError, VbridgeError
 from vbridge.model import Distribution, Environment
 from vbridge.safefs import atomic_write, contained, read_bytes, remove_file, sha256_hex
 
@@ -416,9 +416,9 @@ def inherited_constraints(
     if environ.get("PIP_CONFIG_FILE") != os.devnull:
         for path, variant in _config_files(environ):
             try:
-                data = path.read_bytes() if path.is_file() else None
-            except OSError:
-                data = None
+                data = read_bytes(path)
+            except (OSError, VbridgeError):
+                data = None  # pip could not read it either
             files.append((path, variant, data))
     files.append((site_pip_conf, "site", site_original))
     chosen: tuple[str, str] | None = None
@@ -521,7 +521,7 @@ def write_pip_constraints(
     contained(root, conf_path)
 
     def plan(ledger: Ledger) -> tuple[bytes | None, bytes | None, bytes, bytes]:
-        current = read_bytes(conf_path)
+        current = read_bytes(conf_path, root=root)
         base = _site_base(store, ledger, current)
         chained = inherited_constraints(conf_path, base, environ)
         result.chained = [value for value, _ in chained]
@@ -529,15 +529,17 @@ def write_pip_constraints(
         return current, base, pip_conf_with(base, str(constraints)), text
 
     def report(current: bytes | None, conf: bytes, text: bytes) -> None:
-        old = read_bytes(constraints)
+        old = read_bytes(constraints, root=root)
         result.changes = [(constraints, _action(old, text)), (conf_path, _action(current, conf))]
 
     if dry_run:
         current, _base, conf, text = plan(store.load())
         report(current, conf, text)
         return result
+    store.check()
     store.directory.mkdir(parents=True, exist_ok=True)
     with EnvironmentLock(store.lock_path, wait=wait):
+        store.check()
         ledger = store.load()
         current, base, conf, text = plan(ledger)
         report(current, conf, text)
@@ -574,6 +576,7 @@ def remove_pip_constraints(
     root = Path(os.path.abspath(root))
     result = PipConstraintsResult(root, dry_run)
     store = LedgerStore.of(root)
+    store.check()
     if not store.path.exists():
         return result
     ledger = store.load()
@@ -586,7 +589,7 @@ def remove_pip_constraints(
 
     def plan() -> tuple[bytes | None, bytes | None, Action]:
         """(current, target: None = remove, action) for pip.conf."""
-        current = read_bytes(conf_path)
+        current = read_bytes(conf_path, root=root)
         entry = entries.get(PIP_CONF)
         if entry is None or current is None:
             return current, current, "unchanged"
@@ -614,11 +617,13 @@ def remove_pip_constraints(
     _current, target, action = plan()
     result.changes.append((conf_path, action))
     constraints = _constraints_path(root)
-    if read_bytes(constraints) is not None:
+    if read_bytes(constraints, root=root) is not None:
         result.changes.insert(0, (constraints, "remove"))
     if dry_run:
         return result
+    store.check()
     with EnvironmentLock(store.lock_path, wait=wait):
+        store.check()
         if action in ("restore", "update") and target is not None:
             atomic_write(conf_path, target, root)
         elif action == "remove":

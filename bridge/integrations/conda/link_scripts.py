@@ -539,7 +539,25 @@ def run_post_link(request: PostLinkRequest, *, dry_run: bool = False) -> PostLin
     if targets:
         annotate_environment(env, only=targets, dry_run=dry_run, wait=30.0)
         outcome.annotated.extend(targets)
+        _refresh_pip_constraints(prefix, dry_run)
     return outcome
+
+
+def _refresh_pip_constraints(prefix: Path, dry_run: bool) -> None:
+    """Plain pip's constraints file, where vbridge keeps one: rewritten from a scan of
+    the whole prefix (its pins name every conda-owned distribution), after the record
+    of this package is written."""
+    from vbridge.destinations.pip_constraints import pip_constraints_written
+
+    if not pip_constraints_written(prefix):
+        return  # none kept here: the per-package run stays as cheap as it was
+    from vbridge.adapters import conda
+    from vbridge.destinations.pip_constraints import write_pip_constraints
+    from vbridge.scan import scan_environment
+
+    write_pip_constraints(
+        scan_environment(prefix, adapters=[conda.ADAPTER]), dry_run=dry_run, wait=30.0
+    )
 
 
 def _record_dists(prefix: Path, paths: Sequence[Path]) -> list[Path]:

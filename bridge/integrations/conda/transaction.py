@@ -216,6 +216,7 @@ class SyncOutcome:
     cleaned: list[str] = field(default_factory=list)  # distributions vbridge's files left
     problems: list[str] = field(default_factory=list)
     variants_toml: str = ""  # what happened to variants.toml, if vbridge keeps one
+    pip_constraints: list[str] = field(default_factory=list)  # constraints/pip.conf changed
 
     def summary(self) -> str:
         """One line for conda's output.
@@ -278,13 +279,15 @@ def sync_transaction(
 
     One annotate run limited to the affected distributions plus those the transaction
     removed (annotate undoes vbridge's files where the package is gone), then
-    ``variants.toml`` refreshed if vbridge keeps one there. ``wait`` is how long to
+    ``variants.toml`` refreshed if vbridge keeps one there, and plain pip's constraints
+    file (:mod:`vbridge.destinations.pip_constraints`) rewritten. ``wait`` is how long to
     queue behind another vbridge run on the prefix. Raises
     :class:`vbridge.errors.VbridgeError` subclasses on bad input (not a prefix,
     read-only, locked); the conda plugin turns them into one line.
     """
     from vbridge.decide.assess import assess_environment
     from vbridge.destinations.annotate import annotate_environment
+    from vbridge.destinations.pip_constraints import write_pip_constraints
     from vbridge.integrations.variants_toml import variants_toml_is_ours, write_variants_toml
     from vbridge.scan import scan_environment
 
@@ -318,4 +321,8 @@ def sync_transaction(
                 bucket.append(change_.distribution)
     if variants_toml_is_ours(prefix):
         outcome.variants_toml = write_variants_toml(env, dry_run=dry_run, wait=wait).line()
+    # Plain pip's constraints follow every transaction (a BLAS switch, an upgrade).
+    pip = write_pip_constraints(env, dry_run=dry_run, wait=wait)
+    outcome.pip_constraints = [str(path) for path, _action in pip.changed]
+    outcome.problems.extend(pip.notes)
     return outcome
