@@ -17,6 +17,7 @@ import condaenv
 import gateenv
 import pytest
 from conftest import run_vbridge
+from debian_root import debian_installed
 from vbridge.destinations.pip_constraints import (
     inherited_constraints,
     pip_conf_with,
@@ -256,3 +257,43 @@ def test_nothing_is_written_for_a_directory_no_python_runs_from(
     assert result.returncode == 0, result.stderr
     assert not (prefix / "pip.conf").exists()
     assert not (prefix / ".vbridge" / "constraints.txt").exists()
+
+
+def _apt_get(*args: str) -> None:
+    subprocess.run(
+        ["apt-get", "-y", "-q", *args], check=True, capture_output=True,
+        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"}, timeout=600,
+    )
+
+
+@pytest.mark.debian
+@pytest.mark.root
+@pytest.mark.network
+@pytest.mark.skipif(not _debian_ready(), reason="needs Debian's python3-numpy and python3-venv")
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root (apt-get)")
+def test_the_file_follows_apt_through_vbridge_sync(tmp_path: Path) -> None:
+    """apt installs a Python package (run under flock /tmp/vbridge-system.lock): the
+    sync apt's hook runs rewrites the venv's constraints; removing it takes the pin out.
+    The package is removed again at the end, whatever happens."""
+    if debian_installed("python3-iniconfig"):
+        pytest.skip("python3-iniconfig is installed already; this test installs and removes it")
+    venv = tmp_path / "venv"
+    python = gateenv.make_venv(venv, gateenv.DEBIAN_PYTHON, system_site=True)
+    assert run_vbridge("annotate", "--python", str(python)).returncode == 0
+    assert not any(x.startswith("iniconfig==") for x in _lines(venv))
+    try:
+        _apt_get("install", "--no-install-recommends", "python3-iniconfig")
+        synced = run_vbridge("sync")
+        assert synced.returncode == 0, synced.stdout + synced.stderr
+        assert f"{venv}/.vbridge/constraints.txt" in synced.stdout
+        (pin,) = [x for x in _lines(venv) if x.startswith("iniconfig==")]
+        assert "# apt python3-iniconfig " in pin
+        before = gateenv.listing(venv)
+        refused = _pip(python, "install", "--no-compile", "iniconfig==2.0.0")
+        assert refused.returncode == 1, refused.stdout + refused.stderr
+        assert gateenv.listing(venv) == before
+    finally:
+        _apt_get("remove", "python3-iniconfig")
+        run_vbridge("sync")
+    assert not any(x.startswith("iniconfig==") for x in _lines(venv))
+    assert run_vbridge("clean", str(venv)).returncode == 0

@@ -127,6 +127,7 @@ def test_venv_numpy_then_scipy_notes_two_private_openblas(tmp_path: Path, house:
     assert {e["field"] for e in finding["evidence"]} == {"extra.bundled"}
 
 
+@pytest.mark.network
 def test_an_editable_install_is_one_line(tmp_path: Path) -> None:
     python = _venv_with_setuptools(tmp_path / "venv")
     project = _source_project(tmp_path / "src" / "vbridge-edit-demo", "vbridge-edit-demo", "0.1")

@@ -34,6 +34,7 @@ b''
 from __future__ import annotations
 
 import configparser
+import json
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -49,6 +50,7 @@ from vbridge.safefs import atomic_write, contained, read_bytes, remove_file, sha
 
 __all__ = [
     "CONSTRAINTS_NAME",
+    "DEBIAN_REGISTRY",
     "PIP_CONF",
     "ConstraintLine",
     "PipConstraintsResult",
@@ -59,6 +61,7 @@ __all__ = [
     "pip_conf_without",
     "pip_constraints_written",
     "remove_pip_constraints",
+    "sync_debian_environments",
     "write_pip_constraints",
 ]
 
@@ -486,6 +489,25 @@ def _site_base(store: LedgerStore, ledger: Ledger, current: bytes | None) -> byt
     return pip_conf_without(current, before, str(_constraints_path(store.root)))
 
 
+def _owner_of(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_uid, st.st_gid
+
+
+def _give_back(owner: tuple[int, int] | None, *paths: Path) -> None:
+    """Files root rewrote in someone's environment (apt's hook) stay theirs."""
+    if owner is None or os.geteuid() != 0 or owner == (0, 0):
+        return
+    for path in paths:
+        try:
+            os.chown(path, *owner)
+        except OSError:
+            continue
+
+
 def _action(old: bytes | None, new: bytes) -> Action:
     return "unchanged" if old == new else ("create" if old is None else "update")
 
@@ -497,12 +519,15 @@ def write_pip_constraints(
     wait: float = 0.0,
     environ: Mapping[str, str] = os.environ,
     policy: object | None = None,
+    registry: Path | None = None,
 ) -> PipConstraintsResult:
     """Write ``.vbridge/constraints.txt`` from ``env`` and point ``pip.conf`` at it.
 
     Nothing is written for a directory that is no interpreter's ``sys.prefix`` (a Spack
     install tree, the Debian system). With no line to write, a file vbridge wrote
-    before is removed as by :func:`remove_pip_constraints`.
+    before is removed as by :func:`remove_pip_constraints`. An environment whose lines
+    name what apt owns is registered in ``registry`` (:data:`DEBIAN_REGISTRY`), so
+    apt's hook (``vbridge sync``) rewrites them after every dpkg run.
     """
     root = Path(os.path.abspath(env.path))
     result = PipConstraintsResult(root, dry_run)
@@ -536,6 +561,8 @@ def write_pip_constraints(
         current, _base, conf, text = plan(store.load())
         report(current, conf, text)
         return result
+    apt_owned = any(line.comment.startswith("apt ") for line in lines)
+    _register(root, apt_owned, registry or DEBIAN_REGISTRY, result.notes)
     store.check()
     store.directory.mkdir(parents=True, exist_ok=True)
     with EnvironmentLock(store.lock_path, wait=wait):
@@ -555,8 +582,10 @@ def write_pip_constraints(
         text_entry = ledger.environment.setdefault(key, EnvironmentFileEntry(None))
         text_entry.written.append(sha256_hex(text))
         store.save(ledger)
+        owner = _owner_of(conf_path) or _owner_of(root)
         atomic_write(constraints, text, root)
         atomic_write(conf_path, conf, root)
+        _give_back(owner, constraints, conf_path, store.path)
         conf_entry.written = [sha256_hex(conf)]
         text_entry.written = [sha256_hex(text)]
         store.save(ledger)
@@ -629,6 +658,7 @@ def remove_pip_constraints(
         elif action == "remove":
             remove_file(conf_path, root)
         remove_file(constraints, root)
+        _register(root, False, DEBIAN_REGISTRY, [])
         ledger = store.load()
         for key in entries:
             ledger.environment.pop(key, None)
@@ -642,3 +672,63 @@ def refresh_pip_constraints(
 ) -> list[PipConstraintsResult]:
     """:func:`write_pip_constraints` for each environment that is a Python prefix."""
     return [write_pip_constraints(env, wait=wait) for env in envs]
+
+
+# --------------------------------------------------------------------------------------
+# Debian venvs: apt's hook keeps them current
+
+
+# Environments whose constraints name what apt owns (venvs over Debian's python), so that
+# `vbridge sync` (apt's DPkg::Post-Invoke hook) rewrites theirs after every dpkg run.
+DEBIAN_REGISTRY = Path("/var/lib/vbridge/pip-constraints.json")
+
+
+def _registered(registry: Path) -> list[str]:
+    try:
+        data = read_bytes(registry)
+        document = json.loads(data) if data is not None else {}
+        return sorted({str(p) for p in document.get("environments", [])})
+    except (ValueError, AttributeError, TypeError, OSError, VbridgeError):
+        return []  # rewritten by the next registration
+
+
+def _register(root: Path, wanted: bool, registry: Path, notes: list[str]) -> None:
+    """Add ``root`` to (or take it out of) the registry apt's hook reads."""
+    known = _registered(registry)
+    if (str(root) in known) == wanted:
+        return
+    names = sorted({*known, str(root)} if wanted else set(known) - {str(root)})
+    try:
+        registry.parent.mkdir(parents=True, exist_ok=True)
+        text = json.dumps({"format": 1, "environments": names}, indent=2) + "\n"
+        atomic_write(registry, text.encode("utf-8"), registry.parent)
+    except (OSError, VbridgeError):
+        if wanted:
+            notes.append(
+                f"{registry}: not writable, so apt's hook will not rewrite {root}'s "
+                "constraints; run `vbridge annotate` there after apt changes Python packages"
+            )
+
+
+def sync_debian_environments(
+    registry: Path = DEBIAN_REGISTRY, *, wait: float = 30.0
+) -> list[PipConstraintsResult]:
+    """``vbridge sync``: rewrite the constraints of every registered environment (a
+    venv over Debian's python) from a new scan; forget those gone or cleaned."""
+    from vbridge.scan import scan_python
+
+    results: list[PipConstraintsResult] = []
+    for name in _registered(registry):
+        root = Path(name)
+        python = root / "bin" / "python"
+        if not pip_constraints_written(root) or not python.exists():
+            _register(root, False, registry, [])
+            continue
+        try:
+            env = scan_python(str(python))
+            results.append(write_pip_constraints(env, wait=wait, registry=registry))
+        except VbridgeError as exc:
+            failed = PipConstraintsResult(root)
+            failed.notes.append(f"{root}: constraints not rewritten ({exc})")
+            results.append(failed)
+    return results

@@ -169,6 +169,7 @@ class SyncResult:
     cleaned: list[Path] = field(default_factory=list)  # orphaned dirs removed
     kept: list[tuple[Path, str]] = field(default_factory=list)  # orphans left, and why
     problems: list[str] = field(default_factory=list)
+    pip_constraints: list[str] = field(default_factory=list)  # venvs' files rewritten
 
     def summary(self) -> str:
         """One log line: ``sync / apt=38 writer=absent cleaned=[...]``."""
@@ -184,6 +185,8 @@ class SyncResult:
             parts.append(
                 "kept=[" + ", ".join(f"{p} ({why})" for p, why in self.kept) + "]"
             )
+        if self.pip_constraints:
+            parts.append(f"pip_constraints=[{', '.join(self.pip_constraints)}]")
         if self.problems:
             parts.append(f"problems={len(self.problems)}")
         return " ".join(parts)
@@ -255,6 +258,13 @@ def sync_debian(root: Path = Path("/"), writer: ModuleType | None = None) -> Syn
         result.written = _describe(module.annotate_environment(env))
     _remove_orphaned(root, env, added_files(), result)
     _write_state(root / STATE, current, result)
+    if root == Path("/"):
+        # venvs over Debian's python: plain pip's constraints name apt's packages.
+        from vbridge.destinations.pip_constraints import sync_debian_environments
+
+        for done in sync_debian_environments():
+            result.pip_constraints.extend(str(path) for path, _action in done.changed)
+            result.problems.extend(done.notes)
     return result
 
 

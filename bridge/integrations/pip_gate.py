@@ -538,7 +538,7 @@ def plan(target: PipTarget, parsed: ParsedPip, workdir: Path) -> list[Artifact]:
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     code = _run_pip(cmd, env)
     if code != 0:
-        raise PipFailed("pip could not resolve the requirements (see above)", code)
+        raise PipFailed("pip stopped before installing anything (see above)", code)
     data = json.loads(report.read_text(encoding="utf-8"))
     return [Artifact.from_report(item) for item in data.get("install", [])]
 
