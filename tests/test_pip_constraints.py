@@ -134,6 +134,9 @@ def test_plain_pip_keeps_conda_numpy_and_clean_gives_it_back(
     assert "blas_lapack :: provider :: mkl" in numpy_pin
     assert "pip must not replace it (ownership.replace = refuse)" in numpy_pin
     assert any(x.startswith("scipy==1.11.4  # conda scipy") for x in lines)
+    # The bound conda's scipy needs (vbridge.decide.dependents), a line of its own.
+    assert "numpy>=1.23.5,<2.0a0  # conda scipy 1.11.4 py311h64a7726_0 needs numpy " \
+        ">=1.23.5,<2.0a0 (dependents.broken = refuse)" in lines
     # Running annotate again changes nothing.
     again = run_vbridge("annotate", str(prefix))
     assert "constraints.txt" not in again.stdout and "pip.conf" not in again.stdout
@@ -144,7 +147,8 @@ def test_plain_pip_keeps_conda_numpy_and_clean_gives_it_back(
     assert "Requirement already satisfied: numpy" in upgrade.stdout
     refused = _pip(python, "install", "--no-compile", "numpy>=2")
     assert refused.returncode == 1, refused.stdout + refused.stderr
-    assert "The user requested (constraint) numpy==1.26.4" in refused.stdout + refused.stderr
+    said = refused.stdout + refused.stderr
+    assert "The user requested (constraint) numpy" in said and "==1.26.4" in said
     assert gateenv.listing(prefix) == before  # nothing changed
     ok = _pip(python, "install", "--no-compile", "iniconfig==2.0.0")
     assert ok.returncode == 0, ok.stdout + ok.stderr
@@ -232,6 +236,10 @@ def test_plain_pip_in_a_debian_venv_keeps_apt_numpy(tmp_path: Path) -> None:
     (numpy_pin,) = [x for x in _lines(venv) if x.startswith("numpy==")]
     assert numpy_pin.startswith(f"numpy=={version}  # apt python3-numpy ")
     assert "pip must not shadow it (ownership.shadow = refuse)" in numpy_pin
+    # Debian's scipy and h5py are built against python3-numpy-abi9: numpy<2 (the
+    # policy's [[abi]] table).
+    (bound,) = [x for x in _lines(venv) if x.startswith("numpy<2  # apt ")]
+    assert bound.endswith("needs python3-numpy-abi9 (dependents.broken = refuse)")
 
     before = gateenv.listing(venv)
     upgrade = _pip(python, "install", "--no-compile", "-U", "numpy")
