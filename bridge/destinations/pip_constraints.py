@@ -40,13 +40,16 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from vbridge.destinations.envlock import EnvironmentLock
 from vbridge.destinations.ledger import EnvironmentFileEntry, Ledger, LedgerStore
 from vbridge.errors import RecordError, VbridgeError
-from vbridge.model import Distribution, Environment
+from vbridge.model import Distribution, Environment, Requirement
 from vbridge.safefs import atomic_write, contained, read_bytes, remove_file, sha256_hex
+
+if TYPE_CHECKING:
+    from vbridge.decide.policy import CouplingPolicy
 
 __all__ = [
     "CONSTRAINTS_NAME",
@@ -176,44 +179,22 @@ def _inside(root: Path, path: str) -> bool:
     return True
 
 
-def _bound(req: object, policy: object) -> str | None:
-    """The PEP 440 bound a foreign dependent's requirement puts on pip, if any."""
-    from vbridge.decide.policy import CouplingPolicy
+def _bound(req: Requirement, policy: CouplingPolicy) -> str | None:
+    """The PEP 440 bound a foreign dependent's requirement puts on pip, if any: a conda
+    pin, a Spack link edge, a Debian ABI package (``numpy<2``); not a ``Requires-Dist``
+    (pip holds those itself), nor a version in an ecosystem's own words (Debian's
+    epochs, ``dependents.version_constraints``)."""
+    from vbridge.decide.dependents import requirement_bound
 
-    assert isinstance(policy, CouplingPolicy)
-    kind = getattr(req, "kind", "")
-    target = getattr(req, "target", "")
-    if kind == "abi":
-        # Any one of the ABI packages satisfies the dependent: a bound only when every
-        # alternative allows the same versions.
-        abi = set(getattr(req, "abi", ()))
-        specs = {
-            str(v.versions) for v in policy.abi if v.provides in abi and v.distribution == target
-        }
-        return specs.pop() if len(specs) == 1 and "" not in specs else None
-    if kind in ("requires-dist",):
-        return None  # pip holds Requires-Dist itself
-    if getattr(req, "ecosystem", "") not in policy.version_constraints and kind != "link":
-        return None  # versions in this ecosystem's words, not PEP 440 (Debian's epochs)
-    spec = getattr(req, "specifier", None)
-    return str(spec) if spec else None
+    if req.kind == "requires-dist":
+        return None
+    if req.kind not in ("abi", "link") and req.ecosystem not in policy.version_constraints:
+        return None
+    return requirement_bound(req, policy)
 
 
-def _foreign_requirements(env: Environment) -> Mapping[str, Sequence[object]]:
-    """Per distribution name, what foreign dependents require of it (issue 13's
-    ``requirements_on``; empty where that module is not available)."""
-    try:
-        from vbridge.decide.dependents import (  # type: ignore[import-not-found,unused-ignore]
-            requirements_on,
-        )
-    except ImportError:
-        return {}
-    found: Mapping[str, Sequence[object]] = requirements_on(env)
-    return found
-
-
-def _dependent_text(req: object, env: Environment) -> str:
-    key = str(getattr(req, "dependent", ""))
+def _dependent_text(req: Requirement, env: Environment) -> str:
+    key = req.dependent
     record = next((r for r in env.records if r.key == key), None)
     if record is None:
         return key
@@ -223,7 +204,9 @@ def _dependent_text(req: object, env: Environment) -> str:
     return text
 
 
-def constraint_lines(env: Environment, policy: object | None = None) -> list[ConstraintLine]:
+def constraint_lines(
+    env: Environment, policy: CouplingPolicy | None = None
+) -> list[ConstraintLine]:
     """The lines of the constraints file for ``env``, in a stable order.
 
     Each distribution conda, apt or Spack owns, where it is the copy Python imports,
@@ -232,11 +215,10 @@ def constraint_lines(env: Environment, policy: object | None = None) -> list[Con
     venv); each bound a foreign dependent needs (``dependents.broken``); only where the
     policy's severity is one of ``[constraints] pin``.
     """
-    from vbridge.decide.policy import CouplingPolicy
-
     if policy is None:
+        from vbridge.decide.policy import CouplingPolicy
+
         policy = CouplingPolicy.load(env.path)
-    assert isinstance(policy, CouplingPolicy)
     pins: list[ConstraintLine] = []
     bounds: list[ConstraintLine] = []
     loaded = _loaded(env)
@@ -258,14 +240,16 @@ def constraint_lines(env: Environment, policy: object | None = None) -> list[Con
             )
         )
     if policy.dependents_broken in policy.pin_severities:
-        for name, reqs in sorted(_foreign_requirements(env).items()):
+        from vbridge.decide.dependents import requirements_on
+
+        for name, reqs in sorted(requirements_on(env).items()):
             seen: set[str] = set()
             for req in reqs:
                 bound = _bound(req, policy)
                 if bound is None or bound in seen:
                     continue
                 seen.add(bound)
-                spec = str(getattr(req, "spec", ""))
+                spec = req.spec
                 bounds.append(
                     ConstraintLine(
                         name,
@@ -518,7 +502,7 @@ def write_pip_constraints(
     dry_run: bool = False,
     wait: float = 0.0,
     environ: Mapping[str, str] = os.environ,
-    policy: object | None = None,
+    policy: CouplingPolicy | None = None,
     registry: Path | None = None,
 ) -> PipConstraintsResult:
     """Write ``.vbridge/constraints.txt`` from ``env`` and point ``pip.conf`` at it.
