@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -368,8 +369,20 @@ def parse_node(
     )
 
 
+# A file changed within this long may change again with the same mtime and size (the
+# clock's tick): it is read afresh, never from the per-process caches below.
+_RACY_NS = 1_000_000_000
+
+
+def _cache_key(st: os.stat_result) -> tuple[int, int, int] | None:
+    """What identifies a file's content for the caches, or None when it is too fresh."""
+    if st.st_mtime_ns > time.time_ns() - _RACY_NS:
+        return None
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+
 @lru_cache(maxsize=32)
-def _load_json_cached(path: str, mtime_ns: int, size: int) -> Any:
+def _load_json_cached(path: str, key: tuple[int, int, int] | None) -> Any:
     return read_json(path, hint="")
 
 
@@ -377,7 +390,10 @@ def _load_json(path: Path) -> Any:
     """Parse a JSON file; a file is parsed once while it is unchanged."""
     try:
         st = path.stat()
-        return _load_json_cached(str(path), st.st_mtime_ns, st.st_size)
+        key = _cache_key(st)
+        if key is None:
+            return _load_json_cached.__wrapped__(str(path), None)
+        return _load_json_cached(str(path), key)
     except OSError as exc:
         raise RecordError(f"{path}: unreadable: {exc}") from exc
 
@@ -390,7 +406,7 @@ def _format_version(value: Any) -> int | None:
 
 
 @lru_cache(maxsize=64)
-def _read_specfile_cached(path: Path, mtime_ns: int, size: int) -> _SpecFile:
+def _read_specfile_cached(path: Path, key: tuple[int, int, int] | None) -> _SpecFile:
     return read_typed(path, _SpecFile, hint="")
 
 
@@ -402,7 +418,11 @@ def read_specfile(path: Path, root_only: bool = False) -> list[SpecNode]:
     """
     try:
         st = path.stat()
-        document = _read_specfile_cached(path, st.st_mtime_ns, st.st_size)
+        key = _cache_key(st)
+        if key is None:
+            document = _read_specfile_cached.__wrapped__(path, None)
+        else:
+            document = _read_specfile_cached(path, key)
     except OSError as exc:
         raise RecordError(f"{path}: unreadable: {exc}") from exc
     spec = document.spec
@@ -438,11 +458,16 @@ def read_database(path: Path) -> list[DatabaseEntry]:
         st = path.stat()
     except OSError as exc:
         raise RecordError(f"{path}: unreadable: {exc}") from exc
-    return list(_read_database_cached(path, st.st_mtime_ns, st.st_size))
+    key = _cache_key(st)
+    if key is None:
+        return list(_read_database_cached.__wrapped__(path, None))
+    return list(_read_database_cached(path, key))
 
 
 @lru_cache(maxsize=8)
-def _read_database_cached(path: Path, mtime_ns: int, size: int) -> tuple[DatabaseEntry, ...]:
+def _read_database_cached(
+    path: Path, state: tuple[int, int, int] | None
+) -> tuple[DatabaseEntry, ...]:
     data = read_regular(path, hint="")
     header = load_typed(data, _IndexHeader, path, hint="").database
     if header is None:

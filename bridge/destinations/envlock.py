@@ -45,7 +45,9 @@ class EnvironmentLock:
 
     def _open(self) -> int:
         try:
-            if os.path.isdir(self.path) and not os.path.islink(self.path):
+            if os.path.isdir(self.path):
+                # The environment directory, also when its name is a link (a Spack view
+                # is one): a flock writes nothing, so following it touches nothing.
                 return os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
             return os.open(
                 self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644

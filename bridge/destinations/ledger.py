@@ -365,6 +365,18 @@ class LedgerStore:
             return None  # a damaged backup is never restored
         return data
 
+    def settle(self, ledger: Ledger) -> None:
+        """Save ``ledger`` and drop unused backups; when nothing of vbridge's is left,
+        remove the ledger and the state directory instead (no empty state stays)."""
+        if not ledger.is_empty():
+            self.save(ledger)
+            self.prune_backups(ledger)
+            return
+        self.path.unlink(missing_ok=True)
+        self.prune_backups(ledger)
+        with contextlib.suppress(OSError):
+            self.directory.rmdir()  # only when empty: another writer's files stay
+
     def prune_backups(self, ledger: Ledger) -> None:
         """Remove backups no ledger entry refers to."""
         wanted = ledger.originals()

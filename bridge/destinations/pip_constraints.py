@@ -646,8 +646,7 @@ def remove_pip_constraints(
         ledger = store.load()
         for key in entries:
             ledger.environment.pop(key, None)
-        store.save(ledger)
-        store.prune_backups(ledger)
+        store.settle(ledger)
     return result
 
 
