@@ -401,10 +401,13 @@ ADAPTER = WheelBinaries()
 
 
 def inspect_wheel(wheel: Path) -> dict[str, object]:
-    """Facts of a wheel file, read from the zip without extracting it.
+    """Facts of a wheel file, read from the zip without extracting it (a compiled member
+    is decompressed once into a seekable copy, in memory up to 64 MiB).
 
     Raises ``ValueError`` (with the reason) for a file that is not a readable wheel.
     """
+    import shutil
+    import tempfile
     import zipfile  # only wheel files need it: not every scan's start-up
     import zlib
 
@@ -426,10 +429,16 @@ def inspect_wheel(wheel: Path) -> dict[str, object]:
         def needed_of(member: str) -> list[str]:
             try:
                 info = _bounded_member(archive, member)
-                # Streamed: the ELF reader seeks in the decompressed member, so memory
-                # stays bounded whatever its size.
-                with archive.open(info) as fh:
-                    return _elf_needed(fh)
+                # Decompressed once into a seekable copy: the ELF reader seeks backwards,
+                # and each backward seek in a zip stream decompresses the member again
+                # (13,052 seeks in scipy's wheel). In memory up to _SPOOL_BYTES, on disk
+                # beyond, so memory stays bounded whatever the member's size.
+                with archive.open(info) as fh, tempfile.SpooledTemporaryFile(
+                    max_size=_SPOOL_BYTES
+                ) as copy:
+                    shutil.copyfileobj(fh, copy, 1024 * 1024)
+                    copy.seek(0)
+                    return _elf_needed(copy)
             except ValueError:
                 raise
             except Exception as exc:  # a corrupt member: say which
@@ -466,6 +475,8 @@ def inspect_wheel(wheel: Path) -> dict[str, object]:
 # A wheel member vbridge reads: at most this large decompressed, and at most this many
 # times its compressed size (a real shared library compresses 2-5x; a zip bomb 1000x).
 MAX_MEMBER_BYTES = 8 * 1024**3
+# A wheel member's decompressed copy stays in memory up to this size (then a temp file).
+_SPOOL_BYTES = 64 * 1024**2
 MAX_METADATA_BYTES = 64 * 1024**2
 MAX_RATIO = 200
 _RATIO_FLOOR = 1024**2  # small members may compress as they like
