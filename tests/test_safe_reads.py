@@ -90,3 +90,14 @@ def test_every_json_failure_is_one_line_naming_the_file(data: bytes, problem: st
     assert str(info.value).startswith("conda-meta/x.json: ")
     assert problem in str(info.value)
     assert "\n" not in str(info.value)
+
+
+def test_a_file_longer_than_its_stat_size_is_read_whole_and_still_capped() -> None:
+    # /proc files say 0 bytes; what stat says is only where reading starts (a file
+    # that grows between the fstat and the read is the same case).
+    status = Path("/proc/self/status")
+    assert status.stat().st_size == 0
+    data = read_regular(status)
+    assert data.startswith(b"Name:") and data.endswith(b"\n") and len(data) > 100
+    with pytest.raises(UnreadableFile, match="more than 10 bytes"):
+        read_regular(status, limit=10)
