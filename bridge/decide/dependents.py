@@ -316,10 +316,20 @@ def _said_by(req: Requirement, env: Environment, record: InstallRecord | None) -
     return req.dependent
 
 
+def _first_owned(dists: Sequence[Distribution]) -> dict[str, Distribution]:
+    """Per record key, the first of ``dists`` that record owns (looked up once per
+    finding: a scan over every distribution per finding was quadratic)."""
+    first: dict[str, Distribution] = {}
+    for d in dists:
+        if d.owner_record is not None:
+            first.setdefault(d.owner_record.key, d)
+    return first
+
+
 def _todo(
     req: Requirement,
     unmet: Unmet,
-    dists: Sequence[Distribution],
+    first_owned: dict[str, Distribution],
     policy: CouplingPolicy,
     would: bool = False,
 ) -> str:
@@ -330,15 +340,12 @@ def _todo(
         return f"Ask for a {target} that fits instead ({bound}), or pass --force"
     if req.provider is not None:
         eco = req.provider.split(":", 1)[0]
-        owned = [
-            d for d in dists
-            if d.owner_record is not None and d.owner_record.key == req.provider
-        ]
-        if owned and unmet.copy is not None and unmet.copy is not owned[0]:
+        owned = first_owned.get(req.provider)
+        if owned is not None and unmet.copy is not None and unmet.copy is not owned:
             return (
                 f"Remove {unmet.copy.name} {unmet.copy.version} from {unmet.copy.layer} "
                 f"(pip uninstall {target}) so Python imports {eco}'s {target} "
-                f"{owned[0].version} again, or pass --vbridge-force knowing it breaks"
+                f"{owned.version} again, or pass --vbridge-force knowing it breaks"
             )
         return f"Reinstall {target} with {eco}, or install a {target} that fits ({bound})"
     if unmet.copy is None:
@@ -360,6 +367,7 @@ def dependent_findings(
     """
     dists = list(env.distributions if dists is None else dists)
     known = {u.key for u in before}
+    first_owned = _first_owned(dists)
     findings: list[Finding] = []
     for unmet in unmet_requirements(env, policy, dists):
         if unmet.key in known:
@@ -377,7 +385,7 @@ def dependent_findings(
                     severity,
                     "missing-dependency",
                     f"{who} needs {_spec_text(req, policy)}, which is not installed "
-                    f"({said}). {_todo(req, unmet, dists, policy)}.",
+                    f"({said}). {_todo(req, unmet, first_owned, policy)}.",
                     names,
                 )
             )
@@ -391,7 +399,7 @@ def dependent_findings(
                 severity,
                 "broken-dependent",
                 f"{who} needs {_spec_text(req, policy)}; {imports} {copy_text(unmet.copy)} "
-                f"({said}). {_todo(req, unmet, dists, policy)}.",
+                f"({said}). {_todo(req, unmet, first_owned, policy)}.",
                 names,
             )
         )
