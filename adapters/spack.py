@@ -35,7 +35,9 @@ same DAG hash; its ``INSTALLER`` says ``pip``, since Spack installs with pip.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
+import re
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -47,9 +49,10 @@ import msgspec
 from vbridge.adapters import Adapter
 from vbridge.errors import RecordError
 from vbridge.model import InstallRecord, RecordIndex, RecordProblem, Requirement
-from vbridge.safefs import read_json, read_regular
+from vbridge.safefs import open_regular, read_json, read_regular
 from vbridge.sitepackages import iter_metadata_dirs, split_metadata_dir_name
 from vbridge.typed_json import convert
+from vbridge.typed_json import decode as decode_typed
 from vbridge.typed_json import load as load_typed
 from vbridge.typed_json import read as read_typed
 
@@ -410,6 +413,78 @@ def _read_specfile_cached(path: Path, key: tuple[int, int, int] | None) -> _Spec
     return read_typed(path, _SpecFile, hint="")
 
 
+# How Spack writes a specfile (v2-v5), compact or indented:
+# ``{"spec": {"_meta": {...}, "nodes": [root, ...]}}``. The root node is a few KB at the
+# head of a file that holds the prefix's whole DAG (hundreds of KB).
+_SPECFILE_HEAD = re.compile(rb'\s*\{\s*"spec"\s*:\s*\{\s*"_meta"\s*:\s*')
+_SPECFILE_NODES = re.compile(rb'\s*,\s*"nodes"\s*:\s*\[\s*')
+_SPECFILE_NEXT_NODE = re.compile(rb"\s*[,\]]")
+_SPECFILE_TAIL = re.compile(rb"\]\s*\}\s*\}\s*\Z")  # the end of that layout: not truncated
+# The head is read in two steps: most roots end in the first (a few KB each on Spack's
+# own sites), bigger ones in the second; a root beyond that takes the whole read.
+_SPECFILE_HEAD_BYTES = (8 * 1024, 256 * 1024)
+_SPECFILE_TAIL_BYTES = 64
+_SPECFILE_META = dict[str, Any]
+_JSON_SCANNER = json.JSONDecoder()
+
+
+def _specfile_root(path: Path) -> SpecNode | None:
+    """The root node of a specfile read from its head (``_meta`` and the first node,
+    decoded as the whole read decodes them) and its last bytes (``]}}``: not truncated).
+
+    None when the file is laid out otherwise, its root does not fit in the head, or
+    anything in those bytes is amiss: :func:`read_specfile` then reads the whole file,
+    which reports the error. Bytes between the root node and the end are not read (the
+    other nodes of the DAG), so their damage does not stop the root being read.
+    """
+    try:
+        with open_regular(path, hint="") as fh:
+            fd = fh.fileno()
+            size = os.fstat(fd).st_size
+            tail = os.pread(fd, _SPECFILE_TAIL_BYTES, max(0, size - _SPECFILE_TAIL_BYTES))
+            if _SPECFILE_TAIL.search(tail) is None:
+                return None
+            for limit in _SPECFILE_HEAD_BYTES:
+                head = os.pread(fd, limit, 0)
+                root = _head_root(head)
+                if root is not None or len(head) < limit:
+                    return root
+    except (OSError, RecordError):
+        pass
+    return None
+
+
+def _head_root(head: bytes) -> SpecNode | None:
+    """The root node in the first bytes of a specfile, or None (see _specfile_root)."""
+    start = _SPECFILE_HEAD.match(head)
+    if start is None:
+        return None
+    # latin-1 maps each byte to one character, so the scanner's offsets are byte offsets
+    # (bytes of multi-byte UTF-8 characters only occur inside strings).
+    text = head.decode("latin-1")
+    try:
+        meta_end = _JSON_SCANNER.raw_decode(text, start.end())[1]
+        nodes = _SPECFILE_NODES.match(head, meta_end)
+        if nodes is None:
+            return None
+        root_end = _JSON_SCANNER.raw_decode(text, nodes.end())[1]
+        if _SPECFILE_NEXT_NODE.match(head, root_end) is None:
+            return None
+        meta = decode_typed(head[start.end() : meta_end], _SPECFILE_META)
+        version = _format_version(meta.get("version"))
+        if version not in SPECFILE_VERSIONS:
+            return None
+        assert version is not None
+        return parse_node(decode_typed(head[nodes.end() : root_end], NodeFields), version)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
+
+
+@lru_cache(maxsize=1024)
+def _specfile_root_cached(path: Path, key: tuple[int, int, int]) -> SpecNode | None:
+    return _specfile_root(path)
+
+
 def read_specfile(path: Path, root_only: bool = False) -> list[SpecNode]:
     """The nodes of a ``spec.json``, its root first (only the root with ``root_only``:
     the other nodes, often hundreds of KB of a prefix's DAG, are skipped undecoded).
@@ -419,6 +494,10 @@ def read_specfile(path: Path, root_only: bool = False) -> list[SpecNode]:
     try:
         st = path.stat()
         key = _cache_key(st)
+        if root_only:
+            root = _specfile_root(path) if key is None else _specfile_root_cached(path, key)
+            if root is not None:
+                return [root]
         if key is None:
             document = _read_specfile_cached.__wrapped__(path, None)
         else:

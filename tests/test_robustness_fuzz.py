@@ -107,7 +107,10 @@ def _scan_reader(root: Path) -> Callable[[], Outcome]:
         # the clock's tick keeps both): a case is a run of its own.
         wheel._CACHE.clear()
         for cached in (
-            spack._load_json_cached, spack._read_specfile_cached, spack._read_database_cached
+            spack._load_json_cached,
+            spack._read_specfile_cached,
+            spack._specfile_root_cached,
+            spack._read_database_cached,
         ):
             cached.cache_clear()
         env = assess_environment(scan_environment(root))

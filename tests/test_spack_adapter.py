@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -451,6 +452,131 @@ def test_damaged_specfile_falls_back_to_the_whole_parse(site: SpackSite) -> None
     spec.write_text(text.replace('"nodes"', '"roots"', 1), encoding="utf-8")
     with pytest.raises(RecordError, match="without nodes"):
         spack.read_specfile(spec, root_only=True)
+
+
+def _compact(path: Path) -> dict[str, object]:
+    """Rewrite a specfile as Spack writes it (compact); returns its JSON."""
+    data: dict[str, object] = json.loads(path.read_text(encoding="utf-8"))
+    path.write_text(json.dumps(data, separators=(",", ":")), encoding="utf-8")
+    return data
+
+
+def test_owner_check_reads_the_root_from_the_head_of_the_specfile(tmp_path: Path) -> None:
+    # Spack's own specs as a prefix's spec.json holds them, compact and indented: the
+    # root comes from the head and the last bytes (no whole read); other layouts (a
+    # build cache's signed specfile, other key orders) say None, and read_specfile
+    # reads them whole.
+    for path in _real_specfiles(tmp_path):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if set(data) != {"spec"}:  # a build cache's: {"spec": ..., "buildcache_...": ...}
+            assert spack._specfile_root(path) is None
+        data = {"spec": data["spec"]}
+        for name, text in (
+            ("compact", json.dumps(data, separators=(",", ":"))),
+            ("indented", json.dumps(data, indent=2)),
+        ):
+            copy = tmp_path / name / path.name
+            copy.parent.mkdir(exist_ok=True)
+            copy.write_text(text, encoding="utf-8")
+            assert spack._specfile_root(copy) == spack.read_specfile(copy)[0]
+        other = tmp_path / "other" / path.name
+        other.parent.mkdir(exist_ok=True)
+        other.write_text(json.dumps({"spec": dict(reversed(data["spec"].items()))}))
+        assert spack._specfile_root(other) is None
+        assert spack.read_specfile(other, root_only=True) == spack.read_specfile(other)[:1]
+
+
+def test_owner_check_from_the_head_catches_a_tampered_or_truncated_specfile(
+    site: SpackSite,
+) -> None:
+    prefix = site.prefix("py-mpi4py")
+    spec = prefix / ".spack" / "spec.json"
+    data = _compact(spec)
+    text = spec.read_text(encoding="utf-8")
+    installed = data["spec"]["nodes"][0]["hash"]  # type: ignore[index]
+    assert spack._specfile_root(spec) is not None
+    # Another install's spec.json (the root names another hash): not attributed.
+    spec.write_text(text.replace(installed, "a" * 32, 1), encoding="utf-8")
+    assert spack._specfile_root(spec) is not None  # read from the head...
+    env = scan_environment(site.tree)
+    assert _dist(env.distributions, "mpi4py").owner is None  # ...and refused
+    assert any(p.path == spec and "names hash aaaaaaa" in p.problem for p in env.problems)
+    # Cut short by a few bytes (the root itself intact): the tail shows it, the whole
+    # read names the damage, nothing is attributed.
+    spec.write_text(text[:-3], encoding="utf-8")
+    assert spack._specfile_root(spec) is None
+    with pytest.raises(RecordError, match="malformed JSON"):
+        spack.read_specfile(spec, root_only=True)
+    env = scan_environment(site.tree)
+    assert _dist(env.distributions, "mpi4py").owner is None
+    assert any(p.path == spec and "unreadable" in p.problem for p in env.problems)
+    # A root that is not a usable node (no hash): the whole read's error, not attributed.
+    broken = json.loads(text)
+    del broken["spec"]["nodes"][0]["hash"]
+    spec.write_text(json.dumps(broken, separators=(",", ":")), encoding="utf-8")
+    with pytest.raises(RecordError, match="has no hash"):
+        spack.read_specfile(spec, root_only=True)
+    # Restored: attributed again.
+    spec.write_text(text, encoding="utf-8")
+    env = scan_environment(site.tree)
+    assert _dist(env.distributions, "mpi4py").owner is not None
+
+
+def test_owner_check_reads_a_large_root_and_skips_the_rest_of_the_dag(site: SpackSite) -> None:
+    prefix = site.prefix("py-mpi4py")
+    spec = prefix / ".spack" / "spec.json"
+    data = _compact(spec)
+    nodes = data["spec"]["nodes"]  # type: ignore[index]
+    # A root beyond the first step of the head (8 KiB) is read from the second.
+    nodes[0]["parameters"]["cflags"] = ["-O2"] * 3000
+    spec.write_text(json.dumps(data, separators=(",", ":")), encoding="utf-8")
+    assert len(spec.read_bytes()) > 8 * 1024
+    assert spack._specfile_root(spec) == spack.read_specfile(spec)[0]
+    # Beyond both steps: None, and the whole read gives the same root.
+    nodes[0]["parameters"]["cflags"] = ["-O2"] * 60000
+    spec.write_text(json.dumps(data, separators=(",", ":")), encoding="utf-8")
+    assert spack._specfile_root(spec) is None
+    assert spack.read_specfile(spec, root_only=True) == spack.read_specfile(spec)[:1]
+    # A damaged node after the root: the owner check does not read it (the root and the
+    # end are Spack's), the prefix's own scan, which reads the whole DAG, names it.
+    nodes[0]["parameters"]["cflags"] = []
+    text = json.dumps(data, separators=(",", ":"))
+    start = text.index('"nodes":[') + len('"nodes":[')
+    second = json.JSONDecoder().raw_decode(text, start)[1] + len(",")
+    spec.write_text(text[:second] + "{oops" + text[second + 5 :], encoding="utf-8")
+    (root,) = spack.read_specfile(spec, root_only=True)
+    assert root.hash == nodes[0]["hash"]
+    with pytest.raises(RecordError, match="malformed JSON"):
+        spack.read_specfile(spec)
+
+
+def test_owner_check_cache_rereads_fresh_and_replaced_files(
+    site: SpackSite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prefix = site.prefix("py-mpi4py")
+    spec = prefix / ".spack" / "spec.json"
+    text = spec.read_text(encoding="utf-8")
+    installed = json.loads(text)["spec"]["nodes"][0]["hash"]
+    other = text.replace(installed, "b" * 32)
+    assert len(other) == len(text)
+    spack._specfile_root_cached.cache_clear()
+    # Just written: never cached, so a rewrite of the same size in the same tick counts.
+    assert spack.read_specfile(spec, root_only=True)[0].hash == installed
+    spec.write_text(other, encoding="utf-8")
+    assert spack.read_specfile(spec, root_only=True)[0].hash == "b" * 32
+    assert spack._specfile_root_cached.cache_info().currsize == 0
+    # Older than a second: cached by mtime, size and inode; a file put in its place with
+    # the same size and mtime (another inode) is read afresh.
+    spec.write_text(text, encoding="utf-8")
+    old = spec.stat().st_mtime_ns - 10**10
+    os.utime(spec, ns=(old, old))
+    assert spack.read_specfile(spec, root_only=True)[0].hash == installed
+    assert spack._specfile_root_cached.cache_info().currsize == 1
+    replacement = spec.with_name("spec.json.new")
+    replacement.write_text(other, encoding="utf-8")
+    os.utime(replacement, ns=(old, old))
+    replacement.replace(spec)
+    assert spack.read_specfile(spec, root_only=True)[0].hash == "b" * 32
 
 
 def test_site_packages_of_a_tree(site: SpackSite) -> None:
