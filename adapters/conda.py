@@ -244,7 +244,7 @@ def parse_record(prefix: Path, path: Path, data: Any) -> InstallRecord:
     )
 
 
-_CACHE_FORMAT = 3  # 3: msgspec-typed entries (2: one file per metadata directory)
+_CACHE_FORMAT = 4  # 4: keyed by ctime too (3: msgspec-typed entries)
 # A record modified this close to a scan may change again within the file system's
 # timestamp granularity with the same size and mtime: it is not cached ("racily clean").
 _RACY_NS = 1_000_000_000
@@ -261,6 +261,7 @@ def _essentials(fields: PrefixRecordFields) -> PrefixRecordFields:
 class _CacheEntry(msgspec.Struct, array_like=True):
     size: int
     mtime_ns: int
+    ctime_ns: int
     inode: int
     fields: PrefixRecordFields
 
@@ -271,13 +272,14 @@ class _CacheFile(msgspec.Struct):
     records: dict[str, _CacheEntry]
 
 
-# The record cache file this process read or wrote last: its path, size/mtime/inode
-# stamp and entries.
-_LAST_LOADED: tuple[Path, tuple[int, int, int], dict[str, _CacheEntry]] | None = None
+# The record cache file this process read or wrote last: its path, size/mtime/ctime/
+# inode stamp and entries.
+_LAST_LOADED: tuple[Path, tuple[int, int, int, int], dict[str, _CacheEntry]] | None = None
 
 
 class RecordCache:
-    """What earlier scans read of a prefix's records, keyed by file size, mtime, inode.
+    """What earlier scans read of a prefix's records, keyed by file size, mtime, ctime
+    and inode (a rewrite that puts the size and mtime back still changes the ctime).
 
     A conda prefix is scanned again and again (every post-link script of an install,
     every ``vbridge scan``) while most of its records stay as they were; re-reading an
@@ -321,19 +323,24 @@ class RecordCache:
             cache.entries = {}  # a damaged cache is an empty one, never a record's fault
         return cache
 
-    def _remember(self, stamp: tuple[int, int, int]) -> None:
+    def _remember(self, stamp: tuple[int, int, int, int]) -> None:
         global _LAST_LOADED
         if self.path is not None:
             _LAST_LOADED = (self.path, stamp, dict(self.entries))
 
     @staticmethod
-    def _key(st: os.stat_result) -> tuple[int, int, int]:
-        return (st.st_size, st.st_mtime_ns, st.st_ino)
+    def _key(st: os.stat_result) -> tuple[int, int, int, int]:
+        return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
 
     def get(self, name: str, st: os.stat_result) -> PrefixRecordFields | None:
         self._seen.add(name)
         entry = self.entries.get(name)
-        if entry is not None and (entry.size, entry.mtime_ns, entry.inode) == self._key(st):
+        if entry is not None and (
+            entry.size,
+            entry.mtime_ns,
+            entry.ctime_ns,
+            entry.inode,
+        ) == self._key(st):
             return entry.fields
         return None
 
@@ -360,8 +367,9 @@ class RecordCache:
                 with os.fdopen(fd, "wb") as fh:
                     fh.write(msgspec.json.encode(document))
                     fh.flush()
+                    os.replace(tmp, self.path)
+                    # After the rename, which moves the ctime.
                     stamp = self._key(os.fstat(fh.fileno()))
-                os.replace(tmp, self.path)
                 self._remember(stamp)
             except BaseException:
                 with contextlib.suppress(OSError):

@@ -11,7 +11,8 @@ command line, ``--help`` and mistakes included, goes to the typer app in
 
 ``vbridge scan [--json] [--strict] PREFIX`` (one environment) runs
 :func:`vbridge.scan_report.report_environment` directly too, the function typer's
-``scan`` calls for one environment: the same output without typer's start-up.
+``scan`` calls for one environment: the same output without typer's start-up, and
+printed again from :mod:`vbridge.scan_cache` while nothing the scan read changed.
 ``vbridge --version`` prints the version without importing anything else.
 
 ``vbridge pip ARGS...`` is pip's command line, every argument of it (``--help`` and
@@ -122,16 +123,27 @@ def _main() -> None:
 
     scan = scan_command(sys.argv[1:])
     if scan is not None:
-        from vbridge.errors import VbridgeError
-        from vbridge.scan_report import report_environment
+        from vbridge.scan_cache import run_kept
 
         prefix, scan_flags = scan
-        try:
-            code = report_environment(
-                prefix, None, as_json=scan_flags["as_json"], strict=scan_flags["strict"]
+
+        def run_scan() -> int:
+            from pathlib import Path
+
+            from vbridge.scan_report import report_environment
+
+            return report_environment(
+                Path(prefix), None, as_json=scan_flags["as_json"], strict=scan_flags["strict"]
             )
-            sys.exit(code)
-        except VbridgeError as exc:
+
+        try:
+            # Printed again from the cache while nothing the scan read has changed.
+            sys.exit(run_kept(prefix, scan_flags, run_scan))
+        except Exception as exc:
+            from vbridge.errors import VbridgeError  # not imported by a kept scan
+
+            if not isinstance(exc, VbridgeError):
+                raise
             print(f"vbridge: {exc}", file=sys.stderr)
             sys.exit(exc.exit_code)
     from vbridge.cli import main as typer_main

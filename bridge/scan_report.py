@@ -9,7 +9,7 @@ several prefixes, ``--help``, mistakes) goes to the typer app, which calls
 :func:`report_environment` for one environment too, so both print the same bytes
 (tests/test_scan_report.py runs both).
 
->>> scan_command(["scan", "--json", "."]) == (Path("."), {"as_json": True, "strict": False})
+>>> scan_command(["scan", "--json", "."]) == (".", {"as_json": True, "strict": False})
 True
 >>> scan_command(["scan", "--python", "/usr/bin/python3"]) is None   # typer parses it
 True
@@ -19,8 +19,11 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
-from pathlib import Path
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+if TYPE_CHECKING:  # annotations only: a kept scan (vbridge.scan_cache) imports neither
+    from collections.abc import Sequence
+    from pathlib import Path
 
 __all__ = ["SCAN_FLAGS", "report_environment", "scan_command"]
 
@@ -28,7 +31,7 @@ __all__ = ["SCAN_FLAGS", "report_environment", "scan_command"]
 SCAN_FLAGS = {"--json": "as_json", "--strict": "strict"}
 
 
-def scan_command(argv: Sequence[str]) -> tuple[Path, dict[str, bool]] | None:
+def scan_command(argv: Sequence[str]) -> tuple[str, dict[str, bool]] | None:
     """The prefix and flags of ``scan [--json] [--strict] PREFIX`` when the fast path can
     run it (one existing directory, only those flags), else None (typer parses it)."""
     if not argv or argv[0] != "scan":
@@ -44,7 +47,7 @@ def scan_command(argv: Sequence[str]) -> tuple[Path, dict[str, bool]] | None:
             prefixes.append(arg)
     if len(prefixes) != 1 or not os.path.isdir(prefixes[0]):
         return None
-    return Path(prefixes[0]), flags
+    return prefixes[0], flags
 
 
 def report_environment(

@@ -75,6 +75,27 @@ def test_unchanged_records_are_not_parsed_again(
     assert all(str(p).startswith(str(link)) for p in numpy.owner_record.python_dists)
 
 
+def test_a_rewrite_that_puts_size_and_mtime_back_is_read_again(
+    mkl_channel: Path, conda_prefix: CondaPrefixFactory, cache_home: Path, parses: list[int]
+) -> None:
+    prefix = conda_prefix(mkl_channel, ["numpy", "libblas=*=*mkl"])
+    age(prefix)
+    _document(prefix)
+    parses.clear()
+    (libblas,) = (prefix / "conda-meta").glob("libblas-*.json")
+    data = libblas.read_bytes()
+    st = libblas.stat()
+    build = json.loads(data)["build"]
+    assert build.endswith("mkl")
+    rewritten = data.replace(f'"{build}"'.encode(), f'"{build[:-3]}xyz"'.encode())
+    assert len(rewritten) == len(data) and rewritten != data
+    libblas.write_bytes(rewritten)
+    os.utime(libblas, ns=(st.st_atime_ns, st.st_mtime_ns))  # size and mtime as they were
+    env = scan_environment(prefix)
+    assert len(parses) == 1  # its ctime moved: read again
+    assert next(r for r in env.records if r.name == "libblas").build == f"{build[:-3]}xyz"
+
+
 def test_changed_added_and_removed_records(
     mkl_channel: Path, conda_prefix: CondaPrefixFactory, cache_home: Path, parses: list[int]
 ) -> None:
@@ -100,7 +121,7 @@ def test_changed_added_and_removed_records(
     cached = json.loads(cache_file.read_text())["records"]
     assert llvm.name not in cached and libblas.name in cached
     # What is cached is what parse_record reads, not the file lists' hashes and sizes.
-    assert "paths_data" not in cached[libblas.name][3]
+    assert "paths_data" not in cached[libblas.name][4]
 
 
 def test_records_changed_just_now_are_not_cached(
