@@ -49,10 +49,12 @@ __all__ = [
     "RecordCache",
     "conda_environments",
     "find_root",
+    "metadata_dir_names",
     "normalise_channel",
     "parse_record",
     "pep440_specifier",
     "read_fields",
+    "read_prefix_fields",
     "read_records",
     "requirements",
     "spec_matches",
@@ -145,6 +147,16 @@ def _metadata_dir_files(files: list[str]) -> dict[str, str]:
                 found.setdefault("/".join(parts[: i + 1]), entry)
                 break
     return found
+
+
+def metadata_dir_names(files: list[str]) -> list[str]:
+    """The distinct ``*.dist-info``/``*.egg-info`` directories among a record's files,
+    relative to the prefix (``/``-separated), in order.
+
+    >>> metadata_dir_names(["lib/site-packages/six.py", "lib/site-packages/six-1.dist-info/RECORD"])
+    ['lib/site-packages/six-1.dist-info']
+    """
+    return list(_metadata_dir_files(files))
 
 
 def _owned_metadata_dirs(prefix: Path, files: list[str]) -> tuple[Path, ...]:
@@ -384,6 +396,21 @@ def read_records(root: Path, problems: list[RecordProblem]) -> Iterator[InstallR
 
     Records unchanged since an earlier scan come from the :class:`RecordCache`.
     """
+    for path, fields in read_prefix_fields(root, problems):
+        yield parse_record(root, path, fields)
+
+
+def read_prefix_fields(
+    root: Path, problems: list[RecordProblem]
+) -> Iterator[tuple[Path, PrefixRecordFields]]:
+    """What :func:`read_records` reads of every record of the prefix ``root``, in
+    file-name order: its path and fields, with of ``files`` one file per metadata
+    directory (:func:`parse_record` of them gives the record). Unchanged records come
+    from the :class:`RecordCache`; unreadable ones are ``problems``.
+
+    A caller that needs a few records (the conda post-link hook: one package and what
+    its properties come from) picks them from these and parses only those.
+    """
     meta = root / "conda-meta"
     try:
         entries = sorted((e.name, e) for e in os.scandir(meta) if e.name.endswith(".json"))
@@ -397,13 +424,12 @@ def read_records(root: Path, problems: list[RecordProblem]) -> Iterator[InstallR
             st = entry.stat()
             cached = cache.get(name, st)
             if cached is not None:
-                yield parse_record(root, path, cached)
+                yield path, cached
                 continue
             fields = read_fields(read_regular(path, hint=_REWRITE_HINT), path)
             kept = _essentials(fields)  # gives the same record, with less to walk
-            record = parse_record(root, path, kept)
             cache.put(name, st, kept)
-            yield record
+            yield path, kept
         except UnreadableFile as exc:  # malformed, mistyped, not a regular file, too big
             problems.append(RecordProblem(path, exc.problem, exc.hint))
         except OSError as exc:

@@ -40,6 +40,7 @@ __all__ = [
     "LINK_SCRIPT_FLAGS",
     "link_script_command",
     "main",
+    "print_link_script_template",
     "run_pip",
 ]
 
@@ -66,6 +67,20 @@ def link_script_command(
     flags = {name: False for name in LINK_SCRIPT_FLAGS.values()}
     flags.update({LINK_SCRIPT_FLAGS[arg]: True for arg in argv[1:]})
     return LINK_SCRIPT_COMMANDS[argv[0]], flags
+
+
+def print_link_script_template(kind: str) -> int:
+    """Print the shipped ``post-link.sh`` or ``pre-unlink.sh`` (``kind`` ``"post-link"``,
+    ``"pre-unlink"``), read beside ``vbridge.data``: nothing of the hook is imported."""
+    import os
+
+    import vbridge.data
+
+    directory = os.path.dirname(vbridge.data.__file__ or "")
+    with open(os.path.join(directory, f"{kind}.sh"), encoding="utf-8") as fh:
+        sys.stdout.write(fh.read())
+    sys.stdout.flush()
+    return 0
 
 
 def run_pip(args: Sequence[str]) -> int:
@@ -108,9 +123,11 @@ def _main() -> None:
         sys.exit(run_pip(sys.argv[2:]))
     command = link_script_command(sys.argv[1:])
     if command is not None:
+        kind, flags = command
+        if flags["print_template"]:
+            sys.exit(print_link_script_template(kind))
         from vbridge.integrations.conda.link_scripts import run_link_script
 
-        kind, flags = command
         sys.exit(
             run_link_script(
                 kind,

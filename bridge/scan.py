@@ -17,7 +17,6 @@ from pathlib import Path
 
 from vbridge.adapters import Adapter, all_adapters
 from vbridge.errors import NotAnEnvironment
-from vbridge.imports import resolve_active
 from vbridge.model import (
     Distribution,
     Environment,
@@ -214,6 +213,8 @@ def scan_environment(
 
     _translate(env, records_by_eco, adapter_of, describers, wanted)
     if wanted is None:
+        from vbridge.imports import resolve_active  # zipfile: not for a scan of a few dists
+
         resolve_active(env)
     if not env.ecosystems:
         env.ecosystems.append("pip")

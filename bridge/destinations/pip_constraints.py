@@ -33,7 +33,6 @@ b''
 
 from __future__ import annotations
 
-import configparser
 import json
 import os
 import re
@@ -49,6 +48,8 @@ from vbridge.model import Distribution, Environment, Requirement
 from vbridge.safefs import atomic_write, contained, read_bytes, remove_file, sha256_hex
 
 if TYPE_CHECKING:
+    import configparser  # imported where a pip.conf is parsed (not by the post-link hook)
+
     from vbridge.decide.policy import CouplingPolicy
 
 __all__ = [
@@ -283,6 +284,8 @@ _KEY_RE = re.compile(r"^(?P<key>[^=:\s#;][^=:]*?)\s*[=:]")
 
 def _parse(data: bytes, where: Path) -> configparser.RawConfigParser:
     """``data`` read as pip reads a configuration file (``RawConfigParser``)."""
+    import configparser
+
     parser = configparser.RawConfigParser()
     try:
         parser.read_string(data.decode("utf-8"), source=str(where))

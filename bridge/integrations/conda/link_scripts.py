@@ -34,19 +34,19 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import os
 import stat
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from vbridge.adapters.conda import CondaPrefix
+import msgspec
 from vbridge.errors import VbridgeError
-from vbridge.model import InstallRecord, RecordProblem
-from vbridge.rules import dependency_names
+
+if TYPE_CHECKING:  # the scan's modules are imported when a package is annotated
+    from vbridge.model import InstallRecord
 
 __all__ = [
     "MESSAGES_FILE",
@@ -289,14 +289,30 @@ def _read_text(path: Path) -> str:
     return _read_bytes(path).decode("utf-8")
 
 
+class _RecordIdentity(msgspec.Struct):
+    """What :meth:`PostLinkRequest.matches` reads of a record (msgspec skips the rest)."""
+
+    name: Any = None
+    version: Any = None
+    build_number: Any = None
+
+
 def _written_records(request: PostLinkRequest) -> list[Path]:
     """The package's own ``conda-meta`` records, if the installer wrote them already."""
+    from vbridge.errors import UnreadableFile
+    from vbridge.safefs import read_regular
+    from vbridge.typed_json import decode
+
     found = []
     for path in sorted(
         (request.prefix / "conda-meta").glob(f"{request.name}-{request.version}-*.json")
     ):
-        with contextlib.suppress(OSError, ValueError):
-            if request.matches(_read_json(path)):
+        with contextlib.suppress(OSError, ValueError, UnreadableFile):
+            data = read_regular(path)
+            if data.startswith(b"\xef\xbb\xbf"):
+                continue  # not JSON to the json module (what this read before)
+            identity = decode(data, _RecordIdentity)
+            if request.matches(msgspec.structs.asdict(identity)):
                 found.append(path)
     return found
 
@@ -358,7 +374,9 @@ class _CachedPackage:
             expected = entry.get("sha256")
             if not expected:
                 return target.is_file()
-            return hashlib.sha256(_read_bytes(target)).hexdigest() == str(expected)
+            from vbridge.safefs import sha256_hex
+
+            return sha256_hex(_read_bytes(target)) == str(expected)
         except (OSError, ValueError):
             return False
 
@@ -422,6 +440,7 @@ def _linked_build(prefix: Path, candidates: Sequence[_CachedPackage]) -> _Cached
 def _pending_records(request: PostLinkRequest) -> list[InstallRecord]:
     """Records of the package and its not-yet-recorded dependencies, from the caches."""
     from vbridge.adapters import conda
+    from vbridge.rules import dependency_names
 
     own = _linked_build(
         request.prefix,
@@ -461,28 +480,21 @@ def _pending_records(request: PostLinkRequest) -> list[InstallRecord]:
     return records
 
 
-class _PendingCondaAdapter(CondaPrefix):
-    """The conda adapter, plus records the installer has not written yet."""
-
-    def __init__(self, prefix: Path, pending: Sequence[InstallRecord]) -> None:
-        self._prefix = prefix
-        self._pending = list(pending)
-
-    def read_records(self, root: Path, problems: list[RecordProblem]) -> Iterator[InstallRecord]:
-        yield from super().read_records(root, problems)
-        if root == self._prefix:
-            yield from self._pending
-
-
-def run_post_link(request: PostLinkRequest, *, dry_run: bool = False) -> PostLinkOutcome:
+def run_post_link(
+    request: PostLinkRequest, *, dry_run: bool = False, whole_prefix: bool = False
+) -> PostLinkOutcome:
     """Annotate the package's Python distributions in ``request.prefix``.
+
+    Of the prefix's records, only those the package's properties can come from are
+    parsed (:mod:`._package_records`); ``whole_prefix`` parses every one, as a full
+    scan does (the tests compare both).
 
     Raises :class:`VbridgeError` subclasses (prefix missing, read-only, locked); the
     command turns them into a message.
     """
     from vbridge.adapters import conda
-    from vbridge.decide.assess import assess_environment
     from vbridge.destinations.annotate import annotate_environment
+    from vbridge.integrations.conda._package_records import ListedRecords, package_records
     from vbridge.scan import scan_environment
 
     prefix = request.prefix
@@ -493,13 +505,19 @@ def run_post_link(request: PostLinkRequest, *, dry_run: bool = False) -> PostLin
     own_paths = _written_records(request)
     if own_paths:
         outcome = PostLinkOutcome("record")
-        # The scan reads every record (dependencies give properties) but translates
-        # only the package's own distributions. Those are conda-owned: the other
-        # adapters' records (a wheel's binaries, apt, Spack) give them nothing, and the
-        # hook reports no scan findings, so neither is read.
-        own_dists = _record_dists(prefix, own_paths)
-        env = scan_environment(prefix, adapters=[conda.ADAPTER], only=own_dists)
-        assess_environment(env, only=own_dists, findings=False)
+        # The scan translates only the package's own distributions, from the records
+        # their properties can come from. Those are conda-owned: the other adapters'
+        # records (a wheel's binaries, apt, Spack) give them nothing, and the hook
+        # reports no findings and no metadata status, so neither is worked out.
+        if whole_prefix:
+            own_dists = _record_dists(prefix, own_paths)
+            env = scan_environment(prefix, adapters=[conda.ADAPTER], only=own_dists)
+        else:
+            records = package_records(prefix, own_paths, [])
+            own = set(own_paths)
+            own_dists = [d for r in records if r.source in own for d in r.python_dists]
+            adapter = ListedRecords(prefix, records)
+            env = scan_environment(prefix, adapters=[adapter], only=own_dists)
         targets = [d for r in env.records if r.source in own_paths for d in r.python_dists]
     else:
         # conda and mamba: the records come after the scripts (and after the files'
@@ -531,9 +549,10 @@ def run_post_link(request: PostLinkRequest, *, dry_run: bool = False) -> PostLin
             )
         outcome = PostLinkOutcome("package-cache")
         targets = list(pending[0].python_dists)
-        pending_adapter = _PendingCondaAdapter(prefix, pending)
-        env = scan_environment(prefix, adapters=[pending_adapter], only=targets)
-        assess_environment(env, only=targets, findings=False)
+        written = list(conda.read_records(prefix, []))
+        env = scan_environment(
+            prefix, adapters=[ListedRecords(prefix, [*written, *pending])], only=targets
+        )
     present = {d.dist_info for d in env.distributions}
     targets = [t for t in targets if t in present]
     if targets:
@@ -619,12 +638,9 @@ def run_link_script(
     0
     """
     if print_template:
-        from importlib import resources
+        from vbridge.entry_point import print_link_script_template
 
-        template = resources.files("vbridge.data").joinpath(f"{kind}.sh")
-        sys.stdout.write(template.read_text(encoding="utf-8"))
-        sys.stdout.flush()
-        return 0
+        return print_link_script_template(kind)
 
     def tell(prefix: Path | None, line: str) -> None:
         # The installer prints .messages.txt after the transaction; what a link script
