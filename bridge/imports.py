@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import csv
 import io
-import zipfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -71,6 +70,8 @@ def _read_text(path: Path) -> str | None:
 
 def _from_wheel(wheel: Path) -> tuple[str, ...]:
     """The top-level names of a wheel file's members (a candidate not installed yet)."""
+    import zipfile  # only for a wheel file (a candidate): a scan imports no zipfile
+
     from vbridge.errors import UnreadableFile
     from vbridge.safefs import open_regular
 

@@ -245,6 +245,11 @@ def _translate(
                 for dep in record.depends:
                     for name in adapter.dependency_names(dep):
                         pinned_by.setdefault(name.lower(), []).append(record)
+        # A full scan walks from hundreds of owners through the same graph: records
+        # that lead to no record with properties (the C libraries under Python) are
+        # left out of every walk, which finds the same properties through the same
+        # first paths (a record on the way to one leads to it, so is kept).
+        leading = _leading_to_properties(records, own, links) if only is None else None
         for dist in dists:
             owner = dist.owner_record
             if owner is None or owner.ecosystem != ecosystem:
@@ -255,7 +260,9 @@ def _translate(
                 for r in pinned_by.get(owner.name.lower(), [])
                 if r.name != owner.name
             ]
-            for prop, evidence in _closure(starts, own, links):
+            if leading is not None:
+                starts = [(r, chain) for r, chain in starts if links.key(r) in leading]
+            for prop, evidence in _closure(starts, own, links, leading):
                 dist.add(prop, evidence)
     for dist in dists:
         if dist.owner_record is not None:
@@ -337,16 +344,40 @@ class _Links:
         return targets
 
 
+def _leading_to_properties(
+    records: list[InstallRecord], own: _OwnProperties, links: _Links
+) -> set[str]:
+    """The keys of the records that carry properties or depend, directly or not, on
+    one that does (along the edges :func:`_closure` walks)."""
+    dependents: dict[str, list[str]] = {}
+    found: list[str] = []
+    for record in records:
+        key = links.key(record)
+        if own.get(key):
+            found.append(key)
+        for _, target_key in links.edges(record):
+            dependents.setdefault(target_key, []).append(key)
+    leading = set(found)
+    while found:
+        for key in dependents.get(found.pop(), ()):
+            if key not in leading:
+                leading.add(key)
+                found.append(key)
+    return leading
+
+
 def _closure(
     starts: list[tuple[InstallRecord, tuple[str, ...]]],
     own: _OwnProperties,
     links: _Links,
+    leading: set[str] | None = None,
 ) -> list[tuple[Property, Evidence]]:
     """Properties reachable through dependencies, nearest record first per feature.
 
     Breadth first; a record is reached through the first path that reaches it (the
     ``via`` chain of its evidence), which is only spelt out for records that carry
-    properties.
+    properties. With ``leading`` (:func:`_leading_to_properties`), records outside it
+    are not walked into.
     """
     result: list[tuple[Property, Evidence]] = []
     depth_of_feature: dict[tuple[str, str], int] = {}
@@ -377,7 +408,7 @@ def _closure(
                     via = chain if len(chain) > 1 else ()
                 result.append((prop, _with_via(evidence, via)))
         for target, target_key in links.edges(record):
-            if target_key not in depth:
+            if target_key not in depth and (leading is None or target_key in leading):
                 depth[target_key] = reached + 1
                 parent[target_key] = key
                 name_of[target_key] = target.name
@@ -410,4 +441,3 @@ def _with_via(evidence: Evidence, via: tuple[str, ...]) -> Evidence:
         via=via,
         source=evidence.source,
     )
-
