@@ -145,8 +145,8 @@ def open_regular(
     ``fstat`` that follows. Raises :class:`FileNotFoundError` if there is no such file
     (callers decide whether that is a problem), :class:`UnreadableFile` otherwise.
     """
-    path = Path(path)
     if root is not None:
+        path = Path(path)
         try:
             contained(root, path)
         except UnsafePath as exc:
