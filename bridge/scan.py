@@ -235,7 +235,7 @@ def _translate(
         adapter = adapter_of[ecosystem]
         rules = adapter.ruleset()
         links = _Links(records, rules.stop_at, adapter)
-        own = _OwnProperties(rules, {links.key(r): r for r in records})
+        own = _OwnProperties(rules, dict(links.keyed))
         # conda metapackages (numpy -> numpy-base): the dist is owned by the base, but
         # the build is chosen by the metapackage that pins it. A record whose exact
         # dependencies are known (``requires``) pins nothing by name.
@@ -249,7 +249,7 @@ def _translate(
         # that lead to no record with properties (the C libraries under Python) are
         # left out of every walk, which finds the same properties through the same
         # first paths (a record on the way to one leads to it, so is kept).
-        leading = _leading_to_properties(records, own, links) if only is None else None
+        leading = _leading_to_properties(own, links) if only is None else None
         for dist in dists:
             owner = dist.owner_record
             if owner is None or owner.ecosystem != ecosystem:
@@ -261,7 +261,7 @@ def _translate(
                 if r.name != owner.name
             ]
             if leading is not None:
-                starts = [(r, chain) for r, chain in starts if links.key(r) in leading]
+                starts = [(r, chain) for r, chain in starts if r.key in leading]
             for prop, evidence in _closure(starts, own, links, leading):
                 dist.add(prop, evidence)
     for dist in dists:
@@ -299,6 +299,8 @@ class _Links:
     A record's ``requires`` (exact record keys) are followed when it has them; otherwise
     its ``depends`` are resolved by name. Edges into ``stop_at`` packages, and into other
     foreign Python distributions (they carry their own properties), are left out.
+    Records are known by their keys (no ``id()``: with an audit hook installed, as
+    :mod:`vbridge.scan_cache` does, every ``id()`` call runs it).
     """
 
     def __init__(
@@ -306,36 +308,39 @@ class _Links:
     ) -> None:
         self.stop_at = stop_at
         self._adapter = adapter
-        self._keys: dict[int, str] = {}
-        self.by_name: dict[str, InstallRecord] = {}
+        self.keyed: list[tuple[str, InstallRecord]] = []
+        self.by_name: dict[str, tuple[InstallRecord, str]] = {}
         self.by_key: dict[str, InstallRecord] = {}
         for record in records:
-            key = self._keys[id(record)] = record.key
+            key = record.key
+            self.keyed.append((key, record))
             self.by_key.setdefault(key, record)
-            self.by_name.setdefault(record.name.lower(), record)
-            self.by_name.setdefault(canonical_name(record.name), record)
-        self._edges: dict[int, list[tuple[InstallRecord, str]]] = {}
+            self.by_name.setdefault(record.name.lower(), (record, key))
+            self.by_name.setdefault(canonical_name(record.name), (record, key))
+        # By key, for the record by_key holds (another record of the same key, which
+        # only a damaged prefix has, has its edges worked out each time).
+        self._edges: dict[str, list[tuple[InstallRecord, str]]] = {}
 
-    def key(self, record: InstallRecord) -> str:
-        key = self._keys.get(id(record))
-        return record.key if key is None else key
-
-    def edges(self, record: InstallRecord) -> list[tuple[InstallRecord, str]]:
-        """``(target, target key)`` for every dependency the closure walks into."""
-        found = self._edges.get(id(record))
+    def edges(self, record: InstallRecord, key: str) -> list[tuple[InstallRecord, str]]:
+        """``(target, target key)`` for every dependency the closure walks into from
+        ``record`` (whose key is ``key``)."""
+        known = self.by_key.get(key) is record
+        found = self._edges.get(key) if known else None
         if found is None:
-            found = self._edges[id(record)] = [
-                (target, self.key(target))
-                for target in self._dependencies(record)
+            found = [
+                (target, target_key)
+                for target, target_key in self._dependencies(record)
                 if target.name.lower() not in self.stop_at
                 and not (target.python_dists and target.foreign)
             ]
+            if known:
+                self._edges[key] = found
         return found
 
-    def _dependencies(self, record: InstallRecord) -> list[InstallRecord]:
+    def _dependencies(self, record: InstallRecord) -> list[tuple[InstallRecord, str]]:
         if record.requires is not None:
-            return [self.by_key[k] for k in record.requires if k in self.by_key]
-        targets: list[InstallRecord] = []
+            return [(self.by_key[k], k) for k in record.requires if k in self.by_key]
+        targets: list[tuple[InstallRecord, str]] = []
         for dep in record.depends:
             for name in self._adapter.dependency_names(dep):
                 target = self.by_name.get(name.lower())
@@ -344,18 +349,15 @@ class _Links:
         return targets
 
 
-def _leading_to_properties(
-    records: list[InstallRecord], own: _OwnProperties, links: _Links
-) -> set[str]:
+def _leading_to_properties(own: _OwnProperties, links: _Links) -> set[str]:
     """The keys of the records that carry properties or depend, directly or not, on
     one that does (along the edges :func:`_closure` walks)."""
     dependents: dict[str, list[str]] = {}
     found: list[str] = []
-    for record in records:
-        key = links.key(record)
+    for key, record in links.keyed:
         if own.get(key):
             found.append(key)
-        for _, target_key in links.edges(record):
+        for _, target_key in links.edges(record, key):
             dependents.setdefault(target_key, []).append(key)
     leading = set(found)
     while found:
@@ -387,7 +389,7 @@ def _closure(
     start_chain: dict[str, tuple[str, ...]] = {}
     queue: deque[tuple[InstallRecord, str]] = deque()
     for record, chain in starts:
-        key = links.key(record)
+        key = record.key
         if key not in depth:
             depth[key] = len(chain)
             start_chain[key] = chain
@@ -407,7 +409,7 @@ def _closure(
                     chain = _chain(key, parent, name_of, start_chain)
                     via = chain if len(chain) > 1 else ()
                 result.append((prop, _with_via(evidence, via)))
-        for target, target_key in links.edges(record):
+        for target, target_key in links.edges(record, key):
             if target_key not in depth and (leading is None or target_key in leading):
                 depth[target_key] = reached + 1
                 parent[target_key] = key

@@ -63,6 +63,7 @@ _HOST_FILES = ("/proc/", "/sys/", "/dev/")
 _PROCESS_EVENTS = frozenset(
     {"subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork"}
 )
+_WATCHED_EVENTS = frozenset({"open", "os.scandir", "os.listdir", *_PROCESS_EVENTS})
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
 
 
@@ -139,7 +140,8 @@ class _Observer:
             self.probed.setdefault(name, follow)
 
     def __call__(self, event: str, args: tuple[Any, ...]) -> None:
-        if not self.active:
+        # Called for every audited event (``id()``, ``exec``, imports...): few matter.
+        if event not in _WATCHED_EVENTS or not self.active:
             return
         try:
             self._observe(event, args)
