@@ -155,16 +155,17 @@ class DatabaseEntry:
 
 # What vbridge reads of Spack's JSON, typed (msgspec Structs: everything else, such as
 # a node's package_hash-keyed patches or a database's reference counts, is skipped).
+# gc=False: decoded JSON holds no cycles, so the collector need not track the Structs.
 # The types are those every format version writes; a field of another type is one line
 # naming it ("field database.installs.*.spec.name should be a string, found a number").
 
 
-class _DependencyParameters(msgspec.Struct):
+class _DependencyParameters(msgspec.Struct, gc=False):
     deptypes: str | list[str] | None = None
     virtuals: list[str] | None = None
 
 
-class DependencyFields(msgspec.Struct):
+class DependencyFields(msgspec.Struct, gc=False):
     """A dependency edge of a node (specfile v2-v5: a list entry)."""
 
     name: str
@@ -176,21 +177,21 @@ class DependencyFields(msgspec.Struct):
     type: str | list[str] | None = None  # v1-v3: deptypes
 
 
-class _TargetFields(msgspec.Struct):
+class _TargetFields(msgspec.Struct, gc=False):
     name: str | None = None
 
 
-class _ArchFields(msgspec.Struct):
+class _ArchFields(msgspec.Struct, gc=False):
     platform: str | None = None
     platform_os: str | None = None
     target: str | _TargetFields | None = None
 
 
-class _ExternalFields(msgspec.Struct):
+class _ExternalFields(msgspec.Struct, gc=False):
     path: str | None = None
 
 
-class NodeFields(msgspec.Struct):
+class NodeFields(msgspec.Struct, gc=False):
     """The fields vbridge reads of a concrete spec node, in any specfile version."""
 
     name: str
@@ -209,39 +210,39 @@ class NodeFields(msgspec.Struct):
     annotations: dict[str, Any] | None = None  # v5: {"compiler": "gcc@=10.5.0"}
 
 
-class _InstallFields(msgspec.Struct):
+class _InstallFields(msgspec.Struct, gc=False):
     spec: NodeFields
     path: str | None = None
     installed: bool = True
     explicit: bool = False
 
 
-class _DatabaseHeader(msgspec.Struct):
+class _DatabaseHeader(msgspec.Struct, gc=False):
     version: Any = None
 
 
-class _IndexHeader(msgspec.Struct):
+class _IndexHeader(msgspec.Struct, gc=False):
     database: _DatabaseHeader | None = None
 
 
-class _DatabaseFields(msgspec.Struct):
+class _DatabaseFields(msgspec.Struct, gc=False):
     version: Any = None
     installs: dict[str, _InstallFields] | None = None
 
 
-class _IndexFile(msgspec.Struct):
+class _IndexFile(msgspec.Struct, gc=False):
     """``.spack-db/index.json`` (database versions 6-8)."""
 
     database: _DatabaseFields
 
 
-class _SpecBody(msgspec.Struct):
+class _SpecBody(msgspec.Struct, gc=False):
     meta: dict[str, Any] | None = msgspec.field(default=None, name="_meta")
     # Decoded one by one (a prefix's root alone needs only the first).
     nodes: list[msgspec.Raw] | None = None
 
 
-class _SpecFile(msgspec.Struct):
+class _SpecFile(msgspec.Struct, gc=False):
     """``spec.json``: v2-v5 ``{"spec": {"_meta": ..., "nodes": [root, ...]}}``, v1
     ``{"spec": [{"zlib": {...}}, ...]}``."""
 
@@ -716,7 +717,12 @@ def _records(
     """One record per node; ``requires`` holds the keys of linked dependencies."""
     node_list = list({n.hash: n for n in nodes}.values())
     index = _index(node_list)
-    records: dict[str, InstallRecord] = {}
+    # InstallRecord.key of each node's record, known before the records are built so
+    # each is built once with its requires.
+    keys = {
+        n.hash: f"{ECOSYSTEM}:{n.name}-{n.version}" + (f"-{n.hash[:_HASH_CHARS]}" if n.hash else "")
+        for n in node_list
+    }
     for node in node_list:
         extra = _facts(node, index)
         dists = python_dists.get(node.hash, ())
@@ -733,7 +739,17 @@ def _records(
             extra["prefix"] = str(prefixes[node.hash])
         if flags and node.hash in flags:
             extra.update(flags[node.hash])
-        records[node.hash] = InstallRecord(
+        requires: list[str] = []
+        linked: list[str] = []
+        for edge in node.edges:
+            dep = index.get(edge.hash)
+            if edge.linked and dep is not None:
+                requires.append(keys[dep.hash])
+                if "link" in edge.deptypes:
+                    linked.append(keys[dep.hash])
+        if linked:
+            extra["link_requires"] = linked
+        yield InstallRecord(
             ecosystem=ECOSYSTEM,
             name=node.name,
             version=node.version,
@@ -742,20 +758,8 @@ def _records(
             depends=tuple(e.name for e in node.edges),
             python_dists=dists,
             extra=extra,
+            requires=tuple(requires),
         )
-    for node in node_list:
-        record = records[node.hash]
-        requires = []
-        linked: list[str] = []
-        for edge in node.edges:
-            dep = index.get(edge.hash)
-            if edge.linked and dep is not None and dep.hash in records:
-                requires.append(records[dep.hash].key)
-                if "link" in edge.deptypes:
-                    linked.append(records[dep.hash].key)
-        if linked:
-            record = dataclasses.replace(record, extra={**record.extra, "link_requires": linked})
-        yield dataclasses.replace(record, requires=tuple(requires))
 
 
 # --- where the Python distributions are -------------------------------------------------
@@ -782,7 +786,6 @@ def pure_python(dist_info: Path) -> bool:
     """
     try:
         wheel = read_regular(dist_info / "WHEEL").decode("utf-8", errors="replace")
-        record = read_regular(dist_info / "RECORD").decode("utf-8", errors="replace")
     except (OSError, RecordError):
         return False
     purelib = False
@@ -794,6 +797,10 @@ def pure_python(dist_info: Path) -> bool:
         elif key.strip().lower() == "tag":
             tags.append(value.strip())
     if not purelib or not tags or not all(t.endswith("-none-any") for t in tags):
+        return False  # RECORD need not be read
+    try:
+        record = read_regular(dist_info / "RECORD").decode("utf-8", errors="replace")
+    except (OSError, RecordError):
         return False
     for line in record.splitlines():
         path = line.split(",", 1)[0].strip().strip('"').lower()
@@ -803,24 +810,32 @@ def pure_python(dist_info: Path) -> bool:
     return True
 
 
-
 def _prefix_layers(prefix: Path) -> list[Path]:
     """The ``lib/python*/site-packages`` then ``lib64/python*/site-packages`` directories.
 
-    What ``prefix.glob("lib/python*/site-packages")`` finds, with one ``scandir`` per
-    ``lib`` directory (a tree scan calls this for every install).
+    What ``prefix.glob("lib/python*/site-packages")`` finds, with one ``scandir`` of the
+    prefix and one per ``lib`` directory it has (a tree scan calls this for every
+    install; most have no Python, many no prefix on this machine).
     """
+    top = os.fspath(prefix)
+    try:
+        with os.scandir(top) as entries:
+            libs = {e.name for e in entries if e.name in _SITE_PACKAGES_LIBS}
+    except OSError:
+        return []
     found: list[Path] = []
     for lib in _SITE_PACKAGES_LIBS:
+        if lib not in libs:
+            continue
         try:
-            with os.scandir(os.path.join(prefix, lib)) as entries:
+            with os.scandir(os.path.join(top, lib)) as entries:
                 names = sorted(e.name for e in entries if e.name.startswith("python"))
         except OSError:
             continue
         for name in names:
-            layer = prefix / lib / name / "site-packages"
-            if layer.is_dir():
-                found.append(layer)
+            layer = os.path.join(top, lib, name, "site-packages")
+            if os.path.isdir(layer):
+                found.append(Path(layer))
     return found
 
 
@@ -968,9 +983,7 @@ def projection_views(path: Path) -> list[Path]:
         return []
     # Each projection is a real directory (an environment's `view` is a symlink).
     return [
-        Path(e.path)
-        for e in entries
-        if e.is_dir(follow_symlinks=False) and _is_view(Path(e.path))
+        Path(e.path) for e in entries if e.is_dir(follow_symlinks=False) and _is_view(Path(e.path))
     ]
 
 
@@ -1359,6 +1372,7 @@ class InstalledSpecs(Adapter):
 
 
 # --- what records require of Python distributions ----------------------------------------
+
 
 def requirements(record: InstallRecord, index: RecordIndex) -> Iterator[Requirement]:
     """What ``record`` requires of the Python distributions other specs own: each edge

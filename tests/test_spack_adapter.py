@@ -579,6 +579,33 @@ def test_owner_check_cache_rereads_fresh_and_replaced_files(
     assert spack.read_specfile(spec, root_only=True)[0].hash == "b" * 32
 
 
+def test_prefix_layers_are_what_the_globs_find(tmp_path: Path) -> None:
+    prefix = tmp_path / "py-foo-1.0-abcdefg"
+    for layer in (
+        "lib/python3.11/site-packages",
+        "lib/python3.9/site-packages",
+        "lib64/python3.11/site-packages",
+    ):
+        (prefix / layer).mkdir(parents=True)
+    (prefix / "lib" / "python3.12").mkdir()  # no site-packages
+    (prefix / "lib" / "python-file").write_text("")
+    (prefix / "lib64" / "python3.10").mkdir()
+    (prefix / "lib64" / "python3.10" / "site-packages").write_text("")  # not a directory
+    globbed = [
+        layer
+        for lib in ("lib", "lib64")
+        for layer in sorted(prefix.glob(f"{lib}/python*/site-packages"))
+        if layer.is_dir()
+    ]
+    assert len(globbed) == 3
+    assert spack._prefix_layers(prefix) == globbed
+    assert spack._prefix_layers(tmp_path / "not-installed-here") == []
+    lonely = tmp_path / "lib-is-a-file"
+    lonely.mkdir()
+    (lonely / "lib").write_text("")
+    assert spack._prefix_layers(lonely) == []
+
+
 def test_site_packages_of_a_tree(site: SpackSite) -> None:
     layers = spack.site_packages(site.tree)
     assert sorted(layers) == sorted(
