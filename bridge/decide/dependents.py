@@ -81,12 +81,15 @@ def marker_environment(layer: str) -> dict[str, str]:
 
 
 def _requires_dist(dist: Distribution) -> Iterator[Requirement]:
-    from packaging.requirements import InvalidRequirement
-    from packaging.requirements import Requirement as Pep508
     from vbridge.adapters.wheel import requires_dist
 
     env: dict[str, str] | None = None
     for line in requires_dist(dist.dist_info):
+        # Imported at the first line (~10 ms: markers, tags, subprocess), not for
+        # distributions that require nothing.
+        from packaging.requirements import InvalidRequirement
+        from packaging.requirements import Requirement as Pep508
+
         try:
             req = Pep508(line)
         except InvalidRequirement:
