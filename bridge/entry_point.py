@@ -15,6 +15,12 @@ command line, ``--help`` and mistakes included, goes to the typer app in
 printed again from :mod:`vbridge.scan_cache` while nothing the scan read changed.
 ``vbridge --version`` prints the version without importing anything else.
 
+The console script is :func:`console`: :func:`main`, except that a link-script command
+then leaves the process at once (``os._exit`` once stdout and stderr are flushed)
+instead of tearing down every module and object of the interpreter, which costs
+milliseconds on every package a transaction links. Everything the command writes is
+closed by then; no ``atexit`` handler runs.
+
 ``vbridge pip ARGS...`` is pip's command line, every argument of it (``--help`` and
 ``--version`` included), so it never reaches the typer app: :func:`run_pip` hands it to
 :func:`vbridge.integrations.pip_gate.run_vbridge_pip`.
@@ -38,6 +44,7 @@ if TYPE_CHECKING:  # annotations only
 __all__ = [
     "LINK_SCRIPT_COMMANDS",
     "LINK_SCRIPT_FLAGS",
+    "console",
     "link_script_command",
     "main",
     "print_link_script_template",
@@ -95,6 +102,29 @@ def run_pip(args: Sequence[str]) -> int:
         return exc.exit_code
 
 
+# Set by console(): a link-script command leaves the process at once (os._exit).
+_LEAVE_AT_ONCE = False
+
+
+def console() -> None:
+    """The ``vbridge`` console script: :func:`main`, a link-script command leaving the
+    process without the interpreter's teardown."""
+    global _LEAVE_AT_ONCE
+    _LEAVE_AT_ONCE = True
+    main()
+
+
+def _leave(code: int) -> None:
+    """Exit with ``code``: at once when run as the console script (see the module)."""
+    if _LEAVE_AT_ONCE:
+        import os
+
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 def main() -> None:
     """Console-script entry point: a bug anywhere exits 3 (:mod:`vbridge.crash`)."""
     try:
@@ -128,14 +158,7 @@ def _main() -> None:
             sys.exit(print_link_script_template(kind))
         from vbridge.integrations.conda.link_scripts import run_link_script
 
-        sys.exit(
-            run_link_script(
-                kind,
-                strict=flags["strict"],
-                verbose=flags["verbose"],
-                print_template=flags["print_template"],
-            )
-        )
+        _leave(run_link_script(kind, strict=flags["strict"], verbose=flags["verbose"]))
     from vbridge.scan_report import scan_command
 
     scan = scan_command(sys.argv[1:])

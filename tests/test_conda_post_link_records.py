@@ -253,3 +253,10 @@ def test_print_template_imports_nothing_of_the_hook() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, env=os.environ
     ).stdout
     assert out.endswith("EXIT 0 []\n") and out.startswith("#!/bin/bash\n")
+
+
+def test_the_hook_names_pip_conf_as_the_pip_constraints_module_does() -> None:
+    from vbridge.destinations import pip_constraints
+    from vbridge.integrations.conda import link_scripts
+
+    assert link_scripts._PIP_CONF == pip_constraints.PIP_CONF

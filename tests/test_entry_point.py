@@ -117,3 +117,25 @@ def test_version_is_printed_without_the_command_line_framework() -> None:
     from vbridge.cli import app
 
     assert CliRunner().invoke(app, ["--version"]).output == f"vbridge {__version__}\n"
+
+
+def test_the_console_script_leaves_a_link_script_command_at_once(tmp_path: Path) -> None:
+    """``console()`` (the console script) ends a link-script command with os._exit: no
+    interpreter teardown, no atexit handler; ``main()`` exits as usual."""
+    code = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: print('teardown'))\n"
+        "from vbridge import entry_point\n"
+        "sys.argv = ['vbridge', 'conda-post-link']\n"
+        "entry_point.{}()\n"
+    )
+    variables = {"PREFIX": str(tmp_path), "PKG_NAME": "numpy", "PKG_VERSION": "1.26.4"}
+    for function, said in (("console", ""), ("main", "teardown\n")):
+        result = subprocess.run(
+            [sys.executable, "-c", code.format(function)],
+            capture_output=True,
+            text=True,
+            env={**os.environ, **variables},
+        )
+        assert (result.returncode, result.stdout) == (0, said), result.stderr
+        assert "no conda-meta directory" in (tmp_path / ".messages.txt").read_text()

@@ -63,6 +63,9 @@ __all__ = [
 ]
 
 MESSAGES_FILE = ".messages.txt"
+# pip_constraints.PIP_CONF, the ledger's name for pip's site configuration file (the
+# module is imported only where vbridge keeps a constraints file).
+_PIP_CONF = "pip.conf"
 # Set to "1" by the vbridge conda plugin in the conda process (and so in the link
 # scripts' environment) when it will annotate after the transaction.
 PLUGIN_SYNCS_VARIABLE = "VBRIDGE_CONDA_PLUGIN_SYNCS"
@@ -566,10 +569,15 @@ def _refresh_pip_constraints(prefix: Path, dry_run: bool) -> None:
     """Plain pip's constraints file, where vbridge keeps one: rewritten from a scan of
     the whole prefix (its pins name every conda-owned distribution), after the record
     of this package is written."""
-    from vbridge.destinations.pip_constraints import pip_constraints_written
+    from vbridge.destinations.ledger import LedgerStore
+    from vbridge.errors import RecordError
 
-    if not pip_constraints_written(prefix):
-        return  # none kept here: the per-package run stays as cheap as it was
+    try:
+        ledger = LedgerStore.of(Path(os.path.abspath(prefix))).load()
+    except RecordError:
+        return
+    if _PIP_CONF not in ledger.environment:
+        return  # none kept here: pip_constraints (and its imports) are not needed
     from vbridge.adapters import conda
     from vbridge.destinations.pip_constraints import write_pip_constraints
     from vbridge.scan import scan_environment
