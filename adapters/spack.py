@@ -273,7 +273,9 @@ def _edge_hash(dep: DependencyFields) -> str:
     raise ValueError(f"dependency {dep.name!r} names no hash")
 
 
-def _edges(node: NodeFields) -> tuple[Edge, ...]:
+def _edges(node: NodeFields, seen: dict[tuple[Any, ...], Edge] | None = None) -> tuple[Edge, ...]:
+    """The node's dependency edges; ``seen`` shares equal edges between the nodes of one
+    file (most nodes link the same few: the compiler runtime, libc, BLAS, MPI)."""
     deps = node.dependencies
     if not deps:
         return ()
@@ -283,25 +285,30 @@ def _edges(node: NodeFields) -> tuple[Edge, ...]:
             for name, value in deps.items()
             if isinstance(value, dict)
         ]
+    if seen is None:
+        seen = {}
     edges: list[Edge] = []
     for dep in deps:
         params = dep.parameters
         if params is not None:  # v4+: {"deptypes": [...], "virtuals": [...]}
-            deptypes = params.deptypes or []
-            virtuals = params.virtuals or []
+            deptypes: Any = params.deptypes or ()
+            virtuals = params.virtuals
         else:  # v1-v3: {"type": [...]}, no virtuals
-            deptypes = dep.type or []
-            virtuals = []
+            deptypes = dep.type or ()
+            virtuals = None
         if isinstance(deptypes, str):
-            deptypes = [deptypes]
-        edges.append(
-            Edge(
-                name=dep.name,
-                hash=_edge_hash(dep),
-                deptypes=tuple(deptypes),
-                virtuals=tuple(sorted(set(virtuals))) if virtuals else (),
-            )
+            deptypes = (deptypes,)
+        dep_hash = dep.hash if dep.hash is not None else _edge_hash(dep)
+        key = (
+            dep.name,
+            dep_hash,
+            tuple(deptypes),
+            tuple(sorted(set(virtuals))) if virtuals else (),
         )
+        edge = seen.get(key)
+        if edge is None:
+            edge = seen[key] = Edge(*key)
+        edges.append(edge)
     return tuple(edges)
 
 
@@ -318,7 +325,11 @@ def _compiler(node: NodeFields) -> str | None:
 
 
 def parse_node(
-    data: Any, version: int, key: str | None = None, key_is_identity: bool = False
+    data: Any,
+    version: int,
+    key: str | None = None,
+    key_is_identity: bool = False,
+    edges_seen: dict[tuple[Any, ...], Edge] | None = None,
 ) -> SpecNode:
     """A node of specfile format ``version`` (1 to 5) as a :class:`SpecNode`: its
     :class:`NodeFields`, or the node as parsed JSON (a dict).
@@ -327,7 +338,8 @@ def parse_node(
     lockfiles before v4 file nodes by build hash, which then identifies the node
     (``key_is_identity``) since their DAG hashes left build dependencies out and two
     builds can share one. Raises ``ValueError`` when the node is unusable
-    (:class:`~vbridge.typed_json.FieldTypeError` for a mistyped field).
+    (:class:`~vbridge.typed_json.FieldTypeError` for a mistyped field). ``edges_seen``:
+    the edges already made for other nodes of the same file, shared.
     """
     if isinstance(data, NodeFields):
         fields = data
@@ -361,7 +373,7 @@ def parse_node(
         name=name,
         version=str(raw_version),
         hash=dag_hash,
-        edges=_edges(fields),
+        edges=_edges(fields, edges_seen),
         parameters=fields.parameters or {},
         target=target,
         platform=platform,
@@ -565,9 +577,10 @@ def _read_database_cached(
         raise RecordError(f"{path}: Spack install database without 'installs'")
     spec_version = _DATABASE_SPECFILE[version]
     entries: list[DatabaseEntry] = []
+    edges_seen: dict[tuple[Any, ...], Edge] = {}
     for key, record in installs.items():
         try:
-            node = parse_node(record.spec, spec_version, key=key)
+            node = parse_node(record.spec, spec_version, key=key, edges_seen=edges_seen)
         except ValueError as exc:
             raise RecordError(f"{path}: install record {key}: {exc}") from exc
         entries.append(

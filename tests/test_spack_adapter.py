@@ -235,6 +235,16 @@ def test_database_versions_give_the_same_nodes(tmp_path: Path, db_version: int) 
         assert _props(numpy) == {"x86_64 :: level :: v3"}
 
 
+def test_a_database_shares_equal_edges_and_gives_the_nodes_parsed_alone(tmp_path: Path) -> None:
+    index = _gunzip("index.json.v7_v8.json.gz", tmp_path / ".spack-db" / "index.json")
+    installs = json.loads(index.read_text(encoding="utf-8"))["database"]["installs"]
+    entries = spack.read_database(index)
+    alone = [spack.parse_node(record["spec"], 5, key=key) for key, record in installs.items()]
+    assert [e.node for e in entries] == alone
+    edges = [edge for e in entries for edge in e.node.edges]
+    assert len({id(edge) for edge in edges}) == len(set(edges)) < len(edges)
+
+
 # --- generated install trees ----------------------------------------------------------------
 
 
