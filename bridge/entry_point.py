@@ -16,10 +16,10 @@ printed again from :mod:`vbridge.scan_cache` while nothing the scan read changed
 ``vbridge --version`` prints the version without importing anything else.
 
 The console script is :func:`console`: :func:`main`, except that a link-script command
-then leaves the process at once (``os._exit`` once stdout and stderr are flushed)
-instead of tearing down every module and object of the interpreter, which costs
-milliseconds on every package a transaction links. Everything the command writes is
-closed by then; no ``atexit`` handler runs.
+or a fast-path scan then leaves the process at once (``os._exit`` once stdout and
+stderr are flushed) instead of tearing down every module and object of the
+interpreter, which costs milliseconds on every package a transaction links and on
+every scan. Everything the command writes is closed by then; no ``atexit`` handler runs.
 
 ``vbridge pip ARGS...`` is pip's command line, every argument of it (``--help`` and
 ``--version`` included), so it never reaches the typer app: :func:`run_pip` hands it to
@@ -102,13 +102,14 @@ def run_pip(args: Sequence[str]) -> int:
         return exc.exit_code
 
 
-# Set by console(): a link-script command leaves the process at once (os._exit).
+# Set by console(): a link-script command or a fast-path scan leaves the process at
+# once (os._exit).
 _LEAVE_AT_ONCE = False
 
 
 def console() -> None:
-    """The ``vbridge`` console script: :func:`main`, a link-script command leaving the
-    process without the interpreter's teardown."""
+    """The ``vbridge`` console script: :func:`main`, a link-script command or a
+    fast-path scan leaving the process without the interpreter's teardown."""
     global _LEAVE_AT_ONCE
     _LEAVE_AT_ONCE = True
     main()
@@ -178,14 +179,15 @@ def _main() -> None:
 
         try:
             # Printed again from the cache while nothing the scan read has changed.
-            sys.exit(run_kept(prefix, scan_flags, run_scan))
+            code = run_kept(prefix, scan_flags, run_scan)
         except Exception as exc:
             from vbridge.errors import VbridgeError  # not imported by a kept scan
 
             if not isinstance(exc, VbridgeError):
                 raise
             print(f"vbridge: {exc}", file=sys.stderr)
-            sys.exit(exc.exit_code)
+            code = exc.exit_code
+        _leave(code)
     from vbridge.cli import main as typer_main
 
     typer_main()

@@ -5,6 +5,7 @@ and leaves everything else (help, mistakes) to the typer app."""
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import subprocess
 import sys
@@ -139,3 +140,26 @@ def test_the_console_script_leaves_a_link_script_command_at_once(tmp_path: Path)
         )
         assert (result.returncode, result.stdout) == (0, said), result.stderr
         assert "no conda-meta directory" in (tmp_path / ".messages.txt").read_text()
+
+
+def test_the_console_script_leaves_a_fast_path_scan_at_once(tmp_path: Path) -> None:
+    """A fast-path scan (kept or not) ends with os._exit under ``console()``, after its
+    output is flushed: the same stdout and exit status as ``main()``, no teardown."""
+    prefix = Path(__file__).parent / "fixtures" / "conda" / "py36-osx-whl"
+    code = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: print('teardown'))\n"
+        "from vbridge import entry_point\n"
+        f"sys.argv = ['vbridge', 'scan', '--json', {str(prefix)!r}]\n"
+        "entry_point.{}()\n"
+    )
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path), "VBRIDGE_NO_CACHE": "1"}
+    outputs = {}
+    for function in ("console", "main"):
+        result = subprocess.run(
+            [sys.executable, "-c", code.format(function)], capture_output=True, text=True, env=env
+        )
+        outputs[function] = (result.returncode, result.stdout)
+    assert outputs["main"][1].endswith("}\nteardown\n")
+    assert outputs["console"] == (outputs["main"][0], outputs["main"][1][: -len("teardown\n")])
+    assert json.loads(outputs["console"][1])["environments"]
