@@ -260,3 +260,26 @@ def test_the_hook_names_pip_conf_as_the_pip_constraints_module_does() -> None:
     from vbridge.integrations.conda import link_scripts
 
     assert link_scripts._PIP_CONF == pip_constraints.PIP_CONF
+
+
+def test_a_hook_with_nothing_to_write_imports_no_scan(tmp_path: Path) -> None:
+    """conda's order (no record yet) and no pre-unlink script: a message, and neither
+    the scan nor annotate is imported."""
+    (tmp_path / "conda-meta").mkdir()
+    code = (
+        "import sys\n"
+        "from vbridge.entry_point import main\n"
+        "sys.argv = ['vbridge', 'conda-post-link']\n"
+        "try:\n    main()\nexcept SystemExit as exc:\n    code = exc.code\n"
+        "heavy = ('vbridge.scan', 'vbridge.destinations.annotate', 'vbridge.adapters.conda')\n"
+        "print('EXIT', code, [m for m in heavy if m in sys.modules])\n"
+    )
+    variables = {"PREFIX": str(tmp_path), "PKG_NAME": "numpy", "PKG_VERSION": "1.26.4"}
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **variables},
+    ).stdout
+    assert out == "EXIT 0 []\n"
+    assert "no pre-unlink script" in (tmp_path / ".messages.txt").read_text()

@@ -27,6 +27,7 @@ from vbridge.adapters import conda
 from vbridge.adapters.conda import CondaPrefix, PrefixRecordFields
 from vbridge.model import InstallRecord, RecordProblem
 from vbridge.names import canonical_name
+from vbridge.rules import RuleSet
 
 __all__ = ["ListedRecords", "package_records"]
 
@@ -48,9 +49,10 @@ def package_records(
     dirs: dict[int, list[str]] = {}  # the metadata directories each record owns
     for i, (_, fields) in enumerate(entries):
         by_name.setdefault(names[i], []).append(i)
-        canonical = canonical_name(fields.name)
-        if canonical != names[i]:
-            by_name.setdefault(canonical, []).append(i)
+        if "_" in names[i] or "." in names[i] or "--" in names[i]:  # else its PEP 503 name
+            canonical = canonical_name(fields.name)
+            if canonical != names[i]:
+                by_name.setdefault(canonical, []).append(i)
         if fields.files:
             owned = conda.metadata_dir_names(fields.files)
             if owned:
@@ -102,6 +104,9 @@ class ListedRecords(CondaPrefix):
     def __init__(self, prefix: Path, records: Sequence[InstallRecord]) -> None:
         self._prefix = prefix
         self._records = list(records)
+
+    def ruleset(self) -> RuleSet:
+        return conda.ADAPTER.ruleset()  # the same rules, read once (not per adapter class)
 
     def read_records(self, root: Path, problems: list[RecordProblem]) -> Iterator[InstallRecord]:
         if root == self._prefix:

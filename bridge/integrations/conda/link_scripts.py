@@ -495,11 +495,6 @@ def run_post_link(
     Raises :class:`VbridgeError` subclasses (prefix missing, read-only, locked); the
     command turns them into a message.
     """
-    from vbridge.adapters import conda
-    from vbridge.destinations.annotate import annotate_environment
-    from vbridge.integrations.conda._package_records import ListedRecords, package_records
-    from vbridge.scan import scan_environment
-
     prefix = request.prefix
     label = f"{request.name} {request.version}"
     if not (prefix / "conda-meta").is_dir():
@@ -507,6 +502,11 @@ def run_post_link(
 
     own_paths = _written_records(request)
     if own_paths:
+        # The scan's modules are imported once there is something to scan.
+        from vbridge.adapters import conda
+        from vbridge.integrations.conda._package_records import ListedRecords, package_records
+        from vbridge.scan import scan_environment
+
         outcome = PostLinkOutcome("record")
         # The scan translates only the package's own distributions, from the records
         # their properties can come from. Those are conda-owned: the other adapters'
@@ -550,6 +550,10 @@ def run_post_link(
                     "plugin does it by itself)"
                 ],
             )
+        from vbridge.adapters import conda
+        from vbridge.integrations.conda._package_records import ListedRecords
+        from vbridge.scan import scan_environment
+
         outcome = PostLinkOutcome("package-cache")
         targets = list(pending[0].python_dists)
         written = list(conda.read_records(prefix, []))
@@ -559,6 +563,8 @@ def run_post_link(
     present = {d.dist_info for d in env.distributions}
     targets = [t for t in targets if t in present]
     if targets:
+        from vbridge.destinations.annotate import annotate_environment
+
         annotate_environment(env, only=targets, dry_run=dry_run, wait=30.0)
         outcome.annotated.extend(targets)
         _refresh_pip_constraints(prefix, dry_run)
