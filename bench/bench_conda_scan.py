@@ -40,7 +40,9 @@ from load_msgspec import load as msgspec_floor
 from timing import (
     PYTHON,
     VBRIDGE,
+    Command,
     machine,
+    paired_ratio,
     report,
     sibling_tool,
     target,
@@ -86,8 +88,9 @@ def main() -> int:
     def drop_cache() -> None:
         shutil.rmtree(cache, ignore_errors=True)
 
+    scan_argv = [VBRIDGE, "scan", "--json", str(prefix)]
     scan = time_command(
-        [VBRIDGE, "scan", "--json", str(prefix)],
+        scan_argv,
         args.repeat,
         "vbridge scan --json (first scan)",
         env=cached,
@@ -119,9 +122,10 @@ def main() -> int:
     rows = [scan, warm, records_only, uncached]
     uv_exe = sibling_tool("uv")
     uv = None
+    uv_argv = [uv_exe or "uv", "pip", "list", "--prefix", str(prefix), "--format", "json"]
     if uv_exe is not None:
         uv = time_command(
-            [uv_exe, "pip", "list", "--prefix", str(prefix), "--format", "json"],
+            uv_argv,
             args.repeat,
             "uv pip list --prefix",
             env={"UV_NO_CONFIG": "1", "UV_OFFLINE": "1"},
@@ -160,6 +164,17 @@ def main() -> int:
     print(target("first scan / msgspec floor", scan.median / floor.median, 1.5))
     if uv is not None:
         print(target("warm re-scan / uv pip list", warm.median / uv.median, 2))
+    # The same two targets from alternating runs (each vbridge run next to a baseline
+    # run, under about the same load): median of the pairs' ratios, wall and CPU.
+    floor_command = Command([PYTHON, str(HERE / "load_msgspec.py"), meta], "floor")
+    first = Command(scan_argv, "first scan", cached, drop_cache)
+    wall, cpu = paired_ratio(first, floor_command, args.repeat)
+    print(target("first scan / msgspec floor, paired runs", wall, 1.5) + f"; CPU {cpu:.2f}x")
+    if uv is not None:
+        uv_command = Command(uv_argv, "uv", {"UV_NO_CONFIG": "1", "UV_OFFLINE": "1"})
+        kept = Command(scan_argv, "kept scan", cached)
+        wall, cpu = paired_ratio(kept, uv_command, args.repeat)
+        print(target("warm re-scan / uv pip list, paired runs", wall, 2) + f"; CPU {cpu:.2f}x")
     else:
         print("warm re-scan / uv pip list: skipped (no uv beside this interpreter or on PATH)")
     if conda_exe is None:

@@ -76,6 +76,33 @@ def time_command(
     return timing
 
 
+@dataclass
+class Command:
+    """One side of a paired measurement: a command line, its environment additions and
+    what to do before each run (drop a cache)."""
+
+    argv: Sequence[str]
+    label: str
+    env: Mapping[str, str] | None = None
+    before: Callable[[], None] | None = None
+
+
+def paired_ratio(measured: Command, baseline: Command, repeat: int = 9) -> tuple[float, float]:
+    """The median of ``measured / baseline`` over runs that alternate them (wall, CPU).
+
+    On a machine shared with other work the load changes from second to second; a run
+    of each, back to back, sees about the same load, so the ratio of a pair says more
+    than the ratio of two medians taken a minute apart (the tables' figures).
+    """
+    walls: list[float] = []
+    cpus: list[float] = []
+    for _ in range(repeat):
+        pair = [time_command(c.argv, 1, c.label, c.env, c.before) for c in (measured, baseline)]
+        walls.append(pair[0].times[0] / pair[1].times[0])
+        cpus.append(pair[0].cpu[0] / max(pair[1].cpu[0], 1e-9))
+    return statistics.median(walls), statistics.median(cpus)
+
+
 def time_call(call: Callable[[], object], repeat: int = 7, label: str = "") -> Timing:
     """Call ``call`` ``repeat`` times in this process, after one warm-up call."""
     timing = Timing(label, label)
