@@ -249,11 +249,16 @@ def _translate(
         # that lead to no record with properties (the C libraries under Python) are
         # left out of every walk, which finds the same properties through the same
         # first paths (a record on the way to one leads to it, so is kept).
-        leading = _leading_to_properties(own, links) if only is None else None
+        # Worked out when a distribution of this ecosystem first needs a walk (never
+        # for describing records such as wheels': they own nothing, and working out
+        # their properties reads their binaries).
+        leading: set[str] | None = None
         for dist in dists:
             owner = dist.owner_record
             if owner is None or owner.ecosystem != ecosystem:
                 continue
+            if leading is None and only is None:
+                leading = _leading_to_properties(own, links)
             starts: list[tuple[InstallRecord, tuple[str, ...]]] = [(owner, (owner.name,))]
             starts += [
                 (r, (owner.name, r.name))
