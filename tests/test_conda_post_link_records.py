@@ -118,6 +118,8 @@ def python_records(prefix: Path) -> Iterator[tuple[str, str, int]]:
 
 def hook(prefix: Path, name: str, version: str, build_number: int, whole: bool) -> list[str]:
     variables = {"PREFIX": str(prefix), "PKG_NAME": name, "PKG_VERSION": version}
+    if "CONDA_PKGS_DIRS" in os.environ:  # conda's order: the package cache
+        variables["CONDA_PKGS_DIRS"] = os.environ["CONDA_PKGS_DIRS"]
     request = PostLinkRequest.from_environ({**variables, "PKG_BUILDNUM": str(build_number)})
     outcome = run_post_link(request, whole_prefix=whole)
     return [*outcome.messages, *map(str, outcome.annotated)]
@@ -213,11 +215,17 @@ def test_the_records_parsed_are_the_ones_a_full_read_gives(tmp_path: Path) -> No
 
 
 @pytest.fixture(scope="module")
-def science_prefix(mkl_channel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    cache = tmp_path_factory.mktemp("rattler-cache")
+def science_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("rattler-cache")
+
+
+@pytest.fixture(scope="module")
+def science_prefix(
+    mkl_channel: Path, science_cache: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
     prefix = tmp_path_factory.mktemp("science") / "env"
     specs = ["numpy", "scipy", "h5py", "mpi4py", "six", "libblas=*=*mkl"]
-    return condaenv.install(mkl_channel, specs, prefix, cache)
+    return condaenv.install(mkl_channel, specs, prefix, science_cache)
 
 
 def test_a_rattler_prefix_in_any_order_as_a_full_annotate(
@@ -237,6 +245,33 @@ def test_a_rattler_prefix_in_any_order_as_a_full_annotate(
     assert len(written) == 8  # numpy, scipy, h5py, mpi4py: variant.json and the SBOM
     assert {k: annotated[k] for k in written} == {k: hooked[k] for k in written}
     assert "blas_lapack :: provider :: mkl" in properties(work, "numpy-1.26.4")
+
+
+# The transaction of the conda-order test: its records are written after the scripts.
+LINKED_TOGETHER = ("numpy", "scipy", "libblas", "libcblas", "liblapack", "mkl")
+
+
+def test_conda_order_in_any_order_as_a_scan_of_every_record(
+    science_prefix: Path, science_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """conda's order: the records of the transaction (numpy, scipy, their BLAS) come
+    after the scripts, and are read from the package cache; numpy's hook before or
+    after scipy's gives what the scan of every record gives."""
+    monkeypatch.setenv("CONDA_PKGS_DIRS", str(science_cache))
+    source = tmp_path / "source"
+    shutil.copytree(science_prefix, source, symlinks=True)
+    for record in list((source / "conda-meta").glob("*.json")):
+        if record.name.rsplit("-", 2)[0] in LINKED_TOGETHER:
+            record.unlink()
+    for name in ("numpy", "scipy"):  # both can remove what they write: it is written
+        (source / "bin" / f".{name}-pre-unlink.sh").write_text("#!/bin/bash\n")
+    order = [("numpy", "1.26.4", 0), ("scipy", "1.11.4", 0)]
+    for packages in (order, order[::-1]):
+        whole, whole_said = hooks_in_order(source, tmp_path / "env", packages, whole=True)
+        package, package_said = hooks_in_order(source, tmp_path / "env", packages, whole=False)
+        assert package == whole and package_said == whole_said
+        assert len(package_said) == 2, package_said  # one dist-info each, no message
+    assert "blas_lapack :: provider :: mkl" in properties(tmp_path / "env", "numpy-1.26.4")
 
 
 def test_print_template_imports_nothing_of_the_hook() -> None:

@@ -33,48 +33,63 @@ __all__ = ["ListedRecords", "package_records"]
 
 
 def package_records(
-    prefix: Path, own_paths: Sequence[Path], problems: list[RecordProblem]
+    prefix: Path,
+    own_paths: Sequence[Path],
+    problems: list[RecordProblem],
+    pending: Sequence[InstallRecord] = (),
 ) -> list[InstallRecord]:
-    """The records of ``prefix`` a scan of the distributions of the records at
-    ``own_paths`` uses, in file-name order (as :func:`conda.read_records` gives them)."""
+    """The records a scan of the package's distributions uses, in the order a scan of
+    the whole prefix reads them: of ``prefix``'s records (file-name order), then of
+    ``pending``, the records the installer has not written yet (conda's order: the
+    package itself first, then its dependencies linked with it).
+
+    The package is the records at ``own_paths``, or ``pending[0]``.
+    """
     adapter = conda.ADAPTER
     rules = adapter.ruleset()
     entries: list[tuple[Path, PrefixRecordFields]] = list(
         conda.read_prefix_fields(prefix, problems)
     )
+    written = len(entries)
     names = [fields.name.lower() for _, fields in entries]
+    names += [record.name.lower() for record in pending]
+    depends: list[Sequence[str]] = [fields.depends or () for _, fields in entries]
+    depends += [record.depends for record in pending]
     # name -> the records a dependency on it can resolve to (scan._Links.by_name keys
-    # each record by its lower-case and its PEP 503 name), in file-name order
+    # each record by its lower-case and its PEP 503 name), in reading order
     by_name: dict[str, list[int]] = {}
     dirs: dict[int, list[str]] = {}  # the metadata directories each record owns
-    for i, (_, fields) in enumerate(entries):
-        by_name.setdefault(names[i], []).append(i)
-        if "_" in names[i] or "." in names[i] or "--" in names[i]:  # else its PEP 503 name
-            canonical = canonical_name(fields.name)
-            if canonical != names[i]:
+    for i, name in enumerate(names):
+        by_name.setdefault(name, []).append(i)
+        if "_" in name or "." in name or "--" in name:  # else it is its PEP 503 name
+            canonical = canonical_name(name)
+            if canonical != name:
                 by_name.setdefault(canonical, []).append(i)
-        if fields.files:
-            owned = conda.metadata_dir_names(fields.files)
-            if owned:
-                dirs[i] = owned
+        if i < written:
+            files = entries[i][1].files
+            owned = conda.metadata_dir_names(files) if files else []
+        else:
+            owned = [_relative(prefix, d) for d in pending[i - written].python_dists]
+        if owned:
+            dirs[i] = owned
 
     own = {str(p) for p in own_paths}
     starts = {i for i, (path, _) in enumerate(entries) if str(path) in own}
+    if pending:
+        starts.add(written)
     # Every record claiming one of the package's distributions (the first is its owner).
     targets = {d for i in starts for d in dirs.get(i, ())}
     starts |= {i for i, owned in dirs.items() if targets.intersection(owned)}
     if rules.metapackages_pin:
         owners = {names[i] for i in starts}
-        for i, (_, fields) in enumerate(entries):
-            if i in dirs or not fields.depends:
+        for i, specs in enumerate(depends):
+            if i in dirs or not specs:
                 continue
-            text = "\0".join(fields.depends).lower()
+            text = "\0".join(specs).lower()
             if not any(name in text for name in owners):
                 continue  # a name a spec mentions is part of its text
             if any(
-                name.lower() in owners
-                for dep in fields.depends
-                for name in adapter.dependency_names(dep)
+                name.lower() in owners for dep in specs for name in adapter.dependency_names(dep)
             ):
                 starts.add(i)
 
@@ -85,8 +100,7 @@ def package_records(
     walked = set(starts)
     queue = deque(sorted(starts))
     while queue:
-        fields = entries[queue.popleft()][1]
-        for dep in fields.depends or ():
+        for dep in depends[queue.popleft()]:
             for name in adapter.dependency_names(dep):
                 for j in by_name.get(name.lower(), ()):
                     kept.add(j)
@@ -94,7 +108,15 @@ def package_records(
                         continue
                     walked.add(j)
                     queue.append(j)
-    return [conda.parse_record(prefix, entries[i][0], entries[i][1]) for i in sorted(kept)]
+    return [
+        conda.parse_record(prefix, *entries[i]) if i < written else pending[i - written]
+        for i in sorted(kept)
+    ]
+
+
+def _relative(prefix: Path, path: Path) -> str:
+    """``path`` from ``prefix``, ``/``-separated (as a record's files name it)."""
+    return path.relative_to(prefix).as_posix()
 
 
 class ListedRecords(CondaPrefix):

@@ -551,15 +551,16 @@ def run_post_link(
                 ],
             )
         from vbridge.adapters import conda
-        from vbridge.integrations.conda._package_records import ListedRecords
+        from vbridge.integrations.conda._package_records import ListedRecords, package_records
         from vbridge.scan import scan_environment
 
         outcome = PostLinkOutcome("package-cache")
         targets = list(pending[0].python_dists)
-        written = list(conda.read_records(prefix, []))
-        env = scan_environment(
-            prefix, adapters=[ListedRecords(prefix, [*written, *pending])], only=targets
-        )
+        if whole_prefix:
+            records = [*conda.read_records(prefix, []), *pending]
+        else:
+            records = package_records(prefix, [], [], pending=pending)
+        env = scan_environment(prefix, adapters=[ListedRecords(prefix, records)], only=targets)
     present = {d.dist_info for d in env.distributions}
     targets = [t for t in targets if t in present]
     if targets:
