@@ -561,18 +561,28 @@ def _read_database_cached(
     path: Path, state: tuple[int, int, int] | None
 ) -> tuple[DatabaseEntry, ...]:
     data = read_regular(path, hint="")
-    header = load_typed(data, _IndexHeader, path, hint="").database
-    if header is None:
+    try:
+        database: _DatabaseFields | _DatabaseHeader | None = load_typed(
+            data, _IndexFile, path, hint=""
+        ).database
+    except RecordError:
+        # What the header says comes first (no database, another version); else the
+        # decode's own error. Decoded in one pass when it reads (the header alone is a
+        # second pass over the whole file).
+        database = load_typed(data, _IndexHeader, path, hint="").database
+        if database is not None and _format_version(database.version) in DATABASE_VERSIONS:
+            raise
+    if database is None:
         raise RecordError(f"{path}: not a Spack install database (no 'database' key)")
-    version = _format_version(header.version)
+    version = _format_version(database.version)
     if version not in DATABASE_VERSIONS:
         raise RecordError(
-            f"{path}: Spack install database version {header.version} is not supported; "
+            f"{path}: Spack install database version {database.version} is not supported; "
             f"vbridge reads versions {', '.join(map(str, DATABASE_VERSIONS))} "
             f"(run `spack reindex` with a Spack that writes one of them)"
         )
-    assert version is not None
-    installs = load_typed(data, _IndexFile, path, hint="").database.installs
+    assert version is not None and isinstance(database, _DatabaseFields)
+    installs = database.installs
     if installs is None:
         raise RecordError(f"{path}: Spack install database without 'installs'")
     spec_version = _DATABASE_SPECFILE[version]
@@ -726,10 +736,13 @@ def _records(
     python_dists: Mapping[str, tuple[Path, ...]],
     prefixes: Mapping[str, Path] | None = None,
     flags: Mapping[str, Mapping[str, object]] | None = None,
+    index: Mapping[str, SpecNode] | None = None,
 ) -> Iterator[InstallRecord]:
-    """One record per node; ``requires`` holds the keys of linked dependencies."""
+    """One record per node; ``requires`` holds the keys of linked dependencies.
+    ``index``: ``_index`` of the nodes, when the caller has made it."""
     node_list = list({n.hash: n for n in nodes}.values())
-    index = _index(node_list)
+    if index is None:
+        index = _index(node_list)
     # InstallRecord.key of each node's record, known before the records are built so
     # each is built once with its requires.
     keys = {
@@ -1132,10 +1145,12 @@ def _entry_layers(entries: Iterable[DatabaseEntry]) -> list[Path]:
     return layers
 
 
-def _missing_dependencies(entries: list[DatabaseEntry]) -> list[tuple[SpecNode, Edge]]:
-    """Linked dependencies that no entry of the database is: installed in an upstream
-    Spack instance (its database is another tree's ``index.json``), or lost."""
-    index = _index(e.node for e in entries)
+def _missing_dependencies(
+    entries: list[DatabaseEntry], index: Mapping[str, SpecNode]
+) -> list[tuple[SpecNode, Edge]]:
+    """Linked dependencies that no entry of the database (``index``: its nodes by every
+    hash) is: installed in an upstream Spack instance (its database is another tree's
+    ``index.json``), or lost."""
     return [
         (entry.node, edge)
         for entry in entries
@@ -1153,8 +1168,13 @@ def _tree_records(
     """Records of database entries; ``source`` is the database file they were read from
     (None: Spack's own store handed them over, upstreams included), ``evidence_source``
     what evidence names when that is not ``source``."""
+    nodes = list({e.node.hash: e.node for e in entries}.values())
+    index = _index(nodes)
     # Read from a database file (not Spack's own store, which knows its upstreams).
-    missing = _missing_dependencies(entries) if source is not None else []
+    missing: list[tuple[SpecNode, Edge]] = []
+    if source is not None:  # every node's hashes count (two entries may share one)
+        everyone = index if len(nodes) == len(entries) else _index(e.node for e in entries)
+        missing = _missing_dependencies(entries, everyone)
     if source is not None and missing:
         node, edge = missing[0]
         specs = len({n.hash for n, _ in missing})
@@ -1179,9 +1199,7 @@ def _tree_records(
         prefixes[node.hash] = entry.path
         if entry.installed and node.external is None:
             dists[node.hash] = _prefix_dists(entry.path, node.hash, problems)[0]
-    yield from _records(
-        (e.node for e in entries), source or evidence_source, dists, prefixes, flags
-    )
+    yield from _records(nodes, source or evidence_source, dists, prefixes, flags, index)
 
 
 def _read_tree(root: Path, problems: list[RecordProblem]) -> Iterator[InstallRecord]:
@@ -1392,12 +1410,15 @@ def requirements(record: InstallRecord, index: RecordIndex) -> Iterator[Requirem
     to one exact build (``py-numpy@1.26.4/abcdefg``). A ``link`` edge means the
     package's binaries were built against that build (an ABI); a ``run``-only edge
     needs the same version to hold the spec's concretization."""
-    linked = record.extra.get("link_requires")
-    linked_keys = set(linked) if isinstance(linked, list) else set()
+    by_key = index.by_key
+    linked_keys: set[str] | None = None
     for key in record.requires or ():
-        provider = index.by_key.get(key)
-        if provider is None:
+        provider = by_key.get(key)
+        if provider is None or not provider.python_dists:
             continue
+        if linked_keys is None:
+            linked = record.extra.get("link_requires")
+            linked_keys = set(linked) if isinstance(linked, list) else set()
         for dist_path in provider.python_dists:
             yield Requirement(
                 target=split_metadata_dir_name(dist_path.name)[0],

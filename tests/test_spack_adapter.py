@@ -183,6 +183,28 @@ def test_unsupported_database_version_is_one_clear_line(tmp_path: Path, version:
     assert "\n" not in line
     assert line.startswith(f"{index}: Spack install database version {version} is not supported")
     assert "6, 7, 8" in line
+    # The version is the line, not what a node of another format holds.
+    next(iter(data["database"]["installs"].values()))["spec"]["name"] = 3
+    index.write_text(json.dumps(data), encoding="utf-8")
+    problems = []
+    assert list(spack.read_records(tree, problems)) == []
+    assert [str(p) for p in problems] == [line]
+
+
+def test_a_database_without_its_header_is_one_clear_line(tmp_path: Path) -> None:
+    (tmp_path / ".spack-db").mkdir()
+    index = tmp_path / ".spack-db" / "index.json"
+    for text, said in (
+        ('{"installs": {}}', "not a Spack install database (no 'database' key)"),
+        ('{"database": null}', "not a Spack install database (no 'database' key)"),
+        ("[]", "should be an object, found a list"),
+        ('{"database": {"version": "8"}}', "Spack install database without 'installs'"),
+        ('{"database": {"version": 8, "installs": []}}', "field database.installs should be"),
+    ):
+        index.write_text(text, encoding="utf-8")
+        with pytest.raises(RecordError) as raised:
+            spack.read_database(index)
+        assert str(raised.value).startswith(f"{index}: {said}")
 
 
 def test_unsupported_lockfile_and_specfile_versions(tmp_path: Path) -> None:
