@@ -267,3 +267,32 @@ def test_a_dist_info_without_record_gets_nothing(tmp_path: Path) -> None:
     result = annotate_environment(env)
     assert result.findings == [] and (dist_info / "variant.json").is_file()
     assert "six-1.17.0.dist-info/variant.json," in (dist_info / "RECORD").read_text()
+
+
+def test_the_sweep_resolves_directories_as_realpath_does(tmp_path: Path) -> None:
+    """annotate's sweep resolves the parents the ledger's directories share once
+    (annotate._realpath): the same answers as os.path.realpath, links in and out,
+    dangling, missing and ``..`` included."""
+    from vbridge.destinations.annotate import _realpath
+
+    root = tmp_path / "env"
+    (root / "lib/site-packages/a.dist-info/sboms").mkdir(parents=True)
+    (tmp_path / "outside").mkdir()
+    os.symlink("lib", root / "lib64")
+    os.symlink(tmp_path / "outside", root / "lib/site-packages/out.dist-info")
+    os.symlink("missing", root / "lib/site-packages/dangling.dist-info")
+    os.symlink("a.dist-info", root / "lib/site-packages/b.dist-info")
+    paths = [
+        "lib/site-packages/a.dist-info/sboms",
+        "lib64/site-packages/a.dist-info/sboms",
+        "lib/site-packages/out.dist-info/sboms",
+        "lib/site-packages/dangling.dist-info",
+        "lib/site-packages/b.dist-info/sboms",
+        "lib/site-packages/gone.dist-info/sboms",
+        "lib64/site-packages/../site-packages/a.dist-info",
+        "",
+    ]
+    resolved: dict[str, str] = {}
+    for rel in paths * 2:  # then from what the first pass resolved
+        path = os.path.join(root, rel) if rel else str(root)
+        assert _realpath(path, resolved) == os.path.realpath(path), rel

@@ -9,7 +9,14 @@ import os
 from pathlib import Path
 
 import pytest
-from vbridge.destinations.ledger import DistEntry, EditEntry, Ledger, LedgerStore, state_dir
+from vbridge.destinations.ledger import (
+    DistEntry,
+    EditEntry,
+    EnvironmentFileEntry,
+    Ledger,
+    LedgerStore,
+    state_dir,
+)
 from vbridge.errors import RecordError, UnsafePath
 
 DIST = "lib/python3.12/site-packages/six-1.17.0.dist-info"
@@ -107,3 +114,24 @@ def test_a_state_directory_that_is_a_symlink_is_refused(tmp_path: Path) -> None:
     os.symlink(elsewhere, env / ".vbridge")
     with pytest.raises(UnsafePath, match="a symlink or not a directory"):
         LedgerStore.of(env).check()
+
+
+def test_a_copy_is_what_a_round_trip_through_bytes_gives() -> None:
+    """Ledger.copy (annotate's intent and final ledgers): keys in order, each list
+    sorted and without duplicates, the same as from_bytes(to_bytes())."""
+    ledger = _ledger()
+    other = "lib/python3.12/site-packages/abc-1.0.dist-info"
+    ledger.distributions[other] = DistEntry(
+        files={f"{other}/z": [_digest(b"2"), _digest(b"1"), _digest(b"2")], f"{other}/a": []},
+        dirs=[f"{other}/sboms", f"{other}/sboms", f"{other}/a"],
+        edits=[RECORD, RECORD],
+    )
+    ledger.edited[RECORD].written += [_digest(b"a"), _digest(b"edited")]
+    ledger.environment["pip.conf"] = EnvironmentFileEntry(None, [_digest(b"y"), _digest(b"x")])
+    copy = ledger.copy()
+    round_trip = Ledger.from_bytes(ledger.to_bytes())
+    assert copy == round_trip and copy.to_bytes() == ledger.to_bytes()
+    assert list(copy.distributions) == list(round_trip.distributions)
+    assert list(copy.distributions[other].files) == list(round_trip.distributions[other].files)
+    copy.distributions[DIST].files[f"{DIST}/variant.json"].append("changed")
+    assert ledger.distributions[DIST].files[f"{DIST}/variant.json"] == [_digest(b"{}")]

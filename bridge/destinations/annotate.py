@@ -764,7 +764,7 @@ def _intent_ledger(
     edits: dict[str, _Edit],
     new_dirs: dict[str, list[str]],
 ) -> Ledger:
-    intent = Ledger.from_bytes(ledger.to_bytes())
+    intent = ledger.copy()
     for plan in plans:
         entry = intent.distributions.setdefault(plan.key, DistEntry())
         for path, data in plan.files.items():
@@ -797,7 +797,7 @@ def _final_ledger(
     edits: dict[str, _Edit],
     new_dirs: dict[str, list[str]],
 ) -> Ledger:
-    final = Ledger.from_bytes(ledger.to_bytes())
+    final = ledger.copy()
     for plan in plans:
         old = final.distributions.pop(plan.key, DistEntry())
         if not plan.files:
@@ -858,9 +858,31 @@ def _sweep(root: Path, store: LedgerStore, ledger: Ledger) -> None:
         dirs.add(root / key)
         dirs.update(root / d for d in entry.dirs)
         dirs.update((root / e).parent for e in entry.edits)
+    # A ledger directory reached through a link out is refused. The ledger names every
+    # annotated dist-info: their common parents are resolved once, not per directory.
+    real_root = os.path.realpath(root)
+    inside = real_root.rstrip("/") + "/"
+    resolved: dict[str, str] = {}
     for directory in dirs - {store.directory, store.backups}:
-        contained(root, directory)  # a ledger directory reached through a link out: refused
+        real = _realpath(str(directory), resolved)
+        if real != real_root and not real.startswith(inside):
+            contained(root, directory)  # raises, naming where it leads
     sweep_temporary_files(sorted(dirs))
+
+
+def _realpath(path: str, resolved: dict[str, str]) -> str:
+    """``os.path.realpath(path)`` for an absolute path, with the parents it resolves
+    kept in ``resolved``: as realpath does, a component that is no symlink (or cannot be
+    told one) is appended to its resolved parent."""
+    found = resolved.get(path)
+    if found is None:
+        parent, name = os.path.split(path)
+        if not name or name in (".", "..") or parent == path or os.path.islink(path):
+            found = os.path.realpath(path)
+        else:
+            found = os.path.join(_realpath(parent, resolved), name)
+        resolved[path] = found
+    return found
 
 
 def _finish(store: LedgerStore, lock: EnvironmentLock, final: Ledger) -> None:

@@ -178,6 +178,30 @@ class Ledger:
         found.update(e.original for e in self.environment.values() if e.original)
         return found
 
+    def copy(self) -> Ledger:
+        """A copy as ``Ledger.from_bytes(self.to_bytes())`` gives it (keys in order, each
+        list sorted and without duplicates), without the text in between: an annotate
+        run copies the ledger twice, and it grows with every annotated dist-info.
+        """
+        return Ledger(
+            distributions={
+                key: DistEntry(
+                    files={p: sorted(set(d)) for p, d in sorted(entry.files.items())},
+                    dirs=sorted(set(entry.dirs)),
+                    edits=sorted(set(entry.edits)),
+                )
+                for key, entry in sorted(self.distributions.items())
+            },
+            edited={
+                path: EditEntry(edit.original, sorted(set(edit.written)))
+                for path, edit in sorted(self.edited.items())
+            },
+            environment={
+                path: EnvironmentFileEntry(entry.original, sorted(set(entry.written)))
+                for path, entry in sorted(self.environment.items())
+            },
+        )
+
     def to_bytes(self) -> bytes:
         # Keys in sorted order throughout (the text json.dumps(sort_keys=True) gives).
         document: dict[str, Any] = {
