@@ -318,3 +318,26 @@ def test_a_hook_with_nothing_to_write_imports_no_scan(tmp_path: Path) -> None:
     ).stdout
     assert out == "EXIT 0 []\n"
     assert "no pre-unlink script" in (tmp_path / ".messages.txt").read_text()
+
+
+def test_pip_constraints_are_refreshed_where_the_ledger_keeps_pip_conf(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hook rewrites plain pip's constraints file only where vbridge keeps one: the
+    ledger annotate leaves names pip.conf."""
+    from vbridge.destinations.ledger import EnvironmentFileEntry, LedgerStore
+    from vbridge.integrations.conda import link_scripts
+
+    prefix = edge_case_prefix(tmp_path / "env")
+    refreshed: list[Path] = []
+    monkeypatch.setattr(
+        link_scripts, "_refresh_pip_constraints", lambda p, dry_run: refreshed.append(p)
+    )
+    hook(prefix, "mpi4py", "3.1.5", 0, whole=False)
+    assert refreshed == []
+    store = LedgerStore.of(prefix)
+    ledger = store.load()
+    ledger.environment[link_scripts._PIP_CONF] = EnvironmentFileEntry(None, [])
+    store.save(ledger)
+    hook(prefix, "numpy-base", "1.26.4", 0, whole=False)
+    assert refreshed == [prefix]

@@ -143,6 +143,8 @@ class AnnotateResult(_Result):
     """What :func:`annotate_environment` wrote (or, with ``dry_run``, would write)."""
 
     annotated: list[str] = field(default_factory=list)  # dist-infos carrying metadata
+    # Environment files (pip.conf...) the ledger keeps after the run, not in to_dict.
+    environment_files: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, object]:
         return {**super().to_dict(), "annotated": list(self.annotated)}
@@ -935,6 +937,7 @@ def annotate_environment(
         registrars = _Registrars.of_owners(env)
         final = _reconcile(root, store, ledger, plans, result, dry_run, registrars)
         result.annotated = sorted(final.distributions)
+        result.environment_files = sorted(final.environment)
         if lock is not None:
             _finish(store, lock, final)
 

@@ -63,7 +63,7 @@ __all__ = [
 ]
 
 MESSAGES_FILE = ".messages.txt"
-# pip_constraints.PIP_CONF, the ledger's name for pip's site configuration file (the
+# pip_constraints.PIP_CONF, the ledger's name for pip's site configuration file (that
 # module is imported only where vbridge keeps a constraints file).
 _PIP_CONF = "pip.conf"
 # Set to "1" by the vbridge conda plugin in the conda process (and so in the link
@@ -566,25 +566,17 @@ def run_post_link(
     if targets:
         from vbridge.destinations.annotate import annotate_environment
 
-        annotate_environment(env, only=targets, dry_run=dry_run, wait=30.0)
+        result = annotate_environment(env, only=targets, dry_run=dry_run, wait=30.0)
         outcome.annotated.extend(targets)
-        _refresh_pip_constraints(prefix, dry_run)
+        if _PIP_CONF in result.environment_files:
+            _refresh_pip_constraints(prefix, dry_run)
     return outcome
 
 
 def _refresh_pip_constraints(prefix: Path, dry_run: bool) -> None:
-    """Plain pip's constraints file, where vbridge keeps one: rewritten from a scan of
-    the whole prefix (its pins name every conda-owned distribution), after the record
-    of this package is written."""
-    from vbridge.destinations.ledger import LedgerStore
-    from vbridge.errors import RecordError
-
-    try:
-        ledger = LedgerStore.of(Path(os.path.abspath(prefix))).load()
-    except RecordError:
-        return
-    if _PIP_CONF not in ledger.environment:
-        return  # none kept here: pip_constraints (and its imports) are not needed
+    """Plain pip's constraints file, where vbridge keeps one (the ledger, as annotate
+    left it, names pip.conf): rewritten from a scan of the whole prefix (its pins name
+    every conda-owned distribution), after the record of this package is written."""
     from vbridge.adapters import conda
     from vbridge.destinations.pip_constraints import write_pip_constraints
     from vbridge.scan import scan_environment
