@@ -23,7 +23,6 @@ PosixPath('/srv/chroot/usr/lib/x86_64-linux-gnu/blas/libblas.so.3')
 from __future__ import annotations
 
 import functools
-import io
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -35,7 +34,7 @@ from vbridge.adapters import Adapter
 from vbridge.errors import UnreadableFile
 from vbridge.model import InstallRecord, RecordIndex, RecordProblem, Requirement
 from vbridge.rules import dependency_names, load_data
-from vbridge.safefs import open_regular, read_regular
+from vbridge.safefs import DirectoryFiles, directory_files, open_regular, read_regular
 from vbridge.sitepackages import split_metadata_dir_name
 
 if TYPE_CHECKING:
@@ -224,13 +223,97 @@ def iter_status(path: Path, problems: list[RecordProblem]) -> Iterator[StatusSta
             RecordProblem(path, f"cannot read: {exc.strerror}", "check its permissions")
         )
         return
-    try:
-        with io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="\n") as fh:
-            yield from _stanzas_of(path, fh, problems)
-    except OSError as exc:
+    data: list[bytes] = []
+    failure: OSError | None = None
+    with raw:
+        try:
+            while chunk := raw.read(1 << 22):
+                data.append(chunk)
+        except OSError as exc:  # what was read before the error is still read
+            failure = exc
+    text = b"".join(data).decode("utf-8", errors="replace")
+    if _needs_line_by_line(text):
+        yield from _stanzas_of(path, _lines_of(text), problems)
+    else:
+        yield from _plain_stanzas(path, text, problems)
+    if failure is not None:
         problems.append(
-            RecordProblem(path, f"cannot read: {exc.strerror}", "check its permissions")
+            RecordProblem(path, f"cannot read: {failure.strerror}", "check its permissions")
         )
+
+
+# A status file as dpkg writes it is stanzas of "Field: value" lines (Debian Policy
+# 5.1, "Syntax of control files": a field name, a colon, the value; continuation lines
+# begin with a space or a tab; stanzas are separated by empty lines). Such a file is
+# read by _plain_stanzas: the value of a single-line field is the text after the colon
+# with surrounding whitespace removed, as Deb822 gives it (tests/test_apt_status.py
+# compares both on every fixture stanza); a stanza with a multi-line field that
+# _READ_FIELDS names is given to Deb822. Anything else goes line by line through
+# _stanzas_of, which names the offending line: a line that is neither a field nor a
+# continuation (a comment, a stray word), a whitespace-only line (a separator to dpkg),
+# a continuation line opening a stanza, a file not ending in a newline (truncated), or
+# a field name _READ_FIELDS names spelt in another case (field names are
+# case-insensitive; dpkg writes them as named there). Each pattern starts with a
+# newline (the text is searched with one put before it), which re finds quickly.
+_LINE_BY_LINE = re.compile(
+    r"\n(?:(?![ \t\n]|[A-Za-z0-9][A-Za-z0-9_.-]*:|\Z)"  # not a field, continuation, empty
+    r"|[ \t][^\S\n]*(?:\n|\Z)"  # whitespace only
+    r"|\n[ \t])"  # a continuation line opening a stanza
+)
+_FIELD_NAMES = "|".join(re.escape(f) for f in _READ_FIELDS.values())
+_READ_FIELD_NAME = re.compile(rf"\n(?:{_FIELD_NAMES}):", re.IGNORECASE | re.ASCII)
+_READ_FIELD_AS_DPKG_WRITES = re.compile(rf"\n(?:{_FIELD_NAMES}):")
+# A single-line field as dpkg writes it; group 3: a continuation line follows (a
+# multi-line value: Deb822 parses that stanza).
+_READ_FIELD_LINE = re.compile(rf"\n({_FIELD_NAMES}):([^\n]*)(\n[ \t])?")
+
+
+def _needs_line_by_line(text: str) -> bool:
+    """Whether ``text`` is not a plain status file (see above)."""
+    if not text:
+        return False
+    if not text.endswith("\n") or text.lstrip("\n")[:1] in (" ", "\t"):
+        return True
+    lines = "\n" + text
+    if _LINE_BY_LINE.search(lines) is not None:
+        return True
+    spelt = sum(1 for _ in _READ_FIELD_NAME.finditer(lines))
+    return spelt != sum(1 for _ in _READ_FIELD_AS_DPKG_WRITES.finditer(lines))
+
+
+def _lines_of(text: str) -> Iterator[str]:
+    """The lines of ``text``, each with its ``\\n`` (dpkg's separator; no other)."""
+    start = 0
+    while (end := text.find("\n", start)) != -1:
+        yield text[start : end + 1]
+        start = end + 1
+    if start < len(text):
+        yield text[start:]
+
+
+def _plain_stanzas(path: Path, text: str, problems: list[RecordProblem]) -> Iterator[StatusStanza]:
+    """The stanzas of a status file ``_needs_line_by_line`` found plain, in file order."""
+    chunks = text.split("\n\n")
+    line = 1
+    for index, chunk in enumerate(chunks):
+        body = chunk.lstrip("\n")
+        start = line + len(chunk) - len(body)
+        line += chunk.count("\n") + 2
+        if not body:
+            continue
+        fields: dict[str, str] = {}
+        multi_line = False
+        for key, value, continued in _READ_FIELD_LINE.findall("\n" + body):
+            fields[key] = value.strip()
+            multi_line = multi_line or bool(continued)
+        if multi_line or any(not fields.get(f) for f in _REQUIRED):
+            # Deb822 reads it, or the line accounting says what is missing.
+            numbered = list(enumerate(body.rstrip("\n").split("\n"), start))
+            stanza = _stanza(path, numbered, problems, at_end=index == len(chunks) - 1)
+            if stanza is not None:
+                yield stanza
+            continue
+        yield StatusStanza(start, fields)
 
 
 def _stanzas_of(
@@ -345,19 +428,20 @@ class _Ownership:
                 continue
 
 
-def _list_file(root: Path, package: str, arch: str, multi_arch: str) -> Path | None:
-    info = os.path.join(root, INFO)
-    qualified = os.path.join(info, f"{package}:{arch}.list")
-    plain = os.path.join(info, f"{package}.list")
+def _list_file(info: DirectoryFiles, package: str, arch: str, multi_arch: str) -> str | None:
+    """The name of the package's ``.list`` in ``info``: ``<pkg>:<arch>.list`` first for
+    a ``Multi-Arch: same`` package, else ``<pkg>.list`` first."""
+    qualified = f"{package}:{arch}.list"
+    plain = f"{package}.list"
     order = (qualified, plain) if multi_arch == "same" else (plain, qualified)
-    for candidate in order:
-        if os.path.lexists(candidate):
-            return Path(candidate)
-    return None
+    if "/" in package:  # not a name dpkg accepts: looked up where the path leads
+        return next((c for c in order if os.path.lexists(os.path.join(info.directory, c))), None)
+    return next((c for c in order if c in info.names), None)
 
 
 def _read_list(
     root: Path,
+    info: DirectoryFiles,
     stanza: StatusStanza,
     ownership: _Ownership,
     problems: list[RecordProblem],
@@ -365,13 +449,16 @@ def _read_list(
     """Python metadata dirs the package owns; notes which alternative targets it owns."""
     fields = stanza.fields
     arch = str(fields.get("Architecture", ""))
-    path = _list_file(root, stanza.package, arch, str(fields.get("Multi-Arch", "")))
-    if path is None:
+    list_name = _list_file(info, stanza.package, arch, str(fields.get("Multi-Arch", "")))
+    if list_name is None:
         ownership.missing.append(stanza.package)
         return ()
+    path = info.directory / list_name
     dists: list[Path] = []
     try:
-        data = read_regular(path, root=root)
+        data = (
+            info.read(list_name) if "/" not in stanza.package else read_regular(path, root=root)
+        )
     except UnreadableFile as exc:
         problems.append(
             RecordProblem(
@@ -578,6 +665,7 @@ def read_records(root: Path, problems: list[RecordProblem]) -> Iterator[InstallR
     pending = _pending_updates(root, problems)
     by_key: dict[tuple[str, str], InstallRecord] = {}
     native_arch = ""
+    info = directory_files(root, root / INFO)  # listed once: 3,000 lookups, no realpaths
 
     def emit(stanza: StatusStanza) -> InstallRecord | None:
         nonlocal native_arch
@@ -585,7 +673,7 @@ def read_records(root: Path, problems: list[RecordProblem]) -> Iterator[InstallR
             native_arch = str(stanza.fields.get("Architecture", ""))
         if not stanza.installed:
             return None
-        dists = _read_list(root, stanza, ownership, problems)
+        dists = _read_list(root, info, stanza, ownership, problems)
         record = _record(status, stanza, dists)
         by_key[(record.name, record.subdir or "")] = record
         return record

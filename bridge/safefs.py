@@ -51,9 +51,11 @@ from vbridge.errors import DiskFull, ReadOnlyEnvironment, UnreadableFile, Unsafe
 __all__ = [
     "MAX_READ_BYTES",
     "TEMP_SUFFIX",
+    "DirectoryFiles",
     "atomic_write",
     "contained",
     "create_temp",
+    "directory_files",
     "durable",
     "load_json",
     "open_regular",
@@ -209,6 +211,76 @@ def read_regular(
     if len(data) > limit:  # grew while being read
         raise UnreadableFile(path, f"more than {limit} bytes; not a record", hint)
     return data
+
+
+class DirectoryFiles:
+    """The regular files directly in one directory inside ``root``, read without a
+    ``realpath`` of each (:func:`directory_files`).
+
+    ``names`` is what the directory lists. :meth:`read` gives what
+    ``read_regular(directory / name, root=root)`` gives: an entry the listing showed as
+    a regular file (not a symlink) of a directory that resolves inside ``root`` is
+    inside ``root`` by construction and is opened with ``O_NOFOLLOW``; anything else
+    (a symlink, a special file, an entry that changed since the listing, a directory
+    leading out of ``root``) is read by :func:`read_regular` itself, with its refusals.
+    """
+
+    def __init__(self, root: Path, directory: Path) -> None:
+        self.root = root
+        self.directory = directory
+        listed: list[tuple[str, bool]] = []
+        try:
+            with os.scandir(directory) as entries:
+                listed = [(e.name, e.is_file(follow_symlinks=False)) for e in entries]
+            contained(root, directory)
+            inside = True
+        except (OSError, UnsafePath):
+            inside = False  # every read goes through read_regular, which says why
+        self.names: frozenset[str] = frozenset(name for name, _ in listed)
+        self._regular = frozenset(name for name, regular in listed if regular and inside)
+
+    def read(self, name: str, *, hint: str = "skipped") -> bytes:
+        """The bytes of ``directory/name``, as :func:`read_regular` with ``root``."""
+        if name in self._regular:
+            data = _read_plain(os.path.join(self.directory, name))
+            if data is not None:
+                return data
+        return read_regular(self.directory / name, root=self.root, hint=hint)
+
+
+def _read_plain(path: str) -> bytes | None:
+    """A regular file's bytes (at most :data:`MAX_READ_BYTES`), or None for anything
+    else (a symlink, a special file, an error): the caller reads it the careful way."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY
+    try:
+        fd = os.open(path, flags)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_READ_BYTES:
+            return None
+        data = os.read(fd, st.st_size + 1)
+        # Grew, shrank or a short read: the careful read says what happened.
+        return data if len(data) == st.st_size else None
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def directory_files(root: Path, directory: Path) -> DirectoryFiles:
+    """The files of ``directory`` (inside ``root``), listed once and read cheaply.
+
+    >>> import tempfile
+    >>> root = Path(tempfile.mkdtemp())
+    >>> (root / "a.list").write_bytes(b"/usr\\n")
+    5
+    >>> files = directory_files(root, root)
+    >>> sorted(files.names), files.read("a.list")
+    (['a.list'], b'/usr\\n')
+    """
+    return DirectoryFiles(root, directory)
 
 
 def load_json(data: bytes | str, path: Path | str, *, hint: str = "skipped") -> Any:

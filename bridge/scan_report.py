@@ -1,7 +1,8 @@
 """``vbridge scan`` of one environment, shown: the part of the command both the typer
 app (:func:`vbridge.cli.scan`) and the console script's fast path run.
 
-The console script runs ``vbridge scan [--json] [--strict] [PREFIX]`` here directly,
+The console script runs ``vbridge scan [--json] [--strict] PREFIX`` (or ``--root DIR``,
+a Debian root, instead of PREFIX) here directly,
 without importing typer and click (~40 ms of start-up with typer 0.24, ~120 ms with
 typer 0.25+, which validates every parameter through pydantic): a scan in a CI job or
 a script is mostly start-up. Any other scan command line (``--python``, ``--db``,
@@ -12,6 +13,8 @@ several prefixes, ``--help``, mistakes) goes to the typer app, which calls
 >>> scan_command(["scan", "--json", "."]) == (".", {"as_json": True, "strict": False})
 True
 >>> scan_command(["scan", "--python", "/usr/bin/python3"]) is None   # typer parses it
+True
+>>> scan_command(["scan", "--root", "/nonexistent"]) is None   # typer says what is wrong
 True
 """
 
@@ -33,18 +36,32 @@ SCAN_FLAGS = {"--json": "as_json", "--strict": "strict"}
 
 def scan_command(argv: Sequence[str]) -> tuple[str, dict[str, bool]] | None:
     """The prefix and flags of ``scan [--json] [--strict] PREFIX`` when the fast path can
-    run it (one existing directory, only those flags), else None (typer parses it)."""
+    run it (one existing directory, only those flags; or ``--root DIR`` instead of
+    PREFIX, DIR holding ``var/lib/dpkg/status``, as typer's ``--root`` takes it), else
+    None (typer parses it)."""
     if not argv or argv[0] != "scan":
         return None
     flags = {name: False for name in SCAN_FLAGS.values()}
     prefixes = []
-    for arg in argv[1:]:
+    roots = []
+    args = iter(argv[1:])
+    for arg in args:
         if arg in SCAN_FLAGS:
             flags[SCAN_FLAGS[arg]] = True
+        elif arg == "--root":
+            roots.append(next(args, "-"))
+        elif arg.startswith("--root="):
+            roots.append(arg.removeprefix("--root="))
         elif arg.startswith("-"):
             return None
         else:
             prefixes.append(arg)
+    if roots:  # `--root DIR` alone, DIR a Debian root (else typer says what is wrong)
+        if prefixes or len(roots) != 1 or roots[0].startswith("-"):
+            return None
+        if not os.path.isfile(os.path.join(roots[0], "var/lib/dpkg/status")):
+            return None
+        return Path(roots[0]).absolute(), flags
     if len(prefixes) != 1 or not os.path.isdir(prefixes[0]):
         return None
     return prefixes[0], flags

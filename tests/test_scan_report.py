@@ -73,6 +73,28 @@ def test_fast_path_and_typer_print_the_same(
         assert fast[0] == (2 if "--strict" in flags else fast[0])
 
 
+@pytest.mark.parametrize("flags", [["--json"], ["--strict"]])
+@pytest.mark.parametrize("form", ["--root DIR", "--root=DIR"])
+def test_a_debian_root_prints_the_same_through_both(
+    tmp_path: Path, flags: list[str], form: str
+) -> None:
+    from debian_root import lay_out_fixture_root
+
+    root = lay_out_fixture_root(tmp_path / "debian")
+    argv = ["scan", *flags, *form.replace("DIR", str(root)).split(" ")]
+    assert scan_command(argv) == (
+        root,
+        {"as_json": "--json" in flags, "strict": "--strict" in flags},
+    )
+    fast = _run("entry_point", argv, tmp_path)
+    typer = _run("cli", argv, tmp_path)
+    assert fast[:3] == typer[:3]
+    assert not fast[3] and typer[3]
+    assert "no file list for" in fast[2]  # the fixture keeps only some lists
+    if "--json" in flags:
+        assert '"name": "numpy"' in fast[1]
+
+
 def test_other_command_lines_go_to_typer(tmp_path: Path) -> None:
     prefix = str(FIXTURES / "conda" / "py36-osx-whl")
     assert scan_command(["scan", "--json", prefix]) == (
@@ -86,6 +108,11 @@ def test_other_command_lines_go_to_typer(tmp_path: Path) -> None:
         ["scan", "--db", "x.db", prefix],
         ["scan", "--python", sys.executable],
         ["scan", str(tmp_path / "missing")],
+        ["scan", "--root", str(tmp_path)],  # no dpkg database: typer says so
+        ["scan", "--root"],
+        ["scan", "--root", "--json", prefix],
+        ["scan", "--root", prefix, prefix],
+        ["scan", "--root", prefix, "--root", prefix],
         ["check", prefix],
     ):
         assert scan_command(argv) is None, argv
