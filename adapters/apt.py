@@ -411,21 +411,44 @@ def _pending_updates(
 
 @dataclass
 class _Ownership:
-    """What a scan of the ``.list`` files found: dist dirs per package, target owners."""
+    """What a scan of the ``.list`` files found: dist dirs per package, target owners.
 
-    targets: frozenset[str]
+    ``candidates`` are the paths of each alternative's choice, best first
+    (:attr:`AlternativeChoice.candidates`); an alternative's owner is the owner of its
+    first owned candidate, so once a candidate is owned, the ones after it in the same
+    choice are no longer looked for (``searched``: the ``/usr``-merge alias no list
+    holds would otherwise be searched for in all of them).
+    """
+
+    candidates: tuple[tuple[str, ...], ...]
     owners: dict[str, tuple[str, str]] = field(default_factory=dict)  # path -> (pkg, arch)
     missing: list[str] = field(default_factory=list)
     target_lines: dict[str, bytes] = field(init=False)  # path -> b"\n<path>\n"
+    searched: dict[str, bytes] = field(init=False)  # the target_lines still looked for
 
     def __post_init__(self) -> None:
         self.target_lines = {}
-        for target in sorted(self.targets):
+        for target in sorted({c for choice in self.candidates for c in choice}):
             try:
                 encoded = target.encode("utf-8", "surrogateescape")
                 self.target_lines[target] = b"\n" + encoded + b"\n"
             except UnicodeEncodeError:  # no line of a .list decodes to it
                 continue
+        self._refresh()
+
+    def found(self, target: str, owner: tuple[str, str]) -> None:
+        """``owner``'s list is the first to hold ``target``."""
+        self.owners[target] = owner
+        self._refresh()
+
+    def _refresh(self) -> None:
+        wanted: set[str] = set()
+        for choice in self.candidates:
+            for candidate in choice:
+                if candidate in self.owners:
+                    break
+                wanted.add(candidate)
+        self.searched = {t: line for t, line in self.target_lines.items() if t in wanted}
 
 
 def _list_file(info: DirectoryFiles, package: str, arch: str, multi_arch: str) -> str | None:
@@ -480,9 +503,9 @@ def _read_list(
     # A .list is one path a line, thousands of them; only a few lines matter, so they
     # are found with bytes searches and only those are decoded.
     data = b"\n" + data + b"\n"
-    for target, needle in ownership.target_lines.items():
-        if target not in ownership.owners and needle in data:
-            ownership.owners[target] = (stanza.package, arch)
+    for target, needle in list(ownership.searched.items()):
+        if target in ownership.searched and needle in data:
+            ownership.found(target, (stanza.package, arch))
     if _DIST_PACKAGES_LINE not in data:
         return ()
     found: list[tuple[int, bytes]] = []
@@ -661,7 +684,7 @@ def read_records(root: Path, problems: list[RecordProblem]) -> Iterator[InstallR
     """Every installed package of the Debian root, then its run-time alternatives."""
     status = root / STATUS
     choices = read_alternatives(root, problems)
-    ownership = _Ownership(frozenset(c for ch in choices for c in ch.candidates))
+    ownership = _Ownership(tuple(choice.candidates for choice in choices))
     pending = _pending_updates(root, problems)
     by_key: dict[tuple[str, str], InstallRecord] = {}
     native_arch = ""

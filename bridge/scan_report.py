@@ -61,7 +61,7 @@ def scan_command(argv: Sequence[str]) -> tuple[str, dict[str, bool]] | None:
             return None
         if not os.path.isfile(os.path.join(roots[0], "var/lib/dpkg/status")):
             return None
-        return Path(roots[0]).absolute(), flags
+        return roots[0], flags
     if len(prefixes) != 1 or not os.path.isdir(prefixes[0]):
         return None
     return prefixes[0], flags

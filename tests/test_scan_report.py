@@ -83,7 +83,7 @@ def test_a_debian_root_prints_the_same_through_both(
     root = lay_out_fixture_root(tmp_path / "debian")
     argv = ["scan", *flags, *form.replace("DIR", str(root)).split(" ")]
     assert scan_command(argv) == (
-        root,
+        str(root),
         {"as_json": "--json" in flags, "strict": "--strict" in flags},
     )
     fast = _run("entry_point", argv, tmp_path)
