@@ -305,8 +305,11 @@ def _plain_stanzas(path: Path, text: str, problems: list[RecordProblem]) -> Iter
         multi_line = False
         for key, value, continued in _READ_FIELD_LINE.findall("\n" + body):
             fields[key] = value.strip()
-            multi_line = multi_line or bool(continued)
-        if multi_line or any(not fields.get(f) for f in _REQUIRED):
+            if continued:
+                multi_line = True
+        if multi_line or not (
+            fields.get("Package") and fields.get("Status") and fields.get("Version")  # _REQUIRED
+        ):
             # Deb822 reads it, or the line accounting says what is missing.
             numbered = list(enumerate(body.rstrip("\n").split("\n"), start))
             stanza = _stanza(path, numbered, problems, at_end=index == len(chunks) - 1)
@@ -476,16 +479,16 @@ def _read_list(
     if list_name is None:
         ownership.missing.append(stanza.package)
         return ()
-    path = info.directory / list_name
     dists: list[Path] = []
     try:
-        data = (
-            info.read(list_name) if "/" not in stanza.package else read_regular(path, root=root)
-        )
+        if "/" in stanza.package:
+            data = read_regular(info.directory / list_name, root=root)
+        else:
+            data = info.read(list_name)
     except UnreadableFile as exc:
         problems.append(
             RecordProblem(
-                path,
+                info.directory / list_name,
                 f"cannot read the file list of {stanza.package}: {exc.problem}",
                 "its Python distributions are shown without an owner",
             )
@@ -494,7 +497,7 @@ def _read_list(
     except OSError as exc:
         problems.append(
             RecordProblem(
-                path,
+                info.directory / list_name,
                 f"cannot read the file list of {stanza.package}: {exc.strerror}",
                 "its Python distributions are shown without an owner; check permissions",
             )
@@ -850,13 +853,11 @@ def requirements(record: InstallRecord, index: RecordIndex) -> Iterator[Requirem
     """
     if record.extra.get("kind") == "alternative" or not record.depends:
         return
-    abi = _abi_pattern()
     for relation in record.depends:
-        alternatives = [m for alt in relation.split("|") if (m := _RELATION.match(alt))]
-        abi_names = tuple(m.group(1) for m in alternatives if abi.search(m.group(1)))
+        alternatives, abi_names = _parsed_relation(relation)
         targets: dict[str, InstallRecord] = {}
-        for m in alternatives:
-            for provider in index.providing(m.group(1)):
+        for name, _, _ in alternatives:
+            for provider in index.providing(name):
                 for dist_path in provider.python_dists:
                     targets.setdefault(split_metadata_dir_name(dist_path.name)[0], provider)
         for target, provider in targets.items():
@@ -865,13 +866,29 @@ def requirements(record: InstallRecord, index: RecordIndex) -> Iterator[Requirem
                     target, relation, "abi", ECOSYSTEM, record.key, str(record.source or ""),
                     provider.key, None, abi_names, binary=True,
                 )
-            elif len(alternatives) == 1 and alternatives[0].group(2):
-                m = alternatives[0]
+            elif len(alternatives) == 1 and (op := alternatives[0][1]):
                 yield Requirement(
                     target, relation, "version", ECOSYSTEM, record.key,
                     str(record.source or ""), provider.key,
-                    pep440_of_relation(m.group(2), m.group(3)),
+                    pep440_of_relation(op, alternatives[0][2] or ""),
                 )
+
+
+# A system's packages repeat the same relations (``libc6 (>= 2.34)``: 2,510 relations
+# of 1,053 distinct texts in the Debian 12 fixture), each parsed once.
+@functools.lru_cache(maxsize=16384)
+def _parsed_relation(
+    relation: str,
+) -> tuple[tuple[tuple[str, str | None, str | None], ...], tuple[str, ...]]:
+    """``(name, operator, version)`` of each alternative of ``relation``, and the names
+    of those that are C ABI virtual packages (``data/apt.toml`` ``[abi] pattern``)."""
+    abi = _abi_pattern()
+    alternatives = tuple(
+        (m.group(1), m.group(2), m.group(3))
+        for alt in relation.split("|")
+        if (m := _RELATION.match(alt))
+    )
+    return alternatives, tuple(name for name, _, _ in alternatives if abi.search(name))
 
 
 ADAPTER = DebianRoot()
