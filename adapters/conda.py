@@ -396,20 +396,23 @@ def read_records(root: Path, problems: list[RecordProblem]) -> Iterator[InstallR
 
     Records unchanged since an earlier scan come from the :class:`RecordCache`.
     """
-    for path, fields in read_prefix_fields(root, problems):
-        yield parse_record(root, path, fields)
+    meta = root / "conda-meta"
+    for name, fields in read_prefix_fields(root, problems):
+        yield parse_record(root, meta / name, fields)
 
 
 def read_prefix_fields(
     root: Path, problems: list[RecordProblem]
-) -> Iterator[tuple[Path, PrefixRecordFields]]:
+) -> Iterator[tuple[str, PrefixRecordFields]]:
     """What :func:`read_records` reads of every record of the prefix ``root``, in
-    file-name order: its path and fields, with of ``files`` one file per metadata
-    directory (:func:`parse_record` of them gives the record). Unchanged records come
-    from the :class:`RecordCache`; unreadable ones are ``problems``.
+    file-name order: its file name in ``conda-meta/`` and its fields, with of ``files``
+    one file per metadata directory (:func:`parse_record` of them gives the record).
+    Unchanged records come from the :class:`RecordCache`; unreadable ones are
+    ``problems``.
 
     A caller that needs a few records (the conda post-link hook: one package and what
-    its properties come from) picks them from these and parses only those.
+    its properties come from) picks them from these and parses only those (a path
+    object per record costs more than the cache lookup).
     """
     meta = root / "conda-meta"
     try:
@@ -419,22 +422,22 @@ def read_prefix_fields(
         return
     cache = RecordCache.of(root)
     for name, entry in entries:
-        path = meta / name
         try:
             st = entry.stat()
             cached = cache.get(name, st)
             if cached is not None:
-                yield path, cached
+                yield name, cached
                 continue
+            path = meta / name
             fields = read_fields(read_regular(path, hint=_REWRITE_HINT), path)
             kept = _essentials(fields)  # gives the same record, with less to walk
             cache.put(name, st, kept)
-            yield path, kept
+            yield name, kept
         except UnreadableFile as exc:  # malformed, mistyped, not a regular file, too big
-            problems.append(RecordProblem(path, exc.problem, exc.hint))
+            problems.append(RecordProblem(meta / name, exc.problem, exc.hint))
         except OSError as exc:
             problems.append(
-                RecordProblem(path, f"unreadable: {exc}", "check its permissions; skipped")
+                RecordProblem(meta / name, f"unreadable: {exc}", "check its permissions; skipped")
             )
     cache.save()
 

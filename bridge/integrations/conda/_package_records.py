@@ -47,9 +47,7 @@ def package_records(
     """
     adapter = conda.ADAPTER
     rules = adapter.ruleset()
-    entries: list[tuple[Path, PrefixRecordFields]] = list(
-        conda.read_prefix_fields(prefix, problems)
-    )
+    entries: list[tuple[str, PrefixRecordFields]] = list(conda.read_prefix_fields(prefix, problems))
     written = len(entries)
     names = [fields.name.lower() for _, fields in entries]
     names += [record.name.lower() for record in pending]
@@ -58,32 +56,35 @@ def package_records(
     # name -> the records a dependency on it can resolve to (scan._Links.by_name keys
     # each record by its lower-case and its PEP 503 name), in reading order
     by_name: dict[str, list[int]] = {}
-    dirs: dict[int, list[str]] = {}  # the metadata directories each record owns
+    # The records that own a metadata directory (a record's fields keep of its files
+    # one per metadata directory: those with files).
+    owning = {i for i, (_, fields) in enumerate(entries) if fields.files}
+    owning.update(written + i for i, record in enumerate(pending) if record.python_dists)
     for i, name in enumerate(names):
         by_name.setdefault(name, []).append(i)
         if "_" in name or "." in name or "--" in name:  # else it is its PEP 503 name
             canonical = canonical_name(name)
             if canonical != name:
                 by_name.setdefault(canonical, []).append(i)
-        if i < written:
-            files = entries[i][1].files
-            owned = conda.metadata_dir_names(files) if files else []
-        else:
-            owned = [_relative(prefix, d) for d in pending[i - written].python_dists]
-        if owned:
-            dirs[i] = owned
 
-    own = {str(p) for p in own_paths}
-    starts = {i for i, (path, _) in enumerate(entries) if str(path) in own}
+    meta = prefix / "conda-meta"
+    own = {p.name for p in own_paths if str(p.parent) == str(meta)}
+    starts = {i for i, (name, _) in enumerate(entries) if name in own}
     if pending:
         starts.add(written)
-    # Every record claiming one of the package's distributions (the first is its owner).
-    targets = {d for i in starts for d in dirs.get(i, ())}
-    starts |= {i for i, owned in dirs.items() if targets.intersection(owned)}
+    # Every record claiming one of the package's distributions (the first is its owner):
+    # those whose files name one (by its directory's name; then exactly).
+    targets = {d for i in starts for d in _owned(prefix, entries, pending, i)}
+    basenames = {d.rsplit("/", 1)[-1] for d in targets}
+    for i in owning - starts:
+        files = "\0".join(entries[i][1].files or ()) if i < written else ""
+        named = i >= written or any(b in files for b in basenames)
+        if named and targets.intersection(_owned(prefix, entries, pending, i)):
+            starts.add(i)
     if rules.metapackages_pin:
         owners = {names[i] for i in starts}
         for i, specs in enumerate(depends):
-            if i in dirs or not specs:
+            if i in owning or not specs:
                 continue
             text = "\0".join(specs).lower()
             if not any(name in text for name in owners):
@@ -104,19 +105,28 @@ def package_records(
             for name in adapter.dependency_names(dep):
                 for j in by_name.get(name.lower(), ()):
                     kept.add(j)
-                    if j in walked or names[j] in rules.stop_at or j in dirs:
+                    if j in walked or names[j] in rules.stop_at or j in owning:
                         continue
                     walked.add(j)
                     queue.append(j)
     return [
-        conda.parse_record(prefix, *entries[i]) if i < written else pending[i - written]
+        conda.parse_record(prefix, meta / entries[i][0], entries[i][1])
+        if i < written
+        else pending[i - written]
         for i in sorted(kept)
     ]
 
 
-def _relative(prefix: Path, path: Path) -> str:
-    """``path`` from ``prefix``, ``/``-separated (as a record's files name it)."""
-    return path.relative_to(prefix).as_posix()
+def _owned(
+    prefix: Path,
+    entries: Sequence[tuple[str, PrefixRecordFields]],
+    pending: Sequence[InstallRecord],
+    i: int,
+) -> list[str]:
+    """The metadata directories record ``i`` owns, from the prefix, ``/``-separated."""
+    if i < len(entries):
+        return conda.metadata_dir_names(entries[i][1].files or [])
+    return [d.relative_to(prefix).as_posix() for d in pending[i - len(entries)].python_dists]
 
 
 class ListedRecords(CondaPrefix):
