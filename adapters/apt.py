@@ -253,16 +253,16 @@ def iter_status(path: Path, problems: list[RecordProblem]) -> Iterator[StatusSta
 # continuation (a comment, a stray word), a whitespace-only line (a separator to dpkg),
 # a continuation line opening a stanza, a file not ending in a newline (truncated), or
 # a field name _READ_FIELDS names spelt in another case (field names are
-# case-insensitive; dpkg writes them as named there). Each pattern starts with a
-# newline (the text is searched with one put before it), which re finds quickly.
+# case-insensitive; dpkg writes them as named there). One search of the whole text
+# decides; each pattern starts with a newline (the text is searched with one put
+# before it), which re finds quickly.
+_FIELD_NAMES = "|".join(re.escape(f) for f in _READ_FIELDS.values())
 _LINE_BY_LINE = re.compile(
     r"\n(?:(?![ \t\n]|[A-Za-z0-9][A-Za-z0-9_.-]*:|\Z)"  # not a field, continuation, empty
     r"|[ \t][^\S\n]*(?:\n|\Z)"  # whitespace only
-    r"|\n[ \t])"  # a continuation line opening a stanza
+    r"|\n[ \t]"  # a continuation line opening a stanza
+    rf"|(?!(?:{_FIELD_NAMES}):)(?ai:{_FIELD_NAMES}):)"  # a read field in another spelling
 )
-_FIELD_NAMES = "|".join(re.escape(f) for f in _READ_FIELDS.values())
-_READ_FIELD_NAME = re.compile(rf"\n(?:{_FIELD_NAMES}):", re.IGNORECASE | re.ASCII)
-_READ_FIELD_AS_DPKG_WRITES = re.compile(rf"\n(?:{_FIELD_NAMES}):")
 # A single-line field as dpkg writes it; group 3: a continuation line follows (a
 # multi-line value: Deb822 parses that stanza).
 _READ_FIELD_LINE = re.compile(rf"\n({_FIELD_NAMES}):([^\n]*)(\n[ \t])?")
@@ -274,11 +274,7 @@ def _needs_line_by_line(text: str) -> bool:
         return False
     if not text.endswith("\n") or text.lstrip("\n")[:1] in (" ", "\t"):
         return True
-    lines = "\n" + text
-    if _LINE_BY_LINE.search(lines) is not None:
-        return True
-    spelt = sum(1 for _ in _READ_FIELD_NAME.finditer(lines))
-    return spelt != sum(1 for _ in _READ_FIELD_AS_DPKG_WRITES.finditer(lines))
+    return _LINE_BY_LINE.search("\n" + text) is not None
 
 
 def _lines_of(text: str) -> Iterator[str]:

@@ -126,6 +126,14 @@ CHANGES: dict[str, tuple[Callable[[], str], bool]] = {
         False,
     ),
     "whitespace-only separator": (lambda: STATUS_TEXT.replace("\n\n", "\n \n", 3), False),
+    "no-break space line inside a stanza (a separator to str.strip)": (
+        lambda: _replace_in("python3-numpy", "Version: ", " \u00a0\nVersion: "),
+        False,
+    ),
+    "Kelvin sign in a field name": (
+        lambda: _replace_in("python3-numpy", "Package: ", "Pac\u212aage: "),
+        False,
+    ),
     "tab-only line inside a stanza": (
         lambda: _replace_in("python3-numpy", "Version: ", "\t\nVersion: "),
         False,
