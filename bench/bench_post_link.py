@@ -8,7 +8,14 @@ generated 600-record prefix (bench/generate.py), as the installer would run it, 
 the median wall time is the time the hook adds to installing one package.
 Target: at most 80 ms per package.
 
+``--against EXE`` measures another build (a ``vbridge`` executable) in the same run: a
+second copy of the prefix gets its hooks, each package's two hooks back to back (which
+one first alternates), and the median of the per-package ratios is printed with both
+medians: on a shared machine the load changes from second to second, a pair sees about
+the same load.
+
     python bench/bench_post_link.py --records 600 --packages 25
+    python bench/bench_post_link.py --records 600 --packages 25 --against /tmp/old/bin/vbridge
 """
 
 from __future__ import annotations
@@ -29,11 +36,22 @@ from generate import conda_prefix
 from timing import VBRIDGE, machine, target, work_directory
 
 
+def run_hook(script: Path, env: dict[str, str]) -> tuple[float, float]:
+    """Wall and CPU seconds (user + system of bash and vbridge) of one hook."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    subprocess.run(["bash", str(script)], env=env, check=True, capture_output=True)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--records", type=int, default=600)
     parser.add_argument("--packages", type=int, default=25)
     parser.add_argument("--keep", type=Path, help="generate here and keep it")
+    parser.add_argument("--against", help="another vbridge executable, measured in pairs")
     args = parser.parse_args()
     template = subprocess.run(
         [VBRIDGE, "conda-post-link", "--print-template"], capture_output=True, text=True
@@ -43,6 +61,7 @@ def main() -> int:
         return 0
     work = work_directory(args.keep)
     prefix = conda_prefix(work / "env", records=args.records)
+    other = conda_prefix(work / "env-against", records=args.records) if args.against else None
     script = work / "post-link.sh"
     script.write_text(template.stdout)
     records = []
@@ -55,42 +74,63 @@ def main() -> int:
     print(
         f"# {args.records}-record prefix, post-link of {len(chosen)} Python packages; {machine()}\n"
     )
-    path_env = f"{Path(VBRIDGE).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-    times: list[float] = []
-    cpu: list[float] = []  # user + system time of the hook (bash and vbridge)
+    builds = [(VBRIDGE, prefix)] + ([(args.against, other)] if other else [])
+    times: dict[str, list[float]] = {exe: [] for exe, _ in builds}
+    cpu: dict[str, list[float]] = {exe: [] for exe, _ in builds}
     noop: list[float] = []
-    for data in chosen:
-        env = {
-            **os.environ,
-            "PATH": path_env,
-            "PREFIX": str(prefix),
+    bare: list[tuple[float, float]] = []  # python -c pass: the interpreter's start-up
+    for number, data in enumerate(chosen):
+        variables = {
             "PKG_NAME": data["name"],
             "PKG_VERSION": data["version"],
             "PKG_BUILDNUM": str(data.get("build_number", 0)),
         }
+        for exe, root in builds if number % 2 == 0 else builds[::-1]:
+            assert root is not None
+            path_env = f"{Path(exe).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+            env = {**os.environ, **variables, "PATH": path_env, "PREFIX": str(root)}
+            wall, used = run_hook(script, env)
+            times[exe].append(wall)
+            cpu[exe].append(used)
+        started = time.perf_counter()
+        subprocess.run(["bash", "-c", "exit 0"], check=True)
+        noop.append(time.perf_counter() - started)
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
-        subprocess.run(["bash", str(script)], env=env, check=True, capture_output=True)
-        times.append(time.perf_counter() - started)
+        subprocess.run([sys.executable, "-c", "pass"], check=True)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
-        started = time.perf_counter()
-        subprocess.run(["bash", "-c", "exit 0"], env=env, check=True)
-        noop.append(time.perf_counter() - started)
+        used = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+        bare.append((time.perf_counter() - started, used))
     messages = prefix / ".messages.txt"
-    median = statistics.median(times)
+    median = statistics.median(times[VBRIDGE])
     print("| what | median s | min-max s | CPU s | command |")
     print("|---|---|---|---|---|")
-    print(
-        f"| post-link.sh per package | {median:.3f} | {min(times):.3f}-{max(times):.3f} "
-        f"| {statistics.median(cpu):.3f} "
-        f"| `PREFIX=... PKG_NAME=... bash post-link.sh` (runs `vbridge conda-post-link`) |"
-    )
+    for exe, _ in builds:
+        label = "post-link.sh per package" + ("" if exe == VBRIDGE else f" ({exe})")
+        print(
+            f"| {label} | {statistics.median(times[exe]):.3f} "
+            f"| {min(times[exe]):.3f}-{max(times[exe]):.3f} | {statistics.median(cpu[exe]):.3f} "
+            f"| `PREFIX=... PKG_NAME=... bash post-link.sh` (runs `vbridge conda-post-link`) |"
+        )
     print(
         f"| an empty bash script | {statistics.median(noop):.3f} | "
         f"{min(noop):.3f}-{max(noop):.3f} | | `bash -c 'exit 0'` |"
     )
+    walls = [w for w, _ in bare]
+    print(
+        f"| a bare interpreter | {statistics.median(walls):.3f} | {min(walls):.3f}-"
+        f"{max(walls):.3f} | {statistics.median(c for _, c in bare):.3f} | `python -c pass` |"
+    )
     print()
+    if args.against:
+        wall_ratio = statistics.median(
+            a / b for a, b in zip(times[VBRIDGE], times[args.against], strict=True)
+        )
+        cpu_ratio = statistics.median(
+            a / max(b, 1e-9) for a, b in zip(cpu[VBRIDGE], cpu[args.against], strict=True)
+        )
+        print(f"this build / {args.against}, median of the pairs: wall {wall_ratio:.2f}x, "
+              f"CPU {cpu_ratio:.2f}x")  # fmt: skip
     print(target("added time per package", median * 1000, 80, unit=" ms"))
     if messages.exists():
         print(f"messages the hook left for the user: {len(messages.read_text().splitlines())}")
