@@ -651,7 +651,7 @@ def _record(status: Path, stanza: StatusStanza, dists: tuple[Path, ...]) -> Inst
     depends = split_relations(fields.get("Pre-Depends"))
     depends += split_relations(fields.get("Depends"))
     provides = [
-        n for spec in split_relations(fields.get("Provides")) for n in dependency_names(spec)
+        n for spec in split_relations(fields.get("Provides")) for n in _dependency_names(spec)
     ]
     extra: dict[str, object] = {"status_line": stanza.line}
     if provides:
@@ -804,6 +804,9 @@ class DebianRoot(Adapter):
     def requirements(self, record: InstallRecord, index: RecordIndex) -> Iterator[Requirement]:
         return requirements(record, index)
 
+    def dependency_names(self, spec: str) -> list[str]:
+        return list(_dependency_names(spec))
+
     def discover(self, config: DiscoveryConfig) -> list[Target]:
         system = debian_system(config) if config.enabled("debian") else None
         return [] if system is None else [system]
@@ -837,6 +840,14 @@ def pep440_of_relation(op: str, version: str) -> str | None:
 def _abi_pattern() -> re.Pattern[str]:
     """``data/apt.toml`` ``[abi] pattern``: the virtual packages that version a C ABI."""
     return re.compile(str(_data().get("abi", {}).get("pattern", r"^$")))
+
+
+# The scan's dependency walk asks for the names of every relation of every package
+# (3,000 packages: ~27,000 relations, most of them repeated texts): each text once.
+@functools.lru_cache(maxsize=16384)
+def _dependency_names(relation: str) -> tuple[str, ...]:
+    """:func:`vbridge.rules.dependency_names` of ``relation``, kept."""
+    return tuple(dependency_names(relation))
 
 
 def requirements(record: InstallRecord, index: RecordIndex) -> Iterator[Requirement]:

@@ -228,3 +228,19 @@ def test_list_lines_found_anywhere_in_the_file(root: Path) -> None:
     assert blas(numpy) == {"openblas"}
     record = next(r for r in apt.read_records(root, []) if r.name == "python3-numpy")
     assert record.python_dists == (root / egg_info.lstrip("/"),)
+
+
+def test_a_full_scan_gives_each_distribution_what_a_scan_for_it_alone_gives(root: Path) -> None:
+    # A full scan walks only the records its walks can reach that lead to a property
+    # (scan._leading_to_properties, worked out from the walks' starts); a scan limited
+    # to one distribution walks everything it reaches. Same properties, same paths.
+    full = scan_environment(root)
+    owned = [d for d in full.distributions if d.owner is not None]
+    assert len(owned) >= 5
+    with_via = 0
+    for dist in owned:
+        alone = scan_environment(root, only=[dist.dist_info])
+        (same,) = [d for d in alone.distributions if d.dist_info == dist.dist_info]
+        assert same.properties == dist.properties, dist.name
+        with_via += any(e.via for found in dist.properties.values() for e in found)
+    assert with_via >= 3  # numpy, scipy, h5py: BLAS and MPI found through dependencies
