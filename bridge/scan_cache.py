@@ -205,10 +205,10 @@ def _signature(st: os.stat_result) -> Signature:
 
 class _Watched:
     """What the next identical command compares, in the order it compares it: paths
-    opened, listed or tested with ``lstat`` and their signatures (None: absent); paths
-    tested with ``stat`` (links followed) and theirs; and of the tested paths that
-    were directories only that they still are (a directory's own mtime is watched
-    where it is listed)."""
+    tested with ``lstat`` and their signatures (None: absent); paths opened, listed or
+    tested with ``stat`` and the signatures of what they lead to (links followed); and
+    of the tested paths that were directories only that they still are (a directory's
+    own mtime is watched where it is listed)."""
 
     def __init__(self, observer: _Observer) -> None:
         self.lstat_paths: list[str] = []
@@ -228,8 +228,11 @@ class _Watched:
                 self.lstat_paths.append(path)
                 self.lstat_signatures.append(sig)
         for path in sorted(observer.paths):
-            self.lstat_paths.append(path)
-            self.lstat_signatures.append(self._take(path, False))
+            # What was read is what a link leads to (a Spack view's files link into
+            # the store): the signature of the target, which also moves when the
+            # link is pointed elsewhere.
+            self.stat_paths.append(path)
+            self.stat_signatures.append(self._take(path, True))
 
     @staticmethod
     def _take(path: str, follow: bool) -> Signature | None:

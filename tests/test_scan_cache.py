@@ -276,3 +276,32 @@ def test_a_file_the_scan_opened_is_watched(tmp_path: Path) -> None:
     _settle()
     assert run() == "scanned\n" and calls.read_text() == "xx"
     assert run() == "scanned\n" and calls.read_text() == "xx"
+
+
+def test_a_file_read_through_a_link_is_watched_at_its_target(tmp_path: Path) -> None:
+    # A Spack view's files are links into the store: a new build rewrites the target,
+    # the link stays as it was.
+    target = tmp_path / "store" / "record.json"
+    target.parent.mkdir()
+    target.write_text("{}")
+    link = tmp_path / "view.json"
+    link.symlink_to(target)
+    _settle()
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path / "c")}
+
+    def run() -> None:
+        subprocess.run(
+            [sys.executable, "-c", _OBSERVE.format(), str(link)],
+            capture_output=True, text=True, cwd=tmp_path, env=env, timeout=60, check=True,
+        )  # fmt: skip
+
+    calls = tmp_path / "calls"
+    run()
+    run()
+    assert calls.read_text() == "x"  # kept
+    link_stat = link.lstat()
+    target.write_text("{ }")
+    _settle()
+    assert link.lstat() == link_stat  # the link itself did not change
+    run()
+    assert calls.read_text() == "xx"
