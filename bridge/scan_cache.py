@@ -100,8 +100,9 @@ def _key(prefix: str, flags: dict[str, bool]) -> tuple[Any, ...]:
 
 class _Observer:
     """Every path opened for reading and every directory listed (an audit hook), and
-    every path tested with ``os.stat``/``os.lstat`` (``Path.is_dir``, ``exists``...;
-    those raise no audit event, so both are wrapped while the scan runs)."""
+    every path tested with ``os.stat``/``os.lstat`` (``Path.is_dir``, ``exists``...)
+    or read with ``os.readlink``: those raise no audit event, so they are wrapped
+    while the scan runs."""
 
     def __init__(self, own: str) -> None:
         self.active = True
@@ -111,6 +112,7 @@ class _Observer:
         self._own = own  # vbridge's caches: written by the scan, not read for it
         self._stat = os.stat
         self._lstat = os.lstat
+        self._readlink = os.readlink
 
     def watch_stat(self) -> None:
         observer = self
@@ -123,11 +125,16 @@ class _Observer:
             observer._probe(path, dir_fd, False)
             return observer._lstat(path, dir_fd=dir_fd)
 
-        os.stat, os.lstat = stat, lstat
+        def readlink(path: Any, *, dir_fd: Any = None) -> Any:
+            # An /etc/alternatives link read: pointing it elsewhere replaces it.
+            observer._probe(path, dir_fd, False)
+            return observer._readlink(path, dir_fd=dir_fd)
+
+        os.stat, os.lstat, os.readlink = stat, lstat, readlink
 
     def stop(self) -> None:
         self.active = False
-        os.stat, os.lstat = self._stat, self._lstat
+        os.stat, os.lstat, os.readlink = self._stat, self._lstat, self._readlink
 
     def _probe(self, path: object, dir_fd: object, follow: bool) -> None:
         if not self.active:
@@ -137,7 +144,10 @@ class _Observer:
             return
         name = self._name(path)
         if name is not None and name not in self.paths:
-            self.probed.setdefault(name, follow)
+            if follow:  # a path also tested through its links is watched through them
+                self.probed[name] = True
+            else:
+                self.probed.setdefault(name, False)
 
     def __call__(self, event: str, args: tuple[Any, ...]) -> None:
         # Called for every audited event (``id()``, ``exec``, imports...): few matter.

@@ -236,6 +236,8 @@ def scan():
         open("/proc/self/status").read()
     elif what == "process":
         subprocess.run(["true"], check=True)
+    elif what.startswith("readlink:"):
+        print(os.readlink(what[len("readlink:"):]))
     else:
         open(what).read()
     return 0
@@ -305,3 +307,25 @@ def test_a_file_read_through_a_link_is_watched_at_its_target(tmp_path: Path) -> 
     assert link.lstat() == link_stat  # the link itself did not change
     run()
     assert calls.read_text() == "xx"
+
+
+def test_a_link_only_read_with_readlink_is_watched(tmp_path: Path) -> None:
+    # /etc/alternatives/libblas.so.3 -> ...: update-alternatives points it elsewhere.
+    link = tmp_path / "libblas.so.3"
+    link.symlink_to("/usr/lib/openblas/libblas.so.3")
+    _settle()
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path / "c")}
+
+    def run() -> str:
+        return subprocess.run(
+            [sys.executable, "-c", _OBSERVE.format(), f"readlink:{link}"],
+            capture_output=True, text=True, cwd=tmp_path, env=env, timeout=60, check=True,
+        ).stdout  # fmt: skip
+
+    assert run() == run() == "scanned\n/usr/lib/openblas/libblas.so.3\n"
+    assert (tmp_path / "calls").read_text() == "x"  # the second was kept
+    new = tmp_path / "new-link"
+    new.symlink_to("/usr/lib/mkl/libblas.so.3")
+    os.replace(new, link)
+    _settle()
+    assert run() == "scanned\n/usr/lib/mkl/libblas.so.3\n"
