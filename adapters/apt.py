@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+import weakref
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -860,8 +861,11 @@ def requirements(record: InstallRecord, index: RecordIndex) -> Iterator[Requirem
     """
     if record.extra.get("kind") == "alternative" or not record.depends:
         return
+    leading = _names_leading_to_dists(index)
     for relation in record.depends:
         alternatives, abi_names = _parsed_relation(relation)
+        if not any(name.lower() in leading for name, _, _ in alternatives):
+            continue  # no alternative is a package (or provided by one) owning a dist-info
         targets: dict[str, InstallRecord] = {}
         for name, _, _ in alternatives:
             for provider in index.providing(name):
@@ -879,6 +883,27 @@ def requirements(record: InstallRecord, index: RecordIndex) -> Iterator[Requirem
                     str(record.source or ""), provider.key,
                     pep440_of_relation(op, alternatives[0][2] or ""),
                 )
+
+
+# An index's names that a relation can reach a dist-info through, per index (the
+# dependents check asks for the requirements of every record against one index).
+_DIST_NAMES: weakref.WeakKeyDictionary[RecordIndex, frozenset[str]] = weakref.WeakKeyDictionary()
+
+
+def _names_leading_to_dists(index: RecordIndex) -> frozenset[str]:
+    """The lower-case names ``index.providing`` answers with a record owning Python
+    distributions: such records' names and what they provide."""
+    names = _DIST_NAMES.get(index)
+    if names is None:
+        found: set[str] = set()
+        for record in index.records:
+            if record.python_dists:
+                found.add(record.name.lower())
+                provides = record.extra.get("provides")
+                if isinstance(provides, (list, tuple)):
+                    found.update(str(name).lower() for name in provides)
+        names = _DIST_NAMES[index] = frozenset(found)
+    return names
 
 
 # A system's packages repeat the same relations (``libc6 (>= 2.34)``: 2,510 relations

@@ -244,3 +244,25 @@ def test_a_full_scan_gives_each_distribution_what_a_scan_for_it_alone_gives(root
         assert same.properties == dist.properties, dist.name
         with_via += any(e.via for found in dist.properties.values() for e in found)
     assert with_via >= 3  # numpy, scipy, h5py: BLAS and MPI found through dependencies
+
+
+def test_requirements_skip_only_relations_that_reach_no_dist_info(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from vbridge.model import RecordIndex
+
+    records = list(apt.read_records(root, []))
+    index = RecordIndex(records)
+    names = apt._names_leading_to_dists(index)
+    assert {"python3-numpy", "python3-numpy-abi9", "python3-mpi4py"} <= names
+    assert "libc6" not in names
+    skipping = [req for r in records for req in apt.requirements(r, index)]
+
+    class Everything:
+        def __contains__(self, name: object) -> bool:
+            return True
+
+    monkeypatch.setattr(apt, "_names_leading_to_dists", lambda index: Everything())
+    walking = [req for r in records for req in apt.requirements(r, index)]
+    assert skipping == walking
+    assert {req.kind for req in skipping} == {"abi", "version"}
