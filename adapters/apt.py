@@ -119,7 +119,7 @@ def split_relations(value: str | None) -> tuple[str, ...]:
     """A Debian relationship field as raw specs, one per comma-separated clause."""
     if not value:
         return ()
-    return tuple(" ".join(part.split()) for part in value.split(",") if part.strip())
+    return tuple(spec for part in value.split(",") if (spec := " ".join(part.split())))
 
 
 def dpkg_path_in_root(root: Path, dpkg_path: str) -> Path:
@@ -293,17 +293,17 @@ def _plain_stanzas(path: Path, text: str, problems: list[RecordProblem]) -> Iter
     chunks = text.split("\n\n")
     line = 1
     for index, chunk in enumerate(chunks):
-        body = chunk.lstrip("\n")
-        start = line + len(chunk) - len(body)
+        start = line
         line += chunk.count("\n") + 2
+        body = chunk
+        if chunk[:1] == "\n":  # more than one empty line before it
+            body = chunk.lstrip("\n")
+            start += len(chunk) - len(body)
         if not body:
             continue
-        fields: dict[str, str] = {}
-        multi_line = False
-        for key, value, continued in _READ_FIELD_LINE.findall("\n" + body):
-            fields[key] = value.strip()
-            if continued:
-                multi_line = True
+        found = _READ_FIELD_LINE.findall("\n" + body)
+        fields = {key: value.strip() for key, value, _ in found}
+        multi_line = any(continued for _, _, continued in found)
         if multi_line or not (
             fields.get("Package") and fields.get("Status") and fields.get("Version")  # _REQUIRED
         ):
