@@ -3,8 +3,10 @@
 A Debian root is ``/`` or any directory laid out like one (a chroot, the ``--root`` of
 dpkg). What it yields:
 
-- one record per *installed* package of the status file (python-debian parses each
-  stanza; the line accounting here names the line of a malformed or truncated one),
+- one record per *installed* package of the status file (a file as dpkg writes it is
+  read in one pass, its single-line fields as python-debian reads them; python-debian
+  parses a stanza with a multi-line field; any other file is read line by line, which
+  names the line of a malformed or truncated stanza: see ``_LINE_BY_LINE``),
   with ``depends`` = ``Pre-Depends`` + ``Depends`` as raw specs, ``extra["provides"]``
   (``python3-numpy-abi9``) and the ``.dist-info``/``.egg-info`` directories its
   ``info/<pkg>[:arch].list`` places in ``/usr/lib/python3/dist-packages``;
@@ -170,8 +172,9 @@ def resolve_in_root(root: Path, dpkg_path: str) -> str | None:
 class StatusStanza:
     """One package stanza of the status file and the line it starts on.
 
-    ``fields`` holds what python-debian parsed of the fields the adapter reads
-    (``_READ_FIELDS``), under their usual spelling (``Multi-Arch``); not the others.
+    ``fields`` holds the values of the fields the adapter reads (``_READ_FIELDS``), as
+    python-debian's Deb822 gives them, under their usual spelling (``Multi-Arch``); not
+    the others.
     """
 
     line: int
