@@ -7,9 +7,11 @@ milliseconds to read however its records are decoded. The console script's fast 
 (:mod:`vbridge.entry_point`) runs the scan watching what it reads: an audit hook
 (:func:`sys.addaudithook`) sees every file Python opens (the environment's records,
 dist-info files, policy and rule files, vbridge's own modules as they are imported)
-and every directory it lists; ``os.stat``/``os.lstat``, which raise no audit event,
-are wrapped while the scan runs, so a path only tested (``Path.is_dir()``, a
-``conda-meta/`` looked for in a parent) is seen too. The output, exit status and
+and every directory it lists; ``os.stat``, ``os.lstat`` and ``os.readlink``, which
+raise no audit event, are wrapped while the scan runs, so a path only tested
+(``Path.is_dir()``, a ``conda-meta/`` looked for in a parent) or a link only read (an
+``/etc/alternatives`` one) is seen too. A file read through a link is watched at its
+target. The output, exit status and
 messages are kept in ``$XDG_CACHE_HOME/vbridge/scans/`` (``~/.cache`` by default)
 with the signature of each of those paths. The next identical command (same prefix,
 flags, working directory, environment variables, vbridge and Python) takes them
@@ -17,7 +19,7 @@ again and, when every path is as it was (size, mtime, ctime, inode, device, mode
 tested directory still a directory; a path that was absent still absent), prints the
 kept output: a few thousand ``stat`` calls instead of a scan.
 
-Nothing is kept when the result could not be trusted again: a scan that failed,
+Nothing is kept when the result could not be trusted again: a scan that raised,
 read ``/proc``, ``/sys`` or ``/dev`` (host facts: the CPU, a driver), started a
 process, looked a path up relative to a directory descriptor, or read a file changed
 less than a second before it started (its mtime could stay the same through another
@@ -25,8 +27,9 @@ change). ``VBRIDGE_NO_CACHE=1`` turns this off; a damaged or foreign cache file 
 miss, never an error.
 
 The kept file is :mod:`marshal` data (CPython's own format for ``.pyc`` files, read
-in a fraction of a millisecond), in the user's own cache directory (mode 0600); the
-key holds the Python version, so another Python's file is a miss. This module imports
+in a fraction of a millisecond), in the user's own cache directory (mode 0600; a
+file another user owns or could write is not read, since marshal data is trusted
+data); the key holds the Python version, so another Python's file is a miss. This module imports
 nothing but the standard library's built-in modules: a kept scan costs a Python
 start-up, one file read and the ``stat`` calls.
 """
@@ -298,7 +301,10 @@ def _load(path: str, key: tuple[Any, ...]) -> tuple[int, str, str] | None:
     """The exit status, stdout and stderr kept for ``key``, if nothing changed."""
     try:
         with open(path, "rb") as fh:
-            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+            st = os.fstat(fh.fileno())
+            if not stat.S_ISREG(st.st_mode) or st.st_uid != os.getuid():
+                return None
+            if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
                 return None
             kept = marshal.loads(fh.read())
         stored_key, watched, code, out, err = kept
@@ -321,9 +327,12 @@ def _load(path: str, key: tuple[Any, ...]) -> tuple[int, str, str] | None:
 def _save(path: str, document: tuple[Any, ...]) -> None:
     directory = os.path.dirname(path)
     try:
+        from pathlib import Path  # loaded by the scan already
+
+        from vbridge.safefs import create_temp
+
         os.makedirs(directory, mode=0o700, exist_ok=True)
-        tmp = f"{path}.{os.getpid()}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        fd, tmp = create_temp(Path(directory), prefix=".tmp-", suffix=".marshal")
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(marshal.dumps(document))

@@ -329,3 +329,13 @@ def test_a_link_only_read_with_readlink_is_watched(tmp_path: Path) -> None:
     os.replace(new, link)
     _settle()
     assert run() == "scanned\n/usr/lib/mkl/libblas.so.3\n"
+
+
+def test_a_kept_file_others_could_write_is_not_read(tmp_path: Path, prefix: Path) -> None:
+    argv = ["scan", "--json", str(prefix)]
+    _vbridge(argv, tmp_path)
+    assert _vbridge(argv, tmp_path).kept
+    (kept,) = _kept_files(tmp_path)
+    assert kept.stat().st_mode & 0o777 == 0o600
+    kept.chmod(0o622)  # group and others may write it: marshal data is trusted data
+    assert not _vbridge(argv, tmp_path).kept
