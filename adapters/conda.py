@@ -19,7 +19,6 @@ over how they differ:
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import re
@@ -33,7 +32,8 @@ from vbridge.adapters import Adapter
 from vbridge.errors import RecordError, UnreadableFile
 from vbridge.model import InstallRecord, RecordIndex, RecordProblem, Requirement
 from vbridge.rules import spec_package_name
-from vbridge.safefs import create_temp, open_regular, read_regular
+from vbridge.safefs import open_regular, read_regular, write_cache_file
+from vbridge.scan_cache import cache_home
 from vbridge.sitepackages import split_metadata_dir_name
 from vbridge.typed_json import convert, decode, load
 
@@ -314,10 +314,9 @@ class RecordCache:
     def of(cls, root: Path) -> RecordCache:
         if os.environ.get("VBRIDGE_NO_CACHE"):
             return cls(root, None)
-        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
         real = os.path.realpath(root)
         name = hashlib.sha256(real.encode("utf-8", "surrogateescape")).hexdigest()[:24]
-        path = Path(base) / "vbridge" / "conda-records" / f"{name}.json"
+        path = Path(cache_home()) / "conda-records" / f"{name}.json"
         cache = cls(root, path)
         try:
             with open_regular(path) as fh:
@@ -372,23 +371,9 @@ class RecordCache:
         if self.path is None or not (self.changed or gone):
             return
         document = _CacheFile(_CACHE_FORMAT, os.path.realpath(self.root), self.entries)
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = create_temp(self.path.parent, prefix=".tmp-", suffix=".json")
-            try:
-                with os.fdopen(fd, "wb") as fh:
-                    fh.write(msgspec.json.encode(document))
-                    fh.flush()
-                    os.replace(tmp, self.path)
-                    # After the rename, which moves the ctime.
-                    stamp = self._key(os.fstat(fh.fileno()))
-                self._remember(stamp)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
-                raise
-        except OSError:
-            pass  # a cache that cannot be written is only a slower next scan
+        written = write_cache_file(self.path, msgspec.json.encode(document))
+        if written is not None:
+            self._remember(self._key(written))
 
 
 def read_records(root: Path, problems: list[RecordProblem]) -> Iterator[InstallRecord]:

@@ -42,7 +42,7 @@ from timing import (
     VBRIDGE,
     Command,
     machine,
-    paired_ratio,
+    paired_target,
     report,
     sibling_tool,
     target,
@@ -168,13 +168,11 @@ def main() -> int:
     # run, under about the same load): median of the pairs' ratios, wall and CPU.
     floor_command = Command([PYTHON, str(HERE / "load_msgspec.py"), meta], "floor")
     first = Command(scan_argv, "first scan", cached, drop_cache)
-    wall, cpu = paired_ratio(first, floor_command, args.repeat)
-    print(target("first scan / msgspec floor, paired runs", wall, 1.5) + f"; CPU {cpu:.2f}x")
+    print(paired_target("first scan / msgspec floor", first, floor_command, 1.5, args.repeat))
     if uv is not None:
         uv_command = Command(uv_argv, "uv", {"UV_NO_CONFIG": "1", "UV_OFFLINE": "1"})
         kept = Command(scan_argv, "kept scan", cached)
-        wall, cpu = paired_ratio(kept, uv_command, args.repeat)
-        print(target("warm re-scan / uv pip list, paired runs", wall, 2) + f"; CPU {cpu:.2f}x")
+        print(paired_target("warm re-scan / uv pip list", kept, uv_command, 2, args.repeat))
     else:
         print("warm re-scan / uv pip list: skipped (no uv beside this interpreter or on PATH)")
     if conda_exe is None:

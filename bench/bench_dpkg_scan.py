@@ -6,7 +6,7 @@ distributions of the ``python3-*`` packages and the real ``/etc/alternatives`` l
 (libblas.so.3 -> OpenBLAS). dpkg-query reads the same database with ``--admindir``.
 Target: within 10x of dpkg-query. Every run is a whole scan (``VBRIDGE_NO_CACHE=1``: no
 kept output of an unchanged root, vbridge.scan_cache); the ratio is also given from
-alternating runs (``paired_ratio``), wall and CPU.
+alternating runs (``paired_target``), wall and CPU.
 
     python bench/bench_dpkg_scan.py --packages 3000 --repeat 7
 """
@@ -25,16 +25,15 @@ from generate import dpkg_root
 from timing import (
     PYTHON,
     VBRIDGE,
+    WHOLE_SCAN,
     Command,
     machine,
-    paired_ratio,
+    paired_target,
     report,
     target,
     time_command,
     work_directory,
 )
-
-WHOLE_SCAN = {"VBRIDGE_NO_CACHE": "1"}
 
 
 def main() -> int:
@@ -61,10 +60,11 @@ def main() -> int:
     start = time_command([PYTHON, "-c", "pass"], args.repeat, "python start-up")
     print(report("dpkg database (wall time)", [scan, query, start], query))
     print(target("vbridge scan / dpkg-query -W", scan.median / query.median, 10))
-    wall, cpu = paired_ratio(
-        Command(scan_argv, "scan", WHOLE_SCAN), Command(query_argv, "dpkg-query"), args.repeat
+    scan_command = Command(scan_argv, "scan", WHOLE_SCAN)
+    query_command = Command(query_argv, "dpkg-query")
+    print(
+        paired_target("vbridge scan / dpkg-query -W", scan_command, query_command, 10, args.repeat)
     )
-    print(target("vbridge scan / dpkg-query -W, paired runs", wall, 10) + f"; CPU {cpu:.2f}x")
     return 0
 
 

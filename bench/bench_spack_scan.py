@@ -26,16 +26,15 @@ from generate import spack_tree
 from timing import (
     PYTHON,
     VBRIDGE,
+    WHOLE_SCAN,
     Command,
     machine,
-    paired_ratio,
+    paired_target,
     report,
     target,
     time_command,
     work_directory,
 )
-
-WHOLE_SCAN = {"VBRIDGE_NO_CACHE": "1"}
 
 
 def main() -> int:
@@ -58,10 +57,9 @@ def main() -> int:
     load = time_command(load_argv, args.repeat, "json.load index.json")
     print(report("Spack install tree (wall time)", [scan, load], load))
     print(target("vbridge scan / json.load of index.json", scan.median / load.median, 3))
-    wall, cpu = paired_ratio(
-        Command(scan_argv, "scan", WHOLE_SCAN), Command(load_argv, "json.load"), args.repeat
-    )
-    print(target("vbridge scan / json.load, paired runs", wall, 3) + f"; CPU {cpu:.2f}x")
+    scan_command = Command(scan_argv, "scan", WHOLE_SCAN)
+    load_command = Command(load_argv, "json.load")
+    print(paired_target("vbridge scan / json.load", scan_command, load_command, 3, args.repeat))
     return 0
 
 

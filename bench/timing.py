@@ -103,6 +103,23 @@ def paired_ratio(measured: Command, baseline: Command, repeat: int = 9) -> tuple
     return statistics.median(walls), statistics.median(cpus)
 
 
+def paired_target(
+    what: str, measured: Command, baseline: Command, limit: float, repeat: int = 9
+) -> str:
+    """:func:`target` of the :func:`paired_ratio` (wall), with the CPU ratio after it.
+
+    >>> paired_target("scan / dpkg-query", scan, query, 10)     # doctest: +SKIP
+    'scan / dpkg-query, paired runs = 9.86x (target <= 10x: met); CPU 10.87x'
+    """
+    wall, cpu = paired_ratio(measured, baseline, repeat)
+    return target(f"{what}, paired runs", wall, limit) + f"; CPU {cpu:.2f}x"
+
+
+# The environment of a benchmarked vbridge run that must scan the whole input: no
+# record cache, no kept scan (vbridge.scan_cache).
+WHOLE_SCAN = {"VBRIDGE_NO_CACHE": "1"}
+
+
 def time_call(call: Callable[[], object], repeat: int = 7, label: str = "") -> Timing:
     """Call ``call`` ``repeat`` times in this process, after one warm-up call."""
     timing = Timing(label, label)

@@ -67,6 +67,7 @@ __all__ = [
     "require_writable",
     "sha256_hex",
     "sweep_temporary_files",
+    "write_cache_file",
 ]
 
 # Temporary files end in this suffix (never ``.json``: conda reads conda-meta/*.json),
@@ -375,6 +376,33 @@ def create_temp(directory: Path, prefix: str, suffix: str) -> tuple[int, str]:
             continue
         return fd, path
     raise FileExistsError(errno.EEXIST, "no unused temporary file name", str(directory))
+
+
+def write_cache_file(path: Path, data: bytes) -> os.stat_result | None:
+    """Replace the cache file ``path`` (vbridge's own, in the user's cache directory)
+    with ``data``: a private directory (0700) and file (0600), written under a temporary
+    name and renamed, no fsync. Its ``stat`` after the rename (which moves the ctime), or
+    None when it could not be written: a cache that cannot be written is only a slower
+    next run, never an error."""
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd, tmp = create_temp(path.parent, prefix=".tmp-", suffix=path.suffix)
+    except OSError:
+        return None
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.replace(tmp, path)
+            return os.fstat(fh.fileno())
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        return None
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def atomic_write(path: Path, data: bytes, root: Path) -> None:

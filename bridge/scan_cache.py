@@ -36,7 +36,6 @@ start-up, one file read and the ``stat`` calls.
 
 from __future__ import annotations
 
-import contextlib
 import marshal
 import os
 import stat
@@ -52,7 +51,7 @@ if TYPE_CHECKING:
     # size, mtime_ns, ctime_ns, inode, device, mode
     Signature = tuple[int, int, int, int, int, int]
 
-__all__ = ["FORMAT", "cache_file", "run_kept"]
+__all__ = ["FORMAT", "cache_file", "cache_home", "run_kept"]
 
 FORMAT = 1
 # A file changed this close to the scan may change again within the file system's
@@ -70,7 +69,8 @@ _WATCHED_EVENTS = frozenset({"open", "os.scandir", "os.listdir", *_PROCESS_EVENT
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
 
 
-def _cache_home() -> str:
+def cache_home() -> str:
+    """vbridge's cache directory: ``$XDG_CACHE_HOME/vbridge`` (``~/.cache/vbridge``)."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return os.path.join(base, "vbridge")
 
@@ -78,7 +78,7 @@ def _cache_home() -> str:
 def cache_file(key: tuple[Any, ...]) -> str:
     """Where the scan of ``key`` is kept (the key itself is checked inside the file)."""
     digest = zlib.crc32(marshal.dumps(key))
-    return os.path.join(_cache_home(), "scans", f"{digest:08x}.marshal")
+    return os.path.join(cache_home(), "scans", f"{digest:08x}.marshal")
 
 
 def _key(prefix: str, flags: dict[str, bool]) -> tuple[Any, ...]:
@@ -325,24 +325,11 @@ def _load(path: str, key: tuple[Any, ...]) -> tuple[int, str, str] | None:
 
 
 def _save(path: str, document: tuple[Any, ...]) -> None:
-    directory = os.path.dirname(path)
-    try:
-        from pathlib import Path  # loaded by the scan already
+    from pathlib import Path  # both loaded by the scan already
 
-        from vbridge.safefs import create_temp
+    from vbridge.safefs import write_cache_file
 
-        os.makedirs(directory, mode=0o700, exist_ok=True)
-        fd, tmp = create_temp(Path(directory), prefix=".tmp-", suffix=".marshal")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(marshal.dumps(document))
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
-    except OSError:
-        pass  # a scan that cannot be kept is only a slower next scan
+    write_cache_file(Path(path), marshal.dumps(document))
 
 
 def run_kept(prefix: str, flags: dict[str, bool], scan: Callable[[], int]) -> int:
@@ -361,7 +348,7 @@ def run_kept(prefix: str, flags: dict[str, bool], scan: Callable[[], int]) -> in
         sys.stdout.write(out_text)
         sys.stdout.flush()
         return code
-    observer = _Observer(_cache_home() + os.sep)
+    observer = _Observer(cache_home() + os.sep)
     sys.addaudithook(observer)
     started = time.time_ns()
     out, err = _Tee(sys.stdout), _Tee(sys.stderr)

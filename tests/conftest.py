@@ -76,6 +76,28 @@ def validate_document(doc: object) -> None:
     jsonschema.Draft202012Validator(schema).validate(doc)
 
 
+def compare_full_scan_with_scans_alone(path: Path) -> tuple[int, int]:
+    """Assert that a full scan of ``path`` gives every owned distribution the properties
+    a scan limited to it gives (``only=``); return how many were compared and how many
+    of them have a property found through a dependency (``via``).
+
+    A full scan leaves out of its dependency walks the records that lead to no property
+    (scan._leading_to_properties); a scan for one distribution walks everything it
+    reaches: the same properties must come through the same first paths.
+    """
+    from vbridge.scan import scan_environment
+
+    full = scan_environment(path)
+    owned = [d for d in full.distributions if d.owner is not None]
+    with_via = 0
+    for dist in owned:
+        alone = scan_environment(path, only=[dist.dist_info])
+        (same,) = [d for d in alone.distributions if d.dist_info == dist.dist_info]
+        assert same.properties == dist.properties, dist.name
+        with_via += any(e.via for found in dist.properties.values() for e in found)
+    return len(owned), with_via
+
+
 def run_vbridge(*args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
     """Run the installed console script in a subprocess, as a user would.
 

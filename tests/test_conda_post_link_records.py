@@ -274,22 +274,6 @@ def test_conda_order_in_any_order_as_a_scan_of_every_record(
     assert "blas_lapack :: provider :: mkl" in properties(tmp_path / "env", "numpy-1.26.4")
 
 
-def test_print_template_imports_nothing_of_the_hook() -> None:
-    code = (
-        "import sys\n"
-        "from vbridge.entry_point import main\n"
-        "sys.argv = ['vbridge', 'conda-post-link', '--print-template']\n"
-        "try:\n    main()\nexcept SystemExit as exc:\n    code = exc.code\n"
-        "heavy = ('vbridge.integrations.conda.link_scripts', 'dataclasses', 'msgspec',"
-        " 'typing')\n"
-        "print('EXIT', code, [m for m in heavy if m in sys.modules])\n"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=os.environ
-    ).stdout
-    assert out.endswith("EXIT 0 []\n") and out.startswith("#!/bin/bash\n")
-
-
 def test_the_hook_names_pip_conf_as_the_pip_constraints_module_does() -> None:
     from vbridge.destinations import pip_constraints
     from vbridge.integrations.conda import link_scripts

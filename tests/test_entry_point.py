@@ -80,19 +80,23 @@ def test_help_and_mistakes_are_answered_by_typer() -> None:
     assert "No such option" in wrong.stderr
 
 
-def test_fast_path_runs_without_typer() -> None:
+@pytest.mark.parametrize("command", ["conda-post-link", "conda-pre-unlink"])
+def test_print_template_imports_nothing_of_the_hook_nor_typer(command: str) -> None:
     code = (
         "import sys\n"
         "from vbridge.entry_point import main\n"
-        "sys.argv = ['vbridge', 'conda-pre-unlink', '--print-template']\n"
+        f"sys.argv = ['vbridge', {command!r}, '--print-template']\n"
         "try:\n    main()\nexcept SystemExit as exc:\n    code = exc.code\n"
-        "print('EXIT', code, 'typer' in sys.modules, 'click' in sys.modules)\n"
+        "heavy = ('vbridge.integrations.conda.link_scripts', 'dataclasses', 'msgspec',"
+        " 'typing', 'typer', 'click')\n"
+        "print('EXIT', code, [m for m in heavy if m in sys.modules])\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env=os.environ
     ).stdout
-    template = resources.files("vbridge.data").joinpath("pre-unlink.sh").read_text()
-    assert out == template + "EXIT 0 False False\n"
+    script = f"{LINK_SCRIPT_COMMANDS[command]}.sh"
+    template = resources.files("vbridge.data").joinpath(script).read_text()
+    assert out == template + "EXIT 0 []\n"
 
 
 def test_version_is_printed_without_the_command_line_framework() -> None:

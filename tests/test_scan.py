@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
-from conftest import CondaPrefixFactory
+from conftest import CondaPrefixFactory, compare_full_scan_with_scans_alone
 from vbridge.adapters import Adapter
 from vbridge.errors import NotAnEnvironment
 from vbridge.model import Environment, InstallRecord, RecordProblem
@@ -220,17 +220,6 @@ def test_describing_records_give_properties_to_what_no_one_owns(tmp_path: Path) 
 def test_a_full_scan_gives_each_distribution_what_a_scan_for_it_alone_gives(
     specs: list[str], mkl_channel: Path, conda_prefix: CondaPrefixFactory
 ) -> None:
-    # A full scan leaves out of its dependency walks the records that lead to no
-    # property (scan._leading_to_properties); a scan limited to one distribution walks
-    # everything. Both must find the same properties through the same first paths.
-    prefix = conda_prefix(mkl_channel, specs)
-    full = scan_environment(prefix)
-    owned = [d for d in full.distributions if d.owner is not None]
-    assert len(owned) >= 2
-    with_via = 0
-    for dist in owned:
-        alone = scan_environment(prefix, only=[dist.dist_info])
-        (same,) = [d for d in alone.distributions if d.dist_info == dist.dist_info]
-        assert same.properties == dist.properties, dist.name
-        with_via += any(e.via for found in dist.properties.values() for e in found)
+    owned, with_via = compare_full_scan_with_scans_alone(conda_prefix(mkl_channel, specs))
+    assert owned >= 2
     assert with_via  # properties found through dependencies were compared

@@ -241,19 +241,24 @@ def scan():
     else:
         open(what).read()
     return 0
-sys.exit(run_kept(os.getcwd(), {{"as_json": True}}, scan))
+sys.exit(run_kept(os.getcwd(), {"as_json": True}, scan))
 """
+
+
+def _observed(what: str, home: Path) -> str:
+    """What a scan that reads ``what`` prints, run through run_kept in ``home`` (its
+    ``calls`` file counts the runs that scanned)."""
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(home), "XDG_CACHE_HOME": str(home / "c")}
+    return subprocess.run(
+        [sys.executable, "-c", _OBSERVE, what],
+        capture_output=True, text=True, cwd=home, env=env, timeout=60, check=True,
+    ).stdout  # fmt: skip
 
 
 @pytest.mark.parametrize("what", ["proc", "process"])
 def test_host_files_and_processes_make_a_scan_that_is_not_kept(tmp_path: Path, what: str) -> None:
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path / "c")}
     for _ in range(2):
-        result = subprocess.run(
-            [sys.executable, "-c", _OBSERVE.format(), what],
-            capture_output=True, text=True, cwd=tmp_path, env=env, timeout=60, check=True,
-        )  # fmt: skip
-        assert result.stdout == "scanned\n"
+        assert _observed(what, tmp_path) == "scanned\n"
     assert (tmp_path / "calls").read_text() == "xx"  # scanned both times
     assert not (tmp_path / "c" / "vbridge" / "scans").exists()
 
@@ -262,13 +267,9 @@ def test_a_file_the_scan_opened_is_watched(tmp_path: Path) -> None:
     data = tmp_path / "record.json"
     data.write_text("{}")
     _settle()
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path / "c")}
 
     def run() -> str:
-        return subprocess.run(
-            [sys.executable, "-c", _OBSERVE.format(), str(data)],
-            capture_output=True, text=True, cwd=tmp_path, env=env, timeout=60, check=True,
-        ).stdout  # fmt: skip
+        return _observed(str(data), tmp_path)
 
     calls = tmp_path / "calls"
     assert run() == "scanned\n" and calls.read_text() == "x"
@@ -289,23 +290,15 @@ def test_a_file_read_through_a_link_is_watched_at_its_target(tmp_path: Path) -> 
     link = tmp_path / "view.json"
     link.symlink_to(target)
     _settle()
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path / "c")}
-
-    def run() -> None:
-        subprocess.run(
-            [sys.executable, "-c", _OBSERVE.format(), str(link)],
-            capture_output=True, text=True, cwd=tmp_path, env=env, timeout=60, check=True,
-        )  # fmt: skip
-
     calls = tmp_path / "calls"
-    run()
-    run()
+    _observed(str(link), tmp_path)
+    _observed(str(link), tmp_path)
     assert calls.read_text() == "x"  # kept
     link_stat = link.lstat()
     target.write_text("{ }")
     _settle()
     assert link.lstat() == link_stat  # the link itself did not change
-    run()
+    _observed(str(link), tmp_path)
     assert calls.read_text() == "xx"
 
 
@@ -314,13 +307,9 @@ def test_a_link_only_read_with_readlink_is_watched(tmp_path: Path) -> None:
     link = tmp_path / "libblas.so.3"
     link.symlink_to("/usr/lib/openblas/libblas.so.3")
     _settle()
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path / "c")}
 
     def run() -> str:
-        return subprocess.run(
-            [sys.executable, "-c", _OBSERVE.format(), f"readlink:{link}"],
-            capture_output=True, text=True, cwd=tmp_path, env=env, timeout=60, check=True,
-        ).stdout  # fmt: skip
+        return _observed(f"readlink:{link}", tmp_path)
 
     assert run() == run() == "scanned\n/usr/lib/openblas/libblas.so.3\n"
     assert (tmp_path / "calls").read_text() == "x"  # the second was kept
