@@ -24,9 +24,10 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from dataclasses import dataclass
 from functools import lru_cache
 from itertools import zip_longest
+
+import msgspec
 
 __all__ = ["InvalidSpec", "MatchSpec", "VersionOrder", "version_matches"]
 
@@ -61,8 +62,7 @@ def _components(text: list[str]) -> list[list[_Part]]:
     return out
 
 
-@dataclass(frozen=True)
-class VersionOrder:
+class VersionOrder(msgspec.Struct, frozen=True):
     """A conda version, ordered as conda orders versions.
 
     >>> VersionOrder.parse("1.1dev1") < VersionOrder.parse("1.1a1") < VersionOrder.parse("1.1")
@@ -173,8 +173,7 @@ def _parse_version(text: str) -> VersionOrder:
 _RELATION = re.compile(r"^(=|==|!=|<=|>=|<|>|~=)(?![=<>!~])(\S+)$")
 
 
-@dataclass(frozen=True)
-class _Leaf:
+class _Leaf(msgspec.Struct, frozen=True):
     operator: str  # "==", "!=", "<", "<=", ">", ">=", "startswith", "!startswith", "~=", "*"
     version: VersionOrder | None
 
@@ -204,8 +203,7 @@ class _Leaf:
         return candidate >= v and candidate.startswith(prefix)
 
 
-@dataclass(frozen=True)
-class _Tree:
+class _Tree(msgspec.Struct, frozen=True):
     operator: str  # "," (all) or "|" (any)
     children: tuple[_Leaf | _Tree, ...]
 
@@ -316,8 +314,7 @@ _BRACKET_ITEM = re.compile(r"""\s*([a-z_]+)\s*=\s*(?:'([^']*)'|"([^"]*)"|([^,\]]
 _VERSION_BUILD = re.compile(r"^((?:.+?)[^><!,|]?)(?:(?<![=!|,<>~])(?:[ =])([^-=,|<>~]+?))?$")
 
 
-@dataclass(frozen=True)
-class MatchSpec:
+class MatchSpec(msgspec.Struct, frozen=True):
     """A conda MatchSpec: a name (glob), and optionally a version spec, a build string
     (glob) and a build number relation.
 

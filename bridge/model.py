@@ -12,13 +12,13 @@ found in an environment's site-packages.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from variantlib.models.variant import VariantProperty as Property
+import msgspec
 
 __all__ = [
     "Distribution",
@@ -36,9 +36,64 @@ __all__ = [
 
 Severity = Literal["info", "warn", "refuse"]
 
+# PEP 825's grammar of a property, as variantlib (the reference implementation) checks
+# it: ``namespace :: feature :: value``, spaces around ``::`` optional.
+_NAME = re.compile(r"[a-z0-9_]+")
+_VALUE = re.compile(r"[a-z0-9_.]+")
+_PROPERTY = re.compile(r"([a-z0-9_]+)\s*::\s*([a-z0-9_]+)\s*::\s*([a-z0-9_.]+)")
 
-@dataclass(frozen=True)
-class InstallRecord:
+
+class Property(msgspec.Struct, frozen=True, order=True):
+    """One wheel-variant property (PEP 825): ``namespace :: feature :: value``.
+
+    The same triple, ordering, text form and validation as variantlib's
+    ``VariantProperty``, without importing variantlib: a scan builds properties, only
+    a destination that writes ``variant.json`` needs variantlib's models
+    (:func:`vbridge.destinations.variant_json.variant_description` converts).
+    ``ValueError`` for a part outside PEP 825's characters.
+
+    >>> Property("x86_64", "level", "v3") < Property.from_str("x86_64::level::v4")
+    True
+    >>> Property.from_str("blas_lapack :: provider :: MKL")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ValueError: invalid variant property 'blas_lapack :: provider :: MKL': expected ...
+    """
+
+    namespace: str
+    feature: str
+    value: str
+
+    def __post_init__(self) -> None:
+        if not (
+            isinstance(self.namespace, str)
+            and isinstance(self.feature, str)
+            and isinstance(self.value, str)
+            and _NAME.fullmatch(self.namespace)
+            and _NAME.fullmatch(self.feature)
+            and _VALUE.fullmatch(self.value)
+        ):
+            raise ValueError(_invalid(f"{self.namespace} :: {self.feature} :: {self.value}"))
+
+    @classmethod
+    def from_str(cls, text: str) -> Property:
+        """Parse ``namespace :: feature :: value`` (surrounding spaces ignored)."""
+        match = _PROPERTY.fullmatch(text.strip())
+        if match is None:
+            raise ValueError(_invalid(text))
+        return cls(*match.groups())
+
+    def to_str(self) -> str:
+        return f"{self.namespace} :: {self.feature} :: {self.value}"
+
+
+def _invalid(text: str) -> str:
+    return (
+        f"invalid variant property {text!r}: expected 'namespace :: feature :: value' "
+        "of [a-z0-9_] (the value also '.')"
+    )
+
+
+class InstallRecord(msgspec.Struct, frozen=True, dict=True):
     """One package as a package manager recorded it.
 
     ``python_dists`` are the absolute paths of the ``.dist-info``/``.egg-info``
@@ -59,7 +114,7 @@ class InstallRecord:
     flags: tuple[str, ...] = ()
     track_features: tuple[str, ...] = ()
     # Ecosystem-specific facts a rule may look at (Spack variants, dpkg Provides...).
-    extra: Mapping[str, object] = field(default_factory=dict)
+    extra: Mapping[str, object] = msgspec.field(default_factory=dict)
     # False for records that describe a distribution pip itself installed (a wheel's
     # bundled libraries): they give properties but are not a foreign owner.
     foreign: bool = True
@@ -77,8 +132,7 @@ class InstallRecord:
         return f"{self.ecosystem}:{ident}"
 
 
-@dataclass(frozen=True)
-class Owner:
+class Owner(msgspec.Struct, frozen=True):
     """Who installed a distribution, as shown to users and written to the SBOM."""
 
     ecosystem: str
@@ -109,8 +163,7 @@ class Owner:
         }
 
 
-@dataclass(frozen=True)
-class Evidence:
+class Evidence(msgspec.Struct, frozen=True):
     """Why a property holds: which record and which field said so.
 
     ``via`` is the chain of package names from the distribution's owner to the record
@@ -139,8 +192,7 @@ class Evidence:
         return out
 
 
-@dataclass
-class Distribution:
+class Distribution(msgspec.Struct):
     """A Python distribution found on disk, with what vbridge learned about it."""
 
     name: str  # PEP 503 normalised
@@ -149,13 +201,13 @@ class Distribution:
     installer: str | None = None
     owner: Owner | None = None
     owner_record: InstallRecord | None = None
-    properties: dict[Property, list[Evidence]] = field(default_factory=dict)
+    properties: dict[Property, list[Evidence]] = msgspec.field(default_factory=dict)
     layer: str = ""  # the site-packages directory it was found in
-    facts: dict[str, object] = field(default_factory=dict)
+    facts: dict[str, object] = msgspec.field(default_factory=dict)
     # The top-level names it provides (vbridge.imports), and the copy in an earlier
     # sys.path layer that Python imports instead of this one (None: this copy is active).
     import_names: tuple[str, ...] = ()
-    shadowed_by: Distribution | None = field(default=None, repr=False, compare=False)
+    shadowed_by: Distribution | None = None
 
     @property
     def active(self) -> bool:
@@ -168,8 +220,7 @@ class Distribution:
             known.append(evidence)
 
 
-@dataclass(frozen=True)
-class Finding:
+class Finding(msgspec.Struct, frozen=True):
     """Something the user should know about an environment."""
 
     severity: Severity
@@ -190,8 +241,7 @@ class Finding:
         return out
 
 
-@dataclass(frozen=True)
-class RecordProblem:
+class RecordProblem(msgspec.Struct, frozen=True):
     """A record that could not be read: reported with its path, then skipped."""
 
     path: Path
@@ -203,24 +253,22 @@ class RecordProblem:
         return f"{line} ({self.hint})" if self.hint else line
 
 
-@dataclass
-class Environment:
+class Environment(msgspec.Struct):
     """One Python environment: its layers, the records found and the distributions."""
 
     path: Path
-    ecosystems: list[str] = field(default_factory=list)
-    site_packages: list[Path] = field(default_factory=list)
-    records: list[InstallRecord] = field(default_factory=list)
-    distributions: list[Distribution] = field(default_factory=list)
-    findings: list[Finding] = field(default_factory=list)
-    problems: list[RecordProblem] = field(default_factory=list)
+    ecosystems: list[str] = msgspec.field(default_factory=list)
+    site_packages: list[Path] = msgspec.field(default_factory=list)
+    records: list[InstallRecord] = msgspec.field(default_factory=list)
+    distributions: list[Distribution] = msgspec.field(default_factory=list)
+    findings: list[Finding] = msgspec.field(default_factory=list)
+    problems: list[RecordProblem] = msgspec.field(default_factory=list)
     # True when the path holds many environments (a Spack install tree): its
     # distributions never load into one process, so mixing findings do not apply.
     collection: bool = False
 
 
-@dataclass(frozen=True)
-class Requirement:
+class Requirement(msgspec.Struct, frozen=True):
     """One recorded requirement on a Python distribution, in the words of its record.
 
     ``kind`` says how to evaluate ``spec``: ``pin`` (a conda MatchSpec), ``abi`` (a

@@ -24,16 +24,15 @@ strings, versions, dependencies, names).
 
 from __future__ import annotations
 
-import dataclasses
 import fnmatch
 import re
 import sys
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any, Protocol
 
+import msgspec
 from vbridge import data as _data_package
 from vbridge.errors import RuleError
 from vbridge.model import Evidence, InstallRecord, Property
@@ -157,8 +156,7 @@ def _property(text: str) -> Property:
     return Property.from_str(text)
 
 
-@dataclass(frozen=True)
-class Rule:
+class Rule(msgspec.Struct, frozen=True):
     """One translation rule, as read from ``data/``."""
 
     id: str
@@ -166,7 +164,7 @@ class Rule:
     field: str
     template: str  # the `property` key: 'ns :: feature :: {value}'
     pattern: re.Pattern[str] | None = None
-    values: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    values: Mapping[str, str] = msgspec.field(default_factory=dict)
 
     @classmethod
     def from_table(cls, table: Mapping[str, Any], source: str) -> Rule:
@@ -229,12 +227,15 @@ class Rule:
             if not text:
                 continue  # a rename to "" means: this value says nothing
             prop = _property(text)
-            yield prop, Evidence(
-                record=record.key,
-                field=self.field,
-                value=value,
-                rule=self.id,
-                source=str(record.source) if record.source else None,
+            yield (
+                prop,
+                Evidence(
+                    record=record.key,
+                    field=self.field,
+                    value=value,
+                    rule=self.id,
+                    source=str(record.source) if record.source else None,
+                ),
             )
 
 

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
+import msgspec
 from vbridge.errors import UnreadableFile
 from vbridge.model import InstallRecord
 from vbridge.names import canonical_name
@@ -34,8 +34,7 @@ __all__ = [
 _SUFFIXES = (".dist-info", ".egg-info", ".egg")
 
 
-@dataclass(frozen=True)
-class MetadataDir:
+class MetadataDir(msgspec.Struct, frozen=True):
     """A ``.dist-info``/``.egg-info`` directory (or ``.egg`` with ``EGG-INFO``)."""
 
     path: Path

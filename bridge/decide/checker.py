@@ -20,11 +20,11 @@ with a scanned environment under the coupling policy and returns a :class:`Verdi
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlparse
 
+import msgspec
 from packaging.utils import canonicalize_name
 from vbridge.decide.findings import host_findings
 from vbridge.decide.host import Host
@@ -47,8 +47,7 @@ _PREFIX = {"refuse": "refusing", "warn": "warning", "info": "note"}
 _PYPI_HOSTS = ("files.pythonhosted.org", "pypi.org", "pypi.python.org")
 
 
-@dataclass(frozen=True)
-class Candidate:
+class Candidate(msgspec.Struct, frozen=True):
     """A wheel pip would install, described by the wheel adapter.
 
     ``dist`` is the distribution as it would be installed (its ``dist_info`` is the
@@ -108,12 +107,11 @@ class Candidate:
         }
 
 
-@dataclass(frozen=True)
-class Verdict:
+class Verdict(msgspec.Struct, frozen=True):
     """What the checker decided, and why: the findings, worst first."""
 
     findings: tuple[Finding, ...]
-    candidates: tuple[Candidate, ...] = field(default=())
+    candidates: tuple[Candidate, ...] = ()
 
     @property
     def decision(self) -> Decision:
@@ -178,8 +176,6 @@ def after_install(
     """The distributions as they would be after pip installs ``candidates`` into
     ``target_layer``: each replaces the copy of its name in that layer, and the copy
     Python imports is worked out again (copies: ``env`` is not changed)."""
-    import dataclasses
-
     from vbridge.imports import assign_active
 
     layers = list(env.site_packages)
@@ -188,11 +184,11 @@ def after_install(
     names = {c.dist.name for c in candidates}
     layer = str(target_layer) if target_layer is not None else ""
     kept = [
-        dataclasses.replace(d)
+        msgspec.structs.replace(d)
         for d in env.distributions
         if not (d.name in names and target_layer is not None and Path(d.layer) == target_layer)
     ]
-    new = [dataclasses.replace(c.dist, layer=layer) for c in candidates]
+    new = [msgspec.structs.replace(c.dist, layer=layer) for c in candidates]
     order = {str(p): i for i, p in enumerate(layers)}
     after = sorted([*new, *kept], key=lambda d: order.get(d.layer, len(order)))
     assign_active(after, layers, collection=env.collection)

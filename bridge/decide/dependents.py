@@ -27,10 +27,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
+import msgspec
 from vbridge.adapters import adapter_for
 from vbridge.decide.policy import CouplingPolicy
 from vbridge.imports import active_copies
@@ -155,9 +155,7 @@ def requirements_on(
     return out
 
 
-def requirement_holds(
-    req: Requirement, copy: Distribution, policy: CouplingPolicy
-) -> bool | None:
+def requirement_holds(req: Requirement, copy: Distribution, policy: CouplingPolicy) -> bool | None:
     """Whether ``copy`` (the one Python imports) satisfies ``req``; None: cannot tell.
 
     >>> policy = CouplingPolicy.load(None)
@@ -173,7 +171,8 @@ def requirement_holds(
         return True  # the copy the record was resolved with
     if req.kind == "abi":
         virtuals = [
-            v for v in policy.abi
+            v
+            for v in policy.abi
             if v.provides in req.abi and canonical_name(v.distribution) == req.target
         ]
         if not virtuals:
@@ -216,14 +215,14 @@ def requirement_bound(req: Requirement, policy: CouplingPolicy) -> str | None:
     if req.kind != "abi":
         return req.specifier
     bounds = {
-        str(v.versions) for v in policy.abi
+        str(v.versions)
+        for v in policy.abi
         if v.provides in req.abi and canonical_name(v.distribution) == req.target
     }
     return bounds.pop() if len(bounds) == 1 else None
 
 
-@dataclass(frozen=True)
-class Unmet:
+class Unmet(msgspec.Struct, frozen=True):
     """A requirement the copy Python imports does not satisfy (``copy`` None: no copy
     of the required distribution is installed at all)."""
 
@@ -270,9 +269,13 @@ def unmet_requirements(
 def _who(dist: Distribution | None, record: InstallRecord | None, req: Requirement) -> str:
     """``scipy 1.11.4 (conda, py311h64a7726_0)``: the dependent and its record."""
     if record is not None:
-        detail = record.build if record.ecosystem == "conda" and record.build else (
-            f"{record.name} {record.version}"
-            + (f"/{record.build}" if record.ecosystem == "spack" and record.build else "")
+        detail = (
+            record.build
+            if record.ecosystem == "conda" and record.build
+            else (
+                f"{record.name} {record.version}"
+                + (f"/{record.build}" if record.ecosystem == "spack" and record.build else "")
+            )
         )
         if dist is not None:
             return f"{dist.name} {dist.version} ({record.ecosystem}, {detail})"
@@ -287,8 +290,10 @@ def _who(dist: Distribution | None, record: InstallRecord | None, req: Requireme
 def copy_text(copy: Distribution) -> str:
     """``numpy 2.1.3 (pip)``, ``numpy 1.26.4 (conda, py311h64a7726_0)``."""
     if copy.owner is not None:
-        detail = copy.owner.build if copy.owner.ecosystem == "conda" and copy.owner.build else (
-            f"{copy.owner.name} {copy.owner.version}"
+        detail = (
+            copy.owner.build
+            if copy.owner.ecosystem == "conda" and copy.owner.build
+            else (f"{copy.owner.name} {copy.owner.version}")
         )
         return f"{copy.name} {copy.version} ({copy.owner.ecosystem}, {detail})"
     return f"{copy.name} {copy.version} ({copy.installer or 'pip'})"
@@ -297,7 +302,8 @@ def copy_text(copy: Distribution) -> str:
 def _spec_text(req: Requirement, policy: CouplingPolicy) -> str:
     if req.kind == "abi":
         bounds = [
-            f"{v.distribution} {v.versions}" for v in policy.abi
+            f"{v.distribution} {v.versions}"
+            for v in policy.abi
             if v.provides in req.abi and str(v.versions)
         ]
         return f"{req.spec} ({', '.join(bounds)})" if bounds else req.spec
@@ -407,4 +413,3 @@ def dependent_findings(
             )
         )
     return findings
-

@@ -20,8 +20,8 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-from dataclasses import dataclass
 
+import msgspec
 from packaging.version import InvalidVersion, Version
 from vbridge.model import Property
 
@@ -30,8 +30,7 @@ __all__ = ["Host"]
 _CUDA_VERSION = re.compile(r"CUDA Version:\s*(\d+\.\d+)")
 
 
-@dataclass(frozen=True)
-class Host:
+class Host(msgspec.Struct, frozen=True):
     """What this machine offers. ``None`` means: not this kind of machine / no driver."""
 
     x86_64_level: int | None

@@ -22,10 +22,10 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
+import msgspec
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from vbridge.errors import RuleError, UnreadableFile
 from vbridge.model import Distribution, Evidence, Finding, InstallRecord, Property, Severity
@@ -97,14 +97,13 @@ def _severity(value: object, where: str) -> Severity | None:
     return cast(Severity, value)
 
 
-@dataclass(frozen=True)
-class FeatureRule:
+class FeatureRule(msgspec.Struct, frozen=True):
     """What the policy says about one feature (``ns :: feature``)."""
 
     feature: str
     label: str
     aliases: tuple[str, ...] = ()
-    names: Mapping[str, str] = field(default_factory=dict)
+    names: Mapping[str, str] = msgspec.field(default_factory=dict)
     mixed: Severity | None = None
     mixed_install: Severity | None = None
     couple: str = "all"
@@ -123,8 +122,7 @@ class FeatureRule:
         return self.names.get(value, value)
 
 
-@dataclass(frozen=True)
-class AbiVirtual:
+class AbiVirtual(msgspec.Struct, frozen=True):
     """A virtual package a distribution's C ABI provides, for some of its versions."""
 
     distribution: str
@@ -135,8 +133,7 @@ class AbiVirtual:
         return self.versions.contains(version, prereleases=True)
 
 
-@dataclass(frozen=True)
-class Carrier:
+class Carrier(msgspec.Struct, frozen=True):
     """One distribution's values for one feature and how it holds them."""
 
     dist: Distribution
@@ -145,8 +142,7 @@ class Carrier:
     evidence: tuple[Evidence, ...]
 
 
-@dataclass(frozen=True)
-class CouplingPolicy:
+class CouplingPolicy(msgspec.Struct, frozen=True):
     """The merged policy of one environment."""
 
     features: Mapping[str, FeatureRule]
@@ -270,10 +266,12 @@ class CouplingPolicy:
             dependents_missing=_severity(dependents.get("missing"), f"{where}: dependents.missing"),
             venv_seeds=frozenset(map(str, data.get("venv", {}).get("seeds", ()))),
             pin_severities=frozenset(
-                s for s in (
+                s
+                for s in (
                     _severity(v, f"{where}: constraints.pin")
                     for v in data.get("constraints", {}).get("pin", ["refuse"])
-                ) if s is not None
+                )
+                if s is not None
             ),
         )
 

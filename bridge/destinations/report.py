@@ -152,12 +152,11 @@ def render_table(envs: Iterable[Environment]) -> str:
 def only_named(env: Environment, names: Iterable[str]) -> Environment:
     """``env`` showing only the distributions named (PEP 503 names) and the findings
     that name one of them: what ``vbridge scan NAME...`` prints."""
-    import dataclasses
-
+    import msgspec
     from vbridge.names import canonical_name
 
     wanted = {canonical_name(n) for n in names}
-    return dataclasses.replace(
+    return msgspec.structs.replace(
         env,
         distributions=[d for d in env.distributions if d.name in wanted],
         findings=[f for f in env.findings if wanted & set(f.distributions)],

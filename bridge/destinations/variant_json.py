@@ -63,7 +63,7 @@ import re
 from collections.abc import Iterable
 from typing import Literal, cast, get_args
 
-from variantlib.models.variant import VariantDescription
+from variantlib.models.variant import VariantDescription, VariantProperty
 from vbridge.model import Property
 
 __all__ = [
@@ -91,8 +91,11 @@ ProviderEntry = dict[str, object]
 
 
 def variant_description(properties: Iterable[Property]) -> VariantDescription:
-    """The variant of a distribution with these properties, labelled by its hash."""
-    return VariantDescription(sorted(set(properties)))
+    """The variant of a distribution with these properties, labelled by its hash
+    (variantlib's model, which validates them again)."""
+    return VariantDescription(
+        [VariantProperty(p.namespace, p.feature, p.value) for p in sorted(set(properties))]
+    )
 
 
 def _packed(desc: VariantDescription) -> dict[str, dict[str, list[str]]]:

@@ -16,13 +16,13 @@ PosixPath('/nonexistent/numpy-2.5.0.dist-info')
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import os
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import msgspec
 from vbridge.destinations.annotate import (
     AnnotateResult,
     Change,
@@ -115,7 +115,7 @@ def store_targets(env: Environment) -> list[StoreTarget]:
         if any(d.dist_info == real for d in target.env.distributions):
             continue
         target.env.distributions.append(
-            dataclasses.replace(dist, dist_info=real, layer=str(real.parent))
+            msgspec.structs.replace(dist, dist_info=real, layer=str(real.parent))
         )
         if real.parent not in target.env.site_packages:
             target.env.site_packages.append(real.parent)

@@ -33,7 +33,6 @@ Installers differ in when the package's own ``conda-meta`` record exists:
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 import stat
 import sys
@@ -469,7 +468,7 @@ def _pending_records(request: PostLinkRequest) -> list[InstallRecord]:
         record = conda.parse_record(request.prefix, future, pkg.record_data())
         # Its files' hashes are taken already: RECORD is not to be edited now.
         extra = {**record.extra, "unrecorded": True}
-        records.append(dataclasses.replace(record, extra=extra))
+        records.append(msgspec.structs.replace(record, extra=extra))
         for spec in pkg.index.get("depends", []):
             for dep in dependency_names(str(spec)):
                 if dep in seen or dep in recorded or dep.startswith("__"):
