@@ -15,10 +15,10 @@ import re
 from importlib import resources
 
 import pytest
-import tomllib
 from variantlib.models.variant import VariantDescription, VariantProperty
 from vbridge.destinations.variant_json import variant_description
 from vbridge.model import Property
+from vbridge.rules import load_data
 
 
 def _shipped_property_texts() -> list[str]:
@@ -28,7 +28,7 @@ def _shipped_property_texts() -> list[str]:
     for entry in resources.files("vbridge.data").iterdir():
         if not entry.name.endswith(".toml"):
             continue
-        for rule in tomllib.loads(entry.read_text()).get("rules", []):
+        for rule in load_data(entry.name.removesuffix(".toml")).get("rules", []):
             template = str(rule.get("property", ""))
             if "{" not in template:
                 texts.add(template)
