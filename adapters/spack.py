@@ -34,13 +34,11 @@ same DAG hash; its ``INSTALLER`` says ``pip``, since Spack installs with pip.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import re
 import time
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -102,8 +100,7 @@ _SITE_PACKAGES_LIBS = ("lib", "lib64")  # <prefix>/<lib>/python*/site-packages
 _HASH_CHARS = 7
 
 
-@dataclass(frozen=True)
-class Edge:
+class Edge(msgspec.Struct, frozen=True, gc=False):
     """A dependency edge: which node, with which dependency types and virtuals."""
 
     name: str
@@ -117,15 +114,14 @@ class Edge:
         return "link" in self.deptypes or "run" in self.deptypes
 
 
-@dataclass(frozen=True)
-class SpecNode:
+class SpecNode(msgspec.Struct, frozen=True, gc=False):
     """One concrete spec node, as any specfile version spells it."""
 
     name: str
     version: str
     hash: str
     edges: tuple[Edge, ...] = ()
-    parameters: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    parameters: Mapping[str, Any] = msgspec.field(default_factory=dict)
     target: str | None = None
     platform: str | None = None
     os: str | None = None
@@ -140,8 +136,7 @@ class SpecNode:
         return self.specfile_version >= 4
 
 
-@dataclass(frozen=True)
-class DatabaseEntry:
+class DatabaseEntry(msgspec.Struct, frozen=True, gc=False):
     """One install record of a Spack database: the node and where it is installed."""
 
     node: SpecNode
@@ -906,8 +901,7 @@ def _prefix_dists(
     return dists, layers
 
 
-@dataclass(frozen=True)
-class _ViewPackage:
+class _ViewPackage(msgspec.Struct, frozen=True, gc=False):
     name: str
     spec_file: Path
     nodes: tuple[SpecNode, ...]
