@@ -95,6 +95,15 @@ class Adapter(abc.ABC):
         beyond those found under the environment's prefix)."""
         return []
 
+    def read_records_and_layers(
+        self, root: Path, problems: list[RecordProblem]
+    ) -> tuple[list[InstallRecord], list[Path]]:
+        """:meth:`read_records` and :meth:`site_packages` of ``root`` in one call (the
+        scan's, when it looks for layers): an adapter whose read finds the layers on
+        the way (a Spack tree looks into every prefix) hands them over instead of
+        looking again."""
+        return list(self.read_records(root, problems)), self.site_packages(root)
+
     def is_collection(self, root: Path) -> bool:
         """Whether ``root`` holds many environments (a Spack install tree), so "mixed
         within one process" findings do not apply."""

@@ -77,6 +77,7 @@ __all__ = [
     "read_database",
     "read_lockfile",
     "read_records",
+    "read_records_and_layers",
     "read_specfile",
     "requirements",
     "site_packages",
@@ -1111,9 +1112,28 @@ def read_records(root: Path, problems: list[RecordProblem]) -> Iterator[InstallR
     yield from reader(root, problems)
 
 
-def site_packages(root: Path) -> list[Path]:
-    """The site-packages directories the records under ``root`` install into."""
+def read_records_and_layers(
+    root: Path, problems: list[RecordProblem]
+) -> tuple[list[InstallRecord], list[Path]]:
+    """:func:`read_records` and :func:`site_packages` of ``root`` in one: the layers an
+    install tree's read found while it looked for each prefix's Python distributions,
+    instead of listing every prefix again (the same layers, in the same order)."""
     kind = _kind(root)
+    if kind == "tree":
+        layers: list[Path] = []
+        return list(_read_tree(root, problems, layers)), layers
+    return list(read_records(root, problems)), _site_packages(root, kind)
+
+
+def site_packages(root: Path) -> list[Path]:
+    """The site-packages directories the records under ``root`` install into: the
+    layers of each installed prefix with a ``.spack/spec.json`` (a tree), of a view, of
+    each projection of a view, of an environment's view, of a prefix and its linked
+    dependencies."""
+    return _site_packages(root, _kind(root))
+
+
+def _site_packages(root: Path, kind: str) -> list[Path]:
     if kind == "view":
         return _prefix_layers(root)
     if kind == "projections":
@@ -1129,12 +1149,17 @@ def site_packages(root: Path) -> list[Path]:
     return _prefix_environment(root, [])[1]
 
 
+def _has_spec_file(prefix: Path) -> bool:
+    return os.path.isfile(os.path.join(prefix, ".spack", "spec.json"))
+
+
 def _entry_layers(entries: Iterable[DatabaseEntry]) -> list[Path]:
+    """The layers of each installed prefix (not an external's) with a spec.json."""
     layers: list[Path] = []
     for entry in entries:
         if entry.path is None or not entry.installed or entry.node.external:
             continue
-        if os.path.isfile(os.path.join(entry.path, ".spack", "spec.json")):
+        if _has_spec_file(entry.path):
             layers.extend(_prefix_layers(entry.path))
     return layers
 
@@ -1158,10 +1183,12 @@ def _tree_records(
     source: Path | None,
     problems: list[RecordProblem],
     evidence_source: Path | None = None,
+    layers: list[Path] | None = None,
 ) -> Iterator[InstallRecord]:
     """Records of database entries; ``source`` is the database file they were read from
     (None: Spack's own store handed them over, upstreams included), ``evidence_source``
-    what evidence names when that is not ``source``."""
+    what evidence names when that is not ``source``. ``layers`` gets what
+    :func:`_entry_layers` gives for the entries, found on the way."""
     nodes = list({e.node.hash: e.node for e in entries}.values())
     index = _index(nodes)
     # Read from a database file (not Spack's own store, which knows its upstreams).
@@ -1192,18 +1219,24 @@ def _tree_records(
             continue
         prefixes[node.hash] = entry.path
         if entry.installed and node.external is None:
-            dists[node.hash] = _prefix_dists(entry.path, node.hash, problems)[0]
+            owned, found = _prefix_dists(entry.path, node.hash, problems)
+            dists[node.hash] = owned
+            # A prefix's layers count where it has a spec.json: it names the owner.
+            if layers is not None and found and (owned or _has_spec_file(entry.path)):
+                layers.extend(found)
     yield from _records(nodes, source or evidence_source, dists, prefixes, flags, index)
 
 
-def _read_tree(root: Path, problems: list[RecordProblem]) -> Iterator[InstallRecord]:
+def _read_tree(
+    root: Path, problems: list[RecordProblem], layers: list[Path] | None = None
+) -> Iterator[InstallRecord]:
     index = root / ".spack-db" / "index.json"
     try:
         entries = read_database(index)
     except RecordError as exc:
         problems.append(RecordProblem(index, _without_path(exc, index), "skipped"))
         return
-    yield from _tree_records(entries, index, problems)
+    yield from _tree_records(entries, index, problems, layers=layers)
 
 
 def _read_environment(root: Path, problems: list[RecordProblem]) -> Iterator[InstallRecord]:
@@ -1314,6 +1347,11 @@ class SpackRecords(Adapter):
     def site_packages(self, root: Path) -> list[Path]:
         return site_packages(root)
 
+    def read_records_and_layers(
+        self, root: Path, problems: list[RecordProblem]
+    ) -> tuple[list[InstallRecord], list[Path]]:
+        return read_records_and_layers(root, problems)
+
     def is_collection(self, root: Path) -> bool:
         return is_collection(root)
 
@@ -1394,6 +1432,13 @@ class InstalledSpecs(Adapter):
 
     def site_packages(self, root: Path) -> list[Path]:
         return _entry_layers(self.entries)
+
+    def read_records_and_layers(
+        self, root: Path, problems: list[RecordProblem]
+    ) -> tuple[list[InstallRecord], list[Path]]:
+        layers: list[Path] = []
+        records = list(_tree_records(self.entries, None, problems, self.source, layers))
+        return records, layers
 
 
 # --- what records require of Python distributions ----------------------------------------

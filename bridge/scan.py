@@ -155,7 +155,10 @@ def scan_environment(
     adapter_of: dict[str, Adapter] = {}
     for (ecosystem, root), adapter in roots.items():
         adapter_of.setdefault(ecosystem, adapter)
-        records = list(adapter.read_records(root, env.problems))
+        if layers is None:  # the layers its records know of, read with them
+            records, known_layers = adapter.read_records_and_layers(root, env.problems)
+        else:
+            records, known_layers = list(adapter.read_records(root, env.problems)), []
         if adapter.is_collection(root):
             env.collection = True
         records_by_eco.setdefault(ecosystem, []).extend(records)
@@ -165,7 +168,7 @@ def scan_environment(
             env.ecosystems.append(ecosystem)
         if layers is None:
             known = set(layer_list)  # a Spack tree names hundreds of layers
-            for layer in adapter.site_packages(root):
+            for layer in known_layers:
                 if layer not in known and layer.is_dir():
                     known.add(layer)
                     layer_list.append(layer)

@@ -653,6 +653,61 @@ def test_site_packages_of_a_tree(site: SpackSite) -> None:
     )
 
 
+def test_a_tree_read_hands_over_the_layers_site_packages_gives(
+    site: SpackSite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # py-mpi4py's spec.json names another install: its layer stays a layer of the tree
+    # (its distribution is not attributed); py-h5py has no spec.json: its layer is not.
+    spec = site.prefix("py-mpi4py") / ".spack" / "spec.json"
+    data = json.loads(spec.read_text(encoding="utf-8"))
+    data["spec"]["nodes"][0]["hash"] = "a" * 32
+    spec.write_text(json.dumps(data), encoding="utf-8")
+    (site.prefix("py-h5py") / ".spack" / "spec.json").unlink()
+    problems: list[RecordProblem] = []
+    records, layers = spack.read_records_and_layers(site.tree, problems)
+    assert layers == spack.site_packages(site.tree)
+    assert site.site_packages("py-mpi4py") in layers
+    assert site.site_packages("py-h5py") not in layers
+    assert records == list(spack.read_records(site.tree, []))
+    assert len(problems) == 2  # the foreign spec.json and the missing one
+
+    # Spack's store handing its specs over: the same layers.
+    database = json.loads((site.tree / ".spack-db" / "index.json").read_text())["database"]
+    store = spack.InstalledSpecs(
+        site.tree,
+        [
+            (r["spec"], r["path"], r["installed"], r["explicit"])
+            for r in database["installs"].values()
+        ],
+    )
+    store_records, store_layers = store.read_records_and_layers(site.tree, [])
+    assert store_layers == store.site_packages(site.tree) == layers
+    assert [r.key for r in store_records] == [r.key for r in records]
+
+    # A scan looks into each prefix once and lists every layer.
+    looked_into: list[Path] = []
+    prefix_layers = spack._prefix_layers
+
+    def looking_into(prefix: Path) -> list[Path]:
+        looked_into.append(prefix)
+        return prefix_layers(prefix)
+
+    monkeypatch.setattr(spack, "_prefix_layers", looking_into)
+    env = scan_environment(site.tree)
+    assert len(looked_into) == len(set(looked_into)) > 0
+    assert set(layers) <= set(env.site_packages)
+    assert site.site_packages("py-h5py") not in env.site_packages
+    assert _dist(env.distributions, "mpi4py").owner is None
+
+
+def test_other_roots_hand_over_their_site_packages(env_site: SpackSite) -> None:
+    assert env_site.env is not None and env_site.view is not None
+    for root in (env_site.env, env_site.view, env_site.prefix("py-h5py")):
+        records, layers = spack.read_records_and_layers(root, [])
+        assert layers == spack.site_packages(root) != []
+        assert records == list(spack.read_records(root, []))
+
+
 def test_dependencies_in_an_upstream_database_are_named_not_invented(site: SpackSite) -> None:
     """SIMULATES an upstream Spack: the install record of hdf5 +mpi moves to another
     tree's database (as `upstreams.yaml` arranges); the local index.json still links
