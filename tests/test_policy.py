@@ -190,3 +190,23 @@ def test_auditwheel_sbom_names_the_bundled_library(
     record = InstallRecord("wheel", "six", "1.17.0", extra=facts, foreign=False)
     props = {p.to_str(): e for p, e in RuleSet.load("wheel").record_properties(record)}
     assert props["blas_lapack :: provider :: openblas"].field == "extra.sbom"
+
+
+def test_abi_virtual_packages_say_which_versions_provide_them() -> None:
+    """The shipped [[abi]] entries: their specifier sets are built when first asked
+    for (a scan that meets no Debian ABI package does not import them), and hold."""
+    by_provided = {v.provides: v for v in CouplingPolicy.load(None).abi}
+    numpy1, numpy2 = by_provided["python3-numpy-abi9"], by_provided["python3-numpy2-abi0"]
+    assert numpy1.provided_by("1.26.4") and not numpy1.provided_by("2.0.0")
+    assert numpy2.provided_by("2.1.3") and not numpy2.provided_by("1.24.2")
+    assert all(str(v.versions) for v in by_provided.values())
+
+
+def test_an_override_with_a_bad_abi_specifier_is_refused_when_read(tmp_path: Path) -> None:
+    (tmp_path / ".vbridge").mkdir()
+    (tmp_path / ".vbridge" / "policy.toml").write_text(
+        "[[abi]]\ndistribution = 'numpy'\nprovides = 'python3-numpy-abi9'\nversions = '<<2'\n"
+    )
+    with pytest.raises(RuleError, match=r"bad \[\[abi\]\] entry") as info:
+        CouplingPolicy.load(tmp_path)
+    assert str(tmp_path / ".vbridge" / "policy.toml") in str(info.value)

@@ -22,15 +22,18 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from functools import cached_property
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import msgspec
-from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from vbridge.errors import RuleError, UnreadableFile
 from vbridge.model import Distribution, Evidence, Finding, InstallRecord, Property, Severity
 from vbridge.rules import load_data
 from vbridge.safefs import read_regular
+
+if TYPE_CHECKING:
+    from packaging.specifiers import SpecifierSet
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -122,12 +125,24 @@ class FeatureRule(msgspec.Struct, frozen=True):
         return self.names.get(value, value)
 
 
-class AbiVirtual(msgspec.Struct, frozen=True):
-    """A virtual package a distribution's C ABI provides, for some of its versions."""
+class AbiVirtual(msgspec.Struct, frozen=True, dict=True):
+    """A virtual package a distribution's C ABI provides, for some of its versions
+    (``versions_text``: a PEP 440 specifier set).
+
+    The specifier set is built when first asked for: only a Debian root's requirements
+    name ABI packages, and ``packaging.specifiers`` is ~5 ms of every other start. The
+    shipped policy's sets are checked by its tests, an override's when it is loaded.
+    """
 
     distribution: str
     provides: str
-    versions: SpecifierSet
+    versions_text: str
+
+    @cached_property
+    def versions(self) -> SpecifierSet:
+        from packaging.specifiers import SpecifierSet
+
+        return SpecifierSet(self.versions_text)
 
     def provided_by(self, version: str) -> bool:
         return self.versions.contains(version, prereleases=True)
@@ -241,14 +256,15 @@ class CouplingPolicy(msgspec.Struct, frozen=True):
         abi: list[AbiVirtual] = []
         for table in data.get("abi", []):
             try:
-                abi.append(
-                    AbiVirtual(
-                        str(table["distribution"]),
-                        str(table["provides"]),
-                        SpecifierSet(str(table.get("versions", ""))),
-                    )
+                virtual = AbiVirtual(
+                    str(table["distribution"]),
+                    str(table["provides"]),
+                    str(table.get("versions", "")),
                 )
-            except (KeyError, InvalidSpecifier) as exc:
+                if len(sources) > 1:  # an override: its mistakes are said when it is read
+                    virtual.versions  # noqa: B018  (InvalidSpecifier is a ValueError)
+                abi.append(virtual)
+            except (KeyError, ValueError) as exc:
                 raise RuleError(f"{where}: bad [[abi]] entry {table!r}: {exc}") from exc
         return cls(
             features=features,
