@@ -45,10 +45,10 @@ def assess_environment(
 
 def _has_ledger(path: Path) -> bool:
     """False only when the environment surely has no annotate ledger."""
-    from vbridge.destinations.ledger import LedgerStore
+    from vbridge.destinations.state import ledger_path
 
     try:
-        os.stat(LedgerStore.of(path).path)
+        os.stat(ledger_path(path))
     except (FileNotFoundError, NotADirectoryError):
         return False
     except OSError:

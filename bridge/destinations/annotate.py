@@ -29,10 +29,10 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, cast
 
+import msgspec
 from vbridge.destinations.envlock import EnvironmentLock
 from vbridge.destinations.ledger import DistEntry, EditEntry, Ledger, LedgerStore
 from vbridge.destinations.record import REGISTRAR as RECORD
@@ -73,8 +73,7 @@ Action = Literal["create", "update", "remove", "restore", "unchanged"]
 Strategy = Literal["record", "owner", "hook", "skip"]
 
 
-@dataclass(frozen=True)
-class Change:
+class Change(msgspec.Struct, frozen=True):
     """One file (or directory) a run wrote, removed, restored or left unchanged."""
 
     path: Path
@@ -98,13 +97,12 @@ def _dist_info_of(path: Path) -> str:
     return str(path)
 
 
-@dataclass
-class _Result:
+class _Result(msgspec.Struct):
     root: Path
     dry_run: bool
     ledger: Path
-    changes: list[Change] = field(default_factory=list)
-    findings: list[Finding] = field(default_factory=list)
+    changes: list[Change] = msgspec.field(default_factory=list)
+    findings: list[Finding] = msgspec.field(default_factory=list)
 
     @property
     def changed(self) -> list[Change]:
@@ -138,19 +136,17 @@ class _Result:
         }
 
 
-@dataclass
 class AnnotateResult(_Result):
     """What :func:`annotate_environment` wrote (or, with ``dry_run``, would write)."""
 
-    annotated: list[str] = field(default_factory=list)  # dist-infos carrying metadata
+    annotated: list[str] = msgspec.field(default_factory=list)  # dist-infos carrying metadata
     # Environment files (pip.conf...) the ledger keeps after the run, not in to_dict.
-    environment_files: list[str] = field(default_factory=list)
+    environment_files: list[str] = msgspec.field(default_factory=list)
 
     def to_dict(self) -> dict[str, object]:
         return {**super().to_dict(), "annotated": list(self.annotated)}
 
 
-@dataclass
 class CleanResult(_Result):
     """What :func:`clean_environment` removed and restored."""
 
@@ -277,8 +273,7 @@ def mark_metadata_status(env: Environment, only: Collection[Path] | None = None)
 # Planning
 
 
-@dataclass
-class _Plan:
+class _Plan(msgspec.Struct):
     """One dist-info to bring to a desired state (``files`` empty: remove ours)."""
 
     key: str  # dist-info path from the root
@@ -286,7 +281,7 @@ class _Plan:
     files: dict[str, bytes]
     edits: list[str]  # files (from the root) to list our files in: RECORD, the owner's
     ghost: bool = False  # the owner removed the dist; only vbridge's files remain
-    adopted_dirs: list[str] = field(default_factory=list)  # see _adopted
+    adopted_dirs: list[str] = msgspec.field(default_factory=list)  # see _adopted
 
 
 def _finding(code: str, message: str, name: str, severity: str = "info") -> Finding:
@@ -313,8 +308,11 @@ def _plan_annotation(
         return _Plan(key, name, {}, list(entry.edits), ghost=True) if entry else None
     strategy = _strategy(dist, root, findings)
     wanted = desired_files(dist, env, records, layout) if dist.properties else {}
-    if wanted and strategy == "skip" and dist.owner is not None and dist.owner.ecosystem in (
-        load_data("annotate").get("hooks", {})
+    if (
+        wanted
+        and strategy == "skip"
+        and dist.owner is not None
+        and dist.owner.ecosystem in (load_data("annotate").get("hooks", {}))
     ):
         wanted = {}  # the missing hook was already said
     if wanted and strategy == "skip":
@@ -452,9 +450,7 @@ def _plans_for_environment(
             continue  # the same directory reached through another layer (lib64 -> lib)
         seen_real.add(real)
         seen.add(key)
-        plan = _plan_annotation(
-            env, dist, ledger.distributions.get(key), records, findings, layout
-        )
+        plan = _plan_annotation(env, dist, ledger.distributions.get(key), records, findings, layout)
         if plan is not None:
             plans.append(plan)
     # Annotated before, gone now (the package was removed or upgraded): undo what is left.
@@ -471,8 +467,7 @@ def _plans_for_environment(
 # Reconciling: the one code path for annotate, re-annotate, recovery and clean
 
 
-@dataclass
-class _Edit:
+class _Edit(msgspec.Struct):
     path: str
     registrar: Registrar
     current: bytes | None
@@ -519,17 +514,16 @@ class _Registrars:
             self._adapters, self._everyone = all_adapters(), True
 
 
-@dataclass
-class _Changes:
+class _Changes(msgspec.Struct):
     """What a run will do, worked out before anything is written (the plan step)."""
 
     # (plan, path, content, action) of every file vbridge writes
-    writes: list[tuple[_Plan, str, bytes, Action]] = field(default_factory=list)
-    removals: list[tuple[_Plan, str]] = field(default_factory=list)  # files of ours to go
-    managed: dict[str, set[str]] = field(default_factory=dict)  # plan key -> rows to strip
-    new_dirs: dict[str, list[str]] = field(default_factory=dict)  # plan key -> dirs to make
-    edits: dict[str, _Edit] = field(default_factory=dict)  # registered-in files, in order
-    users: dict[str, list[_Plan]] = field(default_factory=dict)  # edited file -> its plans
+    writes: list[tuple[_Plan, str, bytes, Action]] = msgspec.field(default_factory=list)
+    removals: list[tuple[_Plan, str]] = msgspec.field(default_factory=list)  # files of ours to go
+    managed: dict[str, set[str]] = msgspec.field(default_factory=dict)  # plan key -> rows to strip
+    new_dirs: dict[str, list[str]] = msgspec.field(default_factory=dict)  # plan key -> dirs to make
+    edits: dict[str, _Edit] = msgspec.field(default_factory=dict)  # registered-in files, in order
+    users: dict[str, list[_Plan]] = msgspec.field(default_factory=dict)  # edited file -> its plans
 
     @property
     def changing(self) -> bool:
@@ -575,8 +569,8 @@ def _plan_files(
         strip: set[str] = set(plan.files)
         for path, data in sorted(plan.files.items()):
             current = read_bytes(root / path)
-            action: Action = "unchanged" if current == data else (
-                "create" if current is None else "update"
+            action: Action = (
+                "unchanged" if current == data else ("create" if current is None else "update")
             )
             changes.writes.append((plan, path, data, action))
             parent = (root / path).parent
@@ -648,7 +642,9 @@ def _plan_edits(
         edit.original = (
             edit.rebaseline
             if edit.rebaseline is not None
-            else current if known is None else store.original(known.original)
+            else current
+            if known is None
+            else store.original(known.original)
         )
         if known is not None and edit.rebaseline is None and not remaining:
             if digest == known.original:
@@ -781,9 +777,7 @@ def _intent_ledger(
         known = intent.edited.get(path)
         if edit.rebaseline is not None:
             # The original's mtime is not known: the file's as found is the nearest.
-            known = intent.edited[path] = EditEntry(
-                store.backup(edit.rebaseline, edit.mtime_ns)
-            )
+            known = intent.edited[path] = EditEntry(store.backup(edit.rebaseline, edit.mtime_ns))
         if edit.target is None:
             continue
         if known is None:

@@ -27,9 +27,9 @@ from __future__ import annotations
 import bisect
 import json
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 from vbridge.destinations.json_text import dumps
 from vbridge.destinations.record import REGISTRAR as RECORD
 from vbridge.destinations.registrar import Registrar
@@ -38,8 +38,7 @@ from vbridge.safefs import sha256_hex
 __all__ = ["REGISTRAR", "CondaMetaRecord", "meta_paths", "meta_with"]
 
 
-@dataclass(frozen=True)
-class _Layout:
+class _Layout(msgspec.Struct, frozen=True):
     """How a JSON document was written: indentation, final newline, escaped non-ASCII."""
 
     indent: int | None
@@ -131,8 +130,10 @@ def meta_with(
     changed = changed or len(entries) != before
     with_in_prefix = any(isinstance(e, dict) and "sha256_in_prefix" in e for e in entries)
     for entry in entries:
-        if isinstance(entry, dict) and _entry_path(entry) in rewritten and (
-            "sha256_in_prefix" in entry
+        if (
+            isinstance(entry, dict)
+            and _entry_path(entry) in rewritten
+            and ("sha256_in_prefix" in entry)
         ):
             digest = sha256_hex(rewritten[_entry_path(entry)])
             changed = changed or entry["sha256_in_prefix"] != digest
@@ -153,7 +154,6 @@ def meta_with(
 def _entry_path(entry: Any) -> str:
     path = entry.get("_path", "") if isinstance(entry, dict) else ""
     return path if isinstance(path, str) else ""  # a list is not a path (and not hashable)
-
 
 
 class CondaMetaRecord(Registrar):

@@ -36,12 +36,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import msgspec
 from vbridge.destinations.json_text import dumps
+from vbridge.destinations.state import LEDGER_NAME, state_dir
 from vbridge.errors import RecordError, UnsafePath
 from vbridge.safefs import atomic_write, contained, read_bytes, sha256_hex
 from vbridge.typed_json import decode
@@ -57,28 +57,10 @@ __all__ = [
 ]
 
 FORMAT = 1
-LEDGER_NAME = "ledger.json"
 LOCK_NAME = "lock"
 BACKUPS = "backups"
 
-# Roots whose state belongs in the system's state directory, not inside the tree; each
-# root its own (its ledger's paths are relative to it).
-_SYSTEM_STATE = Path("/var/lib/vbridge")
-_SYSTEM_ROOTS = {Path("/"): _SYSTEM_STATE, Path("/usr"): _SYSTEM_STATE / "usr"}
 _SHA256 = frozenset("0123456789abcdef")
-
-
-def state_dir(root: Path) -> Path:
-    """Where the ledger and backups of the environment ``root`` live.
-
-    >>> state_dir(Path("/opt/conda/envs/sci"))
-    PosixPath('/opt/conda/envs/sci/.vbridge')
-    >>> state_dir(Path("/"))
-    PosixPath('/var/lib/vbridge')
-    >>> state_dir(Path("/usr"))
-    PosixPath('/var/lib/vbridge/usr')
-    """
-    return _SYSTEM_ROOTS.get(Path(os.path.abspath(root)), root / ".vbridge")
 
 
 def check_state_dir(root: Path, directory: Path) -> None:
@@ -124,13 +106,12 @@ def _check_digest(where: Path, digest: str) -> None:
         )
 
 
-@dataclass
-class DistEntry:
+class DistEntry(msgspec.Struct):
     """What vbridge added to one dist-info, and which files it edited for it."""
 
-    files: dict[str, list[str]] = field(default_factory=dict)  # path -> allowed sha256s
-    dirs: list[str] = field(default_factory=list)
-    edits: list[str] = field(default_factory=list)
+    files: dict[str, list[str]] = msgspec.field(default_factory=dict)  # path -> allowed sha256s
+    dirs: list[str] = msgspec.field(default_factory=list)
+    edits: list[str] = msgspec.field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -140,33 +121,30 @@ class DistEntry:
         }
 
 
-@dataclass
-class EditEntry:
+class EditEntry(msgspec.Struct):
     """A file vbridge edits: its original content and what vbridge may have left."""
 
     original: str  # sha256 of the bytes before vbridge; backups/<original> holds them
-    written: list[str] = field(default_factory=list)
+    written: list[str] = msgspec.field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {"original": self.original, "written": sorted(set(self.written))}
 
 
-@dataclass
-class EnvironmentFileEntry:
+class EnvironmentFileEntry(msgspec.Struct):
     """A file of the environment vbridge writes (``original`` None: it created it)."""
 
     original: str | None  # sha256 of the bytes before vbridge; backups/<original>
-    written: list[str] = field(default_factory=list)
+    written: list[str] = msgspec.field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {"original": self.original, "written": sorted(set(self.written))}
 
 
-@dataclass
-class Ledger:
-    distributions: dict[str, DistEntry] = field(default_factory=dict)
-    edited: dict[str, EditEntry] = field(default_factory=dict)
-    environment: dict[str, EnvironmentFileEntry] = field(default_factory=dict)
+class Ledger(msgspec.Struct):
+    distributions: dict[str, DistEntry] = msgspec.field(default_factory=dict)
+    edited: dict[str, EditEntry] = msgspec.field(default_factory=dict)
+    environment: dict[str, EnvironmentFileEntry] = msgspec.field(default_factory=dict)
 
     def is_empty(self) -> bool:
         """Whether nothing vbridge wrote is recorded."""
@@ -209,9 +187,7 @@ class Ledger:
             "edited": {k: v.to_dict() for k, v in sorted(self.edited.items())},
         }
         if self.environment:
-            document["environment"] = {
-                k: v.to_dict() for k, v in sorted(self.environment.items())
-            }
+            document["environment"] = {k: v.to_dict() for k, v in sorted(self.environment.items())}
         document["format"] = FORMAT
         return (dumps(document, 2) + "\n").encode("utf-8")
 
@@ -305,8 +281,7 @@ class _LedgerFile(msgspec.Struct, forbid_unknown_fields=True):
     environment: dict[str, _EnvironmentFileFields] = {}
 
 
-@dataclass
-class LedgerStore:
+class LedgerStore(msgspec.Struct):
     """The ledger file and backups of one environment."""
 
     root: Path

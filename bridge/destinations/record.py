@@ -26,8 +26,8 @@ import csv
 import hashlib
 import io
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
 
+import msgspec
 from vbridge.destinations.registrar import Registrar
 
 __all__ = [
@@ -42,8 +42,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class RecordEntry:
+class RecordEntry(msgspec.Struct, frozen=True):
     """One RECORD row: a path, its hash (``sha256=<urlsafe b64, unpadded>``) and size.
 
     The rows are read and written with the csv module as PEP 376 says (comma-separated,
@@ -87,8 +86,7 @@ class RecordEntry:
         return (self.path, self.hash, "" if self.size is None else str(self.size))
 
 
-@dataclass(frozen=True)
-class RecordLine:
+class RecordLine(msgspec.Struct, frozen=True):
     """One physical line of a RECORD: its raw bytes and the entry it holds."""
 
     raw: bytes
@@ -131,9 +129,7 @@ def _row_bytes(entry: RecordEntry, newline: str) -> bytes:
     return buffer.getvalue().encode("utf-8")
 
 
-def record_with(
-    data: bytes, added: Mapping[str, bytes], managed: Collection[str]
-) -> bytes:
+def record_with(data: bytes, added: Mapping[str, bytes], managed: Collection[str]) -> bytes:
     """``data`` with the rows of ``managed`` paths removed and rows for ``added`` put in.
 
     ``added`` maps RECORD paths (relative to site-packages) to file contents;

@@ -15,17 +15,17 @@ What ``conda doctor`` shows through the vbridge plugin, and what its fixer repai
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
+import msgspec
 from vbridge.errors import RecordError
 from vbridge.model import Distribution, Environment, Finding
 from vbridge.safefs import read_regular
 
 __all__ = ["HealthReport", "Staleness", "environment_health", "written_properties"]
 
-@dataclass(frozen=True)
-class Staleness:
+
+class Staleness(msgspec.Struct, frozen=True):
     """One distribution whose written metadata disagrees with its records."""
 
     dist_info: Path
@@ -41,13 +41,12 @@ class Staleness:
         return f"variant metadata says {', '.join(self.written)}; the records say {expected}"
 
 
-@dataclass
-class HealthReport:
+class HealthReport(msgspec.Struct):
     """Findings and stale metadata of one environment."""
 
     env: Environment
-    findings: list[Finding] = field(default_factory=list)
-    stale: list[Staleness] = field(default_factory=list)
+    findings: list[Finding] = msgspec.field(default_factory=list)
+    stale: list[Staleness] = msgspec.field(default_factory=list)
 
     @property
     def healthy(self) -> bool:

@@ -37,7 +37,6 @@ import os
 import stat
 import sys
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -198,8 +197,7 @@ def _yaml_sequence(text: str, key: str) -> list[str]:
     return []
 
 
-@dataclass(frozen=True)
-class PostLinkRequest:
+class PostLinkRequest(msgspec.Struct, frozen=True):
     """The package a post-link script runs for, from conda's environment variables."""
 
     prefix: Path
@@ -236,13 +234,12 @@ class PostLinkRequest:
         return self.build_number is None or data.get("build_number") == self.build_number
 
 
-@dataclass
-class PostLinkOutcome:
+class PostLinkOutcome(msgspec.Struct):
     """What the post-link run did: where the package's facts came from, what it wrote."""
 
     source: Literal["record", "package-cache", "none"]
-    annotated: list[Path] = field(default_factory=list)
-    messages: list[str] = field(default_factory=list)
+    annotated: list[Path] = msgspec.field(default_factory=list)
+    messages: list[str] = msgspec.field(default_factory=list)
 
 
 def append_messages(prefix: Path, lines: Sequence[str]) -> None:
@@ -319,8 +316,7 @@ def _written_records(request: PostLinkRequest) -> list[Path]:
     return found
 
 
-@dataclass(frozen=True)
-class _CachedPackage:
+class _CachedPackage(msgspec.Struct, frozen=True):
     """An extracted package in a package cache: ``<pkgs>/<name>-<version>-<build>/``."""
 
     directory: Path
@@ -530,7 +526,9 @@ def run_post_link(
             # not list them): write nothing; the plugin, or an annotate, registers them.
             return PostLinkOutcome(
                 "none",
-                messages=[] if plugin else [
+                messages=[]
+                if plugin
+                else [
                     f"vbridge: {label}: the installer records the package after this "
                     "script and the package has no pre-unlink script to remove what it "
                     f"would write, so nothing is written; run `vbridge annotate {prefix}` "
@@ -541,7 +539,9 @@ def run_post_link(
         if not pending:
             return PostLinkOutcome(
                 "none",
-                messages=[] if plugin else [
+                messages=[]
+                if plugin
+                else [
                     f"vbridge: {label}: its conda record is not written yet and its "
                     "extracted package is in no package cache vbridge knows "
                     "(CONDA_PKGS_DIRS, pkgs_dirs of .condarc, ROOT_PREFIX/pkgs); run "

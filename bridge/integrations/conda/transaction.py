@@ -24,9 +24,9 @@ from __future__ import annotations
 import os
 from collections import deque
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
+import msgspec
 from packaging.utils import canonicalize_name
 from vbridge.errors import RecordError
 from vbridge.model import Environment, InstallRecord
@@ -46,8 +46,7 @@ __all__ = [
 _METADATA_SUFFIXES = (".dist-info", ".egg-info")
 
 
-@dataclass(frozen=True)
-class PackageRef:
+class PackageRef(msgspec.Struct, frozen=True):
     """A conda package a transaction linked or unlinked.
 
     ``depends`` and ``files`` are known when conda handed over a ``PrefixRecord``
@@ -96,8 +95,7 @@ class PackageRef:
         return list(found)
 
 
-@dataclass(frozen=True)
-class TransactionChange:
+class TransactionChange(msgspec.Struct, frozen=True):
     """What one transaction linked and unlinked."""
 
     linked: tuple[PackageRef, ...] = ()
@@ -207,16 +205,15 @@ def affected_packages(
     return affected
 
 
-@dataclass
-class SyncOutcome:
+class SyncOutcome(msgspec.Struct):
     """What one sync did in a prefix."""
 
     prefix: Path
-    annotated: list[str] = field(default_factory=list)  # distributions (re)written
-    cleaned: list[str] = field(default_factory=list)  # distributions vbridge's files left
-    problems: list[str] = field(default_factory=list)
+    annotated: list[str] = msgspec.field(default_factory=list)  # distributions (re)written
+    cleaned: list[str] = msgspec.field(default_factory=list)  # distributions vbridge's files left
+    problems: list[str] = msgspec.field(default_factory=list)
     variants_toml: str = ""  # what happened to variants.toml, if vbridge keeps one
-    pip_constraints: list[str] = field(default_factory=list)  # constraints/pip.conf changed
+    pip_constraints: list[str] = msgspec.field(default_factory=list)  # constraints/pip.conf changed
 
     def summary(self) -> str:
         """One line for conda's output.
@@ -266,9 +263,7 @@ def _gone_from_ledger(prefix: Path) -> list[Path]:
 
     ledger = LedgerStore.of(prefix).load()
     return [
-        prefix / key
-        for key in ledger.distributions
-        if not (prefix / key / "METADATA").is_file()
+        prefix / key for key in ledger.distributions if not (prefix / key / "METADATA").is_file()
     ]
 
 
@@ -309,9 +304,7 @@ def sync_transaction(
     ]
     removed = {*_unlinked_metadata_dirs(env, change), *_gone_from_ledger(prefix)}
     if targets or removed:
-        result = annotate_environment(
-            env, only=[*targets, *removed], dry_run=dry_run, wait=wait
-        )
+        result = annotate_environment(env, only=[*targets, *removed], dry_run=dry_run, wait=wait)
         outcome.problems.extend(f.message for f in result.findings if f.severity != "info")
         gone = {str(p.relative_to(prefix)) for p in removed}
         for change_ in result.changed:
