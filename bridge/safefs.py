@@ -41,7 +41,7 @@ import errno
 import json
 import os
 import stat
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -52,6 +52,7 @@ __all__ = [
     "TEMP_SUFFIX",
     "DirectoryFiles",
     "atomic_write",
+    "atomic_write_all",
     "contained",
     "create_temp",
     "directory_files",
@@ -140,9 +141,7 @@ def _kind(mode: int) -> str:
     return "not a regular file"
 
 
-def open_regular(
-    path: Path | str, *, root: Path | None = None, hint: str = "skipped"
-) -> BinaryIO:
+def open_regular(path: Path | str, *, root: Path | None = None, hint: str = "skipped") -> BinaryIO:
     """``path`` open for binary reading, if it is a regular file (inside ``root``).
 
     Never blocks: a FIFO opens at once under ``O_NONBLOCK`` and is refused by the
@@ -441,32 +440,108 @@ def atomic_write(path: Path, data: bytes, root: Path) -> None:
 
     Keeps the mode of the file it replaces (new files get 0644 less the umask).
     """
-    target = contained(root, path)
-    directory = target.parent
+    atomic_write_all([(path, data, root)])
+
+
+# How many files atomic_write_all holds open at once (each batch is flushed together).
+_BATCH = 32
+
+
+def atomic_write_all(
+    writes: Sequence[tuple[Path, bytes, Path]], mtimes: Mapping[Path, int] | None = None
+) -> None:
+    """:func:`atomic_write` of each ``(path, data, root)``, renamed in this order, with
+    the flushes to disk taken together. ``mtimes`` gives some of the paths (as given)
+    a modification time, set before the rename (a backup keeps its original's).
+
+    Every temporary file of a batch is written first, then all are flushed at once (the
+    ``fsync`` calls run side by side, so the file system can commit them in one journal
+    flush instead of one after another), then each is renamed over its path in order.
+    As with one :func:`atomic_write` after another, a file's bytes are on disk before
+    its rename, and the renames happen in the order given; a failure before a batch's
+    renames leaves its paths as they were (and no temporary file).
+    """
+    for start in range(0, len(writes), _BATCH):
+        _write_batch(writes[start : start + _BATCH], mtimes or {})
+
+
+def _write_batch(writes: Sequence[tuple[Path, bytes, Path]], mtimes: Mapping[Path, int]) -> None:
+    pending: list[tuple[str, Path, int, Path]] = []  # (temporary, target, mode, directory)
     try:
-        mode = target.stat().st_mode & 0o7777
-    except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        mode = 0o666 & ~umask
-    try:
-        fd, tmp = create_temp(directory, prefix=f".{target.name}.", suffix=TEMP_SUFFIX)
-    except OSError as exc:
-        raise _as_vbridge_error(exc, directory) from exc
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
+        files: list[tuple[int, Path]] = []
+        try:
+            for path, data, root in writes:
+                target = contained(root, path)
+                directory = target.parent
+                try:
+                    mode = target.stat().st_mode & 0o7777
+                except FileNotFoundError:
+                    umask = os.umask(0)
+                    os.umask(umask)
+                    mode = 0o666 & ~umask
+                try:
+                    fd, tmp = create_temp(directory, prefix=f".{target.name}.", suffix=TEMP_SUFFIX)
+                except OSError as exc:
+                    raise _as_vbridge_error(exc, directory) from exc
+                files.append((fd, directory))
+                pending.append((tmp, target, mode, directory))
+                try:
+                    _write_fully(fd, data)
+                    if path in mtimes:
+                        os.utime(fd, ns=(mtimes[path], mtimes[path]))
+                except OSError as exc:
+                    raise _as_vbridge_error(exc, directory) from exc
             if durable():
-                os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(exc, OSError):
-            raise _as_vbridge_error(exc, directory) from exc
-        raise
+                _flush_all(files)
+        finally:
+            for fd, _directory in files:
+                os.close(fd)
+        while pending:
+            tmp, target, mode, directory = pending[0]
+            try:
+                os.chmod(tmp, mode)
+                os.replace(tmp, target)
+            except OSError as exc:
+                raise _as_vbridge_error(exc, directory) from exc
+            pending.pop(0)
+    finally:
+        for tmp, *_ in pending:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+
+
+def _write_fully(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _flush_all(files: Sequence[tuple[int, Path]]) -> None:
+    """``fsync`` every file, side by side (one thread per file but the first): the
+    kernel commits flushes that wait together in one journal commit."""
+    if not files:
+        return
+    errors: list[tuple[OSError, Path]] = []
+
+    def flush(fd: int, directory: Path) -> None:
+        try:
+            os.fsync(fd)
+        except OSError as exc:
+            errors.append((exc, directory))
+
+    threads = []
+    if len(files) > 1:
+        import threading
+
+        threads = [threading.Thread(target=flush, args=file) for file in files[1:]]
+        for thread in threads:
+            thread.start()
+    flush(*files[0])
+    for thread in threads:
+        thread.join()
+    if errors:
+        exc, directory = errors[0]
+        raise _as_vbridge_error(exc, directory) from exc
 
 
 def remove_file(path: Path, root: Path) -> bool:

@@ -44,7 +44,7 @@ from vbridge.errors import RecordError
 from vbridge.model import Distribution, Environment, Finding, InstallRecord, RecordProblem
 from vbridge.rules import load_data
 from vbridge.safefs import (
-    atomic_write,
+    atomic_write_all,
     contained,
     read_bytes,
     read_json,
@@ -683,25 +683,33 @@ def _apply(
 ) -> None:
     """Carry the plan out: intent in the ledger first, then the files."""
     if changes.changing:
-        # Intent: back up originals, then record everything this run may leave.
-        store.save(_intent_ledger(store, ledger, plans, changes.edits, changes.new_dirs))
-        # Added files first, then the files that list them, in registrar order.
+        # Intent: back up originals and record everything this run may leave (on disk
+        # together, before any file it describes is written).
+        backups: list[tuple[bytes, int | None]] = []
+        intent = _intent_ledger(ledger, plans, changes.edits, changes.new_dirs, backups)
+        store.save(intent, backups)
+        # Added files first, then the files that list them, in registrar order: renamed
+        # in that order once all are on disk.
         for dirs in changes.new_dirs.values():
             for rel in sorted(dirs, key=len):
                 contained(root, root / rel)
                 with contextlib.suppress(FileExistsError):
                     os.mkdir(root / rel)
-        for _plan, path, data, action in changes.writes:
-            if action != "unchanged":
-                atomic_write(root / path, data, root)
+        writes = [
+            (root / path, data, root)
+            for _plan, path, data, action in changes.writes
+            if action != "unchanged"
+        ]
+        mtimes: dict[Path, int] = {}
         for path, edit in changes.edits.items():
             if edit.target is not None:
-                atomic_write(root / path, edit.target, root)
+                writes.append((root / path, edit.target, root))
                 known = ledger.edited.get(path)
                 mtime = store.original_mtime(known.original) if known is not None else None
                 if edit.restore and mtime is not None:
                     # Back as it was, mtime too (`spack verify manifest` checks it).
-                    os.utime(root / path, ns=(mtime, mtime))
+                    mtimes[root / path] = mtime
+        atomic_write_all(writes, mtimes)
         for _plan, path in changes.removals:
             remove_file(root / path, root)
     # Directories vbridge created and no longer needs; ghost dist-infos.
@@ -756,12 +764,19 @@ def _edited(
 
 
 def _intent_ledger(
-    store: LedgerStore,
     ledger: Ledger,
     plans: list[_Plan],
     edits: dict[str, _Edit],
     new_dirs: dict[str, list[str]],
+    backups: list[tuple[bytes, int | None]],
 ) -> Ledger:
+    """The ledger naming everything the run may leave; the originals it names (by
+    digest) to back up with it are added to ``backups`` (content, mtime)."""
+
+    def backup(data: bytes, mtime_ns: int | None) -> str:
+        backups.append((data, mtime_ns))
+        return sha256_hex(data)
+
     intent = ledger.copy()
     for plan in plans:
         entry = intent.distributions.setdefault(plan.key, DistEntry())
@@ -777,11 +792,11 @@ def _intent_ledger(
         known = intent.edited.get(path)
         if edit.rebaseline is not None:
             # The original's mtime is not known: the file's as found is the nearest.
-            known = intent.edited[path] = EditEntry(store.backup(edit.rebaseline, edit.mtime_ns))
+            known = intent.edited[path] = EditEntry(backup(edit.rebaseline, edit.mtime_ns))
         if edit.target is None:
             continue
         if known is None:
-            known = intent.edited[path] = EditEntry(store.backup(edit.current, edit.mtime_ns))
+            known = intent.edited[path] = EditEntry(backup(edit.current, edit.mtime_ns))
         known.written.append(sha256_hex(edit.target))
     return intent
 

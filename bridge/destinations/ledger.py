@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,7 @@ import msgspec
 from vbridge.destinations.json_text import dumps
 from vbridge.destinations.state import LEDGER_NAME, state_dir
 from vbridge.errors import RecordError, UnsafePath
-from vbridge.safefs import atomic_write, contained, read_bytes, sha256_hex
+from vbridge.safefs import atomic_write, atomic_write_all, contained, read_bytes, sha256_hex
 from vbridge.typed_json import decode
 
 __all__ = [
@@ -327,14 +328,34 @@ class LedgerStore(msgspec.Struct):
         data = read_bytes(self.path, root=self.directory)
         return Ledger() if data is None else Ledger.from_bytes(data, self.path)
 
-    def save(self, ledger: Ledger) -> bool:
-        """Write the ledger if it changed; True if it did."""
+    def save(self, ledger: Ledger, backups: Sequence[tuple[bytes, int | None]] = ()) -> bool:
+        """Write the ledger if it changed; True if it did.
+
+        ``backups`` (``(data, mtime_ns)``: what :meth:`backup` takes; the ledger names
+        them by digest) are kept first, flushed to disk together with the ledger
+        (:func:`~vbridge.safefs.atomic_write_all`): by the time anything the ledger
+        describes is written, every backup it names is on disk.
+        """
+        writes: list[tuple[Path, bytes, Path]] = []
+        mtimes: dict[Path, int] = {}
+        seen: set[Path] = set()
+        for content, mtime_ns in backups:
+            target = self.backups / sha256_hex(content)
+            if target in seen:
+                continue
+            seen.add(target)
+            if read_bytes(target, root=self.directory) != content:
+                self.backups.mkdir(parents=True, exist_ok=True)
+                writes.append((target, content, self.directory))
+                if mtime_ns is not None:
+                    mtimes[target] = mtime_ns
         data = ledger.to_bytes()
-        if read_bytes(self.path, root=self.directory) == data:
-            return False
-        self.directory.mkdir(parents=True, exist_ok=True)
-        atomic_write(self.path, data, self.directory)
-        return True
+        changed = read_bytes(self.path, root=self.directory) != data
+        if changed:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            writes.append((self.path, data, self.directory))
+        atomic_write_all(writes, mtimes)
+        return changed
 
     def backup(self, data: bytes, mtime_ns: int | None = None) -> str:
         """Keep ``data`` under its SHA-256 (once) and return the digest.
