@@ -48,17 +48,51 @@ class _Layout(msgspec.Struct, frozen=True):
     @classmethod
     def of(cls, data: bytes) -> _Layout:
         text = data.decode("utf-8")
-        indent: int | None = None
-        for line in text.splitlines()[1:]:
-            stripped = line.lstrip(" ")
-            if stripped and len(stripped) != len(line):
-                indent = len(line) - len(stripped)
-                break
+        # The first indented line tells the indentation: it is near the top (the lines
+        # of the head are the text's lines, the last one maybe cut after its indent).
+        head = text[:_HEAD]
+        indent = _indent_of(head)
+        if indent is None and len(head) < len(text):
+            indent = _indent_of(text)
         return cls(indent, text.endswith("\n"), data.isascii())
 
-    def dump(self, record: dict[str, Any]) -> bytes:
-        text = dumps(record, self.indent, ensure_ascii=self.ascii_only)
+    def dump(self, record: dict[str, Any], plain: bool = False) -> bytes:
+        text = dumps(record, self.indent, ensure_ascii=self.ascii_only, plain=plain)
         return (text + ("\n" if self.trailing_newline else "")).encode("utf-8")
+
+
+_HEAD = 4096
+
+
+def _indent_of(text: str) -> int | None:
+    """The indentation of the first line after the first that has both leading spaces
+    and something after them."""
+    for line in text.splitlines()[1:]:
+        stripped = line.lstrip(" ")
+        if stripped and len(stripped) != len(line):
+            return len(line) - len(stripped)
+    return None
+
+
+class _Float(Exception):
+    """A float in a record: decoded by the json module (msgspec spells some apart)."""
+
+
+def _refuse_float(text: str) -> Any:
+    raise _Float
+
+
+# What json.loads gives, for every document this decoder accepts without a float; the
+# rest (a float, NaN, a BOM, a lone surrogate, UTF-16...) is left to json.loads.
+_DECODER = msgspec.json.Decoder(float_hook=_refuse_float)
+
+
+def _load(data: bytes) -> tuple[Any, bool]:
+    """``json.loads(data)``, and whether the result is plain (no float in it)."""
+    try:
+        return _DECODER.decode(data), True
+    except (msgspec.DecodeError, _Float):
+        return json.loads(data), False
 
 
 def _insert_sorted(items: list[Any], item: Any, key: Any) -> None:
@@ -98,7 +132,7 @@ def meta_with(
     >>> meta_with(layout, {}, managed={"c"}, rewritten={}) == layout
     True
     """
-    record = json.loads(data)
+    record, plain = _load(data)
     if not isinstance(record, dict):
         raise ValueError("not a JSON object")
     layout = _Layout.of(data)
@@ -120,7 +154,7 @@ def meta_with(
     paths_data = record.get("paths_data")
     if paths_data is None:
         if not added:
-            return layout.dump(record) if changed else data
+            return layout.dump(record, plain) if changed else data
         paths_data = record["paths_data"] = {"paths_version": 1, "paths": []}
     entries = paths_data.get("paths") if isinstance(paths_data, dict) else None
     if not isinstance(entries, list):
@@ -148,7 +182,7 @@ def meta_with(
             new["sha256_in_prefix"] = new["sha256"]
         new["size_in_bytes"] = len(content)
         _insert_sorted(entries, new, key=_entry_path)
-    return layout.dump(record)
+    return layout.dump(record, plain)
 
 
 def _entry_path(entry: Any) -> str:

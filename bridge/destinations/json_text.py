@@ -66,8 +66,13 @@ def _escape(match: re.Match[str]) -> str:
     return "".join(out)
 
 
-def dumps(value: Any, indent: int | None, *, ensure_ascii: bool = True) -> str:
-    """The text of ``json.dumps(value, indent=indent, ensure_ascii=ensure_ascii)``."""
+def dumps(value: Any, indent: int | None, *, ensure_ascii: bool = True, plain: bool = False) -> str:
+    """The text of ``json.dumps(value, indent=indent, ensure_ascii=ensure_ascii)``.
+
+    ``plain``: the caller knows ``value`` holds only dicts, lists, strings, ints, bools
+    and None (no float, no subclass), so it is not walked to check (the ledger; a
+    conda-meta record decoded without a float).
+    """
     try:
         encoded = _ENCODER.encode(value)
     except (_Unusual, TypeError, OverflowError, UnicodeEncodeError):
@@ -77,7 +82,7 @@ def dumps(value: Any, indent: int | None, *, ensure_ascii: bool = True) -> str:
     if indent == 0:
         return json.dumps(value, indent=0, ensure_ascii=ensure_ascii)
     text = msgspec.json.format(encoded, indent=indent if indent is not None else 0).decode()
-    if _has_float(value):
+    if not plain and _has_float(value):
         return json.dumps(value, indent=indent, ensure_ascii=ensure_ascii)
     if ensure_ascii and (not text.isascii() or "\x7f" in text):
         text = _NON_ASCII.sub(_escape, text)

@@ -190,7 +190,8 @@ class Ledger(msgspec.Struct):
         if self.environment:
             document["environment"] = {k: v.to_dict() for k, v in sorted(self.environment.items())}
         document["format"] = FORMAT
-        return (dumps(document, 2) + "\n").encode("utf-8")
+        # Strings, lists, dicts, an int and None only: nothing for json_text to check.
+        return (dumps(document, 2, plain=True) + "\n").encode("utf-8")
 
     @classmethod
     def from_bytes(cls, data: bytes, path: Path | None = None) -> Ledger:

@@ -204,10 +204,13 @@ class PostLinkRequest(msgspec.Struct, frozen=True):
     name: str
     version: str
     build_number: int | None = None
-    pkgs_dirs: tuple[Path, ...] = ()
+    # The package caches to look in; None: found from ``environ`` when first needed (only
+    # when the record is not written yet, conda's order: :meth:`package_caches`).
+    pkgs_dirs: tuple[Path, ...] | None = None
     # The vbridge conda plugin runs in the installer (it says so in the environment it
     # passes on) and annotates after the transaction.
     plugin_syncs: bool = False
+    environ: Mapping[str, str] = {}
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> PostLinkRequest:
@@ -223,9 +226,15 @@ class PostLinkRequest(msgspec.Struct, frozen=True):
             name=environ["PKG_NAME"],
             version=environ["PKG_VERSION"],
             build_number=int(buildnum) if buildnum.isdigit() else None,
-            pkgs_dirs=tuple(package_cache_dirs(environ)),
             plugin_syncs=environ.get(PLUGIN_SYNCS_VARIABLE) == "1",
+            environ=dict(environ),
         )
+
+    def package_caches(self) -> tuple[Path, ...]:
+        """``pkgs_dirs``, else :func:`package_cache_dirs` of ``environ``."""
+        if self.pkgs_dirs is not None:
+            return self.pkgs_dirs
+        return tuple(package_cache_dirs(self.environ))
 
     def matches(self, data: Mapping[str, Any]) -> bool:
         """Whether a record or ``index.json`` is this package."""
@@ -440,11 +449,12 @@ def _pending_records(request: PostLinkRequest) -> list[InstallRecord]:
     from vbridge.adapters import conda
     from vbridge.rules import dependency_names
 
+    pkgs_dirs = request.package_caches()
     own = _linked_build(
         request.prefix,
         [
             pkg
-            for pkg in _cached_packages(request.pkgs_dirs, request.name, request.version)
+            for pkg in _cached_packages(pkgs_dirs, request.name, request.version)
             if request.matches(pkg.index)
         ],
     )
@@ -470,9 +480,7 @@ def _pending_records(request: PostLinkRequest) -> list[InstallRecord]:
                 if dep in seen or dep in recorded or dep.startswith("__"):
                     continue
                 seen.add(dep)
-                linked = _linked_build(
-                    request.prefix, list(_cached_packages(request.pkgs_dirs, dep))
-                )
+                linked = _linked_build(request.prefix, list(_cached_packages(pkgs_dirs, dep)))
                 if linked is not None:
                     queue.append(linked)
     return records
