@@ -6,7 +6,7 @@ dpkg). What it yields:
 - one record per *installed* package of the status file (a file as dpkg writes it is
   read in one pass, its single-line fields as python-debian reads them; python-debian
   parses a stanza with a multi-line field; any other file is read line by line, which
-  names the line of a malformed or truncated stanza: see ``_LINE_BY_LINE``),
+  names the line of a malformed or truncated stanza: see ``_line_by_line``),
   with ``depends`` = ``Pre-Depends`` + ``Depends`` as raw specs, ``extra["provides"]``
   (``python3-numpy-abi9``) and the ``.dist-info``/``.egg-info`` directories its
   ``info/<pkg>[:arch].list`` places in ``/usr/lib/python3/dist-packages``;
@@ -29,10 +29,10 @@ import os
 import re
 import weakref
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import msgspec
 from vbridge.adapters import Adapter
 from vbridge.errors import UnreadableFile
 from vbridge.model import InstallRecord, RecordIndex, RecordProblem, Requirement
@@ -84,7 +84,6 @@ _READ_FIELDS = {
         "Provides",
     )
 }
-_FIELD_LINE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*:")
 _METADATA_SUFFIXES = (".dist-info", ".egg-info")
 _METADATA_LINE_ENDS = tuple(s.encode() + b"\n" for s in _METADATA_SUFFIXES)
 _DIST_PACKAGES_LINE = b"\n" + DIST_PACKAGES.encode()
@@ -168,8 +167,7 @@ def resolve_in_root(root: Path, dpkg_path: str) -> str | None:
 # --- the status file ------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class StatusStanza:
+class StatusStanza(msgspec.Struct, frozen=True):
     """One package stanza of the status file and the line it starts on.
 
     ``fields`` holds the values of the fields the adapter reads (``_READ_FIELDS``), as
@@ -202,12 +200,18 @@ def _check_stanza(lines: list[tuple[int, str]]) -> tuple[str | None, list[str]]:
             if keep:
                 wanted.append(text)
             continue
-        if not _FIELD_LINE.match(text):
+        if not _field_line().match(text):
             return f"line {number}: not a 'Field: value' line: {text[:60]!r}", []
         keep = text[: text.index(":")].lower() in _READ_FIELDS
         if keep:
             wanted.append(text)
     return None, wanted
+
+
+@functools.cache
+def _field_line() -> re.Pattern[str]:
+    """A line that starts a field (only stanzas read line by line are checked)."""
+    return re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*:")
 
 
 def iter_status(path: Path, problems: list[RecordProblem]) -> Iterator[StatusStanza]:
@@ -260,16 +264,26 @@ def iter_status(path: Path, problems: list[RecordProblem]) -> Iterator[StatusSta
 # case-insensitive; dpkg writes them as named there). One search of the whole text
 # decides; each pattern starts with a newline (the text is searched with one put
 # before it), which re finds quickly.
+# (The patterns are compiled at the first status file read, not at import.)
 _FIELD_NAMES = "|".join(re.escape(f) for f in _READ_FIELDS.values())
-_LINE_BY_LINE = re.compile(
-    r"\n(?:(?![ \t\n]|[A-Za-z0-9][A-Za-z0-9_.-]*:|\Z)"  # not a field, continuation, empty
-    r"|[ \t][^\S\n]*(?:\n|\Z)"  # whitespace only
-    r"|\n[ \t]"  # a continuation line opening a stanza
-    rf"|(?!(?:{_FIELD_NAMES}):)(?ai:{_FIELD_NAMES}):)"  # a read field in another spelling
-)
-# A single-line field as dpkg writes it; group 3: a continuation line follows (a
-# multi-line value: Deb822 parses that stanza).
-_READ_FIELD_LINE = re.compile(rf"\n({_FIELD_NAMES}):([^\n]*)(\n[ \t])?")
+
+
+@functools.cache
+def _line_by_line() -> re.Pattern[str]:
+    """What makes a status file not plain (see above)."""
+    return re.compile(
+        r"\n(?:(?![ \t\n]|[A-Za-z0-9][A-Za-z0-9_.-]*:|\Z)"  # not a field, continuation, empty
+        r"|[ \t][^\S\n]*(?:\n|\Z)"  # whitespace only
+        r"|\n[ \t]"  # a continuation line opening a stanza
+        rf"|(?!(?:{_FIELD_NAMES}):)(?ai:{_FIELD_NAMES}):)"  # a read field in another spelling
+    )
+
+
+@functools.cache
+def _read_field_line() -> re.Pattern[str]:
+    """A single-line field as dpkg writes it; group 3: a continuation line follows (a
+    multi-line value: Deb822 parses that stanza)."""
+    return re.compile(rf"\n({_FIELD_NAMES}):([^\n]*)(\n[ \t])?")
 
 
 def _needs_line_by_line(text: str) -> bool:
@@ -278,7 +292,7 @@ def _needs_line_by_line(text: str) -> bool:
         return False
     if not text.endswith("\n") or text.lstrip("\n")[:1] in (" ", "\t"):
         return True
-    return _LINE_BY_LINE.search("\n" + text) is not None
+    return _line_by_line().search("\n" + text) is not None
 
 
 def _lines_of(text: str) -> Iterator[str]:
@@ -293,6 +307,7 @@ def _lines_of(text: str) -> Iterator[str]:
 
 def _plain_stanzas(path: Path, text: str, problems: list[RecordProblem]) -> Iterator[StatusStanza]:
     """The stanzas of a status file ``_needs_line_by_line`` found plain, in file order."""
+    read_fields = _read_field_line().findall
     chunks = text.split("\n\n")
     line = 1
     for index, chunk in enumerate(chunks):
@@ -304,7 +319,7 @@ def _plain_stanzas(path: Path, text: str, problems: list[RecordProblem]) -> Iter
             start += len(chunk) - len(body)
         if not body:
             continue
-        found = _READ_FIELD_LINE.findall("\n" + body)
+        found = read_fields("\n" + body)
         fields = {key: value.strip() for key, value, _ in found}
         multi_line = any(continued for _, _, continued in found)
         if multi_line or not (
@@ -368,9 +383,7 @@ def _stanza(
     reason, wanted = _check_stanza(lines)
     if reason is not None:
         problems.append(
-            RecordProblem(
-                path, f"{reason} (stanza for {_package_of(lines)})", _STATUS_HINT
-            )
+            RecordProblem(path, f"{reason} (stanza for {_package_of(lines)})", _STATUS_HINT)
         )
         return None
     from debian.deb822 import Deb822  # imported when a status file is read (30 ms)
@@ -412,7 +425,6 @@ def _pending_updates(
 # --- file ownership (info/*.list) -----------------------------------------------------
 
 
-@dataclass
 class _Ownership:
     """What a scan of the ``.list`` files found: dist dirs per package, target owners.
 
@@ -423,14 +435,12 @@ class _Ownership:
     holds would otherwise be searched for in all of them).
     """
 
-    candidates: tuple[tuple[str, ...], ...]
-    owners: dict[str, tuple[str, str]] = field(default_factory=dict)  # path -> (pkg, arch)
-    missing: list[str] = field(default_factory=list)
-    target_lines: dict[str, bytes] = field(init=False)  # path -> b"\n<path>\n"
-    searched: dict[str, bytes] = field(init=False)  # the target_lines still looked for
-
-    def __post_init__(self) -> None:
-        self.target_lines = {}
+    def __init__(self, candidates: tuple[tuple[str, ...], ...]) -> None:
+        self.candidates = candidates
+        self.owners: dict[str, tuple[str, str]] = {}  # path -> (pkg, arch)
+        self.missing: list[str] = []
+        self.target_lines: dict[str, bytes] = {}  # path -> b"\n<path>\n"
+        self.searched: dict[str, bytes] = {}  # the target_lines still looked for
         for target in sorted({c for choice in self.candidates for c in choice}):
             try:
                 encoded = target.encode("utf-8", "surrogateescape")
@@ -529,8 +539,7 @@ def _read_list(
 # --- alternatives ---------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class AlternativeChoice:
+class AlternativeChoice(msgspec.Struct, frozen=True):
     """The current choice of one run-time alternative, as its link says.
 
     ``name`` is the alternative (``libblas.so.3-x86_64-linux-gnu``), ``virtual`` the
@@ -578,8 +587,7 @@ def read_alternatives(root: Path, problems: list[RecordProblem]) -> list[Alterna
             problems.append(
                 RecordProblem(
                     link,
-                    "not a symbolic link; the alternatives system cannot say what "
-                    f"{virtual} is",
+                    f"not a symbolic link; the alternatives system cannot say what {virtual} is",
                     f"run update-alternatives --auto {name} to repair it",
                 )
             )
@@ -634,11 +642,9 @@ def _dist_facts(name: str, provides: list[str], depends: tuple[str, ...]) -> dic
     """Facts about a package's Python distributions that are not variant properties."""
     data = _data()
     facts: dict[str, object] = {}
-    abi = re.compile(str(data.get("abi", {}).get("pattern", r"^$")))
+    abi = _abi_pattern()
     abi_provides = [p for p in provides if abi.search(p)]
-    abi_requires = sorted(
-        {n for d in depends for n in dependency_names(d) if abi.search(n)}
-    )
+    abi_requires = sorted({n for d in depends for n in dependency_names(d) if abi.search(n)})
     if abi_provides:
         facts["abi_provides"] = abi_provides
     if abi_requires:
@@ -818,10 +824,16 @@ class DebianRoot(Adapter):
 
 # --- what records require of Python distributions ----------------------------------------
 
-_RELATION = re.compile(
-    r"^\s*([A-Za-z0-9][A-Za-z0-9+.\-]*)(?::[a-z0-9]+)?"  # name, :any
-    r"\s*(?:\((<<|<=|=|>=|>>)\s*([^)\s]+)\s*\))?"  # (op version)
-)
+
+@functools.cache
+def _relation() -> re.Pattern[str]:
+    """One alternative of a relation: name (``:any`` dropped), operator, version."""
+    return re.compile(
+        r"^\s*([A-Za-z0-9][A-Za-z0-9+.\-]*)(?::[a-z0-9]+)?"  # name, :any
+        r"\s*(?:\((<<|<=|=|>=|>>)\s*([^)\s]+)\s*\))?"  # (op version)
+    )
+
+
 _DEBIAN_OPERATORS = {"<<": "<", "<=": "<=", "=": "==", ">=": ">=", ">>": ">"}
 
 
@@ -866,8 +878,8 @@ def requirements(record: InstallRecord, index: RecordIndex) -> Iterator[Requirem
         return
     leading = _names_leading_to_dists(index)
     for relation in record.depends:
-        alternatives, abi_names = _parsed_relation(relation)
-        if not any(name.lower() in leading for name, _, _ in alternatives):
+        alternatives, abi_names, lower_names = _parsed_relation(relation)
+        if leading.isdisjoint(lower_names):
             continue  # no alternative is a package (or provided by one) owning a dist-info
         targets: dict[str, InstallRecord] = {}
         for name, _, _ in alternatives:
@@ -877,13 +889,26 @@ def requirements(record: InstallRecord, index: RecordIndex) -> Iterator[Requirem
         for target, provider in targets.items():
             if abi_names:
                 yield Requirement(
-                    target, relation, "abi", ECOSYSTEM, record.key, str(record.source or ""),
-                    provider.key, None, abi_names, binary=True,
+                    target,
+                    relation,
+                    "abi",
+                    ECOSYSTEM,
+                    record.key,
+                    str(record.source or ""),
+                    provider.key,
+                    None,
+                    abi_names,
+                    binary=True,
                 )
             elif len(alternatives) == 1 and (op := alternatives[0][1]):
                 yield Requirement(
-                    target, relation, "version", ECOSYSTEM, record.key,
-                    str(record.source or ""), provider.key,
+                    target,
+                    relation,
+                    "version",
+                    ECOSYSTEM,
+                    record.key,
+                    str(record.source or ""),
+                    provider.key,
                     pep440_of_relation(op, alternatives[0][2] or ""),
                 )
 
@@ -914,16 +939,20 @@ def _names_leading_to_dists(index: RecordIndex) -> frozenset[str]:
 @functools.lru_cache(maxsize=16384)
 def _parsed_relation(
     relation: str,
-) -> tuple[tuple[tuple[str, str | None, str | None], ...], tuple[str, ...]]:
-    """``(name, operator, version)`` of each alternative of ``relation``, and the names
-    of those that are C ABI virtual packages (``data/apt.toml`` ``[abi] pattern``)."""
+) -> tuple[tuple[tuple[str, str | None, str | None], ...], tuple[str, ...], frozenset[str]]:
+    """``(name, operator, version)`` of each alternative of ``relation``, the names of
+    those that are C ABI virtual packages (``data/apt.toml`` ``[abi] pattern``), and the
+    alternatives' names in lower case."""
     abi = _abi_pattern()
+    match = _relation().match
     alternatives = tuple(
-        (m.group(1), m.group(2), m.group(3))
-        for alt in relation.split("|")
-        if (m := _RELATION.match(alt))
+        (m.group(1), m.group(2), m.group(3)) for alt in relation.split("|") if (m := match(alt))
     )
-    return alternatives, tuple(name for name, _, _ in alternatives if abi.search(name))
+    return (
+        alternatives,
+        tuple(name for name, _, _ in alternatives if abi.search(name)),
+        frozenset(name.lower() for name, _, _ in alternatives),
+    )
 
 
 ADAPTER = DebianRoot()

@@ -249,9 +249,9 @@ def test_requirements_skip_only_relations_that_reach_no_dist_info(
     assert "libc6" not in names
     skipping = [req for r in records for req in apt.requirements(r, index)]
 
-    class Everything:
-        def __contains__(self, name: object) -> bool:
-            return True
+    class Everything:  # every name leads to a dist-info: no relation is skipped
+        def isdisjoint(self, names: object) -> bool:
+            return False
 
     monkeypatch.setattr(apt, "_names_leading_to_dists", lambda index: Everything())
     walking = [req for r in records for req in apt.requirements(r, index)]
