@@ -86,7 +86,8 @@ _READ_FIELDS = {
 }
 _METADATA_SUFFIXES = (".dist-info", ".egg-info")
 _METADATA_LINE_ENDS = tuple(s.encode() + b"\n" for s in _METADATA_SUFFIXES)
-_DIST_PACKAGES_LINE = b"\n" + DIST_PACKAGES.encode()
+_DIST_PACKAGES = DIST_PACKAGES.encode()
+_DIST_PACKAGES_LINE = b"\n" + _DIST_PACKAGES
 _MAX_LINK_HOPS = 40
 _STATUS_HINT = "that stanza is skipped; compare with /var/backups/dpkg.status.0 or run dpkg --audit"
 
@@ -292,7 +293,12 @@ def _needs_line_by_line(text: str) -> bool:
         return False
     if not text.endswith("\n") or text.lstrip("\n")[:1] in (" ", "\t"):
         return True
-    return _line_by_line().search("\n" + text) is not None
+    # As a search of "\n" + text, without copying the text: a match after the put-in
+    # newline is one in the text; one at it ends within the first two lines.
+    search = _line_by_line().search
+    second_line = text.find("\n") + 1
+    head = text[: text.find("\n", second_line) + 1 or len(text)]
+    return search("\n" + head) is not None or search(text) is not None
 
 
 def _lines_of(text: str) -> Iterator[str]:
@@ -308,26 +314,33 @@ def _lines_of(text: str) -> Iterator[str]:
 def _plain_stanzas(path: Path, text: str, problems: list[RecordProblem]) -> Iterator[StatusStanza]:
     """The stanzas of a status file ``_needs_line_by_line`` found plain, in file order."""
     read_fields = _read_field_line().findall
-    chunks = text.split("\n\n")
+    # The chunks of text.split("\n\n"), by position: text[chunk:end] (no copies).
+    size = len(text)
     line = 1
-    for index, chunk in enumerate(chunks):
+    chunk = 0
+    while chunk <= size:
+        end = text.find("\n\n", chunk)
+        if end == -1:
+            end = size
         start = line
-        line += chunk.count("\n") + 2
+        line += text.count("\n", chunk, end) + 2
         body = chunk
-        if chunk[:1] == "\n":  # more than one empty line before it
-            body = chunk.lstrip("\n")
-            start += len(chunk) - len(body)
-        if not body:
+        while body < end and text[body] == "\n":  # more than one empty line before it
+            body += 1
+        start += body - chunk
+        chunk = end + 2
+        if body == end:
             continue
-        found = read_fields("\n" + body)
+        # The fields of "\n" + the stanza: the newline before it is the text's own.
+        found = read_fields(text, body - 1, end) if body else read_fields("\n" + text[:end])
         fields = {key: value.strip() for key, value, _ in found}
         multi_line = any(continued for _, _, continued in found)
         if multi_line or not (
             fields.get("Package") and fields.get("Status") and fields.get("Version")  # _REQUIRED
         ):
             # Deb822 reads it, or the line accounting says what is missing.
-            numbered = list(enumerate(body.rstrip("\n").split("\n"), start))
-            stanza = _stanza(path, numbered, problems, at_end=index == len(chunks) - 1)
+            numbered = list(enumerate(text[body:end].rstrip("\n").split("\n"), start))
+            stanza = _stanza(path, numbered, problems, at_end=end == size)
             if stanza is not None:
                 yield stanza
             continue
@@ -441,6 +454,9 @@ class _Ownership:
         self.missing: list[str] = []
         self.target_lines: dict[str, bytes] = {}  # path -> b"\n<path>\n"
         self.searched: dict[str, bytes] = {}  # the target_lines still looked for
+        # A part of every searched line, newline-free: a list without it holds none of
+        # them, and is not searched for each (b"": no such part, every list is).
+        self.common = b""
         for target in sorted({c for choice in self.candidates for c in choice}):
             try:
                 encoded = target.encode("utf-8", "surrogateescape")
@@ -462,13 +478,33 @@ class _Ownership:
                     break
                 wanted.add(candidate)
         self.searched = {t: line for t, line in self.target_lines.items() if t in wanted}
+        self.common = _common_part(list(self.searched.values()))
+
+
+def _common_part(lines: list[bytes]) -> bytes:
+    """The longest newline-free byte string in every one of ``lines`` (b"" if none).
+
+    >>> _common_part([b"\\n/usr/lib/a/libblas.so.3\\n", b"\\n/lib/a/liblapack.so.3\\n"])
+    b'/lib/a/lib'
+    """
+    if not lines:
+        return b""
+    shortest = min(lines, key=len)
+    for size in range(len(shortest), 0, -1):
+        for start in range(len(shortest) - size + 1):
+            part = shortest[start : start + size]
+            if b"\n" not in part and all(part in line for line in lines):
+                return part
+    return b""
 
 
 def _list_file(info: DirectoryFiles, package: str, arch: str, multi_arch: str) -> str | None:
     """The name of the package's ``.list`` in ``info``: ``<pkg>:<arch>.list`` first for
     a ``Multi-Arch: same`` package, else ``<pkg>.list`` first."""
+    plain = package + ".list"
+    if multi_arch != "same" and "/" not in package and plain in info.names:
+        return plain
     qualified = f"{package}:{arch}.list"
-    plain = f"{package}.list"
     order = (qualified, plain) if multi_arch == "same" else (plain, qualified)
     if "/" in package:  # not a name dpkg accepts: looked up where the path leads
         return next((c for c in order if os.path.lexists(os.path.join(info.directory, c))), None)
@@ -478,20 +514,19 @@ def _list_file(info: DirectoryFiles, package: str, arch: str, multi_arch: str) -
 def _read_list(
     root: Path,
     info: DirectoryFiles,
-    stanza: StatusStanza,
+    package: str,
+    fields: dict[str, str],
     ownership: _Ownership,
     problems: list[RecordProblem],
 ) -> tuple[Path, ...]:
     """Python metadata dirs the package owns; notes which alternative targets it owns."""
-    fields = stanza.fields
     arch = str(fields.get("Architecture", ""))
-    list_name = _list_file(info, stanza.package, arch, str(fields.get("Multi-Arch", "")))
+    list_name = _list_file(info, package, arch, str(fields.get("Multi-Arch", "")))
     if list_name is None:
-        ownership.missing.append(stanza.package)
+        ownership.missing.append(package)
         return ()
-    dists: list[Path] = []
     try:
-        if "/" in stanza.package:
+        if "/" in package:
             data = read_regular(info.directory / list_name, root=root)
         else:
             data = info.read(list_name)
@@ -499,7 +534,7 @@ def _read_list(
         problems.append(
             RecordProblem(
                 info.directory / list_name,
-                f"cannot read the file list of {stanza.package}: {exc.problem}",
+                f"cannot read the file list of {package}: {exc.problem}",
                 "its Python distributions are shown without an owner",
             )
         )
@@ -508,19 +543,30 @@ def _read_list(
         problems.append(
             RecordProblem(
                 info.directory / list_name,
-                f"cannot read the file list of {stanza.package}: {exc.strerror}",
+                f"cannot read the file list of {package}: {exc.strerror}",
                 "its Python distributions are shown without an owner; check permissions",
             )
         )
         return ()
     # A .list is one path a line, thousands of them; only a few lines matter, so they
-    # are found with bytes searches and only those are decoded.
-    data = b"\n" + data + b"\n"
-    for target, needle in list(ownership.searched.items()):
-        if target in ownership.searched and needle in data:
-            ownership.found(target, (stanza.package, arch))
-    if _DIST_PACKAGES_LINE not in data:
+    # are found with bytes searches and only those are decoded. A list is copied with a
+    # newline around it (every line between two) only when a newline-free part of what
+    # is looked for is in it.
+    lines = b""
+    if ownership.searched and ownership.common in data:
+        lines = b"\n" + data + b"\n"
+        for target, needle in list(ownership.searched.items()):
+            if target in ownership.searched and needle in lines:
+                ownership.found(target, (package, arch))
+    if _DIST_PACKAGES not in data:
         return ()
+    return _metadata_dirs(root, lines or b"\n" + data + b"\n")
+
+
+def _metadata_dirs(root: Path, data: bytes) -> tuple[Path, ...]:
+    """The ``.dist-info``/``.egg-info`` dirs directly in dist-packages that the lines of
+    ``data`` (a ``.list`` with a newline before and after it) name, in list order."""
+    dists: list[Path] = []
     found: list[tuple[int, bytes]] = []
     for suffix in _METADATA_LINE_ENDS:
         end = data.find(suffix)
@@ -701,11 +747,12 @@ def read_records(root: Path, problems: list[RecordProblem]) -> Iterator[InstallR
 
     def emit(stanza: StatusStanza) -> InstallRecord | None:
         nonlocal native_arch
-        if stanza.package == "dpkg":
+        package = stanza.package
+        if package == "dpkg":
             native_arch = str(stanza.fields.get("Architecture", ""))
         if not stanza.installed:
             return None
-        dists = _read_list(root, info, stanza, ownership, problems)
+        dists = _read_list(root, info, package, stanza.fields, ownership, problems)
         record = _record(status, stanza, dists)
         by_key[(record.name, record.subdir or "")] = record
         return record

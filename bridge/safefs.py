@@ -259,6 +259,7 @@ class DirectoryFiles:
     def __init__(self, root: Path, directory: Path) -> None:
         self.root = root
         self.directory = directory
+        self._prefix = os.path.join(directory, "")  # + a listed name: no join per read
         listed: list[tuple[str, bool]] = []
         try:
             with os.scandir(directory) as entries:
@@ -273,7 +274,7 @@ class DirectoryFiles:
     def read(self, name: str, *, hint: str = "skipped") -> bytes:
         """The bytes of ``directory/name``, as :func:`read_regular` with ``root``."""
         if name in self._regular:
-            data = _read_plain(os.path.join(self.directory, name))
+            data = _read_plain(self._prefix + name)
             if data is not None:
                 return data
         return read_regular(self.directory / name, root=self.root, hint=hint)
