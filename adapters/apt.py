@@ -29,6 +29,8 @@ import os
 import re
 import weakref
 from collections.abc import Iterable, Iterator, Mapping
+from itertools import chain
+from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -121,7 +123,8 @@ def split_relations(value: str | None) -> tuple[str, ...]:
     """A Debian relationship field as raw specs, one per comma-separated clause."""
     if not value:
         return ()
-    return tuple(spec for part in value.split(",") if (spec := " ".join(part.split())))
+    # Each clause with its whitespace runs as one space, empty ones left out.
+    return tuple(filter(None, map(" ".join, map(str.split, value.split(",")))))
 
 
 def dpkg_path_in_root(root: Path, dpkg_path: str) -> Path:
@@ -702,32 +705,34 @@ def _dist_facts(name: str, provides: list[str], depends: tuple[str, ...]) -> dic
     return facts
 
 
-def _record(status: Path, stanza: StatusStanza, dists: tuple[Path, ...]) -> InstallRecord:
-    fields = stanza.fields
-    depends = split_relations(fields.get("Pre-Depends"))
-    depends += split_relations(fields.get("Depends"))
-    provides = [
-        n for spec in split_relations(fields.get("Provides")) for n in _dependency_names(spec)
-    ]
+def _record(
+    status: Path, stanza: StatusStanza, package: str, dists: tuple[Path, ...]
+) -> InstallRecord:
+    """The record of an installed package's stanza (``package``: its name)."""
+    get = stanza.fields.get
+    depends = split_relations(get("Depends"))
+    if pre_depends := get("Pre-Depends"):
+        depends = split_relations(pre_depends) + depends
     extra: dict[str, object] = {"status_line": stanza.line}
-    if provides:
-        extra["provides"] = provides
-    for key, name in (
-        ("Architecture", "architecture"),
-        ("Source", "source_package"),
-        ("Multi-Arch", "multi_arch"),
-    ):
-        if fields.get(key):
-            extra[name] = str(fields[key])
-    if dists:
-        facts = _dist_facts(stanza.package, provides, depends)
-        if facts:
-            extra["dist_facts"] = facts
+    provides: list[str] = []
+    if provided := get("Provides"):
+        provides = [n for spec in split_relations(provided) for n in _dependency_names(spec)]
+        if provides:
+            extra["provides"] = provides
+    architecture = get("Architecture")
+    if architecture:
+        extra["architecture"] = architecture
+    if source := get("Source"):
+        extra["source_package"] = source
+    if multi_arch := get("Multi-Arch"):
+        extra["multi_arch"] = multi_arch
+    if dists and (facts := _dist_facts(package, provides, depends)):
+        extra["dist_facts"] = facts
     return InstallRecord(
         ecosystem=ECOSYSTEM,
-        name=stanza.package,
-        version=str(fields["Version"]),
-        subdir=str(fields.get("Architecture", "")) or None,
+        name=package,
+        version=stanza.fields["Version"],
+        subdir=architecture or None,
         source=status,
         depends=depends,
         python_dists=dists,
@@ -753,7 +758,7 @@ def read_records(root: Path, problems: list[RecordProblem]) -> Iterator[InstallR
         if not stanza.installed:
             return None
         dists = _read_list(root, info, package, stanza.fields, ownership, problems)
-        record = _record(status, stanza, dists)
+        record = _record(status, stanza, package, dists)
         by_key[(record.name, record.subdir or "")] = record
         return record
 
@@ -924,6 +929,11 @@ def requirements(record: InstallRecord, index: RecordIndex) -> Iterator[Requirem
     if record.extra.get("kind") == "alternative" or not record.depends:
         return
     leading = _names_leading_to_dists(index)
+    # Most packages: no relation reaches one (the names of all, without a loop here).
+    if leading.isdisjoint(
+        chain.from_iterable(map(_LOWER_NAMES, map(_parsed_relation, record.depends)))
+    ):
+        return
     for relation in record.depends:
         alternatives, abi_names, lower_names = _parsed_relation(relation)
         if leading.isdisjoint(lower_names):
@@ -979,6 +989,9 @@ def _names_leading_to_dists(index: RecordIndex) -> frozenset[str]:
                     found.update(str(name).lower() for name in provides)
         names = _DIST_NAMES[index] = frozenset(found)
     return names
+
+
+_LOWER_NAMES = itemgetter(2)  # of a _parsed_relation
 
 
 # A system's packages repeat the same relations (``libc6 (>= 2.34)``: 2,510 relations
