@@ -19,7 +19,6 @@ over how they differ:
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import time
@@ -314,6 +313,8 @@ class RecordCache:
     def of(cls, root: Path) -> RecordCache:
         if os.environ.get("VBRIDGE_NO_CACHE"):
             return cls(root, None)
+        import hashlib  # OpenSSL's library: not for a run without the cache
+
         real = os.path.realpath(root)
         name = hashlib.sha256(real.encode("utf-8", "surrogateescape")).hexdigest()[:24]
         path = Path(cache_home()) / "conda-records" / f"{name}.json"
