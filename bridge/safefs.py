@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import json
 import os
 import stat
 from collections.abc import Iterable, Mapping, Sequence
@@ -327,6 +326,8 @@ def load_json(data: bytes | str, path: Path | str, *, hint: str = "skipped") -> 
     ...
     vbridge.errors.UnreadableFile: deep.json: JSON nested too deeply to read (skipped)
     """
+    import json  # a record's own parser is msgspec: this is for the records left to json
+
     try:
         return json.loads(data)
     except json.JSONDecodeError as exc:

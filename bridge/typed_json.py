@@ -34,7 +34,6 @@ conda-meta/zlib-1.3-0.json: field name should be a string, found a number (skipp
 
 from __future__ import annotations
 
-import json
 import re
 import types
 import typing
@@ -112,6 +111,8 @@ def decode(data: bytes, into: type[T]) -> T:
     # What msgspec refuses the json module may accept (NaN, numbers beyond a double):
     # then its value is checked as msgspec would; else json says where the text goes
     # wrong, in the words users know (line, column).
+    import json  # rare: msgspec decodes every well-formed record
+
     try:
         loaded = json.loads(data)
     except RecursionError:
@@ -249,6 +250,8 @@ def describe(tp: Any) -> str:
         value = typing.get_args(tp)[1]
         return "an object" if value is Any else f"an object of {_plural(value)}"
     if origin is typing.Literal:
+        import json
+
         return " or ".join(json.dumps(v) for v in typing.get_args(tp))
     return _SINGULAR.get(tp, "an object")
 

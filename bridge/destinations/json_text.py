@@ -12,6 +12,7 @@ escaped afterwards (outside strings JSON text is ASCII, so only string contents
 change), and a document holding a float (or anything msgspec does not encode exactly
 as json does) is left to :func:`json.dumps`.
 
+>>> import json
 >>> doc = {"name": "x", "files": ["a", "é"], "paths": [{"_path": "a", "size": 1}], "e": []}
 >>> dumps(doc, indent=2) == json.dumps(doc, indent=2)
 True
@@ -28,7 +29,6 @@ True
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
@@ -73,6 +73,8 @@ def dumps(value: Any, indent: int | None, *, ensure_ascii: bool = True, plain: b
     and None (no float, no subclass), so it is not walked to check (the ledger; a
     conda-meta record decoded without a float).
     """
+    import json  # what msgspec does not write as json does (rare): json.dumps itself
+
     try:
         encoded = _ENCODER.encode(value)
     except (_Unusual, TypeError, OverflowError, UnicodeEncodeError):
