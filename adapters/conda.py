@@ -414,7 +414,7 @@ def read_prefix_fields(
             if cached is not None:
                 yield name, cached
                 continue
-            path = meta / name
+            path = entry.path  # only opened (and named in a problem): no Path object
             fields = read_fields(read_regular(path, hint=_REWRITE_HINT), path)
             kept = _essentials(fields)  # gives the same record, with less to walk
             cache.put(name, st, kept)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -56,7 +57,7 @@ def top_level_from_record(paths: Iterable[str]) -> tuple[str, ...]:
     return tuple(sorted(names))
 
 
-def _read_text(path: Path) -> str | None:
+def _read_text(path: Path | str) -> str | None:
     """A metadata file's text: regular files only, at most ``_MAX_METADATA_BYTES``."""
     from vbridge.errors import UnreadableFile
     from vbridge.safefs import read_regular
@@ -95,13 +96,14 @@ def import_names_of(dist: Distribution) -> tuple[str, ...]:
         if found:
             return found
     else:
-        base = meta / "EGG-INFO" if meta.suffix == ".egg" else meta
-        text = _read_text(base / "top_level.txt")
+        # Only opened: joined as text (a Path per file is most of the cost of a small read).
+        base = os.path.join(meta, "EGG-INFO") if meta.suffix == ".egg" else str(meta)
+        text = _read_text(os.path.join(base, "top_level.txt"))
         if text is not None:
             names = tuple(sorted({n.strip().split("/")[0] for n in text.splitlines()} - {""}))
             if names:
                 return names
-        text = _read_text(base / "RECORD")
+        text = _read_text(os.path.join(base, "RECORD"))
         if text is not None:
             try:
                 rows = [row[0] for row in csv.reader(io.StringIO(text)) if row]

@@ -272,10 +272,13 @@ def _translate(
             leading = _leading_to_properties(
                 own, links, [r for _, starts in walks for r, _ in starts]
             )
+        walked: _Links | _WithinLeading = links
+        if leading is not None:
+            walked = _WithinLeading(links, leading)
         for dist, starts in walks:
             if leading is not None:
                 starts = [(r, chain) for r, chain in starts if r.key in leading]
-            for prop, evidence in _closure(starts, own, links, leading):
+            for prop, evidence in _closure(starts, own, walked):
                 dist.add(prop, evidence)
     for dist in dists:
         if dist.owner_record is not None:
@@ -362,6 +365,25 @@ class _Links:
         return targets
 
 
+class _WithinLeading:
+    """The edges of ``links`` into the records that lead to properties
+    (:func:`_leading_to_properties`), each record's worked out once: the walks of a full
+    scan go through the same few hundred records again and again."""
+
+    def __init__(self, links: _Links, leading: set[str]) -> None:
+        self._links = links
+        self._leading = leading
+        self._edges: dict[str, list[tuple[InstallRecord, str]]] = {}
+
+    def edges(self, record: InstallRecord, key: str) -> list[tuple[InstallRecord, str]]:
+        found = self._edges.get(key)
+        if found is None:
+            found = [(t, k) for t, k in self._links.edges(record, key) if k in self._leading]
+            if self._links.by_key.get(key) is record:  # as _Links.edges keeps its own
+                self._edges[key] = found
+        return found
+
+
 def _leading_to_properties(
     own: _OwnProperties, links: _Links, starts: list[InstallRecord]
 ) -> set[str]:
@@ -406,15 +428,14 @@ def _leading_to_properties(
 def _closure(
     starts: list[tuple[InstallRecord, tuple[str, ...]]],
     own: _OwnProperties,
-    links: _Links,
-    leading: set[str] | None = None,
+    links: _Links | _WithinLeading,
 ) -> list[tuple[Property, Evidence]]:
     """Properties reachable through dependencies, nearest record first per feature.
 
     Breadth first; a record is reached through the first path that reaches it (the
     ``via`` chain of its evidence), which is only spelt out for records that carry
-    properties. With ``leading`` (:func:`_leading_to_properties`), records outside it
-    are not walked into.
+    properties. Through :class:`_WithinLeading` links, records that lead to no
+    property are not walked into.
     """
     result: list[tuple[Property, Evidence]] = []
     depth_of_feature: dict[tuple[str, str], int] = {}
@@ -445,7 +466,7 @@ def _closure(
                     via = chain if len(chain) > 1 else ()
                 result.append((prop, _with_via(evidence, via)))
         for target, target_key in links.edges(record, key):
-            if target_key not in depth and (leading is None or target_key in leading):
+            if target_key not in depth:
                 depth[target_key] = reached + 1
                 parent[target_key] = key
                 name_of[target_key] = target.name

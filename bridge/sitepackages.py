@@ -82,7 +82,7 @@ def iter_metadata_dirs(site_packages: Path) -> Iterator[MetadataDir]:
 def read_installer(metadata_dir: Path) -> str | None:
     """The ``INSTALLER`` of a distribution, stripped (``"conda\\n"`` -> ``"conda"``)."""
     try:
-        data = read_regular(metadata_dir / "INSTALLER", limit=4096)
+        data = read_regular(os.path.join(metadata_dir, "INSTALLER"), limit=4096)
     except (OSError, UnreadableFile):
         return None  # no INSTALLER, or not one vbridge reads (a FIFO, a huge file)
     return data.decode("utf-8", errors="replace").strip() or None
