@@ -101,7 +101,19 @@ def test_order_hash_and_label_are_variantlibs() -> None:
     assert len(set(ours + [Property.from_str(t) for t in texts])) == len(set(texts))
     for a, b in itertools.combinations(range(len(texts)), 2):
         assert (ours[a] < ours[b]) == (theirs[a] < theirs[b])
-    some = ours[:5]
-    assert variant_description(reversed(some)).hexdigest == (
-        VariantDescription(sorted(theirs[:5])).hexdigest
-    )
+
+
+@pytest.mark.parametrize("size", [0, 1, 2, 3, 5, len(SHIPPED)])
+def test_a_variant_is_labelled_and_packed_as_variantlib_does(size: int) -> None:
+    """variant_description gives variantlib's VariantDescription (label, properties'
+    order, to_dict) without importing it: every set of shipped properties of a size,
+    in several orders, with duplicates."""
+    texts = [*SHIPPED, "x86_64 :: level :: v3", "nvidia :: cuda_version_lower_bound :: 12.0"]
+    sets = list(itertools.islice(itertools.combinations(texts, size), 200)) or [()]
+    for chosen in sets:
+        ours = variant_description([Property.from_str(t) for t in reversed(chosen + chosen)])
+        theirs = VariantDescription([VariantProperty.from_str(t) for t in chosen])
+        assert ours.label == theirs.label
+        assert [p.to_str() for p in ours.properties] == [p.to_str() for p in theirs.properties]
+        assert ours.to_dict() == theirs.to_dict()
+        assert ours.is_null_variant() == theirs.is_null_variant() == (size == 0)

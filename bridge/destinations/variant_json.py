@@ -7,9 +7,11 @@ hex digits of the SHA-256 of the sorted properties):
   variantlib's ``VariantDistInfo`` (and the wheelnext pip fork's ``pip check`` path,
   which reads every installed ``variant.json`` with variantlib's ``VariantsJson``)
   follows the providers draft (wheelnext/peps pull request #40, schema 0.2.0) and
-  requires a ``providers`` table naming every namespace. The variant is variantlib's
-  ``VariantDescription``; the bytes are those of variantlib's writer
-  (``VariantDistInfo.to_str``), checked in tests. Who answers for each namespace is
+  requires a ``providers`` table naming every namespace. The variant
+  (:class:`Variant`) is variantlib's ``VariantDescription`` without variantlib (its
+  sorted properties, its label, its ``to_dict``: a writer need not import it); the
+  bytes are those of variantlib's writer (``VariantDistInfo.to_str``), both checked
+  against variantlib in tests. Who answers for each namespace is
   data (``data/variant_plugins.toml``): a provider published on the package index
   (``x86_64``: ``provider-variant-x86-64``), vbridge's own plugins
   (``vbridge.variant_plugin:<namespace>``), or the installed values as
@@ -61,10 +63,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
-from typing import Literal, cast, get_args
+from typing import TYPE_CHECKING, Literal, cast, get_args
 
-from variantlib.models.variant import VariantDescription, VariantProperty
+import msgspec
 from vbridge.model import Property
+
+if TYPE_CHECKING:
+    from variantlib.models.variant import VariantDescription
 
 __all__ = [
     "LAYOUTS",
@@ -90,15 +95,42 @@ _SCHEMA_MAJOR_0 = re.compile(r"/v0\.\d+\.\d+\.json$")
 ProviderEntry = dict[str, object]
 
 
-def variant_description(properties: Iterable[Property]) -> VariantDescription:
-    """The variant of a distribution with these properties, labelled by its hash
-    (variantlib's model, which validates them again)."""
-    return VariantDescription(
-        [VariantProperty(p.namespace, p.feature, p.value) for p in sorted(set(properties))]
-    )
+NULL_LABEL = "null"  # the label of a variant without properties (variantlib's)
+_LABEL_DIGITS = 8
 
 
-def _packed(desc: VariantDescription) -> dict[str, dict[str, list[str]]]:
+class Variant(msgspec.Struct, frozen=True):
+    """The variant of a distribution: its distinct properties, sorted, and its label
+    (the first 8 hex digits of the SHA-256 of the properties' text, one per line, as
+    variantlib's ``VariantDescription`` computes it; ``null`` without properties)."""
+
+    properties: tuple[Property, ...]
+    label: str
+
+    def is_null_variant(self) -> bool:
+        return not self.properties
+
+    def to_dict(self) -> dict[str, dict[str, list[str]]]:
+        """``{namespace: {feature: [values]}}`` in property order (variantlib's
+        ``VariantDescription.to_dict``)."""
+        out: dict[str, dict[str, list[str]]] = {}
+        for prop in self.properties:
+            out.setdefault(prop.namespace, {}).setdefault(prop.feature, []).append(prop.value)
+        return out
+
+
+def variant_description(properties: Iterable[Property]) -> Variant:
+    """The variant of a distribution with these properties, labelled by its hash."""
+    ordered = tuple(sorted(set(properties)))
+    if not ordered:
+        return Variant(ordered, NULL_LABEL)
+    import hashlib  # a writer's: a scan writes no variant.json
+
+    digest = hashlib.sha256("".join(f"{p.to_str()}\n" for p in ordered).encode())
+    return Variant(ordered, digest.hexdigest()[:_LABEL_DIGITS])
+
+
+def _packed(desc: Variant) -> dict[str, dict[str, list[str]]]:
     variants: dict[str, dict[str, list[str]]] = {}
     for prop in desc.properties:
         values = variants.setdefault(prop.namespace, {}).setdefault(prop.feature, [])
@@ -110,7 +142,7 @@ def _packed(desc: VariantDescription) -> dict[str, dict[str, list[str]]]:
     return variants
 
 
-def provider_entries(desc: VariantDescription) -> dict[str, ProviderEntry]:
+def provider_entries(desc: Variant) -> dict[str, ProviderEntry]:
     """Who answers for each namespace of ``desc`` (``data/variant_plugins.toml``).
 
     >>> from vbridge.model import Property
@@ -144,14 +176,15 @@ def provider_entries(desc: VariantDescription) -> dict[str, ProviderEntry]:
     return out
 
 
-def _providers_text(desc: VariantDescription) -> str:
+def _providers_text(desc: Variant) -> str:
     # variantlib's writer is ``VariantDistInfo.to_str()``: json.dumps(indent=4,
     # sort_keys=True) of $schema, default-priorities, providers (requires, plugin-api,
     # static-properties) and variants (``VariantDescription.to_dict()``). Importing it
     # imports packaging.requirements (~100 ms), too much for the conda post-link hook
-    # that writes these files, so the same document is built here from variantlib's
-    # VariantDescription; tests/test_variant_json.py checks that VariantDistInfo parses
-    # every file vbridge writes and that its to_str() gives the same bytes back.
+    # that writes these files, so the same document is built here from the Variant
+    # (variantlib's VariantDescription, without it); tests/test_variant_json.py checks
+    # that VariantDistInfo parses every file vbridge writes and that its to_str() gives
+    # the same bytes back.
     providers = provider_entries(desc)
     for namespace, entry in providers.items():
         # ProviderInfo's rule: exactly one of requires / static-properties.
@@ -166,7 +199,7 @@ def _providers_text(desc: VariantDescription) -> str:
     return json.dumps(document, indent=4, sort_keys=True) + "\n"
 
 
-def _strict_text(desc: VariantDescription) -> str:
+def _strict_text(desc: Variant) -> str:
     variants = _packed(desc)
     document = {
         "$schema": STRICT_SCHEMA_URL,
@@ -238,6 +271,8 @@ def read_variant_json(text: str | bytes) -> VariantDescription:
     ((label, packed),) = variants.items()
     if not isinstance(packed, dict):
         raise ValueError(f"variant {label!r} is not an object")
+    from variantlib.models.variant import VariantDescription
+
     try:
         desc: VariantDescription = VariantDescription.from_dict(packed, label=label)
     except Exception as exc:  # variantlib raises its own ValidationError types
