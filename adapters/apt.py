@@ -6,7 +6,7 @@ dpkg). What it yields:
 - one record per *installed* package of the status file (a file as dpkg writes it is
   read in one pass, its single-line fields as python-debian reads them; python-debian
   parses a stanza with a multi-line field; any other file is read line by line, which
-  names the line of a malformed or truncated stanza: see ``_line_by_line``),
+  names the line of a malformed or truncated stanza: see ``_plain_file``),
   with ``depends`` = ``Pre-Depends`` + ``Depends`` as raw specs, ``extra["provides"]``
   (``python3-numpy-abi9``) and the ``.dist-info``/``.egg-info`` directories its
   ``info/<pkg>[:arch].list`` places in ``/usr/lib/python3/dist-packages``;
@@ -265,22 +265,25 @@ def iter_status(path: Path, problems: list[RecordProblem]) -> Iterator[StatusSta
 # continuation (a comment, a stray word), a whitespace-only line (a separator to dpkg),
 # a continuation line opening a stanza, a file not ending in a newline (truncated), or
 # a field name _READ_FIELDS names spelt in another case (field names are
-# case-insensitive; dpkg writes them as named there). One search of the whole text
-# decides; each pattern starts with a newline (the text is searched with one put
-# before it), which re finds quickly.
+# case-insensitive; dpkg writes them as named there). One match from the start of the
+# text decides: the plain file's grammar, every repeat possessive (no backtracking),
+# reaches the end of a plain file and stops at the first line of any other.
 # (The patterns are compiled at the first status file read, not at import.)
 _FIELD_NAMES = "|".join(re.escape(f) for f in _READ_FIELDS.values())
 
 
 @functools.cache
-def _line_by_line() -> re.Pattern[str]:
-    """What makes a status file not plain (see above)."""
-    return re.compile(
-        r"\n(?:(?![ \t\n]|[A-Za-z0-9][A-Za-z0-9_.-]*:|\Z)"  # not a field, continuation, empty
-        r"|[ \t][^\S\n]*(?:\n|\Z)"  # whitespace only
-        r"|\n[ \t]"  # a continuation line opening a stanza
-        rf"|(?!(?:{_FIELD_NAMES}):)(?ai:{_FIELD_NAMES}):)"  # a read field in another spelling
+def _plain_file() -> re.Pattern[str]:
+    """A plain status file (see above), matched from its start: empty lines, then
+    stanzas of a field line followed by field and continuation lines, each stanza
+    followed by empty lines."""
+    field = (
+        rf"(?:(?:{_FIELD_NAMES}):"  # a read field as dpkg spells it
+        rf"|(?!(?ai:{_FIELD_NAMES}):)[A-Za-z0-9][A-Za-z0-9_.-]*+:)"  # any other field
+        r"[^\n]*+\n"
     )
+    continuation = r"[ \t][^\S\n]*+\S[^\n]*+\n"  # not whitespace only
+    return re.compile(rf"\n*+(?:{field}(?:{continuation}|{field})*+\n*+)*+")
 
 
 @functools.cache
@@ -292,16 +295,8 @@ def _read_field_line() -> re.Pattern[str]:
 
 def _needs_line_by_line(text: str) -> bool:
     """Whether ``text`` is not a plain status file (see above)."""
-    if not text:
-        return False
-    if not text.endswith("\n") or text.lstrip("\n")[:1] in (" ", "\t"):
-        return True
-    # As a search of "\n" + text, without copying the text: a match after the put-in
-    # newline is one in the text; one at it ends within the first two lines.
-    search = _line_by_line().search
-    second_line = text.find("\n") + 1
-    head = text[: text.find("\n", second_line) + 1 or len(text)]
-    return search("\n" + head) is not None or search(text) is not None
+    plain = _plain_file().match(text)
+    return plain is None or plain.end() != len(text)
 
 
 def _lines_of(text: str) -> Iterator[str]:
