@@ -453,63 +453,80 @@ def atomic_write_all(
     writes: Sequence[tuple[Path, bytes, Path]], mtimes: Mapping[Path, int] | None = None
 ) -> None:
     """:func:`atomic_write` of each ``(path, data, root)``, renamed in this order, with
-    the flushes to disk taken together. ``mtimes`` gives some of the paths (as given)
+    their writes to disk taken together. ``mtimes`` gives some of the paths (as given)
     a modification time, set before the rename (a backup keeps its original's).
 
-    Every temporary file of a batch is written first, then all are flushed at once (the
-    ``fsync`` calls run side by side, so the file system can commit them in one journal
-    flush instead of one after another), then each is renamed over its path in order.
-    As with one :func:`atomic_write` after another, a file's bytes are on disk before
-    its rename, and the renames happen in the order given; a failure before a batch's
-    renames leaves its paths as they were (and no temporary file).
+    Every path is checked first (inside its root; the mode to keep). Then each file of
+    a batch is written to its temporary file and flushed to disk side by side with the
+    others (one thread per file but the first: creating a file and ``fsync`` wait for
+    the file system's journal, which commits what waits together at once, instead of
+    one file after another), then each is renamed over its path in order. As with one
+    :func:`atomic_write` after another, a file's bytes are on disk before its rename,
+    and the renames happen in the order given; a failure before a batch's renames
+    leaves its paths as they were (and no temporary file).
     """
+    mtimes = mtimes or {}
     for start in range(0, len(writes), _BATCH):
-        _write_batch(writes[start : start + _BATCH], mtimes or {})
+        _write_batch(writes[start : start + _BATCH], mtimes)
+
+
+class _Temporary:
+    """One file of a batch: where it goes, its mode, and its temporary file."""
+
+    __slots__ = ("data", "directory", "mode", "mtime_ns", "target", "tmp")
+
+    def __init__(self, target: Path, data: bytes, mode: int, mtime_ns: int | None) -> None:
+        self.target = target
+        self.directory = target.parent
+        self.data = data
+        self.mode = mode
+        self.mtime_ns = mtime_ns
+        self.tmp: str | None = None
+
+    def write(self, flush: bool) -> None:
+        """The temporary file, written (and with ``flush``, on disk)."""
+        try:
+            fd, self.tmp = create_temp(
+                self.directory, prefix=f".{self.target.name}.", suffix=TEMP_SUFFIX
+            )
+            try:
+                _write_fully(fd, self.data)
+                if self.mtime_ns is not None:
+                    os.utime(fd, ns=(self.mtime_ns, self.mtime_ns))
+                if flush:
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise _as_vbridge_error(exc, self.directory) from exc
 
 
 def _write_batch(writes: Sequence[tuple[Path, bytes, Path]], mtimes: Mapping[Path, int]) -> None:
-    pending: list[tuple[str, Path, int, Path]] = []  # (temporary, target, mode, directory)
-    try:
-        files: list[tuple[int, Path]] = []
+    files: list[_Temporary] = []
+    for path, data, root in writes:
+        target = contained(root, path)
         try:
-            for path, data, root in writes:
-                target = contained(root, path)
-                directory = target.parent
-                try:
-                    mode = target.stat().st_mode & 0o7777
-                except FileNotFoundError:
-                    umask = os.umask(0)
-                    os.umask(umask)
-                    mode = 0o666 & ~umask
-                try:
-                    fd, tmp = create_temp(directory, prefix=f".{target.name}.", suffix=TEMP_SUFFIX)
-                except OSError as exc:
-                    raise _as_vbridge_error(exc, directory) from exc
-                files.append((fd, directory))
-                pending.append((tmp, target, mode, directory))
-                try:
-                    _write_fully(fd, data)
-                    if path in mtimes:
-                        os.utime(fd, ns=(mtimes[path], mtimes[path]))
-                except OSError as exc:
-                    raise _as_vbridge_error(exc, directory) from exc
-            if durable():
-                _flush_all(files)
-        finally:
-            for fd, _directory in files:
-                os.close(fd)
-        while pending:
-            tmp, target, mode, directory = pending[0]
+            mode = target.stat().st_mode & 0o7777
+        except FileNotFoundError:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        files.append(_Temporary(target, data, mode, mtimes.get(path)))
+    try:
+        _write_side_by_side(files, durable())
+        for file in files:
+            assert file.tmp is not None
             try:
-                os.chmod(tmp, mode)
-                os.replace(tmp, target)
+                os.chmod(file.tmp, file.mode)
+                os.replace(file.tmp, file.target)
             except OSError as exc:
-                raise _as_vbridge_error(exc, directory) from exc
-            pending.pop(0)
+                raise _as_vbridge_error(exc, file.directory) from exc
+            file.tmp = None
     finally:
-        for tmp, *_ in pending:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+        for file in files:
+            if file.tmp is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(file.tmp)
 
 
 def _write_fully(fd: int, data: bytes) -> None:
@@ -518,32 +535,33 @@ def _write_fully(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-def _flush_all(files: Sequence[tuple[int, Path]]) -> None:
-    """``fsync`` every file, side by side (one thread per file but the first): the
-    kernel commits flushes that wait together in one journal commit."""
-    if not files:
-        return
-    errors: list[tuple[OSError, Path]] = []
+def _write_side_by_side(files: Sequence[_Temporary], flush: bool) -> None:
+    """Every file's :meth:`_Temporary.write`, the first in this thread and each other
+    one in a thread of its own; the first failure (in the files' order) is raised once
+    all are done."""
+    errors: dict[int, BaseException] = {}
 
-    def flush(fd: int, directory: Path) -> None:
+    def write(index: int) -> None:
         try:
-            os.fsync(fd)
-        except OSError as exc:
-            errors.append((exc, directory))
+            files[index].write(flush)
+        except BaseException as exc:
+            errors[index] = exc
 
     threads = []
     if len(files) > 1:
         import threading
 
-        threads = [threading.Thread(target=flush, args=file) for file in files[1:]]
+        threads = [threading.Thread(target=write, args=(i,)) for i in range(1, len(files))]
         for thread in threads:
             thread.start()
-    flush(*files[0])
-    for thread in threads:
-        thread.join()
+    try:
+        if files:
+            write(0)
+    finally:
+        for thread in threads:
+            thread.join()
     if errors:
-        exc, directory = errors[0]
-        raise _as_vbridge_error(exc, directory) from exc
+        raise errors[min(errors)]
 
 
 def remove_file(path: Path, root: Path) -> bool:

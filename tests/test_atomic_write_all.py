@@ -74,6 +74,25 @@ def test_the_flushes_run_side_by_side(tmp_path: Path, monkeypatch: pytest.Monkey
     assert all(path.read_bytes() == b"x" for path, _, _ in writes)
 
 
+def test_the_files_are_created_side_by_side_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Creating a file waits for the journal as a flush does: each creation waits for the
+    # others here; made one after another, the barrier breaks.
+    barrier = threading.Barrier(3, timeout=10)
+    create_temp = safefs.create_temp
+
+    def waiting_create_temp(directory: Path, prefix: str, suffix: str) -> tuple[int, str]:
+        barrier.wait()
+        return create_temp(directory, prefix, suffix)
+
+    monkeypatch.setattr(safefs, "create_temp", waiting_create_temp)
+    monkeypatch.setenv("VBRIDGE_FSYNC", "0")
+    writes = [(tmp_path / f"{i}.txt", b"y", tmp_path) for i in range(3)]
+    safefs.atomic_write_all(writes)
+    assert all(path.read_bytes() == b"y" for path, _, _ in writes)
+
+
 def test_no_flush_when_told_not_to(tmp_path: Path, events: list[tuple[str, str]]) -> None:
     os.environ["VBRIDGE_FSYNC"] = "0"  # the fixture's monkeypatch restores it
     safefs.atomic_write_all([(tmp_path / "a", b"1", tmp_path), (tmp_path / "b", b"2", tmp_path)])
