@@ -639,11 +639,13 @@ def read_lockfile(path: Path) -> list[SpecNode]:
 # --- facts ------------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=256)
 def x86_64_level(target: str | None) -> str | None:
     """The x86-64 microarchitecture level (``v1``..``v4``) a Spack target needs.
 
     archspec knows each target's generic ancestor (``icelake`` -> ``x86_64_v4``);
-    non-x86-64 targets and names archspec does not know give None.
+    non-x86-64 targets and names archspec does not know give None. Worked out once per
+    target (a tree's thousands of nodes name a few).
     """
     if not target:
         return None
@@ -668,24 +670,39 @@ def _variant_text(value: Any) -> str:
     return str(value)
 
 
-def _facts(node: SpecNode, index: Mapping[str, SpecNode]) -> dict[str, object]:
-    """What rules look at: providers of linked virtuals, variants, target level."""
+def _facts(
+    node: SpecNode, index: Mapping[str, SpecNode], keys: Mapping[str, str]
+) -> tuple[dict[str, object], list[str], list[str]]:
+    """What rules look at (providers of linked virtuals, variants, target level), and
+    the record keys (``keys``: by DAG hash) of the nodes it links or runs with and of
+    those it links."""
     providers: list[str] = []
     virtuals: dict[str, list[str]] = {}
     externals: dict[str, str] = {}
+    requires: list[str] = []
+    linked: list[str] = []
     for edge in node.edges:
-        if edge.virtuals:
-            virtuals.setdefault(edge.name, []).extend(edge.virtuals)
+        name = edge.name
+        edge_virtuals = edge.virtuals
+        if edge_virtuals:
+            virtuals.setdefault(name, []).extend(edge_virtuals)
         dep = index.get(edge.hash)
-        if dep is not None and dep.external:
-            externals[edge.name] = dep.external
-        if not edge.linked:
+        dep_external = dep.external if dep is not None else None
+        if dep_external:
+            externals[name] = dep_external
+        deptypes = edge.deptypes
+        links = "link" in deptypes
+        if not links and "run" not in deptypes:
             continue  # a build-only provider (a compiler's c/cxx) is not what runs
-        for virtual in edge.virtuals:
-            fact = f"{virtual}={edge.name}"
-            if dep is not None and dep.external:
-                fact += f" external:{dep.external}"
-            providers.append(fact)
+        for virtual in edge_virtuals:
+            if dep_external:
+                providers.append(f"{virtual}={name} external:{dep_external}")
+            else:
+                providers.append(f"{virtual}={name}")
+        if dep is not None:
+            requires.append(keys[dep.hash])
+            if links:
+                linked.append(keys[dep.hash])
     extra: dict[str, object] = {"hash": node.hash, "specfile_version": node.specfile_version}
     if providers:
         extra["providers"] = providers
@@ -696,24 +713,27 @@ def _facts(node: SpecNode, index: Mapping[str, SpecNode]) -> dict[str, object]:
     if not node.virtuals_recorded and any(e.linked for e in node.edges):
         extra["virtuals_recorded"] = False
     variants = [
-        f"{k}={_variant_text(v)}" for k, v in node.parameters.items() if k not in _COMPILER_FLAGS
+        f"{k}={v if type(v) is str else _variant_text(v)}"
+        for k, v in node.parameters.items()
+        if k not in _COMPILER_FLAGS
     ]
     if variants:
         extra["variants"] = variants
-    for key, value in (
-        ("platform", node.platform),
-        ("os", node.os),
-        ("target", node.target),
-        ("compiler", node.compiler),
-        ("external", node.external),
-    ):
-        if value:
-            extra[key] = value
+    if node.platform:
+        extra["platform"] = node.platform
+    if node.os:
+        extra["os"] = node.os
+    if node.target:
+        extra["target"] = node.target
+    if node.compiler:
+        extra["compiler"] = node.compiler
+    if node.external:
+        extra["external"] = node.external
     if node.external is None:  # an external's target is a label, not how it was built
         level = x86_64_level(node.target)
         if level:
             extra["x86_64_level"] = level
-    return extra
+    return extra, requires, linked
 
 
 def _index(nodes: Iterable[SpecNode]) -> dict[str, SpecNode]:
@@ -746,7 +766,7 @@ def _records(
         for n in node_list
     }
     for node in node_list:
-        extra = _facts(node, index)
+        extra, requires, linked = _facts(node, index, keys)
         dists = python_dists.get(node.hash, ())
         if dists and "x86_64_level" in extra:
             # The property says what a distribution's own binaries need: only a node
@@ -761,14 +781,6 @@ def _records(
             extra["prefix"] = str(prefixes[node.hash])
         if flags and node.hash in flags:
             extra.update(flags[node.hash])
-        requires: list[str] = []
-        linked: list[str] = []
-        for edge in node.edges:
-            dep = index.get(edge.hash)
-            if edge.linked and dep is not None:
-                requires.append(keys[dep.hash])
-                if "link" in edge.deptypes:
-                    linked.append(keys[dep.hash])
         if linked:
             extra["link_requires"] = linked
         yield InstallRecord(
@@ -777,7 +789,7 @@ def _records(
             version=node.version,
             build=node.hash[:_HASH_CHARS],
             source=source,
-            depends=tuple(e.name for e in node.edges),
+            depends=tuple([e.name for e in node.edges]),
             python_dists=dists,
             extra=extra,
             requires=tuple(requires),
