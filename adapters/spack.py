@@ -844,39 +844,57 @@ def pure_python(dist_info: Path) -> bool:
     return True
 
 
-def _prefix_layers(prefix: Path) -> list[Path]:
+def _prefix_layers(prefix: Path | str) -> list[Path]:
     """The ``lib/python*/site-packages`` then ``lib64/python*/site-packages`` directories.
 
-    What ``prefix.glob("lib/python*/site-packages")`` finds, with one ``scandir`` of the
-    prefix and one per ``lib`` directory it has (a tree scan calls this for every
-    install; most have no Python, many no prefix on this machine).
+    What ``prefix.glob("lib/python*/site-packages")`` finds, with one ``scandir`` of each
+    of ``lib`` and ``lib64`` (a tree scan calls this for every install; most have no
+    Python, many no prefix on this machine).
     """
     top = os.fspath(prefix)
-    try:
-        with os.scandir(top) as entries:
-            libs = {e.name for e in entries if e.name in _SITE_PACKAGES_LIBS}
-    except OSError:
-        return []
     found: list[Path] = []
     for lib in _SITE_PACKAGES_LIBS:
-        if lib not in libs:
-            continue
+        directory = os.path.join(top, lib)
         try:
-            with os.scandir(os.path.join(top, lib)) as entries:
+            with os.scandir(directory) as entries:
                 names = sorted(e.name for e in entries if e.name.startswith("python"))
-        except OSError:
+        except OSError:  # none, or not a directory
             continue
         for name in names:
-            layer = os.path.join(top, lib, name, "site-packages")
+            layer = os.path.join(directory, name, "site-packages")
             if os.path.isdir(layer):
                 found.append(Path(layer))
     return found
 
 
-def _prefix_owner_hash(prefix: Path) -> str | None:
-    """The DAG hash ``<prefix>/.spack/spec.json`` names as its root, if readable."""
+def _absent_prefixes(prefixes: Iterable[Path]) -> set[str]:
+    """Those of ``prefixes`` that are not there, seen in one listing of each directory
+    holding two or more of them (a tree's ``linux-x86_64_v3/``) instead of a failed
+    look into each. A name that differs from a listed one only in case (a
+    case-insensitive file system) or is not ASCII is not called absent."""
+    by_parent: dict[str, list[str]] = {}
+    for prefix in prefixes:
+        text = os.fspath(prefix)
+        parent, name = os.path.split(text)
+        if parent and name not in ("", ".", "..") and name.isascii():
+            by_parent.setdefault(parent, []).append(text)
+    absent: set[str] = set()
+    for parent, paths in by_parent.items():
+        if len(paths) < 2:
+            continue
+        try:
+            with os.scandir(parent) as entries:
+                listed = {e.name.lower() for e in entries}
+        except OSError:
+            continue
+        absent.update(p for p in paths if os.path.basename(p).lower() not in listed)
+    return absent
+
+
+def _prefix_owner_hash(spec_file: Path) -> str | None:
+    """The DAG hash a prefix's ``.spack/spec.json`` names as its root, if readable."""
     try:
-        return read_specfile(prefix / ".spack" / "spec.json", root_only=True)[0].hash
+        return read_specfile(spec_file, root_only=True)[0].hash
     except RecordError:
         return None
 
@@ -888,8 +906,8 @@ def _prefix_dists(
     layers = _prefix_layers(prefix)
     if not layers:
         return (), []
-    spec_file = prefix / ".spack" / "spec.json"
-    owner = _prefix_owner_hash(prefix)
+    spec_file = Path(os.path.join(prefix, ".spack", "spec.json"))
+    owner = _prefix_owner_hash(spec_file)
     if owner is None:
         problems.append(
             RecordProblem(
@@ -1224,6 +1242,9 @@ def _tree_records(
     dists: dict[str, tuple[Path, ...]] = {}
     prefixes: dict[str, Path] = {}
     flags: dict[str, dict[str, object]] = {}
+    absent = _absent_prefixes(
+        e.path for e in entries if e.path is not None and e.installed and e.node.external is None
+    )
     for entry in entries:
         node = entry.node
         flags[node.hash] = {"installed": entry.installed, "explicit": entry.explicit}
@@ -1231,6 +1252,9 @@ def _tree_records(
             continue
         prefixes[node.hash] = entry.path
         if entry.installed and node.external is None:
+            if absent and os.fspath(entry.path) in absent:
+                dists[node.hash] = ()  # what _prefix_dists says of it: no layers
+                continue
             owned, found = _prefix_dists(entry.path, node.hash, problems)
             dists[node.hash] = owned
             # A prefix's layers count where it has a spec.json: it names the owner.

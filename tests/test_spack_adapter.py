@@ -638,6 +638,50 @@ def test_prefix_layers_are_what_the_globs_find(tmp_path: Path) -> None:
     assert spack._prefix_layers(lonely) == []
 
 
+def test_absent_prefixes_are_seen_in_one_listing_of_their_directory(tmp_path: Path) -> None:
+    arch = tmp_path / "linux-x86_64_v3"
+    there = arch / "zlib-1.3-aaaaaaa"
+    there.mkdir(parents=True)
+    gone = arch / "bzip2-1.0.8-bbbbbbb"
+    # On a case-insensitive file system this is the prefix that is there; a name that
+    # is not ASCII may be spelt otherwise by the file system: neither is called absent.
+    other_case = arch / "ZLIB-1.3-AAAAAAA"
+    not_ascii = arch / "zlib-1.3-ééé"
+    alone = tmp_path / "elsewhere" / "xz-5.4-ccccccc"  # alone in its directory: not listed
+    dotted = Path(f"{arch}/sub/..")  # the directory itself
+    unlisted = tmp_path / "no-such-arch" / "a-1-d"
+    found = spack._absent_prefixes(
+        [there, gone, other_case, not_ascii, alone, dotted, unlisted, unlisted.with_name("b-1-e")]
+    )
+    assert found == {str(gone)}
+
+
+def test_a_tree_scan_does_not_look_into_absent_prefixes(
+    site: SpackSite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = {r.key: r for r in spack.read_records(site.tree, [])}
+    shutil.rmtree(site.prefix("py-tables"))
+    looked_into: list[str] = []
+    prefix_layers = spack._prefix_layers
+
+    def looking_into(prefix: Path) -> list[Path]:
+        looked_into.append(os.fspath(prefix))
+        return prefix_layers(prefix)
+
+    monkeypatch.setattr(spack, "_prefix_layers", looking_into)
+    problems: list[RecordProblem] = []
+    after = {r.key: r for r in spack.read_records(site.tree, problems)}
+    assert str(site.prefix("py-mpi4py")) in looked_into
+    assert str(site.prefix("py-tables")) not in looked_into
+    assert problems == []
+    tables = next(k for k in after if k.startswith("spack:py-tables-"))
+    assert before[tables].python_dists and after[tables].python_dists == ()
+    assert after[tables].extra["prefix"] == str(site.prefix("py-tables"))
+    assert {k: r for k, r in after.items() if k != tables} == {
+        k: r for k, r in before.items() if k != tables
+    }
+
+
 def test_site_packages_of_a_tree(site: SpackSite) -> None:
     layers = spack.site_packages(site.tree)
     assert sorted(layers) == sorted(
