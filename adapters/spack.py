@@ -156,9 +156,10 @@ class DatabaseEntry(msgspec.Struct, frozen=True, gc=False):
 # naming it ("field database.installs.*.spec.name should be a string, found a number").
 
 
+# Lists decoded as tuples where an Edge keeps them as they are.
 class _DependencyParameters(msgspec.Struct, gc=False):
-    deptypes: str | list[str] | None = None
-    virtuals: list[str] | None = None
+    deptypes: str | tuple[str, ...] | None = None
+    virtuals: tuple[str, ...] | None = None
 
 
 class DependencyFields(msgspec.Struct, gc=False):
@@ -170,7 +171,7 @@ class DependencyFields(msgspec.Struct, gc=False):
     full_hash: str | None = None
     build_hash: str | None = None
     parameters: _DependencyParameters | None = None  # v4+: deptypes and virtuals
-    type: str | list[str] | None = None  # v1-v3: deptypes
+    type: str | tuple[str, ...] | None = None  # v1-v3: deptypes
 
 
 class _TargetFields(msgspec.Struct, gc=False):
@@ -287,20 +288,17 @@ def _edges(node: NodeFields, seen: dict[tuple[Any, ...], Edge] | None = None) ->
     for dep in deps:
         params = dep.parameters
         if params is not None:  # v4+: {"deptypes": [...], "virtuals": [...]}
-            deptypes: Any = params.deptypes or ()
-            virtuals = params.virtuals
+            deptypes = params.deptypes or ()
+            virtuals = params.virtuals or ()
         else:  # v1-v3: {"type": [...]}, no virtuals
             deptypes = dep.type or ()
-            virtuals = None
+            virtuals = ()
         if isinstance(deptypes, str):
             deptypes = (deptypes,)
+        if len(virtuals) > 1:
+            virtuals = tuple(sorted(set(virtuals)))
         dep_hash = dep.hash if dep.hash is not None else _edge_hash(dep)
-        key = (
-            dep.name,
-            dep_hash,
-            tuple(deptypes),
-            tuple(sorted(set(virtuals))) if virtuals else (),
-        )
+        key = (dep.name, dep_hash, deptypes, virtuals)
         edge = seen.get(key)
         if edge is None:
             edge = seen[key] = Edge(*key)
@@ -362,7 +360,7 @@ def parse_node(
     platform, os_name, target = _arch(fields)
     external = fields.external
     hashes = (fields.hash, fields.package_hash, fields.full_hash, fields.build_hash)
-    others = tuple(h for h in hashes if h is not None and h != dag_hash)
+    others = tuple([h for h in hashes if h is not None and h != dag_hash])
     if key is not None and key != dag_hash:
         others += (key,)
     return SpecNode(
