@@ -1030,9 +1030,15 @@ def projection_views(path: Path) -> list[Path]:
         entries = sorted(os.scandir(path), key=lambda e: e.name)
     except OSError:
         return []
-    # Each projection is a real directory (an environment's `view` is a symlink).
+    # Each projection is a real directory (an environment's `view` is a symlink). The
+    # .spack/ every view has is looked for before any Path is made: a site-packages
+    # layer, looked at for every scan, holds hundreds of directories and no view.
     return [
-        Path(e.path) for e in entries if e.is_dir(follow_symlinks=False) and _is_view(Path(e.path))
+        Path(e.path)
+        for e in entries
+        if e.is_dir(follow_symlinks=False)
+        and os.path.isdir(os.path.join(e.path, ".spack"))
+        and _is_view(Path(e.path))
     ]
 
 
