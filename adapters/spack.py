@@ -138,12 +138,36 @@ class SpecNode(msgspec.Struct, frozen=True, gc=False):
 
 
 class DatabaseEntry(msgspec.Struct, frozen=True, gc=False):
-    """One install record of a Spack database: the node and where it is installed."""
+    """One install record of a Spack database: the node and where it is installed
+    (``prefix``, as ``str(Path(...))`` writes the database's path)."""
 
     node: SpecNode
-    path: Path | None
+    prefix: str | None
     installed: bool = True
     explicit: bool = False
+
+    @property
+    def path(self) -> Path | None:
+        """The prefix as a Path (made when asked: a tree has thousands of entries)."""
+        return None if self.prefix is None else Path(self.prefix)
+
+
+def _path_text(raw: str) -> str:
+    """``str(Path(raw))``, without making a Path of a path already written that way (an
+    absolute POSIX path without empty or ``.`` parts or a trailing ``/``).
+
+    >>> [_path_text(p) for p in ("/opt/spack/zlib", "/opt//spack/./zlib/", "opt/zlib")]
+    ['/opt/spack/zlib', '/opt/spack/zlib', 'opt/zlib']
+    """
+    if (
+        os.sep == "/"
+        and raw.startswith("/")
+        and "//" not in raw
+        and "/./" not in raw
+        and not raw.endswith(("/", "/."))
+    ):
+        return raw
+    return str(Path(raw))
 
 
 # --- parsing ----------------------------------------------------------------------------
@@ -590,7 +614,7 @@ def _read_database_cached(
         entries.append(
             DatabaseEntry(
                 node=node,
-                path=Path(record.path) if record.path else None,
+                prefix=_path_text(record.path) if record.path else None,
                 installed=record.installed,
                 explicit=record.explicit,
             )
@@ -748,7 +772,7 @@ def _records(
     nodes: Iterable[SpecNode],
     source: Path | None,
     python_dists: Mapping[str, tuple[Path, ...]],
-    prefixes: Mapping[str, Path] | None = None,
+    prefixes: Mapping[str, Path | str] | None = None,
     flags: Mapping[str, Mapping[str, object]] | None = None,
     index: Mapping[str, SpecNode] | None = None,
 ) -> Iterator[InstallRecord]:
@@ -865,7 +889,7 @@ def _prefix_layers(prefix: Path | str) -> list[Path]:
     return found
 
 
-def _absent_prefixes(prefixes: Iterable[Path]) -> set[str]:
+def _absent_prefixes(prefixes: Iterable[Path | str]) -> set[str]:
     """Those of ``prefixes`` that are not there, seen in one listing of each directory
     holding two or more of them (a tree's ``linux-x86_64_v3/``) instead of a failed
     look into each. A name that differs from a listed one only in case (a
@@ -898,7 +922,7 @@ def _prefix_owner_hash(spec_file: Path) -> str | None:
 
 
 def _prefix_dists(
-    prefix: Path, dag_hash: str, problems: list[RecordProblem]
+    prefix: Path | str, dag_hash: str, problems: list[RecordProblem]
 ) -> tuple[tuple[Path, ...], list[Path]]:
     """The dist-info directories a Spack prefix owns, and its site-packages layers."""
     layers = _prefix_layers(prefix)
@@ -1183,7 +1207,7 @@ def _site_packages(root: Path, kind: str) -> list[Path]:
     return _prefix_environment(root, [])[1]
 
 
-def _has_spec_file(prefix: Path) -> bool:
+def _has_spec_file(prefix: Path | str) -> bool:
     return os.path.isfile(os.path.join(prefix, ".spack", "spec.json"))
 
 
@@ -1191,10 +1215,10 @@ def _entry_layers(entries: Iterable[DatabaseEntry]) -> list[Path]:
     """The layers of each installed prefix (not an external's) with a spec.json."""
     layers: list[Path] = []
     for entry in entries:
-        if entry.path is None or not entry.installed or entry.node.external:
+        if entry.prefix is None or not entry.installed or entry.node.external:
             continue
-        if _has_spec_file(entry.path):
-            layers.extend(_prefix_layers(entry.path))
+        if _has_spec_file(entry.prefix):
+            layers.extend(_prefix_layers(entry.prefix))
     return layers
 
 
@@ -1244,25 +1268,28 @@ def _tree_records(
             )
         )
     dists: dict[str, tuple[Path, ...]] = {}
-    prefixes: dict[str, Path] = {}
+    prefixes: dict[str, Path | str] = {}
     flags: dict[str, dict[str, object]] = {}
     absent = _absent_prefixes(
-        e.path for e in entries if e.path is not None and e.installed and e.node.external is None
+        e.prefix
+        for e in entries
+        if e.prefix is not None and e.installed and e.node.external is None
     )
     for entry in entries:
         node = entry.node
         flags[node.hash] = {"installed": entry.installed, "explicit": entry.explicit}
-        if entry.path is None:
+        prefix = entry.prefix
+        if prefix is None:
             continue
-        prefixes[node.hash] = entry.path
+        prefixes[node.hash] = prefix
         if entry.installed and node.external is None:
-            if absent and os.fspath(entry.path) in absent:
+            if absent and prefix in absent:
                 dists[node.hash] = ()  # what _prefix_dists says of it: no layers
                 continue
-            owned, found = _prefix_dists(entry.path, node.hash, problems)
+            owned, found = _prefix_dists(prefix, node.hash, problems)
             dists[node.hash] = owned
             # A prefix's layers count where it has a spec.json: it names the owner.
-            if layers is not None and found and (owned or _has_spec_file(entry.path)):
+            if layers is not None and found and (owned or _has_spec_file(prefix)):
                 layers.extend(found)
     yield from _records(nodes, source or evidence_source, dists, prefixes, flags, index)
 
@@ -1318,7 +1345,7 @@ def _read_projections(root: Path, problems: list[RecordProblem]) -> Iterator[Ins
 
 def _prefix_environment(
     prefix: Path, problems: list[RecordProblem]
-) -> tuple[list[SpecNode], list[Path], dict[str, tuple[Path, ...]], dict[str, Path]]:
+) -> tuple[list[SpecNode], list[Path], dict[str, tuple[Path, ...]], dict[str, Path | str]]:
     """A prefix's DAG, and the Python layers of it and its linked dependencies.
 
     The prefix's own ``spec.json`` holds its whole DAG; the install tree above it (when
@@ -1331,14 +1358,14 @@ def _prefix_environment(
         problems.append(RecordProblem(spec_file, _without_path(exc, spec_file), "skipped"))
         return [], [], {}, {}
     root = nodes[0]
-    prefixes: dict[str, Path] = {root.hash: prefix}
+    prefixes: dict[str, Path | str] = {root.hash: prefix}
     tree = _tree_above(prefix)
     if tree is not None:
         index_file = tree / ".spack-db" / "index.json"
         try:
             for entry in read_database(index_file):
-                if entry.path is not None and entry.installed and entry.node.external is None:
-                    prefixes.setdefault(entry.node.hash, entry.path)
+                if entry.prefix is not None and entry.installed and entry.node.external is None:
+                    prefixes.setdefault(entry.node.hash, entry.prefix)
         except RecordError as exc:
             problems.append(RecordProblem(index_file, _without_path(exc, index_file), "skipped"))
     index = _index(nodes)
@@ -1454,7 +1481,7 @@ class InstalledSpecs(Adapter):
             self.entries.append(
                 DatabaseEntry(
                     node=parse_node(dict(node), spec_version),
-                    path=Path(prefix) if prefix else None,
+                    prefix=_path_text(os.fspath(prefix)) if prefix else None,
                     installed=installed,
                     explicit=explicit,
                 )

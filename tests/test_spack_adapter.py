@@ -638,6 +638,37 @@ def test_prefix_layers_are_what_the_globs_find(tmp_path: Path) -> None:
     assert spack._prefix_layers(lonely) == []
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "/opt/spack/linux-x86_64_v3/zlib-1.3-abcdefg",
+        "/",
+        "//opt/spack",
+        "///opt/spack",
+        "/opt//spack",
+        "/opt/./spack",
+        "/opt/spack/.",
+        "/opt/spack/",
+        "/opt/../spack",
+        "/opt/.spack/x..",
+        "opt/spack",
+        "./opt/spack",
+        ".",
+    ],
+)
+def test_a_database_prefix_is_written_as_path_writes_it(raw: str, tmp_path: Path) -> None:
+    assert spack._path_text(raw) == str(Path(raw))
+    index = tmp_path / ".spack-db" / "index.json"
+    index.parent.mkdir()
+    node = {"name": "zlib", "version": "1.3", "hash": "c" * 32}
+    installs = {node["hash"]: {"spec": node, "path": raw, "installed": True}}
+    index.write_text(json.dumps({"database": {"version": "8", "installs": installs}}))
+    (entry,) = spack.read_database(index)
+    assert entry.prefix == str(Path(raw)) and entry.path == Path(raw)
+    (record,) = spack.read_records(tmp_path, [])
+    assert record.extra["prefix"] == str(Path(raw))
+
+
 def test_absent_prefixes_are_seen_in_one_listing_of_their_directory(tmp_path: Path) -> None:
     arch = tmp_path / "linux-x86_64_v3"
     there = arch / "zlib-1.3-aaaaaaa"
