@@ -37,6 +37,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from functools import lru_cache
@@ -47,7 +48,7 @@ import msgspec
 from vbridge.adapters import Adapter
 from vbridge.errors import RecordError
 from vbridge.model import InstallRecord, RecordIndex, RecordProblem, Requirement
-from vbridge.safefs import open_regular, read_json, read_regular
+from vbridge.safefs import read_json, read_regular
 from vbridge.sitepackages import iter_metadata_dirs, split_metadata_dir_name
 from vbridge.typed_json import convert
 from vbridge.typed_json import decode as decode_typed
@@ -468,20 +469,29 @@ def _specfile_root(path: Path) -> SpecNode | None:
     which reports the error. Bytes between the root node and the end are not read (the
     other nodes of the DAG), so their damage does not stop the root being read.
     """
+    # Opened as safefs opens a record (never blocking on a FIFO; regular files only),
+    # on the descriptor alone: anything amiss is for the whole read to report.
     try:
-        with open_regular(path, hint="") as fh:
-            fd = fh.fileno()
-            size = os.fstat(fd).st_size
-            tail = os.pread(fd, _SPECFILE_TAIL_BYTES, max(0, size - _SPECFILE_TAIL_BYTES))
-            if _SPECFILE_TAIL.search(tail) is None:
-                return None
-            for limit in _SPECFILE_HEAD_BYTES:
-                head = os.pread(fd, limit, 0)
-                root = _head_root(head)
-                if root is not None or len(head) < limit:
-                    return root
-    except (OSError, RecordError):
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        size = st.st_size
+        tail = os.pread(fd, _SPECFILE_TAIL_BYTES, max(0, size - _SPECFILE_TAIL_BYTES))
+        if _SPECFILE_TAIL.search(tail) is None:
+            return None
+        for limit in _SPECFILE_HEAD_BYTES:
+            head = os.pread(fd, limit, 0)
+            root = _head_root(head)
+            if root is not None or len(head) < limit:
+                return root
+    except OSError:
         pass
+    finally:
+        os.close(fd)
     return None
 
 
