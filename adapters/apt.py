@@ -518,8 +518,8 @@ def _read_list(
     problems: list[RecordProblem],
 ) -> tuple[Path, ...]:
     """Python metadata dirs the package owns; notes which alternative targets it owns."""
-    arch = str(fields.get("Architecture", ""))
-    list_name = _list_file(info, package, arch, str(fields.get("Multi-Arch", "")))
+    arch = fields.get("Architecture", "")
+    list_name = _list_file(info, package, arch, fields.get("Multi-Arch", ""))
     if list_name is None:
         ownership.missing.append(package)
         return ()
@@ -760,8 +760,9 @@ def read_records(root: Path, problems: list[RecordProblem]) -> Iterator[InstallR
     stanzas = 0
     for stanza in iter_status(status, problems):
         stanzas += 1
-        key = (stanza.package, str(stanza.fields.get("Architecture", "")))
-        record = emit(pending.pop(key, stanza))
+        if pending:  # a journalled update replaces the status file's stanza
+            stanza = pending.pop((stanza.package, stanza.fields.get("Architecture", "")), stanza)
+        record = emit(stanza)
         if record is not None:
             yield record
     for stanza in pending.values():
@@ -968,11 +969,16 @@ def requirements(record: InstallRecord, index: RecordIndex) -> Iterator[Requirem
 # An index's names that a relation can reach a dist-info through, per index (the
 # dependents check asks for the requirements of every record against one index).
 _DIST_NAMES: weakref.WeakKeyDictionary[RecordIndex, frozenset[str]] = weakref.WeakKeyDictionary()
+# The last index asked about and its names: asked 3,000 times in a row, it is found
+# without a weak reference made for each lookup.
+_LAST_DIST_NAMES: list[tuple[weakref.ref[RecordIndex], frozenset[str]]] = []
 
 
 def _names_leading_to_dists(index: RecordIndex) -> frozenset[str]:
     """The lower-case names ``index.providing`` answers with a record owning Python
     distributions: such records' names and what they provide."""
+    if _LAST_DIST_NAMES and _LAST_DIST_NAMES[0][0]() is index:
+        return _LAST_DIST_NAMES[0][1]
     names = _DIST_NAMES.get(index)
     if names is None:
         found: set[str] = set()
@@ -983,6 +989,7 @@ def _names_leading_to_dists(index: RecordIndex) -> frozenset[str]:
                 if isinstance(provides, (list, tuple)):
                     found.update(str(name).lower() for name in provides)
         names = _DIST_NAMES[index] = frozenset(found)
+    _LAST_DIST_NAMES[:] = [(weakref.ref(index), names)]
     return names
 
 
