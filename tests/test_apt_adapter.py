@@ -231,6 +231,37 @@ def test_list_lines_found_anywhere_in_the_file(root: Path) -> None:
     assert record.python_dists == (root / egg_info.lstrip("/"),)
 
 
+def test_an_alternative_target_is_owned_by_the_list_holding_it_as_a_whole_line(
+    root: Path,
+) -> None:
+    # The owner's list holds the targets on its first line and on its last, without a
+    # newline after it; a list read before it (libblas3) holds them only inside longer
+    # paths, which do not make it the owner.
+    point_alternative(root, BLAS, BLAS_TARGETS["openblas"])
+    point_alternative(root, LAPACK, LAPACK_TARGETS["openblas"])
+    info = root / "var/lib/dpkg/info"
+    owner = info / "libopenblas0-pthread:amd64.list"
+    blas_line, lapack_line = BLAS_TARGETS["openblas"].encode(), LAPACK_TARGETS["openblas"].encode()
+    lines = [line for line in owner.read_bytes().split(b"\n") if line]
+    lines.remove(blas_line)
+    lines.remove(lapack_line)
+    owner.write_bytes(b"\n".join([blas_line, *lines, lapack_line]))
+    decoy = info / "libblas3:amd64.list"
+    decoy.write_bytes(decoy.read_bytes() + b"/srv" + blas_line + b"\n" + lapack_line + b".old\n")
+    selected = {
+        r.name: r.extra["selected_package"]
+        for r in apt.read_records(root, [])
+        if r.extra.get("kind") == "alternative"
+    }
+    assert selected == {
+        "libblas.so.3": "libopenblas0-pthread",
+        "liblapack.so.3": "libopenblas0-pthread",
+    }
+    assert apt._common_part([b"\n/usr/lib/a/libblas.so.3\n", b"\n/lib/a/liblapack.so.3\n"]) == (
+        b"/lib/a/lib"
+    )
+
+
 def test_a_full_scan_gives_each_distribution_what_a_scan_for_it_alone_gives(root: Path) -> None:
     owned, with_via = compare_full_scan_with_scans_alone(root)
     assert owned >= 5
