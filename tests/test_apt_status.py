@@ -12,6 +12,7 @@ fields, missing fields, blank lines where dpkg writes none, a cut-off end.
 from __future__ import annotations
 
 import os
+import random
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -167,6 +168,56 @@ def test_odd_status_files_read_as_line_by_line(tmp_path: Path, change: str) -> N
     assert apt._needs_line_by_line(decoded) is not plain
     fast, reference = _both(tmp_path, text)
     assert fast == reference
+
+
+def _plain_line_by_line(text: str) -> bool:
+    """Whether ``text`` is a plain status file, said line by line (the module's rules)."""
+    if not text:
+        return True
+    if not text.endswith("\n"):
+        return False  # truncated
+    after_empty = True  # the file's start counts as after an empty line
+    for line in text[:-1].split("\n"):
+        if not line:
+            after_empty = True
+            continue
+        if line[0] in " \t":
+            if after_empty or not line.strip():  # opening a stanza, or whitespace only
+                return False
+        else:
+            field = re.match(r"[A-Za-z0-9][A-Za-z0-9_.-]*:", line)
+            if field is None:
+                return False  # neither a field nor a continuation
+            name = field.group()[:-1]
+            if name.lower() in apt._READ_FIELDS and name not in apt._READ_FIELDS.values():
+                return False  # a read field in another spelling
+        after_empty = False
+    return True
+
+
+LINES = [
+    *STATUS_TEXT.split("\n")[:300],
+    *("", "", " ", "\t", " \t ", " \u00a0", "\t\u2003", "\u00a0 x", " x\u00a0", "\r", "\x0c"),
+    *("#c", "a", "a:b", ":x", "-x: y", "X-Y_z.1: v", "PACKAGE: x", "Package:x", "Packages: x"),
+    *("package: b", "Multi-arch: same", "pre-Depends: a", "Status: install ok installed"),
+]
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_the_plain_file_grammar_says_what_the_line_rules_say(seed: int) -> None:
+    # Texts cut from the real status file with odd lines put in: the one match of the
+    # plain file's grammar decides as the rules above applied to each line.
+    rng = random.Random(seed)
+    plain = 0
+    for _ in range(500):
+        lines = STATUS_TEXT.split("\n")[: rng.randint(0, 80)]
+        for _ in range(rng.choice((0, 0, 1, 2))):
+            lines.insert(rng.randint(0, len(lines)), rng.choice(LINES))
+        text = "\n" * rng.choice((0, 0, 1, 2)) + "\n".join(lines) + rng.choice(("", "\n", "\n\n"))
+        expected = _plain_line_by_line(text)
+        plain += expected
+        assert apt._needs_line_by_line(text) is not expected, repr(text[-300:])
+    assert 100 < plain < 450  # both kinds, many of each
 
 
 def test_a_multi_line_field_is_parsed_by_deb822(tmp_path: Path) -> None:
