@@ -688,7 +688,7 @@ def _dist_facts(name: str, provides: list[str], depends: tuple[str, ...]) -> dic
     facts: dict[str, object] = {}
     abi = _abi_pattern()
     abi_provides = [p for p in provides if abi.search(p)]
-    abi_requires = sorted({n for d in depends for n in dependency_names(d) if abi.search(n)})
+    abi_requires = sorted({n for d in depends for n in _dependency_names(d) if abi.search(n)})
     if abi_provides:
         facts["abi_provides"] = abi_provides
     if abi_requires:
