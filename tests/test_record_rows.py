@@ -74,3 +74,19 @@ def test_written_rows_are_what_installer_writes(tmp_path: Path) -> None:
     assert _vbridge((tmp_path / "RECORD").read_text().strip()) == _installer(
         (tmp_path / "RECORD").read_text().strip()
     )
+
+
+def test_written_hashes_are_urlsafe_base64_of_sha256() -> None:
+    import base64
+    import hashlib
+    import random
+
+    rng = random.Random(3)
+    spellings: set[str] = set()
+    for size in range(300):
+        data = rng.randbytes(size)
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).decode().rstrip("=")
+        entry = record_entry("a/b", data)
+        assert (entry.hash, entry.size) == (f"sha256={digest}", size)
+        spellings.update(c for c in digest if c in "-_")
+    assert spellings == {"-", "_"}  # both characters the alphabets differ in were written

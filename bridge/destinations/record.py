@@ -21,7 +21,7 @@ True
 
 from __future__ import annotations
 
-import base64
+import binascii
 import csv
 import hashlib
 import io
@@ -93,9 +93,14 @@ class RecordLine(msgspec.Struct, frozen=True):
     entry: RecordEntry | None  # None for a blank line
 
 
+# The URL-safe base64 alphabet (RFC 4648 section 5); binascii spares importing base64.
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
+
+
 def record_entry(path: str, data: bytes) -> RecordEntry:
     """The RECORD entry for a file with content ``data``: sha256 and size."""
-    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).decode("ascii")
+    encoded = binascii.b2a_base64(hashlib.sha256(data).digest(), newline=False)
+    digest = encoded.translate(_URLSAFE).decode("ascii")  # base64.urlsafe_b64encode
     return RecordEntry(path, f"sha256={digest.rstrip('=')}", len(data))
 
 
