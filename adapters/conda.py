@@ -23,6 +23,7 @@ import os
 import re
 import time
 from collections.abc import Iterator, Mapping
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -690,23 +691,38 @@ def pep440_specifier(spec: str) -> str | None:
     return ",".join(out)
 
 
+@lru_cache(maxsize=4096)
+def _distribution_names(python_dists: tuple[Path, ...]) -> tuple[str, ...]:
+    """The distribution names of a record's dist-infos (a prefix's ~800 requirements
+    name a few dozen providers)."""
+    return tuple(split_metadata_dir_name(path.name)[0] for path in python_dists)
+
+
+_specifier_of = lru_cache(maxsize=4096)(pep440_specifier)
+
+
 def requirements(record: InstallRecord, index: RecordIndex) -> Iterator[Requirement]:
     """What ``record`` requires of the Python distributions other records own: every
     ``depends`` entry naming a package that owns a dist-info (``numpy >=1.23.5,<2.0a0``).
     conda resolved them against each other, so each pins a build (ABI)."""
+    source: str | None = None
     for dep in record.depends:
         name = dep.split(None, 1)[0].split("[", 1)[0]
         for provider in index.named(name):
-            for dist_path in provider.python_dists:
+            if not provider.python_dists:
+                continue
+            if source is None:
+                source = str(record.source or "")
+            for target in _distribution_names(provider.python_dists):
                 yield Requirement(
-                    target=split_metadata_dir_name(dist_path.name)[0],
+                    target=target,
                     spec=dep,
                     kind="pin",
                     ecosystem=ECOSYSTEM,
                     dependent=record.key,
-                    source=str(record.source or ""),
+                    source=source,
                     provider=provider.key,
-                    specifier=pep440_specifier(dep),
+                    specifier=_specifier_of(dep),
                     binary=True,
                 )
 
