@@ -101,6 +101,19 @@ def _key(prefix: str, flags: dict[str, bool]) -> tuple[Any, ...]:
     )
 
 
+def _is_normal_absolute(path: str) -> bool:
+    """Whether ``path`` is already what ``os.path.abspath`` gives (most paths a scan
+    opens are joined from absolute ones): then it is not normalised again."""
+    return (
+        path.startswith("/")
+        and not path.startswith("//")
+        and "/./" not in path
+        and "/../" not in path
+        and "//" not in path
+        and not path.endswith(("/", "/.", "/.."))
+    )
+
+
 class _Observer:
     """Every path opened for reading and every directory listed (an audit hook), and
     every path tested with ``os.stat``/``os.lstat`` (``Path.is_dir``, ``exists``...)
@@ -181,7 +194,8 @@ class _Observer:
             path = os.fsdecode(path)
         if not isinstance(path, str):
             return None  # a file descriptor: its file was seen when it was opened
-        path = os.path.abspath(path)
+        if not _is_normal_absolute(path):
+            path = os.path.abspath(path)
         if path.startswith(self._own):
             return None
         if path.startswith(_HOST_FILES):

@@ -328,3 +328,23 @@ def test_a_kept_file_others_could_write_is_not_read(tmp_path: Path, prefix: Path
     assert kept.stat().st_mode & 0o777 == 0o600
     kept.chmod(0o622)  # group and others may write it: marshal data is trusted data
     assert not _vbridge(argv, tmp_path).kept
+
+
+def test_a_path_taken_as_normal_is_what_abspath_gives() -> None:
+    """The observer skips os.path.abspath for paths already absolute and normal: every
+    path it skips is one abspath would leave as it is (generated from every kind of
+    part: empty, '.', '..', dotted names, trailing slashes)."""
+    import itertools
+
+    from vbridge.scan_cache import _is_normal_absolute
+
+    parts = ["a", "b.c", ".d", "..e", ".", "..", ""]
+    skipped = 0
+    for n in range(5):
+        for combo in itertools.product(parts, repeat=n):
+            for lead, tail in itertools.product(("/", "//", ""), ("", "/")):
+                path = lead + "/".join(combo) + tail
+                if _is_normal_absolute(path):
+                    skipped += 1
+                    assert os.path.abspath(path) == path, path
+    assert skipped > 100  # the common case is taken
