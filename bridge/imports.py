@@ -29,11 +29,28 @@ __all__ = [
     "active_copies",
     "assign_active",
     "import_names_of",
+    "record_paths",
     "resolve_active",
     "top_level_from_record",
 ]
 
 _MAX_METADATA_BYTES = 16 << 20  # a RECORD larger than this is not read
+
+
+def record_paths(text: str) -> list[str]:
+    """The paths (first column) of a ``RECORD``: CSV, quoted only where a path holds a
+    comma, a quote or a line break; without a quote the path is what precedes the
+    first comma of each line (no csv reader needed: most RECORDs quote nothing).
+
+    >>> record_paths('a/b.py,sha256=x,12\\n"c,d.py",,\\n')
+    ['a/b.py', 'c,d.py']
+    """
+    if '"' not in text:
+        return [line.split(",", 1)[0] for line in text.splitlines() if line]
+    try:
+        return [row[0] for row in csv.reader(io.StringIO(text)) if row]
+    except csv.Error:
+        return []
 
 
 def top_level_from_record(paths: Iterable[str]) -> tuple[str, ...]:
@@ -105,11 +122,7 @@ def import_names_of(dist: Distribution) -> tuple[str, ...]:
                 return names
         text = _read_text(os.path.join(base, "RECORD"))
         if text is not None:
-            try:
-                rows = [row[0] for row in csv.reader(io.StringIO(text)) if row]
-            except csv.Error:
-                rows = []
-            found = top_level_from_record(rows)
+            found = top_level_from_record(record_paths(text))
             if found:
                 return found
     return (dist.name.replace("-", "_"),)

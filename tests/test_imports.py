@@ -90,3 +90,25 @@ def test_a_collection_is_never_one_sys_path(tmp_path: Path) -> None:
     ])
     resolve_active(env)
     assert all(d.active for d in env.distributions)
+
+
+def test_record_paths_are_the_csv_readers_first_column() -> None:
+    """record_paths reads a RECORD as csv does: every RECORD of the fixtures (real
+    wheels' and conda's), and RECORDs whose paths hold commas, quotes and CRLF lines."""
+    import csv
+    import io
+
+    from vbridge.imports import record_paths
+
+    def by_csv(text: str) -> list[str]:
+        return [row[0] for row in csv.reader(io.StringIO(text)) if row]
+
+    texts = [p.read_text() for p in (Path(__file__).parent / "fixtures").rglob("RECORD")]
+    texts += [
+        'pkg/__init__.py,sha256=abc,10\r\npkg/a,b.py,,\r\n"pkg/c,d.py",,\r\n',
+        '"pkg/say ""hi"".py",sha256=x,1\npkg/ok.py,,\n\n',
+        "pkg/x.py,,\npkg-1.0.dist-info/RECORD,,",
+    ]
+    for text in texts:
+        assert record_paths(text) == by_csv(text), text[:200]
+    assert len(texts) > 50
