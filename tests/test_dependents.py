@@ -116,3 +116,43 @@ def test_spack_edges_name_the_exact_build(tmp_path: Path) -> None:
     assert h5py.specifier == "==" + h5py.spec.split("@")[1].split("/")[0]
     assert not h5py.binary  # a build+run edge: h5py does not link numpy's binaries
     assert unmet_requirements(env, CouplingPolicy.load(env.path)) == []
+
+
+def test_a_version_bound_is_worked_out_once_per_specifier_and_version(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A Spack tree's unmet edges ask the same (specifier, version) pairs many times:
+    each pair is parsed and decided once, with what packaging says."""
+    import packaging.specifiers
+    from vbridge.decide import dependents
+    from vbridge.model import Distribution, Requirement
+
+    policy = CouplingPolicy.load(None)
+    cases = [
+        ("==1.26.4", "1.26.4", True),
+        ("==1.26.4", "1.26.4+local", True),  # a local label is ignored by ==V
+        ("==1.26.4", "2.1.3", False),
+        ("==1.0", "1.0.0", True),
+        (">=1.23.5,<2.0a0", "2.0.0rc1", False),
+        (">=1.23.5,<2.0a0", "1.99.0rc1", True),  # pre-releases count
+        ("==develop", "1.0", None),  # not a PEP 440 specifier: cannot tell
+    ]
+    built: list[str] = []
+    real = packaging.specifiers.SpecifierSet
+
+    class Counted(real):  # type: ignore[misc, valid-type]
+        def __init__(self, specifiers: str = "", prereleases: bool | None = None) -> None:
+            built.append(specifiers)
+            super().__init__(specifiers, prereleases)
+
+    monkeypatch.setattr(packaging.specifiers, "SpecifierSet", Counted)
+    dependents._specifier_contains.cache_clear()
+    for _ in range(3):
+        for specifier, version, holds in cases:
+            req = Requirement(
+                "numpy", f"py-numpy@{specifier}", "link", "spack", "spack:py-scipy-1-a",
+                provider="spack:py-numpy-1-b", specifier=specifier,
+            )  # fmt: skip
+            copy = Distribution("numpy", version, Path(f"numpy-{version}.dist-info"))
+            assert dependents.requirement_holds(req, copy, policy) is holds, (specifier, version)
+    assert sorted(built) == sorted(s for s, _, _ in cases)

