@@ -41,6 +41,7 @@ from timing import (
     PYTHON,
     VBRIDGE,
     Command,
+    instruction_target,
     machine,
     paired_target,
     report,
@@ -169,6 +170,7 @@ def main() -> int:
     floor_command = Command([PYTHON, str(HERE / "load_msgspec.py"), meta], "floor")
     first = Command(scan_argv, "first scan", cached, drop_cache)
     print(paired_target("first scan / msgspec floor", first, floor_command, 1.5, args.repeat))
+    print(instruction_target("first scan / msgspec floor", first, floor_command, 1.5))
     if uv is not None:
         uv_command = Command(uv_argv, "uv", {"UV_NO_CONFIG": "1", "UV_OFFLINE": "1"})
         kept = Command(scan_argv, "kept scan", cached)

@@ -8,11 +8,14 @@ True
 from __future__ import annotations
 
 import os
+import re
 import resource
 import shlex
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -113,6 +116,50 @@ def paired_target(
     """
     wall, cpu = paired_ratio(measured, baseline, repeat)
     return target(f"{what}, paired runs", wall, limit) + f"; CPU {cpu:.2f}x"
+
+
+def instructions(command: Command) -> int | None:
+    """The user-space instructions ``command`` executes (valgrind's callgrind), or None
+    when valgrind is not installed (``apt-get install valgrind``).
+
+    Unlike time, the count does not move with the machine's load: two builds, or a
+    command and its baseline, compare exactly. It leaves out the kernel (system calls,
+    page faults), so a command that reads much more than it computes looks cheaper than
+    its wall time says; the tables' times stay the figures, this is the check.
+    """
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        return None
+    if command.before is not None:
+        command.before()
+    with tempfile.TemporaryDirectory() as work:
+        result = subprocess.run(
+            [
+                valgrind,
+                "--tool=callgrind",
+                "--trace-children=yes",  # through a wrapper script's exec, and children
+                f"--callgrind-out-file={work}/out.%p",
+                *command.argv,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, **(command.env or {})},
+            check=False,
+        )
+    found = re.findall(r"Collected : (\d+)", result.stderr)
+    if not found:
+        raise SystemExit(f"callgrind of {shlex.join(command.argv)} said: {result.stderr[-500:]}")
+    return sum(map(int, found))
+
+
+def instruction_target(what: str, measured: Command, baseline: Command, limit: float) -> str:
+    """:func:`target` of the ratio of :func:`instructions` (one run each)."""
+    ours, theirs = instructions(measured), instructions(baseline)
+    if ours is None or theirs is None:
+        return f"{what}, instructions: skipped (no valgrind on this machine)"
+    label = f"{what}, instructions ({ours / 1e6:.0f}M / {theirs / 1e6:.0f}M)"
+    return target(label, ours / theirs, limit)
 
 
 # The environment of a benchmarked vbridge run that must scan the whole input: no
