@@ -537,8 +537,8 @@ def _write_fully(fd: int, data: bytes) -> None:
 
 def _write_side_by_side(files: Sequence[_Temporary], flush: bool) -> None:
     """Every file's :meth:`_Temporary.write`, the first in this thread and each other
-    one in a thread of its own; the first failure (in the files' order) is raised once
-    all are done."""
+    one in a thread of its own (or in this one, when no thread can be started); the
+    first failure (in the files' order) is raised once all are done."""
     errors: dict[int, BaseException] = {}
 
     def write(index: int) -> None:
@@ -551,9 +551,14 @@ def _write_side_by_side(files: Sequence[_Temporary], flush: bool) -> None:
     if len(files) > 1:
         import threading
 
-        threads = [threading.Thread(target=write, args=(i,)) for i in range(1, len(files))]
-        for thread in threads:
-            thread.start()
+        for index in range(1, len(files)):
+            thread = threading.Thread(target=write, args=(index,))
+            try:
+                thread.start()
+            except RuntimeError:  # no thread to be had (a process limit): written here
+                write(index)
+                continue
+            threads.append(thread)
     try:
         if files:
             write(0)

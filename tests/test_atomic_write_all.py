@@ -93,6 +93,19 @@ def test_the_files_are_created_side_by_side_too(
     assert all(path.read_bytes() == b"y" for path, _, _ in writes)
 
 
+def test_without_threads_the_files_are_written_all_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, events: list[tuple[str, str]]
+) -> None:
+    def refuse(self: threading.Thread) -> None:
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(threading.Thread, "start", refuse)
+    writes = [(tmp_path / f"{i}.txt", str(i).encode(), tmp_path) for i in range(3)]
+    safefs.atomic_write_all(writes)
+    assert [path.read_bytes() for path, _, _ in writes] == [b"0", b"1", b"2"]
+    assert [kind for kind, _ in events] == ["fsync"] * 3 + ["replace"] * 3
+
+
 def test_no_flush_when_told_not_to(tmp_path: Path, events: list[tuple[str, str]]) -> None:
     os.environ["VBRIDGE_FSYNC"] = "0"  # the fixture's monkeypatch restores it
     safefs.atomic_write_all([(tmp_path / "a", b"1", tmp_path), (tmp_path / "b", b"2", tmp_path)])
