@@ -10,13 +10,27 @@ host's CPU). The ratio is given twice: of the two medians, and the median of the
 ratios of alternating runs (each scan next to a baseline run, under about the same
 load), wall and CPU.
 
+``--against EXE`` measures another build (a ``vbridge`` executable) in the same run, in
+rounds that alternate the two builds (A B, then B A), each scan next to its own
+``json.load`` run: each build's paired ratio and the median of this build / the other
+per round. ``--instructions`` counts the instructions each scan and the baseline execute
+under ``valgrind --tool=callgrind`` (when valgrind is on PATH): one run each, the same
+count whatever else the machine runs (user space only: the kernel's file system work is
+not counted).
+
     python bench/bench_spack_scan.py --installs 2000 --repeat 5
+    python bench/bench_spack_scan.py --repeat 9 --against /tmp/old/bin/vbridge --instructions
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
+import re
+import shutil
+import statistics
+import subprocess
 import sys
 from pathlib import Path
 
@@ -42,6 +56,10 @@ def main() -> int:
     parser.add_argument("--installs", type=int, default=2000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--keep", type=Path, help="generate here and keep it")
+    parser.add_argument("--against", help="another vbridge executable, measured in rounds")
+    parser.add_argument(
+        "--instructions", action="store_true", help="count instructions with callgrind too"
+    )
     args = parser.parse_args()
     if importlib.util.find_spec("vbridge.adapters.spack") is None:
         print("skipped: this vbridge has no Spack adapter (vbridge.adapters.spack)")
@@ -60,7 +78,74 @@ def main() -> int:
     scan_command = Command(scan_argv, "scan", WHOLE_SCAN)
     load_command = Command(load_argv, "json.load")
     print(paired_target("vbridge scan / json.load", scan_command, load_command, 3, args.repeat))
+    builds = [VBRIDGE] + ([args.against] if args.against else [])
+    if args.against:
+        print()
+        print(against(builds, tree, load_command, args.repeat))
+    if args.instructions:
+        print()
+        print(instructions(builds, tree, load_argv))
     return 0
+
+
+def against(builds: list[str], tree: Path, load: Command, rounds: int) -> str:
+    """Rounds alternating the builds' order, each scan next to a ``json.load`` run: each
+    build's median wall and CPU, its paired ratios, and this build / the other per round."""
+    walls: dict[str, list[float]] = {b: [] for b in builds}
+    cpus: dict[str, list[float]] = {b: [] for b in builds}
+    paired: dict[str, list[float]] = {b: [] for b in builds}
+    paired_cpu: dict[str, list[float]] = {b: [] for b in builds}
+    for i in range(rounds):
+        for build in builds if i % 2 == 0 else builds[::-1]:
+            scan = time_command([build, "scan", "--json", str(tree)], 1, "scan", WHOLE_SCAN)
+            base = time_command(load.argv, 1, "json.load")
+            walls[build].append(scan.times[0])
+            cpus[build].append(scan.cpu[0])
+            paired[build].append(scan.times[0] / base.times[0])
+            paired_cpu[build].append(scan.cpu[0] / max(base.cpu[0], 1e-9))
+    lines = [f"### {rounds} rounds alternating the builds (A B, B A, ...)"]
+    median = statistics.median
+    for build in builds:
+        lines.append(
+            f"{build}: wall {median(walls[build]):.3f} s, CPU {median(cpus[build]):.3f} s; "
+            f"paired / json.load: wall {median(paired[build]):.2f}x, "
+            f"CPU {median(paired_cpu[build]):.2f}x"
+        )
+    per_round = [a / b for a, b in zip(walls[builds[0]], walls[builds[1]], strict=True)]
+    lines.append(
+        f"this build / {builds[1]}, per round: wall median {median(per_round):.2f} "
+        f"({min(per_round):.2f}-{max(per_round):.2f})"
+    )
+    return "\n".join(lines)
+
+
+def instructions(builds: list[str], tree: Path, load_argv: list[str]) -> str:
+    """Instructions each build's scan and the baseline execute (callgrind, one run each)."""
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        return "instructions: skipped (no valgrind on PATH)"
+    env = {**os.environ, **WHOLE_SCAN}
+
+    def count(argv: list[str]) -> int:
+        done = subprocess.run(
+            [valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null", *argv],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            check=False,
+        )
+        found = re.search(r"Collected : (\d+)", done.stderr)
+        if found is None:
+            raise SystemExit(f"callgrind gave no count for {argv}: {done.stderr[-500:]}")
+        return int(found.group(1))
+
+    base = count(load_argv)
+    lines = [f"### Instructions (callgrind): json.load index.json {base / 1e6:,.1f} M"]
+    for build in builds:
+        scan = count([build, "scan", "--json", str(tree)])
+        lines.append(f"{build} scan --json: {scan / 1e6:,.1f} M = {scan / base:.2f}x json.load")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
