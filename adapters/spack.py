@@ -458,6 +458,10 @@ _SPECFILE_HEAD_BYTES = (8 * 1024, 256 * 1024)
 _SPECFILE_TAIL_BYTES = 64
 _SPECFILE_META = dict[str, Any]
 _JSON_SCANNER = json.JSONDecoder()
+# msgspec reads a JSON value as raw bytes at C speed and names the byte after it, when
+# more follows, as "trailing characters (byte N)" (N: that byte's offset + 1).
+_RAW_VALUE = msgspec.json.Decoder(msgspec.Raw)
+_TRAILING = re.compile(r"trailing characters \(byte (\d+)\)")
 
 
 def _specfile_root(path: Path) -> SpecNode | None:
@@ -495,22 +499,47 @@ def _specfile_root(path: Path) -> SpecNode | None:
     return None
 
 
+def _value_end(head: bytes, start: int) -> int | None:
+    """Where the JSON value at ``start`` of ``head`` is followed by the ``,`` or ``]`` of
+    the list or object holding it (whitespace between them is the value's), or None when
+    msgspec cannot tell: the value is malformed, cut short, or all there is, or msgspec
+    words it otherwise; the json module's scan then decides, as before."""
+    try:
+        _RAW_VALUE.decode(memoryview(head)[start:])
+    except msgspec.DecodeError as exc:
+        trailing = _TRAILING.search(str(exc))
+        if trailing is not None:
+            end = start + int(trailing.group(1)) - 1
+            if head[end : end + 1] in (b",", b"]"):
+                return end
+    return None
+
+
+def _scanned_end(head: bytes, start: int, text: list[str]) -> int:
+    """Where the JSON value at ``start`` ends, by the json module's scan (``text``: the
+    head as latin-1, made once: each byte one character, so its offsets are the bytes'
+    offsets; bytes of multi-byte UTF-8 characters only occur inside strings)."""
+    if not text:
+        text.append(head.decode("latin-1"))
+    return int(_JSON_SCANNER.raw_decode(text[0], start)[1])
+
+
 def _head_root(head: bytes) -> SpecNode | None:
     """The root node in the first bytes of a specfile, or None (see _specfile_root)."""
     start = _SPECFILE_HEAD.match(head)
     if start is None:
         return None
-    # latin-1 maps each byte to one character, so the scanner's offsets are byte offsets
-    # (bytes of multi-byte UTF-8 characters only occur inside strings).
-    text = head.decode("latin-1")
+    text: list[str] = []
     try:
-        meta_end = _JSON_SCANNER.raw_decode(text, start.end())[1]
+        meta_end = _value_end(head, start.end()) or _scanned_end(head, start.end(), text)
         nodes = _SPECFILE_NODES.match(head, meta_end)
         if nodes is None:
             return None
-        root_end = _JSON_SCANNER.raw_decode(text, nodes.end())[1]
-        if _SPECFILE_NEXT_NODE.match(head, root_end) is None:
-            return None
+        root_end = _value_end(head, nodes.end())
+        if root_end is None:
+            root_end = _scanned_end(head, nodes.end(), text)
+            if _SPECFILE_NEXT_NODE.match(head, root_end) is None:
+                return None
         meta = decode_typed(head[start.end() : meta_end], _SPECFILE_META)
         version = _format_version(meta.get("version"))
         if version not in SPECFILE_VERSIONS:

@@ -518,6 +518,55 @@ def test_owner_check_reads_the_root_from_the_head_of_the_specfile(tmp_path: Path
         assert spack.read_specfile(other, root_only=True) == spack.read_specfile(other)[:1]
 
 
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        (b'{"a": 1}, {"b": 2}', True),
+        (b'{"a": [1, "x}]", "\\"}"]}\n  ]}}', True),  # brackets and quotes in strings
+        (b'{"name": "caf\xc3\xa9", "v": 1.5e3} ,{', True),  # UTF-8, whitespace before ,
+        (b'{"a": 1}', False),  # all there is
+        (b'{"a": [1, 2', False),  # cut short
+        (b'{"a": NaN}, {}', False),  # not JSON msgspec reads: the json module decides
+        (b'{"a": 1} x', False),  # not followed by , or ]
+    ],
+)
+def test_a_values_end_is_found_by_msgspec_or_left_to_the_json_scan(
+    text: bytes, found: bool
+) -> None:
+    end = spack._value_end(text, 0)
+    if not found:
+        assert end is None
+        return
+    # The , or ] after where the json module's scan ends the value.
+    scanned = json.JSONDecoder().raw_decode(text.decode("latin-1"))[1]
+    assert end is not None and text[scanned:end].strip() == b""
+    assert text[end : end + 1] in (b",", b"]")
+
+
+def test_the_root_of_spacks_own_specfiles_is_found_without_the_json_scan(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    roots = {}
+    for path in _real_specfiles(tmp_path):
+        data = {"spec": json.loads(path.read_text(encoding="utf-8"))["spec"]}
+        for name, text in (
+            ("compact", json.dumps(data, separators=(",", ":"))),
+            ("indented", json.dumps(data, indent=2)),
+        ):
+            copy = tmp_path / name / path.name
+            copy.parent.mkdir(exist_ok=True)
+            copy.write_text(text, encoding="utf-8")
+            roots[copy] = spack._specfile_root(copy)
+
+    def no_scan(head: bytes, start: int, text: list[str]) -> int:
+        raise AssertionError("the json module's scan was used")
+
+    monkeypatch.setattr(spack, "_scanned_end", no_scan)
+    for copy, root in roots.items():
+        assert root is not None and spack._specfile_root(copy) == root
+        assert root == spack.read_specfile(copy)[0]
+
+
 def test_owner_check_from_the_head_catches_a_tampered_or_truncated_specfile(
     site: SpackSite,
 ) -> None:
