@@ -441,7 +441,7 @@ def _format_version(value: Any) -> int | None:
 
 
 @lru_cache(maxsize=64)
-def _read_specfile_cached(path: Path, key: tuple[int, int, int] | None) -> _SpecFile:
+def _read_specfile_cached(path: Path | str, key: tuple[int, int, int] | None) -> _SpecFile:
     return read_typed(path, _SpecFile, hint="")
 
 
@@ -464,7 +464,7 @@ _RAW_VALUE = msgspec.json.Decoder(msgspec.Raw)
 _TRAILING = re.compile(r"trailing characters \(byte (\d+)\)")
 
 
-def _specfile_root(path: Path) -> SpecNode | None:
+def _specfile_root(path: Path | str) -> SpecNode | None:
     """The root node of a specfile read from its head (``_meta`` and the first node,
     decoded as the whole read decodes them) and its last bytes (``]}}``: not truncated).
 
@@ -551,18 +551,18 @@ def _head_root(head: bytes) -> SpecNode | None:
 
 
 @lru_cache(maxsize=1024)
-def _specfile_root_cached(path: Path, key: tuple[int, int, int]) -> SpecNode | None:
+def _specfile_root_cached(path: Path | str, key: tuple[int, int, int]) -> SpecNode | None:
     return _specfile_root(path)
 
 
-def read_specfile(path: Path, root_only: bool = False) -> list[SpecNode]:
+def read_specfile(path: Path | str, root_only: bool = False) -> list[SpecNode]:
     """The nodes of a ``spec.json``, its root first (only the root with ``root_only``:
     the other nodes, often hundreds of KB of a prefix's DAG, are skipped undecoded).
 
     Raises :class:`RecordError`.
     """
     try:
-        st = path.stat()
+        st = os.stat(path)
         key = _cache_key(st)
         if root_only:
             root = _specfile_root(path) if key is None else _specfile_root_cached(path, key)
@@ -915,17 +915,27 @@ def _prefix_layers(prefix: Path | str) -> list[Path]:
     top = os.fspath(prefix)
     found: list[Path] = []
     for lib in _SITE_PACKAGES_LIBS:
-        directory = os.path.join(top, lib)
+        directory = _join(top, lib)
         try:
             with os.scandir(directory) as entries:
-                names = sorted(e.name for e in entries if e.name.startswith("python"))
+                names = [e.name for e in entries if e.name.startswith("python")]
         except OSError:  # none, or not a directory
             continue
+        if len(names) > 1:
+            names.sort()
         for name in names:
-            layer = os.path.join(directory, name, "site-packages")
+            layer = _join(_join(directory, name), "site-packages")
             if os.path.isdir(layer):
                 found.append(Path(layer))
     return found
+
+
+def _join(directory: str, name: str) -> str:
+    """``os.path.join(directory, name)`` of a name without separators (in a few dozen
+    instructions on POSIX: a tree scan joins thousands)."""
+    if os.sep == "/" and directory and not directory.endswith("/"):
+        return f"{directory}/{name}"
+    return os.path.join(directory, name)
 
 
 def _absent_prefixes(prefixes: Iterable[Path | str]) -> set[str]:
@@ -933,12 +943,13 @@ def _absent_prefixes(prefixes: Iterable[Path | str]) -> set[str]:
     holding two or more of them (a tree's ``linux-x86_64_v3/``) instead of a failed
     look into each. A name that differs from a listed one only in case (a
     case-insensitive file system) or is not ASCII is not called absent."""
-    by_parent: dict[str, list[str]] = {}
+    by_parent: dict[str, list[tuple[str, str]]] = {}
+    split = os.path.split if os.sep != "/" else _split
     for prefix in prefixes:
         text = os.fspath(prefix)
-        parent, name = os.path.split(text)
+        parent, name = split(text)
         if parent and name not in ("", ".", "..") and name.isascii():
-            by_parent.setdefault(parent, []).append(text)
+            by_parent.setdefault(parent, []).append((text, name.lower()))
     absent: set[str] = set()
     for parent, paths in by_parent.items():
         if len(paths) < 2:
@@ -948,11 +959,19 @@ def _absent_prefixes(prefixes: Iterable[Path | str]) -> set[str]:
                 listed = {e.name.lower() for e in entries}
         except OSError:
             continue
-        absent.update(p for p in paths if os.path.basename(p).lower() not in listed)
+        absent.update(text for text, name in paths if name not in listed)
     return absent
 
 
-def _prefix_owner_hash(spec_file: Path) -> str | None:
+def _split(text: str) -> tuple[str, str]:
+    """``os.path.split`` of a POSIX path written as ``str(Path(...))`` writes it (no
+    trailing or repeated ``/``); "" for the parent of a name under ``/`` or of no
+    directory (which :func:`_absent_prefixes` then does not list)."""
+    parent, _, name = text.rpartition("/")
+    return parent, name
+
+
+def _prefix_owner_hash(spec_file: Path | str) -> str | None:
     """The DAG hash a prefix's ``.spack/spec.json`` names as its root, if readable."""
     try:
         return read_specfile(spec_file, root_only=True)[0].hash
@@ -967,12 +986,12 @@ def _prefix_dists(
     layers = _prefix_layers(prefix)
     if not layers:
         return (), []
-    spec_file = Path(os.path.join(prefix, ".spack", "spec.json"))
+    spec_file = _join(_join(os.fspath(prefix), ".spack"), "spec.json")
     owner = _prefix_owner_hash(spec_file)
     if owner is None:
         problems.append(
             RecordProblem(
-                spec_file,
+                Path(spec_file),
                 "missing or unreadable, so the Python distributions in this prefix "
                 "are not attributed to Spack",
                 "reinstall the package with Spack",
@@ -982,7 +1001,7 @@ def _prefix_dists(
     if owner != dag_hash:
         problems.append(
             RecordProblem(
-                spec_file,
+                Path(spec_file),
                 f"names hash {owner[:_HASH_CHARS]} but the database installed "
                 f"{dag_hash[:_HASH_CHARS]} here; its Python distributions are not attributed",
                 "run `spack reindex`",
