@@ -880,7 +880,8 @@ def pure_python(dist_info: Path) -> bool:
     False
     """
     try:
-        wheel = read_regular(dist_info / "WHEEL").decode("utf-8", errors="replace")
+        directory = os.fspath(dist_info)
+        wheel = read_regular(_join(directory, "WHEEL")).decode("utf-8", errors="replace")
     except (OSError, RecordError):
         return False
     purelib = False
@@ -894,7 +895,7 @@ def pure_python(dist_info: Path) -> bool:
     if not purelib or not tags or not all(t.endswith("-none-any") for t in tags):
         return False  # RECORD need not be read
     try:
-        record = read_regular(dist_info / "RECORD").decode("utf-8", errors="replace")
+        record = read_regular(_join(directory, "RECORD")).decode("utf-8", errors="replace")
     except (OSError, RecordError):
         return False
     for line in record.splitlines():
