@@ -761,9 +761,10 @@ def _facts(
             else:
                 providers.append(f"{virtual}={name}")
         if dep is not None:
-            requires.append(keys[dep.hash])
+            key = keys[dep.hash]
+            requires.append(key)
             if links:
-                linked.append(keys[dep.hash])
+                linked.append(key)
     extra: dict[str, object] = {"hash": node.hash, "specfile_version": node.specfile_version}
     if providers:
         extra["providers"] = providers
@@ -1287,11 +1288,12 @@ def _missing_dependencies(
     """Linked dependencies that no entry of the database (``index``: its nodes by every
     hash) is: installed in an upstream Spack instance (its database is another tree's
     ``index.json``), or lost."""
+    # The hash looked up first: ~10,000 edges of a tree, nearly all in the database.
     return [
         (entry.node, edge)
         for entry in entries
         for edge in entry.node.edges
-        if edge.linked and edge.hash not in index
+        if edge.hash not in index and edge.linked
     ]
 
 
