@@ -123,6 +123,10 @@ def split_relations(value: str | None) -> tuple[str, ...]:
     """A Debian relationship field as raw specs, one per comma-separated clause."""
     if not value:
         return ()
+    if value.isprintable() and "  " not in value:
+        # No whitespace but single spaces (every other whitespace character is not
+        # printable): a clause's runs are already single spaces, only its ends go.
+        return tuple(filter(None, map(str.strip, value.split(","))))
     # Each clause with its whitespace runs as one space, empty ones left out.
     return tuple(filter(None, map(" ".join, map(str.split, value.split(",")))))
 
@@ -188,7 +192,10 @@ class StatusStanza(msgspec.Struct, frozen=True):
 
     @property
     def installed(self) -> bool:
-        words = str(self.fields.get("Status", "")).split()
+        status = str(self.fields.get("Status", ""))
+        if status == "install ok installed":  # nearly every stanza: no split
+            return True
+        words = status.split()
         return len(words) == 3 and words[2] == "installed"
 
 
@@ -331,8 +338,12 @@ def _plain_stanzas(path: Path, text: str, problems: list[RecordProblem]) -> Iter
             continue
         # The fields of "\n" + the stanza: the newline before it is the text's own.
         found = read_fields(text, body - 1, end) if body else read_fields("\n" + text[:end])
-        fields = {key: value.strip() for key, value, _ in found}
-        multi_line = any(continued for _, _, continued in found)
+        fields = {}
+        multi_line = False
+        for key, value, continued in found:
+            fields[key] = value.strip()
+            if continued:
+                multi_line = True
         if multi_line or not (
             fields.get("Package") and fields.get("Status") and fields.get("Version")  # _REQUIRED
         ):

@@ -6,6 +6,7 @@ test_apt_system.py.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -260,6 +261,17 @@ def test_an_alternative_target_is_owned_by_the_list_holding_it_as_a_whole_line(
     assert apt._common_part([b"\n/usr/lib/a/libblas.so.3\n", b"\n/lib/a/liblapack.so.3\n"]) == (
         b"/lib/a/lib"
     )
+
+
+def test_relations_are_split_with_whitespace_runs_as_one_space() -> None:
+    # Every clause as " ".join(clause.split()), empty ones left out, whatever whitespace
+    # the field holds (values with single spaces only take a shorter way).
+    whitespace = [chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace()]
+    values = ["libc6 (>= 2.34), libblas3 | libblas.so.3", "a ,b", ", a, ", "a,,b", " a , b "]
+    values += [f"a{w}(>= 1),{w}b, c{w}" for w in whitespace] + ["a  b, c", "x,\n y"]
+    for value in values:
+        expected = tuple(c for part in value.split(",") if (c := " ".join(part.split())))
+        assert apt.split_relations(value) == expected, repr(value)
 
 
 def test_a_full_scan_gives_each_distribution_what_a_scan_for_it_alone_gives(root: Path) -> None:
