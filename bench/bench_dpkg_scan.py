@@ -6,7 +6,9 @@ distributions of the ``python3-*`` packages and the real ``/etc/alternatives`` l
 (libblas.so.3 -> OpenBLAS). dpkg-query reads the same database with ``--admindir``.
 Target: within 10x of dpkg-query. Every run is a whole scan (``VBRIDGE_NO_CACHE=1``: no
 kept output of an unchanged root, vbridge.scan_cache); the ratio is also given from
-alternating runs (``paired_target``), wall and CPU.
+alternating runs (``paired_target``), wall and CPU, and from the user-space instructions
+of one run of each (``instruction_target``, valgrind's callgrind: the load does not move
+it).
 
     python bench/bench_dpkg_scan.py --packages 3000 --repeat 7
 """
@@ -27,6 +29,7 @@ from timing import (
     VBRIDGE,
     WHOLE_SCAN,
     Command,
+    instruction_target,
     machine,
     paired_target,
     report,
@@ -65,6 +68,7 @@ def main() -> int:
     print(
         paired_target("vbridge scan / dpkg-query -W", scan_command, query_command, 10, args.repeat)
     )
+    print(instruction_target("vbridge scan / dpkg-query -W", scan_command, query_command, 10))
     return 0
 
 
