@@ -517,7 +517,10 @@ def _list_file(info: DirectoryFiles, package: str, arch: str, multi_arch: str) -
     order = (qualified, plain) if multi_arch == "same" else (plain, qualified)
     if "/" in package:  # not a name dpkg accepts: looked up where the path leads
         return next((c for c in order if os.path.lexists(os.path.join(info.directory, c))), None)
-    return next((c for c in order if c in info.names), None)
+    for candidate in order:
+        if candidate in info.names:
+            return candidate
+    return None
 
 
 def _read_list(
@@ -560,14 +563,15 @@ def _read_list(
     # A .list is one path a line, thousands of them; only a few lines matter, so they
     # are found with bytes searches and only those are decoded. A list is copied with a
     # newline around it (every line between two) only when a newline-free part of what
-    # is looked for is in it.
+    # is looked for is in it. (bytes.find, not ``in``: ``in`` first tries the needle as
+    # a byte value and raises and clears a TypeError for every search.)
     lines = b""
-    if ownership.searched and ownership.common in data:
+    if ownership.searched and data.find(ownership.common) != -1:
         lines = b"\n" + data + b"\n"
         for target, needle in list(ownership.searched.items()):
-            if target in ownership.searched and needle in lines:
+            if target in ownership.searched and lines.find(needle) != -1:
                 ownership.found(target, (package, arch))
-    if _DIST_PACKAGES not in data:
+    if data.find(_DIST_PACKAGES) == -1:
         return ()
     return _metadata_dirs(root, lines or b"\n" + data + b"\n")
 
