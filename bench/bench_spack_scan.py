@@ -26,11 +26,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import os
-import re
-import shutil
 import statistics
-import subprocess
 import sys
 from pathlib import Path
 
@@ -42,6 +38,7 @@ from timing import (
     VBRIDGE,
     WHOLE_SCAN,
     Command,
+    instructions,
     machine,
     paired_target,
     report,
@@ -84,7 +81,7 @@ def main() -> int:
         print(against(builds, tree, load_command, args.repeat))
     if args.instructions:
         print()
-        print(instructions(builds, tree, load_argv))
+        print(instruction_counts(builds, tree, load_command))
     return 0
 
 
@@ -119,32 +116,16 @@ def against(builds: list[str], tree: Path, load: Command, rounds: int) -> str:
     return "\n".join(lines)
 
 
-def instructions(builds: list[str], tree: Path, load_argv: list[str]) -> str:
+def instruction_counts(builds: list[str], tree: Path, load: Command) -> str:
     """Instructions each build's scan and the baseline execute (callgrind, one run each)."""
-    valgrind = shutil.which("valgrind")
-    if valgrind is None:
-        return "instructions: skipped (no valgrind on PATH)"
-    env = {**os.environ, **WHOLE_SCAN}
-
-    def count(argv: list[str]) -> int:
-        done = subprocess.run(
-            [valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null", *argv],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-            check=False,
-        )
-        found = re.search(r"Collected : (\d+)", done.stderr)
-        if found is None:
-            raise SystemExit(f"callgrind gave no count for {argv}: {done.stderr[-500:]}")
-        return int(found.group(1))
-
-    base = count(load_argv)
+    base = instructions(load)
+    if base is None:
+        return "instructions: skipped (no valgrind on this machine)"
     lines = [f"### Instructions (callgrind): json.load index.json {base / 1e6:,.1f} M"]
     for build in builds:
-        scan = count([build, "scan", "--json", str(tree)])
-        lines.append(f"{build} scan --json: {scan / 1e6:,.1f} M = {scan / base:.2f}x json.load")
+        scan = instructions(Command([build, "scan", "--json", str(tree)], "scan", WHOLE_SCAN))
+        if scan is not None:
+            lines.append(f"{build} scan --json: {scan / 1e6:,.1f} M = {scan / base:.2f}x json.load")
     return "\n".join(lines)
 
 
