@@ -37,7 +37,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import stat
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from functools import lru_cache
@@ -48,7 +47,7 @@ import msgspec
 from vbridge.adapters import Adapter
 from vbridge.errors import RecordError
 from vbridge.model import InstallRecord, RecordIndex, RecordProblem, Requirement
-from vbridge.safefs import read_json, read_regular
+from vbridge.safefs import is_normal_absolute, open_regular_fd, read_json, read_regular
 from vbridge.sitepackages import iter_metadata_dirs, split_metadata_dir_name
 from vbridge.typed_json import convert
 from vbridge.typed_json import decode as decode_typed
@@ -154,21 +153,13 @@ class DatabaseEntry(msgspec.Struct, frozen=True, gc=False):
 
 
 def _path_text(raw: str) -> str:
-    """``str(Path(raw))``, without making a Path of a path already written that way (an
-    absolute POSIX path without empty or ``.`` parts or a trailing ``/``).
+    """``str(Path(raw))``, without making a Path of a path already written that way
+    (:func:`vbridge.safefs.is_normal_absolute`).
 
     >>> [_path_text(p) for p in ("/opt/spack/zlib", "/opt//spack/./zlib/", "opt/zlib")]
     ['/opt/spack/zlib', '/opt/spack/zlib', 'opt/zlib']
     """
-    if (
-        os.sep == "/"
-        and raw.startswith("/")
-        and "//" not in raw
-        and "/./" not in raw
-        and not raw.endswith(("/", "/."))
-    ):
-        return raw
-    return str(Path(raw))
+    return raw if is_normal_absolute(raw) else str(Path(raw))
 
 
 # --- parsing ----------------------------------------------------------------------------
@@ -476,13 +467,10 @@ def _specfile_root(path: Path | str) -> SpecNode | None:
     # Opened as safefs opens a record (never blocking on a FIFO; regular files only),
     # on the descriptor alone: anything amiss is for the whole read to report.
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
-    except OSError:
+        _, fd, st = open_regular_fd(path, None, "skipped")
+    except (OSError, RecordError):
         return None
     try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            return None
         size = st.st_size
         tail = os.pread(fd, _SPECFILE_TAIL_BYTES, max(0, size - _SPECFILE_TAIL_BYTES))
         if _SPECFILE_TAIL.search(tail) is None:

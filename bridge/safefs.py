@@ -56,8 +56,10 @@ __all__ = [
     "create_temp",
     "directory_files",
     "durable",
+    "is_normal_absolute",
     "load_json",
     "open_regular",
+    "open_regular_fd",
     "read_bytes",
     "read_json",
     "read_regular",
@@ -95,6 +97,25 @@ def durable() -> bool:
     environments (CI images, tests).
     """
     return os.environ.get("VBRIDGE_FSYNC", "1") != "0"
+
+
+def is_normal_absolute(path: str) -> bool:
+    """Whether ``path`` is an absolute POSIX path already in normal form: what
+    ``os.path.abspath`` and ``str(Path(path))`` give back unchanged (no empty, ``.`` or
+    ``..`` part, no trailing ``/``). Most paths a scan handles are joined from such
+    paths; they need not be normalised again.
+
+    >>> [is_normal_absolute(p) for p in ("/opt/spack/zlib", "/opt//spack", "/a/../b", "a")]
+    [True, False, False, False]
+    """
+    return (
+        os.sep == "/"
+        and path.startswith("/")
+        and "//" not in path
+        and "/./" not in path
+        and "/../" not in path
+        and not path.endswith(("/", "/.", "/.."))
+    )
 
 
 def sha256_hex(data: bytes) -> str:
@@ -140,12 +161,12 @@ def _kind(mode: int) -> str:
     return "not a regular file"
 
 
-def open_regular(path: Path | str, *, root: Path | None = None, hint: str = "skipped") -> BinaryIO:
-    """``path`` open for binary reading, if it is a regular file (inside ``root``).
-
-    Never blocks: a FIFO opens at once under ``O_NONBLOCK`` and is refused by the
-    ``fstat`` that follows. Raises :class:`FileNotFoundError` if there is no such file
-    (callers decide whether that is a problem), :class:`UnreadableFile` otherwise.
+def open_regular_fd(
+    path: Path | str, root: Path | None, hint: str
+) -> tuple[Path | str, int, os.stat_result]:
+    """``path`` (a ``Path`` when ``root`` is given) opened read-only as a descriptor,
+    with its ``fstat``, if it is a regular file inside ``root``: what
+    :func:`open_regular` and :func:`read_regular` check. The caller closes the descriptor.
     """
     if root is not None:
         path = Path(path)
@@ -165,6 +186,21 @@ def open_regular(path: Path | str, *, root: Path | None = None, hint: str = "ski
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise UnreadableFile(path, f"not a regular file ({_kind(st.st_mode)})", hint)
+    except BaseException:
+        os.close(fd)
+        raise
+    return path, fd, st
+
+
+def open_regular(path: Path | str, *, root: Path | None = None, hint: str = "skipped") -> BinaryIO:
+    """``path`` open for binary reading, if it is a regular file (inside ``root``).
+
+    Never blocks: a FIFO opens at once under ``O_NONBLOCK`` and is refused by the
+    ``fstat`` that follows. Raises :class:`FileNotFoundError` if there is no such file
+    (callers decide whether that is a problem), :class:`UnreadableFile` otherwise.
+    """
+    _, fd, _ = open_regular_fd(path, root, hint)
+    try:
         # Back to blocking reads for a regular file (O_NONBLOCK means nothing there).
         os.set_blocking(fd, True)
         return os.fdopen(fd, "rb")
@@ -192,28 +228,12 @@ def read_regular(
     for a special file, a file larger than ``limit``, a link out of ``root`` or a read
     error.
 
-    What :func:`open_regular` checks, on the descriptor alone: a scan reads ~1,500
+    Checked as :func:`open_regular` checks, then read on the descriptor: a scan reads ~1,500
     files, and a file object, its buffer and the switch back to blocking reads
     (meaningless for a regular file) cost more than the read of a small one.
     """
-    if root is not None:
-        path = Path(path)
-        try:
-            contained(root, path)
-        except UnsafePath as exc:
-            raise UnreadableFile(path, str(exc).split(": ", 1)[1], hint) from None
+    path, fd, st = open_regular_fd(path, root, hint)
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
-    except FileNotFoundError:
-        raise
-    except OSError as exc:
-        if exc.errno in (errno.ENXIO, errno.EOPNOTSUPP):  # a socket, a FIFO-like device
-            raise UnreadableFile(path, "not a regular file", hint) from None
-        raise UnreadableFile(path, f"unreadable: {exc.strerror}", _read_hint(exc, hint)) from None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise UnreadableFile(path, f"not a regular file ({_kind(st.st_mode)})", hint)
         size = st.st_size
         if size > limit:
             raise UnreadableFile(

@@ -101,19 +101,6 @@ def _key(prefix: str, flags: dict[str, bool]) -> tuple[Any, ...]:
     )
 
 
-def _is_normal_absolute(path: str) -> bool:
-    """Whether ``path`` is already what ``os.path.abspath`` gives (most paths a scan
-    opens are joined from absolute ones): then it is not normalised again."""
-    return (
-        path.startswith("/")
-        and not path.startswith("//")
-        and "/./" not in path
-        and "/../" not in path
-        and "//" not in path
-        and not path.endswith(("/", "/.", "/.."))
-    )
-
-
 class _Observer:
     """Every path opened for reading and every directory listed (an audit hook), and
     every path tested with ``os.stat``/``os.lstat`` (``Path.is_dir``, ``exists``...)
@@ -129,6 +116,9 @@ class _Observer:
         self._stat = os.stat
         self._lstat = os.lstat
         self._readlink = os.readlink
+        from vbridge.safefs import is_normal_absolute  # the scan imports it anyway
+
+        self._is_normal = is_normal_absolute
 
     def watch_stat(self) -> None:
         observer = self
@@ -194,7 +184,7 @@ class _Observer:
             path = os.fsdecode(path)
         if not isinstance(path, str):
             return None  # a file descriptor: its file was seen when it was opened
-        if not _is_normal_absolute(path):
+        if not self._is_normal(path):
             path = os.path.abspath(path)
         if path.startswith(self._own):
             return None

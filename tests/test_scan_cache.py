@@ -330,13 +330,13 @@ def test_a_kept_file_others_could_write_is_not_read(tmp_path: Path, prefix: Path
     assert not _vbridge(argv, tmp_path).kept
 
 
-def test_a_path_taken_as_normal_is_what_abspath_gives() -> None:
-    """The observer skips os.path.abspath for paths already absolute and normal: every
-    path it skips is one abspath would leave as it is (generated from every kind of
-    part: empty, '.', '..', dotted names, trailing slashes)."""
+def test_a_path_taken_as_normal_is_what_abspath_and_path_give() -> None:
+    """The observer skips os.path.abspath, and the Spack adapter Path(), for paths
+    already absolute and normal: every path skipped is one both leave as it is
+    (generated from every kind of part: empty, '.', '..', dotted names, trailing /)."""
     import itertools
 
-    from vbridge.scan_cache import _is_normal_absolute
+    from vbridge.safefs import is_normal_absolute
 
     parts = ["a", "b.c", ".d", "..e", ".", "..", ""]
     skipped = 0
@@ -344,7 +344,7 @@ def test_a_path_taken_as_normal_is_what_abspath_gives() -> None:
         for combo in itertools.product(parts, repeat=n):
             for lead, tail in itertools.product(("/", "//", ""), ("", "/")):
                 path = lead + "/".join(combo) + tail
-                if _is_normal_absolute(path):
+                if is_normal_absolute(path):
                     skipped += 1
-                    assert os.path.abspath(path) == path, path
+                    assert os.path.abspath(path) == path == str(Path(path)), path
     assert skipped > 100  # the common case is taken

@@ -493,6 +493,21 @@ def _compact(path: Path) -> dict[str, object]:
     return data
 
 
+def _spack_layouts(data: object, tmp_path: Path, name: str) -> list[Path]:
+    """``data`` written as Spack writes a prefix's spec.json (compact) and indented,
+    under ``tmp_path/compact`` and ``tmp_path/indented``."""
+    copies = []
+    for layout, text in (
+        ("compact", json.dumps(data, separators=(",", ":"))),
+        ("indented", json.dumps(data, indent=2)),
+    ):
+        copy = tmp_path / layout / name
+        copy.parent.mkdir(exist_ok=True)
+        copy.write_text(text, encoding="utf-8")
+        copies.append(copy)
+    return copies
+
+
 def test_owner_check_reads_the_root_from_the_head_of_the_specfile(tmp_path: Path) -> None:
     # Spack's own specs as a prefix's spec.json holds them, compact and indented: the
     # root comes from the head and the last bytes (no whole read); other layouts (a
@@ -503,13 +518,7 @@ def test_owner_check_reads_the_root_from_the_head_of_the_specfile(tmp_path: Path
         if set(data) != {"spec"}:  # a build cache's: {"spec": ..., "buildcache_...": ...}
             assert spack._specfile_root(path) is None
         data = {"spec": data["spec"]}
-        for name, text in (
-            ("compact", json.dumps(data, separators=(",", ":"))),
-            ("indented", json.dumps(data, indent=2)),
-        ):
-            copy = tmp_path / name / path.name
-            copy.parent.mkdir(exist_ok=True)
-            copy.write_text(text, encoding="utf-8")
+        for copy in _spack_layouts(data, tmp_path, path.name):
             assert spack._specfile_root(copy) == spack.read_specfile(copy)[0]
         other = tmp_path / "other" / path.name
         other.parent.mkdir(exist_ok=True)
@@ -549,13 +558,7 @@ def test_the_root_of_spacks_own_specfiles_is_found_without_the_json_scan(
     roots = {}
     for path in _real_specfiles(tmp_path):
         data = {"spec": json.loads(path.read_text(encoding="utf-8"))["spec"]}
-        for name, text in (
-            ("compact", json.dumps(data, separators=(",", ":"))),
-            ("indented", json.dumps(data, indent=2)),
-        ):
-            copy = tmp_path / name / path.name
-            copy.parent.mkdir(exist_ok=True)
-            copy.write_text(text, encoding="utf-8")
+        for copy in _spack_layouts(data, tmp_path, path.name):
             roots[copy] = spack._specfile_root(copy)
 
     def no_scan(head: bytes, start: int, text: list[str]) -> int:
