@@ -156,3 +156,28 @@ def test_a_version_bound_is_worked_out_once_per_specifier_and_version(
             copy = Distribution("numpy", version, Path(f"numpy-{version}.dist-info"))
             assert dependents.requirement_holds(req, copy, policy) is holds, (specifier, version)
     assert sorted(built) == sorted(s for s, _, _ in cases)
+
+
+@pytest.mark.parametrize("top", ["/", "/opt/spack", "/opt/spack/", "/opt//spack", "/opt/./spack"])
+def test_a_finding_shows_its_source_as_a_path_relative_to_the_environment(top: str) -> None:
+    """What Path.relative_to gives (else the normalised path), for paths under the top,
+    beside it, equal to it and not in normal form."""
+    from vbridge.decide.dependents import _shown_path
+
+    for source in [
+        "/opt/spack/zlib/.spack/spec.json",
+        "/opt/spack",
+        "/opt/spackle/x",
+        "/opt/spac",
+        "/usr/lib/x",
+        "/opt//spack/x",
+        "/opt/spack/./x/",
+        "/opt/spack/../y",
+        "relative/x",
+        "/",
+    ]:
+        try:
+            expected = str(Path(source).relative_to(Path(top)))
+        except ValueError:
+            expected = str(Path(source))
+        assert _shown_path(source, Path(top)) == expected, (source, top)

@@ -44,6 +44,7 @@ from vbridge.model import (
     Requirement,
 )
 from vbridge.names import canonical_name
+from vbridge.safefs import is_normal_absolute
 
 __all__ = [
     "Unmet",
@@ -320,18 +321,42 @@ def _spec_text(req: Requirement, policy: CouplingPolicy) -> str:
 
 
 def _said_by(req: Requirement, env: Environment, record: InstallRecord | None) -> str:
-    source = Path(req.source) if req.source else None
-    if source is not None:
-        try:
-            shown = str(source.relative_to(env.path))
-        except ValueError:
-            shown = str(source)
+    if req.source:
+        shown = _shown_path(req.source, env.path)
         if record is not None and record.ecosystem == "apt":
             return f"{shown}: {record.name} Depends"
         if req.kind == "requires-dist":
             return f"{shown}: Requires-Dist"
         return shown
     return req.dependent
+
+
+def _shown_path(source: str, top: Path) -> str:
+    """``source`` relative to ``top`` when under it, else as it is: what
+    ``str(Path(source).relative_to(top))`` gives (or ``str(Path(source))``), by text
+    when both are absolute POSIX paths in normal form (a tree scan shows hundreds).
+
+    >>> _shown_path("/opt/spack/zlib/.spack/spec.json", Path("/opt/spack"))
+    'zlib/.spack/spec.json'
+    >>> _shown_path("/opt/spack", Path("/opt/spack")), _shown_path("/opt/other", Path("/opt/spack"))
+    ('.', '/opt/other')
+    >>> _shown_path("/usr/lib/x", Path("/")), _shown_path("/opt//spack/x", Path("/opt/spack"))
+    ('usr/lib/x', 'x')
+    """
+    base = str(top)
+    if is_normal_absolute(source) and is_normal_absolute(base):
+        if source == base:
+            return "."
+        if base == "/":
+            return source[1:]
+        if source.startswith(base) and source[len(base)] == "/":
+            return source[len(base) + 1 :]
+        return source
+    path = Path(source)
+    try:
+        return str(path.relative_to(top))
+    except ValueError:
+        return str(path)
 
 
 def _first_owned(dists: Sequence[Distribution]) -> dict[str, Distribution]:
