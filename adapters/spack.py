@@ -1567,22 +1567,34 @@ def requirements(record: InstallRecord, index: RecordIndex) -> Iterator[Requirem
     needs the same version to hold the spec's concretization."""
     by_key = index.by_key
     linked_keys: set[str] | None = None
+    dependent = source = ""
     for key in record.requires or ():
         provider = by_key.get(key)
         if provider is None or not provider.python_dists:
             continue
-        if linked_keys is None:
+        if linked_keys is None:  # the first edge to a Python distribution
             linked = record.extra.get("link_requires")
             linked_keys = set(linked) if isinstance(linked, list) else set()
+            dependent = record.key
+            source = str(record.source or "")
+        spec = f"{provider.name}@{provider.version}/{provider.build}"
+        binary = key in linked_keys
         for dist_path in provider.python_dists:
             yield Requirement(
-                target=split_metadata_dir_name(dist_path.name)[0],
-                spec=f"{provider.name}@{provider.version}/{provider.build}",
+                target=_distribution_name(dist_path.name),
+                spec=spec,
                 kind="link",
                 ecosystem=ECOSYSTEM,
-                dependent=record.key,
-                source=str(record.source or ""),
-                provider=provider.key,
+                dependent=dependent,
+                source=source,
+                provider=key,  # by_key's key: the provider's own
                 specifier=f"=={provider.version}",
-                binary=key in linked_keys,
+                binary=binary,
             )
+
+
+@lru_cache(maxsize=4096)
+def _distribution_name(dirname: str) -> str:
+    """The PEP 503 name of a metadata directory's distribution, worked out once per
+    directory (a tree's shared Python packages are required by hundreds of specs)."""
+    return split_metadata_dir_name(dirname)[0]
