@@ -42,8 +42,12 @@ def test_same_bytes_as_json_dumps_on_fixtures(path: Path) -> None:
     document = json.loads(path.read_bytes())
     for indent in (None, 1, 2, 4):
         for ensure_ascii in (True, False):
-            expected = json.dumps(document, indent=indent, ensure_ascii=ensure_ascii)
-            assert dumps(document, indent, ensure_ascii=ensure_ascii) == expected
+            for sort_keys in (False, True):
+                expected = json.dumps(
+                    document, indent=indent, ensure_ascii=ensure_ascii, sort_keys=sort_keys
+                )
+                got = dumps(document, indent, ensure_ascii=ensure_ascii, sort_keys=sort_keys)
+                assert got == expected
 
 
 AWKWARD_STRINGS = [
@@ -111,9 +115,12 @@ def test_same_bytes_as_json_dumps_on_generated_documents(seed: int) -> None:
         document = _document(rng, 4)
         for indent in (None, 0, 1, 2, 3):
             for ensure_ascii in (True, False):
-                expected = json.dumps(document, indent=indent, ensure_ascii=ensure_ascii)
-                got = dumps(document, indent, ensure_ascii=ensure_ascii)
-                assert got == expected, document
+                for sort_keys in (False, True):
+                    expected = json.dumps(
+                        document, indent=indent, ensure_ascii=ensure_ascii, sort_keys=sort_keys
+                    )
+                    got = dumps(document, indent, ensure_ascii=ensure_ascii, sort_keys=sort_keys)
+                    assert got == expected, document
 
 
 def test_values_it_leaves_to_json_dumps() -> None:
@@ -167,3 +174,23 @@ def test_records_and_reports_never_reach_the_json_encoder(
     if sys.version_info < (3, 13):  # 3.13's C encoder indents by itself
         with pytest.raises(AssertionError, match="pure-Python"):
             json.dumps(documents[0], indent=2)
+
+
+def test_sorted_keys_by_code_point_and_keys_json_sorts_itself() -> None:
+    # Code point order, which msgspec's byte order of UTF-8 keys is: "Z" < "a" < "é" <
+    # U+FFFF < U+1F600 (a UTF-16 order would put the astral one before U+FFFF).
+    document = {"é": 1, "a": [{"y": 1, "x": {}}], "Z": 2, "\U0001f600": 3, "\uffff": 4}
+    for indent in (None, 2, 4):
+        for ensure_ascii in (True, False):
+            expected = json.dumps(
+                document, indent=indent, ensure_ascii=ensure_ascii, sort_keys=True
+            )
+            assert dumps(document, indent, ensure_ascii=ensure_ascii, sort_keys=True) == expected
+    # json sorts integer keys as integers (10 after 9), then writes them as strings.
+    numbers = {10: "a", 9: "b", 100: "c"}
+    assert dumps(numbers, 2, sort_keys=True) == json.dumps(numbers, indent=2, sort_keys=True)
+    assert dumps({"nested": numbers}, 2, sort_keys=True) == json.dumps(
+        {"nested": numbers}, indent=2, sort_keys=True
+    )
+    with pytest.raises(TypeError):  # mixed key types: json's own error
+        dumps({1: "a", "b": 2}, 2, sort_keys=True)

@@ -5,13 +5,15 @@ property, byte-stable."""
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 from typing import Any
 
 import pytest
 from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
-from vbridge.destinations.sbom import purl_of, pypi_purl, sbom_document, sbom_text
+from packageurl import PackageURL
+from vbridge.destinations.sbom import package_url, purl_of, pypi_purl, sbom_document, sbom_text
 from vbridge.model import Distribution, Evidence, InstallRecord, Owner, Property
 
 ROOT = Path("/srv/env")
@@ -120,3 +122,71 @@ def test_purls_per_ecosystem(record: InstallRecord, purl: str) -> None:
 
 def test_pypi_purl() -> None:
     assert pypi_purl(Distribution("Foo_Bar", "1.0", Path("x"))) == "pkg:pypi/foo-bar@1.0"
+
+
+# Characters to build package URL components from: the plain ones vbridge's own text
+# handles, and every kind packageurl-python quotes, strips or refuses.
+_PURL_CHARS = "aZz09._-~+:/" + " %@?#&=!é\t_A"
+
+
+def _purl_component(rng: random.Random) -> str:
+    return "".join(rng.choice(_PURL_CHARS) for _ in range(rng.randrange(0, 7)))
+
+
+def _packageurl(kind: str, namespace: str | None, name: str, version: str | None,
+                qualifiers: dict[str, str]) -> str:
+    try:
+        return str(PackageURL(type=kind, namespace=namespace, name=name,
+                              version=version or None, qualifiers=qualifiers or None).to_string())
+    except (ValueError, TypeError) as exc:  # packageurl-python's, for components it refuses
+        return f"{type(exc).__name__}: {exc}"
+
+
+def _package_url(kind: str, namespace: str | None, name: str, version: str | None,
+                 qualifiers: dict[str, str]) -> str:
+    try:
+        return package_url(kind, namespace, name, version, qualifiers)
+    except (ValueError, TypeError) as exc:  # packageurl-python's, for components it refuses
+        return f"{type(exc).__name__}: {exc}"
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_package_url_is_packageurls_on_generated_components(seed: int) -> None:
+    rng = random.Random(seed)
+    plain = 0
+    for _ in range(2000):
+        kind = rng.choice(["conda", "deb", "generic", "pypi", "github", "npm"])
+        namespace = rng.choice([None, "", "debian", "spack", _purl_component(rng)])
+        name = rng.choice(["numpy", "Foo_Bar", "libblas", _purl_component(rng)])
+        version = rng.choice([None, "", "1.26.4", "0.3.21+ds-4", _purl_component(rng)])
+        keys = rng.sample(["build", "channel", "subdir", "arch", "hash", "Build", "1x", "a b",
+                           "a%b", "é", ""], rng.randrange(0, 4))
+        qualifiers = {k: rng.choice(["", "conda-forge", "linux-64", "https://c.org/x",
+                                     _purl_component(rng)]) for k in keys}
+        expected = _packageurl(kind, namespace, name, version, qualifiers)
+        assert _package_url(kind, namespace, name, version, qualifiers) == expected, (
+            kind, namespace, name, version, qualifiers)
+        plain += expected.startswith("pkg:") and "%" not in expected
+    assert plain > 500  # the text vbridge puts together itself was compared too
+
+
+def test_package_url_is_packageurls_on_every_fixture_record() -> None:
+    fixtures = Path(__file__).parent / "fixtures"
+    records = [p for p in fixtures.rglob("conda-meta/*.json")]
+    assert len(records) > 20
+    for path in records:
+        try:
+            data = json.loads(path.read_bytes())
+        except ValueError:
+            continue
+        if not isinstance(data, dict) or not isinstance(data.get("name"), str):
+            continue
+        record = InstallRecord("conda", data["name"], str(data.get("version", "")),
+                               str(data.get("build", "")), channel=str(data.get("channel", "")),
+                               subdir=str(data.get("subdir", "")))
+        qualifiers = {k: v for k, v in (("build", record.build), ("channel", record.channel),
+                                        ("subdir", record.subdir)) if v}
+        assert purl_of(record) == _packageurl("conda", None, record.name, record.version,
+                                              qualifiers)
+        dist = Distribution(record.name, record.version, Path("x"))
+        assert pypi_purl(dist) == _packageurl("pypi", None, record.name, record.version, {})

@@ -25,7 +25,6 @@ True
 from __future__ import annotations
 
 import bisect
-import json
 from collections.abc import Collection, Mapping
 from typing import Any
 
@@ -92,6 +91,8 @@ def _load(data: bytes) -> tuple[Any, bool]:
     try:
         return _DECODER.decode(data), True
     except (msgspec.DecodeError, _Float):
+        import json  # rare: what the decoder leaves to json.loads
+
         return json.loads(data), False
 
 
@@ -105,7 +106,7 @@ def _insert_sorted(items: list[Any], item: Any, key: Any) -> None:
 
 def meta_paths(data: bytes) -> set[str]:
     """Every path a PrefixRecord lists, in ``files`` or ``paths_data``."""
-    record = json.loads(data)
+    record, _ = _load(data)
     paths = {p for p in record.get("files") or [] if isinstance(p, str)}
     for entry in (record.get("paths_data") or {}).get("paths") or []:
         if isinstance(entry, dict) and isinstance(entry.get("_path"), str):

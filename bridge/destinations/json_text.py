@@ -37,8 +37,9 @@ import msgspec
 __all__ = ["dumps"]
 
 # What json.dumps(ensure_ascii=True) escapes that msgspec writes as is: DEL and every
-# non-ASCII character (control characters msgspec escapes as json does).
-_NON_ASCII = re.compile(r"[^\x00-\x7e]+")
+# non-ASCII character (control characters msgspec escapes as json does). Compiled when
+# a text has one (most of what vbridge writes is ASCII).
+_NON_ASCII = r"[^\x00-\x7e]+"
 
 
 class _Unusual(Exception):
@@ -52,6 +53,9 @@ def _refuse(value: Any) -> Any:
 # Floats are encoded through enc_hook only if msgspec is told to: it is not, so a float
 # is caught by the check in dumps (msgspec has no float hook on encode).
 _ENCODER = msgspec.json.Encoder(enc_hook=_refuse)
+# sort_keys: msgspec orders a dict's keys as json.dumps(sort_keys=True) orders string
+# keys (by code point: UTF-8's byte order is the same); other keys are left to json.
+_SORTED_ENCODER = msgspec.json.Encoder(enc_hook=_refuse, order="sorted")
 
 
 def _escape(match: re.Match[str]) -> str:
@@ -66,34 +70,47 @@ def _escape(match: re.Match[str]) -> str:
     return "".join(out)
 
 
-def dumps(value: Any, indent: int | None, *, ensure_ascii: bool = True, plain: bool = False) -> str:
-    """The text of ``json.dumps(value, indent=indent, ensure_ascii=ensure_ascii)``.
+def dumps(
+    value: Any,
+    indent: int | None,
+    *,
+    ensure_ascii: bool = True,
+    plain: bool = False,
+    sort_keys: bool = False,
+) -> str:
+    """The text of ``json.dumps(value, indent=indent, ensure_ascii=ensure_ascii,
+    sort_keys=sort_keys)``.
 
-    ``plain``: the caller knows ``value`` holds only dicts, lists, strings, ints, bools
-    and None (no float, no subclass), so it is not walked to check (the ledger; a
-    conda-meta record decoded without a float).
+    ``plain``: the caller knows ``value`` holds only dicts (with string keys, when
+    ``sort_keys``), lists, strings, ints, bools and None (no float, no subclass), so it
+    is not walked to check (the ledger; a conda-meta record decoded without a float).
     """
-    import json  # what msgspec does not write as json does (rare): json.dumps itself
+
+    def by_json() -> str:
+        import json  # what msgspec does not write as json does (rare): json.dumps itself
+
+        return json.dumps(value, indent=indent, ensure_ascii=ensure_ascii, sort_keys=sort_keys)
 
     try:
-        encoded = _ENCODER.encode(value)
+        encoded = (_SORTED_ENCODER if sort_keys else _ENCODER).encode(value)
     except (_Unusual, TypeError, OverflowError, UnicodeEncodeError):
-        return json.dumps(value, indent=indent, ensure_ascii=ensure_ascii)
+        return by_json()
     # indent 0 is json's one-line ", " / ": " layout (json.dumps' default separators);
     # json.dumps(indent=0) puts every item on a line of its own: left to json.
     if indent == 0:
-        return json.dumps(value, indent=0, ensure_ascii=ensure_ascii)
+        return by_json()
     text = msgspec.json.format(encoded, indent=indent if indent is not None else 0).decode()
-    if not plain and _has_float(value):
-        return json.dumps(value, indent=indent, ensure_ascii=ensure_ascii)
+    if not plain and _has_float(value, string_keys=sort_keys):
+        return by_json()
     if ensure_ascii and (not text.isascii() or "\x7f" in text):
-        text = _NON_ASCII.sub(_escape, text)
+        text = re.sub(_NON_ASCII, _escape, text)
     return text
 
 
-def _has_float(value: Any) -> bool:
+def _has_float(value: Any, *, string_keys: bool = False) -> bool:
     """Whether ``value`` holds a float anywhere (msgspec and json spell some apart), or
-    a value of a type json.dumps should judge (a subclass, a set...).
+    a value of a type json.dumps should judge (a subclass, a set...); with
+    ``string_keys``, also a dict key that is not a ``str`` (json sorts those its own way).
 
     The type check is one C-level ``set(map(type, ...))`` per container: the documents
     vbridge writes are mostly long lists of strings.
@@ -103,7 +120,12 @@ def _has_float(value: Any) -> bool:
         item = stack.pop()
         kinds = {type(item)}
         if kinds <= _CONTAINERS:
-            children = item.values() if type(item) is dict else item
+            if type(item) is dict:
+                if string_keys and not set(map(type, item)) <= _STRING:
+                    return True
+                children: Any = item.values()
+            else:
+                children = item
             kinds = set(map(type, children))
             if kinds & _CONTAINERS:
                 stack.extend(c for c in children if type(c) in _CONTAINERS)
@@ -114,5 +136,6 @@ def _has_float(value: Any) -> bool:
 
 
 _CONTAINERS = frozenset({dict, list, tuple})
+_STRING = frozenset({str})
 # What msgspec encodes exactly as json.dumps does.
 _EXACT = frozenset({str, int, bool, type(None)})

@@ -19,14 +19,13 @@ relative to the environment root.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from packageurl import PackageURL
 from vbridge import __version__
+from vbridge.destinations.json_text import dumps
 from vbridge.destinations.variant_json import variant_description
 from vbridge.model import Distribution, Evidence, InstallRecord
 from vbridge.rules import dependency_names, load_data
@@ -57,20 +56,81 @@ def purl_of(record: InstallRecord) -> str:
     namespace = spec.get("namespace")
     if spec.get("type") == "generic" and not namespace:
         namespace = record.ecosystem
-    return str(
-        PackageURL(
-            type=str(spec["type"]),
-            namespace=namespace,
-            name=record.name,
-            version=record.version or None,
-            qualifiers=qualifiers or None,
-        ).to_string()
-    )
+    return package_url(str(spec["type"]), namespace, record.name, record.version, qualifiers)
 
 
 def pypi_purl(dist: Distribution) -> str:
     """``pkg:pypi/<name>@<version>`` for an installed distribution."""
-    return str(PackageURL(type="pypi", name=dist.name, version=dist.version).to_string())
+    return package_url("pypi", None, dist.name, dist.version, {})
+
+
+# The package URL types purl_of can give (data/annotate.toml), and which of them spell
+# the name in lower case (packageurl's normalisation; pypi also turns "_" into "-").
+_PLAIN_TYPES = frozenset({"conda", "deb", "generic", "pypi"})
+# The characters a plain component is made of: those packageurl-python's quoting
+# leaves as they are (urllib's unreserved characters, "/" and ":"), and "+", which it
+# writes as "%2B". A component with anything else (a space, "%", "@", "?", "#",
+# non-ASCII...) is left to packageurl-python.
+_PLAIN = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~/:+")
+_KEY_START = frozenset("abcdefghijklmnopqrstuvwxyz")
+_KEY = _KEY_START | frozenset("0123456789._-")  # a qualifier key packageurl keeps as is
+
+
+def _plain(text: str) -> bool:
+    return (
+        bool(text) and set(text) <= _PLAIN and not text.startswith("/") and not text.endswith("/")
+    )
+
+
+def package_url(
+    kind: str,
+    namespace: str | None,
+    name: str,
+    version: str | None,
+    qualifiers: Mapping[str, str],
+) -> str:
+    """``str(PackageURL(kind, namespace, name, version or None, qualifiers or None))``.
+
+    The components vbridge writes (record names, versions, builds, channels, subdirs)
+    are spelt with plain characters, for which packageurl-python's text is put together
+    here without importing it (it and its dataclasses and enum are ~5 ms of each conda
+    post-link hook); anything else is given to packageurl-python.
+    tests/test_sbom.py compares both on every fixture record and generated components.
+    """
+    values = [v for v in qualifiers.values() if v]
+    if (
+        kind in _PLAIN_TYPES
+        and _plain(name)
+        and (not version or _plain(version))
+        and (not namespace or (_plain(namespace) and "//" not in namespace))
+        and all(_plain(v) for v in values)
+        and all(k and k[0] in _KEY_START and set(k) <= _KEY for k in qualifiers)
+    ):
+        name = name.replace("+", "%2B")
+        if kind == "pypi":  # lower case after quoting the name, before the namespace
+            name = name.lower().replace("_", "-")
+            namespace = namespace.lower() if namespace else namespace
+        parts = ["pkg:", kind, "/"]
+        if namespace:
+            parts += [namespace.replace("+", "%2B"), "/"]
+        parts.append(name)
+        if version:
+            parts += ["@", version.replace("+", "%2B")]
+        pairs = sorted((k, v) for k, v in qualifiers.items() if v)
+        if pairs:
+            parts += ["?", "&".join(f"{k}={v.replace('+', '%2B')}" for k, v in pairs)]
+        return "".join(parts)
+    from packageurl import PackageURL
+
+    return str(
+        PackageURL(
+            type=kind,
+            namespace=namespace,
+            name=name,
+            version=version or None,
+            qualifiers=dict(qualifiers) or None,
+        ).to_string()
+    )
 
 
 def _relative(source: str | Path | None, root: Path) -> str | None:
@@ -216,4 +276,4 @@ def sbom_document(
 def sbom_text(dist: Distribution, records: Mapping[str, InstallRecord], root: Path) -> str:
     """The SBOM as written to disk: sorted keys, two-space indent, final newline."""
     document = sbom_document(dist, records, root)
-    return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=True) + "\n"
+    return dumps(document, indent=2, sort_keys=True, ensure_ascii=True) + "\n"

@@ -60,12 +60,12 @@ Nothing else goes in (provenance lives in the SBOM).
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Literal, cast, get_args
 
 import msgspec
+from vbridge.destinations.json_text import dumps
 from vbridge.model import Property
 
 if TYPE_CHECKING:
@@ -90,7 +90,7 @@ Layout = Literal["providers", "pep825-0.1.1"]
 LAYOUTS: tuple[Layout, ...] = get_args(Layout)
 SCHEMA_URL = "https://variants-schema.wheelnext.dev/v0.2.0.json"  # variantlib's writer
 STRICT_SCHEMA_URL = "https://variants-schema.wheelnext.dev/peps/825/v0.1.1.json"
-_SCHEMA_MAJOR_0 = re.compile(r"/v0\.\d+\.\d+\.json$")
+_SCHEMA_MAJOR_0 = r"/v0\.\d+\.\d+\.json$"  # compiled where a variant.json is read
 # {"requires": [...], "plugin-api": "..."} or {"static-properties": {feature: [values]}}
 ProviderEntry = dict[str, object]
 
@@ -196,7 +196,7 @@ def _providers_text(desc: Variant) -> str:
         "providers": providers,
         "variants": {desc.label: desc.to_dict()},
     }
-    return json.dumps(document, indent=4, sort_keys=True) + "\n"
+    return dumps(document, indent=4, sort_keys=True) + "\n"
 
 
 def _strict_text(desc: Variant) -> str:
@@ -206,7 +206,7 @@ def _strict_text(desc: Variant) -> str:
         "default-priorities": {"namespace": sorted(variants)},
         "variants": {desc.label: variants},
     }
-    return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=True) + "\n"
+    return dumps(document, indent=2, sort_keys=True, ensure_ascii=True) + "\n"
 
 
 def variant_json_text(properties: Iterable[Property], layout: Layout = "providers") -> str:
@@ -223,6 +223,8 @@ def variant_json_text(properties: Iterable[Property], layout: Layout = "provider
 
 def layout_of(text: str | bytes) -> Layout | None:
     """The layout of a ``variant.json`` vbridge may have written, or None."""
+    import json  # a variant.json is read as installers read it (json.loads)
+
     try:
         data = json.loads(text)
     except ValueError:
@@ -246,6 +248,8 @@ def read_variant_json(text: str | bytes) -> VariantDescription:
     variant, every namespace listed in ``default-priorities``.
     Raises ``ValueError`` with the reason.
     """
+    import json
+
     try:
         data = json.loads(text)
     except ValueError as exc:
@@ -253,7 +257,7 @@ def read_variant_json(text: str | bytes) -> VariantDescription:
     if not isinstance(data, dict):
         raise ValueError("not a JSON object")
     schema = data.get("$schema")
-    if not isinstance(schema, str) or not _SCHEMA_MAJOR_0.search(schema):
+    if not isinstance(schema, str) or not re.search(_SCHEMA_MAJOR_0, schema):
         raise ValueError(f"unknown variant metadata format {schema!r}")
     if "providers" in data:
         from variantlib.variant_dist_info import VariantDistInfo
