@@ -15,6 +15,13 @@ command line, ``--help`` and mistakes included, goes to the typer app in
 printed again from :mod:`vbridge.scan_cache` while nothing the scan read changed.
 ``vbridge --version`` prints the version without importing anything else.
 
+In this process vbridge is the program, so msgspec is imported without
+typing_extensions (:func:`import_msgspec_alone`): msgspec uses it, when installed, only
+for ``typing_extensions.get_type_hints`` and its ``Required``/``NotRequired``, which
+vbridge's Structs do not use; importing it (with ``inspect``, ``ast``, ``tokenize``,
+``socket``) is a quarter of msgspec's import, ~37 M instructions of every scan and
+link script. Anything imported later gets typing_extensions as usual.
+
 The console script is :func:`console`: :func:`main`, except that a link-script command
 or a fast-path scan then leaves the process at once (``os._exit`` once stdout and
 stderr are flushed) instead of tearing down every module and object of the
@@ -45,6 +52,7 @@ __all__ = [
     "LINK_SCRIPT_COMMANDS",
     "LINK_SCRIPT_FLAGS",
     "console",
+    "import_msgspec_alone",
     "link_script_command",
     "main",
     "print_link_script_template",
@@ -102,6 +110,21 @@ def run_pip(args: Sequence[str]) -> int:
         return exc.exit_code
 
 
+def import_msgspec_alone() -> None:
+    """Import msgspec, in a process that has not imported it nor typing_extensions,
+    with typing_extensions hidden for the time of the import (see the module): msgspec
+    then takes ``get_type_hints``, ``Required`` and ``NotRequired`` from ``typing``.
+    The entry is removed again, so a later ``import typing_extensions`` works."""
+    if "msgspec" in sys.modules or "typing_extensions" in sys.modules:
+        return
+    sys.modules["typing_extensions"] = None  # type: ignore[assignment]  # ImportError
+    try:
+        import msgspec  # noqa: F401
+    finally:
+        if sys.modules.get("typing_extensions", False) is None:
+            del sys.modules["typing_extensions"]
+
+
 # Set by console(): a link-script command or a fast-path scan leaves the process at
 # once (os._exit).
 _LEAVE_AT_ONCE = False
@@ -157,6 +180,7 @@ def _main() -> None:
         kind, flags = command
         if flags["print_template"]:
             sys.exit(print_link_script_template(kind))
+        import_msgspec_alone()
         from vbridge.integrations.conda.link_scripts import run_link_script
 
         _leave(run_link_script(kind, strict=flags["strict"], verbose=flags["verbose"]))
@@ -169,6 +193,7 @@ def _main() -> None:
         prefix, scan_flags = scan
 
         def run_scan() -> int:
+            import_msgspec_alone()  # not when the kept scan answers
             from pathlib import Path
 
             from vbridge.scan_report import report_environment
@@ -188,6 +213,7 @@ def _main() -> None:
             print(f"vbridge: {exc}", file=sys.stderr)
             code = exc.exit_code
         _leave(code)
+    import_msgspec_alone()
     from vbridge.cli import main as typer_main
 
     typer_main()

@@ -196,3 +196,40 @@ def test_a_scan_that_writes_nothing_imports_none_of_the_writers_parts(tmp_path: 
     assert result.stderr.splitlines()[-1] == "[]", NOT_FOR_A_SCAN
     (environment,) = json.loads(result.stdout)["environments"]
     assert any(d["properties"] for d in environment["distributions"])
+
+
+def test_the_console_script_imports_msgspec_without_typing_extensions(tmp_path: Path) -> None:
+    """``scan --json`` through the console script's :func:`main` imports msgspec with
+    typing_extensions hidden: the scan reports the prefix's properties, typing_extensions
+    is not imported by it, and a later ``import typing_extensions`` in the same process
+    still works (the entry is gone again); in a process that imported typing_extensions
+    first, nothing is hidden."""
+    pytest.importorskip("typing_extensions")  # installed with the test extras' tools
+    prefix = Path(__file__).parent / "fixtures" / "real-tools" / "conda" / "conda-26.7-create-p3"
+    code = (
+        "import sys\n"
+        "{first}"
+        "from vbridge import entry_point\n"
+        f"sys.argv = ['vbridge', 'scan', '--json', {str(prefix)!r}]\n"
+        "try:\n    entry_point.main()\nexcept SystemExit:\n    pass\n"
+        "during = 'typing_extensions' in sys.modules\n"
+        "import typing_extensions, msgspec._utils\n"
+        "print(during, msgspec._utils._get_type_hints.__module__, file=sys.stderr)\n"
+    )
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path), "VBRIDGE_NO_CACHE": "1"}
+    outputs = {}
+    for first in ("", "import typing_extensions\n"):
+        result = subprocess.run(
+            [sys.executable, "-c", code.format(first=first)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stderr
+        (environment,) = json.loads(result.stdout)["environments"]
+        assert any(d["properties"] for d in environment["distributions"])
+        outputs[first] = (result.stdout, result.stderr.splitlines()[-1])
+    assert outputs[""][1] == "False typing"
+    assert outputs["import typing_extensions\n"][1] == "True typing_extensions"
+    assert outputs[""][0] == outputs["import typing_extensions\n"][0]  # the same report
