@@ -130,15 +130,34 @@ def contained(root: Path, path: Path) -> Path:
 
     The last component may not exist yet (a file about to be written).
     """
-    real_root = Path(os.path.realpath(root))
-    real = Path(os.path.realpath(path))
-    if real != real_root and real_root not in real.parents:
+    real_root = os.path.realpath(root)
+    real = _realpath_below(os.fspath(root), real_root, os.fspath(path))
+    if real != real_root and not real.startswith(real_root.rstrip("/") + "/"):
         raise UnsafePath(
             f"{path}: resolves to {real}, outside the environment {root}; vbridge never "
             "writes through a symlink that leaves the environment (replace the link or "
             "annotate the environment it points into)"
         )
-    return real
+    return Path(real)
+
+
+def _realpath_below(root: str, real_root: str, path: str) -> str:
+    """``os.path.realpath(path)``, given ``real_root``, the realpath of ``root``.
+
+    For a ``path`` below ``root`` (both absolute and in normal form), the components of
+    ``root`` are not resolved again: the rest is resolved from ``real_root`` one
+    component at a time as realpath resolves it (a symlink through realpath, from its
+    resolved parent; anything else, a missing component too, appended). Other paths go
+    to realpath itself.
+    """
+    top = root.rstrip("/") + "/"
+    if not (path.startswith(top) and is_normal_absolute(path) and is_normal_absolute(root)):
+        return os.path.realpath(path)
+    current = real_root
+    for name in path[len(top) :].split("/"):
+        candidate = os.path.join(current, name)
+        current = os.path.realpath(candidate) if os.path.islink(candidate) else candidate
+    return current
 
 
 def require_writable(directory: Path) -> None:
@@ -606,14 +625,19 @@ def sweep_temporary_files(directories: Iterable[Path]) -> list[Path]:
     removed: list[Path] = []
     for directory in directories:
         try:
-            entries = list(os.scandir(directory))
+            names = os.listdir(directory)
         except OSError:
             continue
-        for entry in entries:
-            if entry.name.startswith(".") and entry.name.endswith(TEMP_SUFFIX):
+        # One search of the directory's names (conda-meta has one per package) for the
+        # suffix at the end of a name; the names are looked at one by one only if found.
+        if TEMP_SUFFIX + "\0" not in "\0".join(names) + "\0":
+            continue
+        for name in names:
+            if name.startswith(".") and name.endswith(TEMP_SUFFIX):
+                path = os.path.join(directory, name)
                 with contextlib.suppress(FileNotFoundError):
-                    os.unlink(entry.path)
-                    removed.append(Path(entry.path))
+                    os.unlink(path)
+                    removed.append(Path(path))
     return removed
 
 

@@ -7,7 +7,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from vbridge.errors import UnreadableFile
+from vbridge.errors import UnreadableFile, UnsafePath
 from vbridge.safefs import load_json, read_bytes, read_json, read_regular
 
 
@@ -101,3 +101,82 @@ def test_a_file_longer_than_its_stat_size_is_read_whole_and_still_capped() -> No
     assert data.startswith(b"Name:") and data.endswith(b"\n") and len(data) > 100
     with pytest.raises(UnreadableFile, match="more than 10 bytes"):
         read_regular(status, limit=10)
+
+
+def test_contained_resolves_as_realpath_does(tmp_path: Path) -> None:
+    """safefs.contained resolves a path below the root from the root's realpath (the
+    root's own components once): the same answer as ``os.path.realpath`` and the same
+    refusal, for links in and out, chained, relative and absolute, dangling, looping,
+    through a file, missing components, a root reached through a link, and paths not
+    below the root or not in normal form."""
+    from vbridge.safefs import contained
+
+    (tmp_path / "real/env/lib/site-packages/a.dist-info").mkdir(parents=True)
+    (tmp_path / "outside/deeper").mkdir(parents=True)
+    os.symlink("real/env", tmp_path / "env")  # the root itself through a link
+    site = tmp_path / "real/env/lib/site-packages"
+    os.symlink("lib", tmp_path / "real/env/lib64")
+    os.symlink(tmp_path / "outside", site / "out.dist-info")
+    os.symlink("../../../../outside/deeper", site / "rel-out.dist-info")
+    os.symlink("missing", site / "dangling.dist-info")
+    os.symlink("b.dist-info", site / "chain.dist-info")
+    os.symlink("a.dist-info", site / "b.dist-info")
+    os.symlink(str(site / "a.dist-info"), site / "abs.dist-info")
+    os.symlink("loop2", site / "loop1")
+    os.symlink("loop1", site / "loop2")
+    os.symlink("../..", site / "up")
+    (site / "a.dist-info/RECORD").write_text("")
+    for root in (tmp_path / "env", tmp_path / "real/env"):
+        rels = [
+            "lib/site-packages/a.dist-info/RECORD",
+            "lib64/site-packages/a.dist-info/new-file",
+            "lib/site-packages/out.dist-info/sboms",
+            "lib/site-packages/rel-out.dist-info",
+            "lib/site-packages/dangling.dist-info/x",
+            "lib/site-packages/chain.dist-info/RECORD",
+            "lib/site-packages/abs.dist-info",
+            "lib/site-packages/loop1/x",
+            "lib/site-packages/a.dist-info/RECORD/below-a-file",
+            "lib/site-packages/up/env/lib",
+            "lib/site-packages/up/..",
+            "lib//site-packages",
+            "lib/./site-packages/../site-packages/a.dist-info",
+            "gone/deeper/still",
+            "",
+        ]
+        paths = [root / rel if rel else root for rel in rels]
+        paths += [Path(f"{root}/lib//site-packages"), tmp_path / "outside", tmp_path]
+        for path in paths:
+            real_root = os.path.realpath(root)
+            real = os.path.realpath(path)
+            inside = real == real_root or real.startswith(real_root + "/")
+            if inside:
+                assert contained(root, path) == Path(real), path
+            else:
+                with pytest.raises(UnsafePath):
+                    contained(root, path)
+
+
+def test_the_sweep_removes_a_killed_runs_temporary_files_only(tmp_path: Path) -> None:
+    """sweep_temporary_files removes the hidden ``*.vbridge-tmp`` files of the
+    directories given (a killed run's), and nothing else: not a visible name with the
+    suffix, not the suffix inside a name, not another directory's."""
+    from vbridge.safefs import TEMP_SUFFIX, sweep_temporary_files
+
+    first, second, quiet, other = (tmp_path / n for n in ("a", "b", "quiet", "other"))
+    for directory in (first, second, quiet, other):
+        directory.mkdir()
+    kept = {
+        first / f"RECORD{TEMP_SUFFIX}",
+        first / f".RECORD{TEMP_SUFFIX}.x",
+        first / "RECORD",
+        quiet / "variant.json",
+        other / f".RECORD.abc{TEMP_SUFFIX}",
+    }
+    gone = {first / f".RECORD.abc{TEMP_SUFFIX}", second / f".x.json.def{TEMP_SUFFIX}"}
+    gone |= {first / f".n{i}{TEMP_SUFFIX}" for i in range(3)}
+    for path in kept | gone:
+        path.write_text("")
+    removed = sweep_temporary_files([first, second, quiet, tmp_path / "missing"])
+    assert set(removed) == gone and len(removed) == len(gone)
+    assert {p for p in tmp_path.rglob("*") if p.is_file()} == kept

@@ -312,9 +312,22 @@ def _written_records(request: PostLinkRequest) -> list[Path]:
     from vbridge.typed_json import decode
 
     found = []
-    for path in sorted(
-        (request.prefix / "conda-meta").glob(f"{request.name}-{request.version}-*.json")
-    ):
+    meta = request.prefix / "conda-meta"
+    # The records named <name>-<version>-*.json, in name order: what Path.glob gives,
+    # without compiling the pattern and making a Path per record of the prefix.
+    head = f"{request.name}-{request.version}-"
+    try:
+        with os.scandir(meta) as entries:
+            names = sorted(
+                e.name
+                for e in entries
+                if e.name.startswith(head)
+                and e.name.endswith(".json")
+                and len(e.name) >= len(head) + len(".json")
+            )
+    except OSError:
+        names = []
+    for path in (meta / name for name in names):
         with contextlib.suppress(OSError, ValueError, UnreadableFile):
             data = read_regular(path)
             if data.startswith(b"\xef\xbb\xbf"):
