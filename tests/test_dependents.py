@@ -122,7 +122,8 @@ def test_a_version_bound_is_worked_out_once_per_specifier_and_version(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A Spack tree's unmet edges ask the same (specifier, version) pairs many times:
-    each pair is parsed and decided once, with what packaging says."""
+    each pair is parsed and decided once, with what packaging says (an exact release
+    against a release without it)."""
     import packaging.specifiers
     from vbridge.decide import dependents
     from vbridge.model import Distribution, Requirement
@@ -155,7 +156,8 @@ def test_a_version_bound_is_worked_out_once_per_specifier_and_version(
             )  # fmt: skip
             copy = Distribution("numpy", version, Path(f"numpy-{version}.dist-info"))
             assert dependents.requirement_holds(req, copy, policy) is holds, (specifier, version)
-    assert sorted(built) == sorted(s for s, _, _ in cases)
+    # Each pair packaging decides is built once; ==release against a release needs none.
+    assert sorted(built) == sorted(["==1.26.4", ">=1.23.5,<2.0a0", ">=1.23.5,<2.0a0", "==develop"])
 
 
 @pytest.mark.parametrize("top", ["/", "/opt/spack", "/opt/spack/", "/opt//spack", "/opt/./spack"])
@@ -181,3 +183,25 @@ def test_a_finding_shows_its_source_as_a_path_relative_to_the_environment(top: s
         except ValueError:
             expected = str(Path(source))
         assert _shown_path(source, Path(top)) == expected, (source, top)
+
+
+def test_an_exact_release_pin_is_decided_as_packaging_decides_it() -> None:
+    """``==`` of a release against a release, decided without packaging, and every other
+    specifier left to it: the same answer as SpecifierSet.contains (pre-releases in)."""
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+    from vbridge.decide.dependents import _specifier_contains
+
+    specifiers = ["==1.26.4", "==1.26", "==1.26.0.0", "==01.26.4", "==0", "==1.26.*",
+                  "== 1.26.4", "==1.26.4 ", "===1.26.4", "==1.26.4,>=1", "==1.26.4+local",
+                  "==1.26.4rc1", "==1!1.26.4", "==v1.26.4", "==main", "==\u0661.2", "==1..2",
+                  ">=1.26"]  # fmt: skip
+    versions = ["1.26.4", "1.26.4.0", "1.26", "1.26.40", "01.26.04", "1.26.4+local",
+                "1.26.4rc1", "1.26.4.post1", "0", "0.0", "2", "main", "\u0661.2", "1!1.26.4",
+                "v1.26.4"]  # fmt: skip
+    for spec in specifiers:
+        for version in versions:
+            try:
+                expected: bool | None = SpecifierSet(spec).contains(version, prereleases=True)
+            except InvalidSpecifier:
+                expected = None
+            assert _specifier_contains(spec, version) is expected, (spec, version)

@@ -203,13 +203,38 @@ def requirement_holds(req: Requirement, copy: Distribution, policy: CouplingPoli
 def _specifier_contains(specifier: str, version: str) -> bool | None:
     """Whether PEP 440 ``specifier`` holds ``version`` (pre-releases too); None when it
     is not a specifier. Worked out once per pair: a Spack tree's unmet edges ask the
-    same few hundred pairs again and again (743 asks, 251 pairs on the bench tree)."""
+    same few hundred pairs again and again (743 asks, 251 pairs on the bench tree).
+
+    ``==`` of a release (``==1.26.4``, a Spack edge's) held against a release is decided
+    here, as PEP 440 does (equal release numbers, missing ones zero), without importing
+    packaging's specifiers (~30 M instructions) for it:
+
+    >>> _specifier_contains("==1.26", "1.26.0"), _specifier_contains("==1.26.4", "1.26.5")
+    (True, False)
+    """
+    if specifier.startswith("=="):
+        wanted = specifier[2:]
+        if _RELEASE.fullmatch(wanted) and _RELEASE.fullmatch(version):
+            return _release_numbers(wanted) == _release_numbers(version)
     from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
     try:
         return SpecifierSet(specifier).contains(version, prereleases=True)
     except InvalidSpecifier:
         return None
+
+
+# A PEP 440 release segment alone, ASCII digits (no epoch, pre, post, dev or local part).
+_RELEASE = re.compile(r"[0-9]+(?:\.[0-9]+)*")
+
+
+def _release_numbers(release: str) -> tuple[int, ...]:
+    """``"1.26.0"`` -> ``(1, 26)``: the numbers of a release, trailing zeros left out
+    (PEP 440 pads the shorter release with zeros when comparing)."""
+    numbers = [int(n) for n in release.split(".")]
+    while len(numbers) > 1 and numbers[-1] == 0:
+        numbers.pop()
+    return tuple(numbers)
 
 
 def requirement_bound(req: Requirement, policy: CouplingPolicy) -> str | None:
