@@ -23,7 +23,9 @@ import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from vbridge.errors import UnreadableFile
 from vbridge.model import Distribution, Environment
+from vbridge.safefs import open_regular, read_regular
 
 __all__ = [
     "active_copies",
@@ -76,9 +78,6 @@ def top_level_from_record(paths: Iterable[str]) -> tuple[str, ...]:
 
 def _read_text(path: Path | str) -> str | None:
     """A metadata file's text: regular files only, at most ``_MAX_METADATA_BYTES``."""
-    from vbridge.errors import UnreadableFile
-    from vbridge.safefs import read_regular
-
     try:
         data = read_regular(path, limit=_MAX_METADATA_BYTES)
     except (OSError, UnreadableFile):
@@ -86,12 +85,17 @@ def _read_text(path: Path | str) -> str | None:
     return data.decode("utf-8", errors="replace")
 
 
+def _join(directory: str, name: str) -> str:
+    """``os.path.join(directory, name)`` of a name without separators, as text on POSIX
+    (a scan joins two names for each of hundreds of distributions)."""
+    if os.sep == "/" and directory and not directory.endswith("/"):
+        return f"{directory}/{name}"
+    return os.path.join(directory, name)
+
+
 def _from_wheel(wheel: Path) -> tuple[str, ...]:
     """The top-level names of a wheel file's members (a candidate not installed yet)."""
     import zipfile  # only for a wheel file (a candidate): a scan imports no zipfile
-
-    from vbridge.errors import UnreadableFile
-    from vbridge.safefs import open_regular
 
     try:
         with zipfile.ZipFile(open_regular(wheel)) as zf:
@@ -108,19 +112,20 @@ def import_names_of(dist: Distribution) -> tuple[str, ...]:
     itself would guess. A wheel file (a candidate) is read from its file list.
     """
     meta = dist.dist_info
-    if meta.suffix == ".whl":
+    suffix = meta.suffix
+    if suffix == ".whl":
         found = _from_wheel(meta)
         if found:
             return found
     else:
         # Only opened: joined as text (a Path per file is most of the cost of a small read).
-        base = os.path.join(meta, "EGG-INFO") if meta.suffix == ".egg" else str(meta)
-        text = _read_text(os.path.join(base, "top_level.txt"))
+        base = _join(str(meta), "EGG-INFO") if suffix == ".egg" else str(meta)
+        text = _read_text(_join(base, "top_level.txt"))
         if text is not None:
             names = tuple(sorted({n.strip().split("/")[0] for n in text.splitlines()} - {""}))
             if names:
                 return names
-        text = _read_text(os.path.join(base, "RECORD"))
+        text = _read_text(_join(base, "RECORD"))
         if text is not None:
             found = top_level_from_record(record_paths(text))
             if found:

@@ -112,3 +112,25 @@ def test_record_paths_are_the_csv_readers_first_column() -> None:
     for text in texts:
         assert record_paths(text) == by_csv(text), text[:200]
     assert len(texts) > 50
+
+
+def test_an_egg_is_read_in_its_egg_info_and_a_wheel_file_from_its_members(
+    tmp_path: Path,
+) -> None:
+    import zipfile
+
+    egg = tmp_path / "site-packages" / "six-1.16.0-py3.11.egg"
+    (egg / "EGG-INFO").mkdir(parents=True)
+    (egg / "EGG-INFO" / "top_level.txt").write_text("six\n")
+    (egg / "top_level.txt").write_text("not_this\n")  # beside EGG-INFO: not the metadata
+    recorded = tmp_path / "site-packages" / "attrs-23.1.0-py3.11.egg"
+    (recorded / "EGG-INFO").mkdir(parents=True)
+    (recorded / "EGG-INFO" / "RECORD").write_text("attr/__init__.py,,\nattrs/__init__.py,,\n")
+    wheel = tmp_path / "pkg-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        zf.writestr("pkg/__init__.py", "")
+        zf.writestr("pkg_helpers.py", "")
+        zf.writestr("pkg-1.0.dist-info/RECORD", "")
+    assert import_names_of(Distribution("six", "1.16.0", egg)) == ("six",)
+    assert import_names_of(Distribution("attrs", "23.1.0", recorded)) == ("attr", "attrs")
+    assert import_names_of(Distribution("pkg", "1.0", wheel)) == ("pkg", "pkg_helpers")
