@@ -46,6 +46,7 @@ from vbridge.rules import load_data
 from vbridge.safefs import (
     atomic_write_all,
     contained,
+    is_normal_absolute,
     read_bytes,
     read_json,
     remove_file,
@@ -424,9 +425,14 @@ def _plans_for_environment(
     # and without properties gets nothing and says nothing (checked without a stat).
     wanted = None if only is None else {os.path.join(os.path.abspath(root), k) for k in only}
     for dist in env.distributions:
-        unwanted = wanted is not None and os.path.abspath(dist.dist_info) not in wanted
-        if unwanted and not dist.properties:
-            continue
+        if wanted is not None and not dist.properties:
+            # A scan's dist-info paths are absolute and in normal form already: their
+            # text is what abspath gives (the hook's scan lists ~265 of them).
+            text = os.fspath(dist.dist_info)
+            if not is_normal_absolute(text):
+                text = os.path.abspath(text)
+            if text not in wanted:
+                continue
         if not dist.dist_info.name.endswith((".dist-info", ".egg-info")):
             continue
         if not dist.dist_info.is_dir():
