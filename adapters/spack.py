@@ -1566,6 +1566,7 @@ def requirements(record: InstallRecord, index: RecordIndex) -> Iterator[Requirem
     package's binaries were built against that build (an ABI); a ``run``-only edge
     needs the same version to hold the spec's concretization."""
     by_key = index.by_key
+    found: list[Requirement] = []
     linked_keys: set[str] | None = None
     dependent = source = ""
     for key in record.requires or ():
@@ -1580,17 +1581,22 @@ def requirements(record: InstallRecord, index: RecordIndex) -> Iterator[Requirem
         spec = f"{provider.name}@{provider.version}/{provider.build}"
         binary = key in linked_keys
         for dist_path in provider.python_dists:
-            yield Requirement(
-                target=_distribution_name(dist_path.name),
-                spec=spec,
-                kind="link",
-                ecosystem=ECOSYSTEM,
-                dependent=dependent,
-                source=source,
-                provider=key,  # by_key's key: the provider's own
-                specifier=f"=={provider.version}",
-                binary=binary,
+            found.append(
+                Requirement(
+                    target=_distribution_name(dist_path.name),
+                    spec=spec,
+                    kind="link",
+                    ecosystem=ECOSYSTEM,
+                    dependent=dependent,
+                    source=source,
+                    provider=key,  # by_key's key: the provider's own
+                    specifier=f"=={provider.version}",
+                    binary=binary,
+                )
             )
+    # Worked out at once, not as a generator: most of a tree's specs (its C libraries)
+    # require no Python distribution, and requirements_on takes every one of them.
+    return iter(found)
 
 
 @lru_cache(maxsize=4096)

@@ -141,16 +141,24 @@ def requirements_on(
         if adapter is None:
             continue
         index = RecordIndex(records)
+        requirements = adapter.requirements
         for record in records:
             if record.python_dists and record.key not in active_owners:
                 continue
-            for req in adapter.requirements(record, index):
+            for req in requirements(record, index):
                 if req.provider != record.key:
                     out.setdefault(req.target, []).append(req)
+    records_dependencies: dict[str, bool] = {}  # per ecosystem, asked once
     for dist in active:
         owner = dist.owner_record
-        if owner is not None and _records_dependencies(owner.ecosystem):
-            continue  # the owner's record says what it needs
+        if owner is not None:
+            says = records_dependencies.get(owner.ecosystem)
+            if says is None:
+                says = records_dependencies[owner.ecosystem] = _records_dependencies(
+                    owner.ecosystem
+                )
+            if says:
+                continue  # the owner's record says what it needs
         for req in _requires_dist(dist):
             if req.target != dist.name:
                 out.setdefault(req.target, []).append(req)
