@@ -56,15 +56,21 @@ def split_metadata_dir_name(dirname: str) -> tuple[str, str]:
 
 
 def iter_metadata_dirs(site_packages: Path) -> Iterator[MetadataDir]:
-    """Yield every distribution's metadata directory in ``site_packages``."""
+    """Yield every distribution's metadata directory in ``site_packages``, by name.
+
+    Each path is made as a child of ``site_packages`` (one name to parse, not the whole
+    path again: a Spack tree's layers are listed twice, by its adapter and the scan).
+    """
     try:
-        entries = list(os.scandir(site_packages))
+        with os.scandir(site_packages) as listing:
+            entries = [e for e in listing if e.name.endswith(_SUFFIXES)]
     except OSError:
         return
-    for entry in sorted(entries, key=lambda e: e.name):
-        if not entry.name.endswith(_SUFFIXES):
-            continue
-        path = Path(entry.path)
+    if len(entries) > 1:
+        entries.sort(key=_entry_name)
+    top = site_packages if isinstance(site_packages, Path) else Path(site_packages)
+    for entry in entries:
+        path = top / entry.name
         if entry.name.endswith(".egg"):
             # A zipped or unpacked egg: metadata lives in EGG-INFO/ when unpacked.
             if not (path / "EGG-INFO").is_dir():
@@ -77,6 +83,10 @@ def iter_metadata_dirs(site_packages: Path) -> Iterator[MetadataDir]:
         if not name or not version:
             continue
         yield MetadataDir(path, name, version)
+
+
+def _entry_name(entry: os.DirEntry[str]) -> str:
+    return entry.name
 
 
 def read_installer(metadata_dir: Path) -> str | None:

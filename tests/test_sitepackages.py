@@ -1,0 +1,60 @@
+"""What a site-packages directory holds, as pip would list it (vbridge.sitepackages)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from vbridge.sitepackages import iter_metadata_dirs
+
+
+def _layer(tmp_path: Path) -> Path:
+    layer = tmp_path / "lib" / "python3.11" / "site-packages"
+    for name in ["zlib_ng-0.5.dist-info", "numpy-2.1.3.dist-info", "Six-1.16.0.egg-info"]:
+        (layer / name).mkdir(parents=True)
+    (layer / "single-1.0.egg-info").write_text("Metadata-Version: 1.0\n")  # a file
+    (layer / "attrs-23.1.0-py3.11.egg" / "EGG-INFO").mkdir(parents=True)
+    (layer / "zipped-1.0-py3.11.egg").write_bytes(b"PK")  # a zipped egg: no EGG-INFO
+    (layer / "file-1.0.dist-info").write_text("")  # a dist-info that is not a directory
+    (layer / "noversion.dist-info").mkdir()
+    (layer / "numpy").mkdir()
+    return layer
+
+
+def test_every_distribution_by_name_with_its_path(tmp_path: Path) -> None:
+    layer = _layer(tmp_path)
+    found = list(iter_metadata_dirs(layer))
+    assert [(m.name, m.version, m.path.name) for m in found] == [
+        ("six", "1.16.0", "Six-1.16.0.egg-info"),
+        ("attrs", "23.1.0", "attrs-23.1.0-py3.11.egg"),
+        ("numpy", "2.1.3", "numpy-2.1.3.dist-info"),
+        ("single", "1.0", "single-1.0.egg-info"),
+        ("zlib-ng", "0.5", "zlib_ng-0.5.dist-info"),
+    ]
+    assert [m.path for m in found] == [layer / m.path.name for m in found]
+    assert all(type(m.path) is type(layer) for m in found)
+
+
+@pytest.mark.parametrize("given", ["absolute", "relative", "text"])
+def test_the_paths_are_what_the_listing_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, given: str
+) -> None:
+    """The same paths as Path(entry.path) of os.scandir, however the layer is given."""
+    layer = _layer(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    arg: Path | str = {
+        "absolute": layer,
+        "relative": Path("lib/python3.11/site-packages"),
+        "text": str(layer) + "/",
+    }[given]
+    listed = sorted(Path(e.path) for e in os.scandir(arg) if e.name in {"numpy-2.1.3.dist-info"})
+    found = [m.path for m in iter_metadata_dirs(arg)]  # type: ignore[arg-type]
+    assert [p for p in found if p.name == "numpy-2.1.3.dist-info"] == listed
+    assert str(found[0]) == os.path.join(str(Path(arg)), found[0].name)
+
+
+def test_a_layer_that_is_not_there_holds_nothing(tmp_path: Path) -> None:
+    assert list(iter_metadata_dirs(tmp_path / "absent")) == []
+    (tmp_path / "a-file").write_text("")
+    assert list(iter_metadata_dirs(tmp_path / "a-file")) == []
