@@ -43,11 +43,12 @@ def test_the_paths_are_what_the_listing_names(
     """The same paths as Path(entry.path) of os.scandir, however the layer is given."""
     layer = _layer(tmp_path)
     monkeypatch.chdir(tmp_path)
-    arg: Path | str = {
+    choices: dict[str, Path | str] = {
         "absolute": layer,
         "relative": Path("lib/python3.11/site-packages"),
         "text": str(layer) + "/",
-    }[given]
+    }
+    arg = choices[given]
     listed = sorted(Path(e.path) for e in os.scandir(arg) if e.name in {"numpy-2.1.3.dist-info"})
     found = [m.path for m in iter_metadata_dirs(arg)]  # type: ignore[arg-type]
     assert [p for p in found if p.name == "numpy-2.1.3.dist-info"] == listed
