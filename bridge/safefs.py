@@ -36,6 +36,7 @@ vbridge.errors.UnreadableFile: .../fifo: not a regular file (a FIFO) (skipped)
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import errno
 import os
@@ -577,33 +578,40 @@ def _write_fully(fd: int, data: bytes) -> None:
 def _write_side_by_side(files: Sequence[_Temporary], flush: bool) -> None:
     """Every file's :meth:`_Temporary.write`, the first in this thread and each other
     one in a thread of its own (or in this one, when no thread can be started); the
-    first failure (in the files' order) is raised once all are done."""
+    first failure (in the files' order) is raised once all are done.
+
+    The threads are the interpreter's own (``_thread``; the threading module's import
+    is ~1 ms of each post-link hook): each releases a lock of its own when its write
+    is done, and this thread waits for every lock.
+    """
     errors: dict[int, BaseException] = {}
 
-    def write(index: int) -> None:
+    def write(index: int, done: _thread.LockType | None = None) -> None:
         try:
             files[index].write(flush)
         except BaseException as exc:
             errors[index] = exc
+        finally:
+            if done is not None:
+                done.release()
 
-    threads = []
+    running = []
     if len(files) > 1:
-        import threading
-
         for index in range(1, len(files)):
-            thread = threading.Thread(target=write, args=(index,))
+            done = _thread.allocate_lock()
+            done.acquire()
             try:
-                thread.start()
+                _thread.start_new_thread(write, (index, done))
             except RuntimeError:  # no thread to be had (a process limit): written here
                 write(index)
                 continue
-            threads.append(thread)
+            running.append(done)
     try:
         if files:
             write(0)
     finally:
-        for thread in threads:
-            thread.join()
+        for done in running:
+            done.acquire()
     if errors:
         raise errors[min(errors)]
 

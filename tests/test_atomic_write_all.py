@@ -4,6 +4,7 @@ writes anything the ledger describes."""
 
 from __future__ import annotations
 
+import _thread
 import os
 import threading
 from collections.abc import Callable
@@ -96,10 +97,10 @@ def test_the_files_are_created_side_by_side_too(
 def test_without_threads_the_files_are_written_all_the_same(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, events: list[tuple[str, str]]
 ) -> None:
-    def refuse(self: threading.Thread) -> None:
+    def refuse(*args: object) -> None:
         raise RuntimeError("can't start new thread")
 
-    monkeypatch.setattr(threading.Thread, "start", refuse)
+    monkeypatch.setattr(_thread, "start_new_thread", refuse)
     writes = [(tmp_path / f"{i}.txt", str(i).encode(), tmp_path) for i in range(3)]
     safefs.atomic_write_all(writes)
     assert [path.read_bytes() for path, _, _ in writes] == [b"0", b"1", b"2"]
