@@ -8,10 +8,10 @@ README's table of finding codes (``FINDING_CODES`` here; a test keeps them equal
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
-from vbridge.decide.policy import CouplingPolicy
-from vbridge.model import Distribution, Environment, Finding, InstallRecord
+from vbridge.decide.policy import Carrier, CouplingPolicy
+from vbridge.model import Distribution, Environment, Finding, InstallRecord, Property
 from vbridge.sitepackages import split_metadata_dir_name
 
 __all__ = [
@@ -122,9 +122,9 @@ def _ownership_findings(env: Environment, coupling: CouplingPolicy) -> Iterator[
                         f"intended, remove the copy (pip uninstall {winner.name} in "
                         f"{winner.layer})."
                     )
-                yield Finding(severity, "shadowed-foreign", message, tuple(
-                    sorted({name, winner.name})
-                ))
+                yield Finding(
+                    severity, "shadowed-foreign", message, tuple(sorted({name, winner.name}))
+                )
                 continue
             if not version or dist_path.exists():
                 continue  # there, but no distribution pip would list (Debian's extra
@@ -213,20 +213,39 @@ def host_findings(
     policy: CouplingPolicy,
     host: object,
     installed: bool = False,
+    carried: Mapping[str, list[Carrier]] | None = None,
 ) -> list[Finding]:
     """Host-bound features this machine cannot run (a distribution listing several
     values needs only one of them). ``installed``: words it for what is installed
-    ("cannot run here"), not for an install."""
+    ("cannot run here"), not for an install. ``carried``: the carriers of ``dists``
+    per host-bound feature, when the caller has them already."""
     from vbridge.decide.host import Host
 
     assert isinstance(host, Host)
     out: list[Finding] = []
+    # Per property, asked once: a tree's hundreds of distributions hold a few levels.
+    feature_of: dict[tuple[str, str], str] = {}
+    supported: dict[Property, bool | None] = {}
     for feature, rule in policy.features.items():
         if rule.host is None:
             continue
-        for carrier in policy.carriers(dists, feature):
-            props = [p for p in carrier.dist.properties if policy.canonical_feature(p) == feature]
-            if any(host.supports(p) for p in props):
+        carriers = carried[feature] if carried is not None else policy.carriers(dists, feature)
+        for carrier in carriers:
+            held = False
+            for p in carrier.dist.properties:
+                named = feature_of.get((p.namespace, p.feature))
+                if named is None:
+                    named = feature_of[(p.namespace, p.feature)] = policy.canonical_feature(p)
+                if named != feature:
+                    continue
+                if p in supported:
+                    supports = supported[p]
+                else:
+                    supports = supported[p] = host.supports(p)
+                if supports:
+                    held = True
+                    break
+            if held:
                 continue
             values = "/".join(sorted(carrier.values))
             how = policy.evidence_text(carrier.evidence[0]) if carrier.evidence else ""
@@ -258,9 +277,13 @@ def _installed_host_findings(env: Environment, policy: CouplingPolicy) -> list[F
     """Host-bound findings of what Python imports; the host is asked only when some
     distribution carries a host-bound feature."""
     active = [d for d in env.distributions if d.active]
-    bound = [f for f, rule in policy.features.items() if rule.host is not None]
-    if not any(policy.carriers(active, f) for f in bound):
+    carried = {
+        f: policy.carriers(active, f)
+        for f, rule in policy.features.items()
+        if rule.host is not None
+    }
+    if not any(carried.values()):
         return []
     from vbridge.decide.host import Host
 
-    return host_findings(active, policy, Host.detect(), installed=True)
+    return host_findings(active, policy, Host.detect(), installed=True, carried=carried)
