@@ -41,7 +41,7 @@ import contextlib
 import errno
 import os
 import stat
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -64,6 +64,7 @@ __all__ = [
     "read_bytes",
     "read_json",
     "read_regular",
+    "remembered_digests",
     "remove_file",
     "require_replaceable",
     "require_writable",
@@ -120,10 +121,44 @@ def is_normal_absolute(path: str) -> bool:
 
 
 def sha256_hex(data: bytes) -> str:
-    """The hex SHA-256 of ``data`` (the form conda-meta and the ledger use)."""
+    """The hex SHA-256 of ``data`` (the form conda-meta and the ledger use); inside
+    :func:`remembered_digests`, a large content's digest is worked out once."""
+    memo = _DIGESTS
+    if memo is not None and type(data) is bytes and len(data) >= _REMEMBERED_SIZE:
+        digest = memo.get(data)
+        if digest is None:
+            digest = memo[data] = _sha256_hex(data)
+        return digest
+    return _sha256_hex(data)
+
+
+def _sha256_hex(data: bytes) -> str:
     import hashlib  # OpenSSL's library: loaded by a run that writes, not by every scan
 
     return hashlib.sha256(data).hexdigest()
+
+
+# The digests remembered by content (None: none), and from what size: an annotate run
+# hashes an edited conda-meta record (up to ~1 MB) up to six times (the digest the
+# ledger knows, the backup's name and the intent ledger's, the final ledger's).
+_DIGESTS: dict[bytes, str] | None = None
+_REMEMBERED_SIZE = 16 * 1024
+
+
+@contextlib.contextmanager
+def remembered_digests() -> Iterator[None]:
+    """For the time of the block (one run: the contents it hashes are held until its
+    end), :func:`sha256_hex` remembers the digest of each large content it hashes.
+    A block inside another one (or in another thread meanwhile) shares its memory."""
+    global _DIGESTS
+    outer = _DIGESTS
+    if outer is None:
+        _DIGESTS = {}
+    try:
+        yield
+    finally:
+        if outer is None:
+            _DIGESTS = None
 
 
 def contained(root: Path, path: Path) -> Path:

@@ -180,3 +180,32 @@ def test_the_sweep_removes_a_killed_runs_temporary_files_only(tmp_path: Path) ->
     removed = sweep_temporary_files([first, second, quiet, tmp_path / "missing"])
     assert set(removed) == gone and len(removed) == len(gone)
     assert {p for p in tmp_path.rglob("*") if p.is_file()} == kept
+
+
+def test_digests_remembered_for_the_time_of_a_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Inside remembered_digests, sha256_hex hashes a large content once (annotate hashes
+    an edited conda-meta record up to six times); the digests are hashlib's; small
+    contents and the time outside the block are not remembered."""
+    import hashlib
+
+    from vbridge import safefs
+
+    hashed: list[int] = []
+    real = safefs._sha256_hex
+
+    def counting(data: bytes) -> str:
+        hashed.append(len(data))
+        return real(data)
+
+    monkeypatch.setattr(safefs, "_sha256_hex", counting)
+    large, other, small = b"x" * 100_000, b"y" * 100_000, b"z"
+    with safefs.remembered_digests():
+        with safefs.remembered_digests():  # an inner block shares the outer one's memory
+            digests = [safefs.sha256_hex(d) for d in (large, other, small, large, small)]
+        digests.append(safefs.sha256_hex(bytes(bytearray(large))))  # equal content, new object
+    contents = (large, other, small, large, small, large)
+    assert digests == [hashlib.sha256(d).hexdigest() for d in contents]
+    assert hashed == [100_000, 100_000, 1, 1]
+    assert safefs.sha256_hex(large) == digests[0]
+    assert hashed == [100_000, 100_000, 1, 1, 100_000]  # forgotten after the block
+    assert safefs._DIGESTS is None

@@ -49,6 +49,7 @@ from vbridge.safefs import (
     is_normal_absolute,
     read_bytes,
     read_json,
+    remembered_digests,
     remove_file,
     require_replaceable,
     require_writable,
@@ -958,14 +959,16 @@ def annotate_environment(
 
     store.check()
     if dry_run:
-        run(None)
+        with remembered_digests():
+            run(None)
         return result
     require_writable(store.directory)
     with EnvironmentLock(store.lock_path, wait=wait) as lock:
         store.check()
         store.directory.mkdir(parents=True, exist_ok=True)
         try:
-            run(lock)
+            with remembered_digests():
+                run(lock)
         except BaseException:
             if not store.path.exists():
                 _finish(store, lock, Ledger())  # nothing was recorded: leave no trace
