@@ -92,7 +92,12 @@ def _entry_name(entry: os.DirEntry[str]) -> str:
 def read_installer(metadata_dir: Path) -> str | None:
     """The ``INSTALLER`` of a distribution, stripped (``"conda\\n"`` -> ``"conda"``)."""
     try:
-        data = read_regular(os.path.join(metadata_dir, "INSTALLER"), limit=4096)
+        directory = str(metadata_dir)  # joined as text: a scan reads one per distribution
+        if os.sep == "/" and directory and not directory.endswith("/"):
+            file = f"{directory}/INSTALLER"
+        else:
+            file = os.path.join(directory, "INSTALLER")
+        data = read_regular(file, limit=4096)
     except (OSError, UnreadableFile):
         return None  # no INSTALLER, or not one vbridge reads (a FIFO, a huge file)
     return data.decode("utf-8", errors="replace").strip() or None

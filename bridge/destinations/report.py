@@ -40,7 +40,9 @@ SCHEMA_VERSION = 2
 
 
 def distribution_to_dict(dist: Distribution) -> dict[str, object]:
-    props = sorted(dist.properties)
+    properties = dist.properties
+    props = sorted(properties) if len(properties) > 1 else list(properties)
+    texts = [p.to_str() for p in props]
     return {
         "name": dist.name,
         "version": dist.version,
@@ -59,8 +61,10 @@ def distribution_to_dict(dist: Distribution) -> dict[str, object]:
             else None
         ),
         "import_names": list(dist.import_names),
-        "properties": [p.to_str() for p in props],
-        "evidence": {p.to_str(): [e.to_dict() for e in dist.properties[p]] for p in props},
+        "properties": texts,
+        "evidence": {
+            text: [e.to_dict() for e in properties[p]] for text, p in zip(texts, props, strict=True)
+        },
         **({"facts": dist.facts} if dist.facts else {}),
     }
 
