@@ -151,6 +151,13 @@ class _NameOnly:
 
 
 @cache
+def _field_strength(field: str) -> int:
+    """Where a rule's field ranks in :data:`_FIELD_STRENGTH` (lower is stronger)."""
+    base = field.split(".", 1)[0]
+    return _FIELD_STRENGTH.index(base) if base in _FIELD_STRENGTH else len(_FIELD_STRENGTH)
+
+
+@cache
 def _property(text: str) -> Property:
     """``Property.from_str``, validated once per distinct text (properties are frozen)."""
     return Property.from_str(text)
@@ -185,8 +192,7 @@ class Rule(msgspec.Struct, frozen=True):
 
     @property
     def strength(self) -> int:
-        base = self.field.split(".", 1)[0]
-        return _FIELD_STRENGTH.index(base) if base in _FIELD_STRENGTH else len(_FIELD_STRENGTH)
+        return _field_strength(self.field)
 
     def field_values(self, record: InstallRecord) -> list[str]:
         if self.field == "name":
@@ -212,7 +218,13 @@ class Rule(msgspec.Struct, frozen=True):
 
     def apply(self, record: InstallRecord) -> Iterator[tuple[Property, Evidence]]:
         """Properties this rule gives a record whose name it already matched."""
-        for value in self.field_values(record):
+        return self.apply_to(record, self.field_values(record))
+
+    def apply_to(
+        self, record: InstallRecord, values: list[str]
+    ) -> Iterator[tuple[Property, Evidence]]:
+        """:meth:`apply`, given the record's :meth:`field_values`."""
+        for value in values:
             groups: dict[str, str] = {}
             if self.pattern is not None:
                 m = self.pattern.search(value)
@@ -303,7 +315,7 @@ class RuleSet:
             found += [
                 (match, rule, exact)
                 for glob, match, rule, exact in self._globs
-                if fnmatch.fnmatchcase(name, glob)
+                if glob == "*" or fnmatch.fnmatchcase(name, glob)  # "*": every package
             ]
             self._candidates_by_name[name] = found
         return found
@@ -318,9 +330,12 @@ class RuleSet:
         for match, rule, exact in self._candidates(record):
             if exact and not self._syntax.spec_matches(match, record):
                 continue
-            for prop, evidence in rule.apply(record):
+            values = rule.field_values(record)
+            if not values:  # most records have no flags nor track_features
+                continue
+            strength = rule.strength
+            for prop, evidence in rule.apply_to(record, values):
                 feature = (prop.namespace, prop.feature)
-                strength = rule.strength
                 current = found.get(feature)
                 if current is None or strength < current[0]:
                     found[feature] = (strength, [(prop, evidence)])

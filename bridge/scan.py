@@ -336,6 +336,9 @@ class _Links:
         # By key, for the record by_key holds (another record of the same key, which
         # only a damaged prefix has, has its edges worked out each time).
         self._edges: dict[str, list[tuple[InstallRecord, str]]] = {}
+        # The records a dependency spec's text names (a prefix's records repeat the same
+        # few hundred specs: `python >=3.11,<3.12.0a0` in every Python package's).
+        self._targets_of_spec: dict[str, list[tuple[InstallRecord, str]]] = {}
 
     def edges(self, record: InstallRecord, key: str) -> list[tuple[InstallRecord, str]]:
         """``(target, target key)`` for every dependency the closure walks into from
@@ -357,11 +360,16 @@ class _Links:
         if record.requires is not None:
             return [(self.by_key[k], k) for k in record.requires if k in self.by_key]
         targets: list[tuple[InstallRecord, str]] = []
+        known = self._targets_of_spec
         for dep in record.depends:
-            for name in self._adapter.dependency_names(dep):
-                target = self.by_name.get(name.lower())
-                if target is not None:
-                    targets.append(target)
+            found = known.get(dep)
+            if found is None:
+                found = known[dep] = [
+                    target
+                    for name in self._adapter.dependency_names(dep)
+                    if (target := self.by_name.get(name.lower())) is not None
+                ]
+            targets += found
         return targets
 
 
