@@ -297,15 +297,16 @@ class _OwnProperties:
     def __init__(self, rules: RuleSet, records: dict[str, InstallRecord]) -> None:
         self._rules = rules
         self._records = records
-        self._found: dict[str, list[tuple[Property, Evidence]]] = {}
+        # What get() worked out, by key (read directly by the walks).
+        self.found: dict[str, list[tuple[Property, Evidence]]] = {}
 
     def get(self, key: str) -> list[tuple[Property, Evidence]] | None:
-        found = self._found.get(key)
+        found = self.found.get(key)
         if found is None:
             record = self._records.get(key)
             if record is None:
                 return None
-            found = self._found[key] = self._rules.record_properties(record)
+            found = self.found[key] = self._rules.record_properties(record)
         return found
 
 
@@ -335,7 +336,8 @@ class _Links:
             self.by_name.setdefault(canonical_name(record.name), (record, key))
         # By key, for the record by_key holds (another record of the same key, which
         # only a damaged prefix has, has its edges worked out each time).
-        self._edges: dict[str, list[tuple[InstallRecord, str]]] = {}
+        self.known_edges: dict[str, list[tuple[InstallRecord, str]]] = {}
+        self.keys_unique = len(self.by_key) == len(self.keyed)
         # The records a dependency spec's text names (a prefix's records repeat the same
         # few hundred specs: `python >=3.11,<3.12.0a0` in every Python package's).
         self._targets_of_spec: dict[str, list[tuple[InstallRecord, str]]] = {}
@@ -344,7 +346,7 @@ class _Links:
         """``(target, target key)`` for every dependency the closure walks into from
         ``record`` (whose key is ``key``)."""
         known = self.by_key.get(key) is record
-        found = self._edges.get(key) if known else None
+        found = self.known_edges.get(key) if known else None
         if found is None:
             found = [
                 (target, target_key)
@@ -353,7 +355,7 @@ class _Links:
                 and not (target.python_dists and target.foreign)
             ]
             if known:
-                self._edges[key] = found
+                self.known_edges[key] = found
         return found
 
     def _dependencies(self, record: InstallRecord) -> list[tuple[InstallRecord, str]]:
@@ -381,14 +383,15 @@ class _WithinLeading:
     def __init__(self, links: _Links, leading: set[str]) -> None:
         self._links = links
         self._leading = leading
-        self._edges: dict[str, list[tuple[InstallRecord, str]]] = {}
+        self.known_edges: dict[str, list[tuple[InstallRecord, str]]] = {}
+        self.keys_unique = links.keys_unique
 
     def edges(self, record: InstallRecord, key: str) -> list[tuple[InstallRecord, str]]:
-        found = self._edges.get(key)
+        found = self.known_edges.get(key)
         if found is None:
             found = [(t, k) for t, k in self._links.edges(record, key) if k in self._leading]
             if self._links.by_key.get(key) is record:  # as _Links.edges keeps its own
-                self._edges[key] = found
+                self.known_edges[key] = found
         return found
 
 
@@ -458,10 +461,21 @@ def _closure(
             depth[key] = len(chain)
             start_chain[key] = chain
             queue.append((record, key))
+    # Walked ~35 records per distribution, 250 distributions a prefix: the lookups
+    # each step repeats are bound once (what was worked out is read from the dicts
+    # that keep it; a record not worked out yet goes through the method).
+    known_properties = own.found
+    properties_of = own.get
+    # (Two records of one key, only in a damaged prefix: each record's edges asked for.)
+    known_edges = links.known_edges if links.keys_unique else {}
+    edges_of = links.edges
+    popleft, append = queue.popleft, queue.append
     while queue:
-        record, key = queue.popleft()
+        record, key = popleft()
         reached = depth[key]
-        found = own.get(key)
+        found = known_properties.get(key)
+        if found is None:
+            found = properties_of(key)
         if found:
             via: tuple[str, ...] | None = None
             for prop, evidence in found:
@@ -473,12 +487,15 @@ def _closure(
                     chain = _chain(key, parent, name_of, start_chain)
                     via = chain if len(chain) > 1 else ()
                 result.append((prop, _with_via(evidence, via)))
-        for target, target_key in links.edges(record, key):
+        targets = known_edges.get(key)
+        if targets is None:
+            targets = edges_of(record, key)
+        for target, target_key in targets:
             if target_key not in depth:
                 depth[target_key] = reached + 1
                 parent[target_key] = key
                 name_of[target_key] = target.name
-                queue.append((target, target_key))
+                append((target, target_key))
     return result
 
 
@@ -500,10 +517,5 @@ def _with_via(evidence: Evidence, via: tuple[str, ...]) -> Evidence:
     if not via:
         return evidence
     return Evidence(
-        record=evidence.record,
-        field=evidence.field,
-        value=evidence.value,
-        rule=evidence.rule,
-        via=via,
-        source=evidence.source,
+        evidence.record, evidence.field, evidence.value, evidence.rule, via, evidence.source
     )
