@@ -91,12 +91,12 @@ def _ownership_findings(env: Environment, coupling: CouplingPolicy) -> Iterator[
             continue
         eco = record.ecosystem
         for dist_path in record.python_dists:
-            name, version = split_metadata_dir_name(dist_path.name)
             found = by_path.get(dist_path)
+            if found is not None and (found.owner_record is not record or found.active):
+                continue  # Python imports the copy its record owns (or another owns it)
+            name, version = split_metadata_dir_name(dist_path.name)
             if found is not None:
                 dist = found
-                if dist.owner_record is not record or dist.active:
-                    continue
                 winner = dist.shadowed_by
                 assert winner is not None
                 seeded = (
