@@ -348,3 +348,28 @@ def test_a_path_taken_as_normal_is_what_abspath_and_path_give() -> None:
                     skipped += 1
                     assert os.path.abspath(path) == path == str(Path(path)), path
     assert skipped > 100  # the common case is taken
+
+
+def test_the_observer_watches_reads_not_writes(tmp_path: Path) -> None:
+    """The audit hook's ``open`` events: a file opened for reading is watched (by a
+    normal path as given, another path normalised), one opened to write or create is
+    not, vbridge's own cache is not, a host file makes the scan untrusted."""
+    from vbridge.scan_cache import _Observer
+
+    own = str(tmp_path / "cache") + os.sep
+    observer = _Observer(own)
+    read = str(tmp_path / "conda-meta" / "a.json")
+    observer("open", (read, "r", 0))
+    observer("open", (str(tmp_path / "b.json"), None, os.O_RDONLY | os.O_CLOEXEC))
+    observer("open", (f"{tmp_path}//x/../c.json", "rb", 0))
+    observer("open", (str(tmp_path / "w.json"), "w", 0))
+    observer("open", (str(tmp_path / "plus.json"), "r+", 0))
+    observer("open", (str(tmp_path / "created"), None, os.O_WRONLY | os.O_CREAT))
+    observer("open", (own + "records.json", "rb", 0))
+    assert observer.paths == {read, str(tmp_path / "b.json"), str(tmp_path / "c.json")}
+    assert observer.trusted
+    observer("open", ("/proc/cpuinfo", "rb", 0))
+    assert not observer.trusted and "/proc/cpuinfo" in observer.paths
+    observer.stop()
+    observer("open", (str(tmp_path / "late.json"), "r", 0))
+    assert str(tmp_path / "late.json") not in observer.paths
