@@ -367,9 +367,10 @@ def test_the_observer_watches_reads_not_writes(tmp_path: Path) -> None:
     observer("open", (str(tmp_path / "created"), None, os.O_WRONLY | os.O_CREAT))
     observer("open", (own + "records.json", "rb", 0))
     assert observer.paths == {read, str(tmp_path / "b.json"), str(tmp_path / "c.json")}
-    assert observer.trusted
+    trusted = [observer.trusted]
     observer("open", ("/proc/cpuinfo", "rb", 0))
-    assert not observer.trusted and "/proc/cpuinfo" in observer.paths
+    trusted.append(observer.trusted)
+    assert trusted == [True, False] and "/proc/cpuinfo" in observer.paths
     observer.stop()
     observer("open", (str(tmp_path / "late.json"), "r", 0))
     assert str(tmp_path / "late.json") not in observer.paths
