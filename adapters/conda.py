@@ -137,14 +137,19 @@ def _metadata_dir_files(files: list[str]) -> dict[str, str]:
     """Each distinct ``*.dist-info``/``*.egg-info`` directory among a record's files
     (relative, ``/``-separated), with the first file that names it."""
     found: dict[str, str] = {}
+    inside = None  # "<the last directory found>/": its other files name it again
     for entry in _candidates(files):
         rel = entry.replace("\\", "/")
+        if inside is not None and rel.startswith(inside):
+            continue
         if ".dist-info/" not in rel and ".egg-info" not in rel:
             continue
         parts = rel.split("/")
         for i, part in enumerate(parts):
             if part.endswith(_METADATA_SUFFIXES):
-                found.setdefault("/".join(parts[: i + 1]), entry)
+                directory = "/".join(parts[: i + 1])
+                found.setdefault(directory, entry)
+                inside = directory + "/"
                 break
     return found
 
