@@ -229,3 +229,15 @@ def test_what_is_cached_gives_the_record_the_file_gives() -> None:
         assert len(kept.files or []) == len(full.python_dists), path
         owning += bool(full.python_dists)
     assert len(records) > 40 and owning > 10
+
+
+def test_the_record_cache_name_digest_is_hashlibs() -> None:
+    """The record cache's file name is named by :func:`vbridge.adapters.conda.sha256_hex`:
+    hashlib's SHA-256, whichever implementation gives it."""
+    import hashlib
+
+    from vbridge.adapters.conda import sha256_hex
+
+    for text in ("/opt/conda/envs/x", "/tmp/é ü", "/a/\udcff", ""):
+        data = text.encode("utf-8", "surrogateescape")
+        assert sha256_hex(data) == hashlib.sha256(data).hexdigest()
