@@ -18,12 +18,16 @@ True
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
+from typing import TYPE_CHECKING
 
 import msgspec
-from packaging.version import InvalidVersion, Version
 from vbridge.model import Property
+
+if TYPE_CHECKING:
+    # Imported where a CUDA version is read or compared (nvidia-smi found, a CUDA
+    # property held): shutil, subprocess and packaging.version are ~15 M instructions
+    # a scan with an x86-64 level property need not pay.
+    from packaging.version import Version
 
 __all__ = ["Host"]
 
@@ -63,6 +67,8 @@ class Host(msgspec.Struct, frozen=True):
         if feature == "nvidia :: cuda_version_lower_bound":
             if self.cuda_version is None:
                 return False
+            from packaging.version import InvalidVersion, Version
+
             try:
                 return Version(prop.value) <= self.cuda_version
             except InvalidVersion:
@@ -83,6 +89,9 @@ def _x86_64_level() -> int | None:
 
 
 def _cuda_version() -> Version | None:
+    import shutil
+    import subprocess
+
     exe = shutil.which("nvidia-smi")
     if exe is None:
         return None
@@ -91,4 +100,8 @@ def _cuda_version() -> Version | None:
     except (OSError, subprocess.SubprocessError):
         return None
     m = _CUDA_VERSION.search(out)
-    return Version(m.group(1)) if m else None
+    if m is None:
+        return None
+    from packaging.version import Version
+
+    return Version(m.group(1))
