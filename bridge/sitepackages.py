@@ -14,6 +14,7 @@ environment costs one ``scandir`` per layer.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -55,23 +56,58 @@ def split_metadata_dir_name(dirname: str) -> tuple[str, str]:
     return canonical_name(name), version
 
 
+# What iter_metadata_dirs listed, by layer, with the layer's inode, device, mtime and
+# ctime then: a Spack tree's ~400 layers are listed by its adapter, then by the scan.
+# A layer is listed again when any of them moved (an entry added, removed or renamed),
+# when it had changed less than a second before it was listed (a change within the
+# file system's timestamp granularity would not move them), or when it holds an egg
+# (whose EGG-INFO can appear inside without the layer changing).
+_LISTED: dict[str, tuple[tuple[int, int, int, int], tuple[MetadataDir, ...]]] = {}
+_LISTED_MAX = 4096
+_RACY_NS = 1_000_000_000
+
+
 def iter_metadata_dirs(site_packages: Path) -> Iterator[MetadataDir]:
     """Yield every distribution's metadata directory in ``site_packages``, by name.
 
     Each path is made as a child of ``site_packages`` (one name to parse, not the whole
-    path again: a Spack tree's layers are listed twice, by its adapter and the scan).
+    path again); a layer unchanged since this process listed it is not listed again
+    (see ``_LISTED``).
     """
+    key = os.fspath(site_packages)
+    try:
+        st = os.stat(key)
+    except OSError:
+        return
+    stamp = (st.st_ino, st.st_dev, st.st_mtime_ns, st.st_ctime_ns)
+    kept = _LISTED.get(key)
+    if kept is not None and kept[0] == stamp:
+        yield from kept[1]
+        return
+    found, eggs = _list_metadata_dirs(site_packages)
+    if not eggs and max(st.st_mtime_ns, st.st_ctime_ns) < time.time_ns() - _RACY_NS:
+        if len(_LISTED) >= _LISTED_MAX:
+            _LISTED.clear()
+        _LISTED[key] = (stamp, found)
+    yield from found
+
+
+def _list_metadata_dirs(site_packages: Path) -> tuple[tuple[MetadataDir, ...], bool]:
+    """The layer's metadata directories, and whether it holds an egg."""
     try:
         with os.scandir(site_packages) as listing:
             entries = [e for e in listing if e.name.endswith(_SUFFIXES)]
     except OSError:
-        return
+        return (), False
     if len(entries) > 1:
         entries.sort(key=_entry_name)
     top = site_packages if isinstance(site_packages, Path) else Path(site_packages)
+    found: list[MetadataDir] = []
+    eggs = False
     for entry in entries:
         path = top / entry.name
         if entry.name.endswith(".egg"):
+            eggs = True
             # A zipped or unpacked egg: metadata lives in EGG-INFO/ when unpacked.
             if not (path / "EGG-INFO").is_dir():
                 continue
@@ -82,7 +118,8 @@ def iter_metadata_dirs(site_packages: Path) -> Iterator[MetadataDir]:
         name, version = split_metadata_dir_name(entry.name)
         if not name or not version:
             continue
-        yield MetadataDir(path, name, version)
+        found.append(MetadataDir(path, name, version))
+    return tuple(found), eggs
 
 
 def _entry_name(entry: os.DirEntry[str]) -> str:

@@ -59,3 +59,46 @@ def test_a_layer_that_is_not_there_holds_nothing(tmp_path: Path) -> None:
     assert list(iter_metadata_dirs(tmp_path / "absent")) == []
     (tmp_path / "a-file").write_text("")
     assert list(iter_metadata_dirs(tmp_path / "a-file")) == []
+
+
+def _names(layer: Path) -> list[str]:
+    return [m.path.name for m in iter_metadata_dirs(layer)]
+
+
+def _age(path: Path, seconds: float) -> None:
+    """Set ``path``'s mtime ``seconds`` back (its ctime stays: the listing reads both)."""
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns - int(seconds * 1e9)))
+
+
+def test_a_layer_listed_again_shows_every_change(tmp_path: Path) -> None:
+    """The second listing of an unchanged layer in a process is the first one's; an
+    entry added, removed or renamed since, or a layer changed within the second before
+    it was listed, is listed afresh."""
+    import time
+
+    layer = tmp_path / "site-packages"
+    (layer / "a-1.dist-info").mkdir(parents=True)
+    time.sleep(1.1)  # past the racy second: the listing may be kept
+    assert _names(layer) == ["a-1.dist-info"]
+    assert _names(layer) == ["a-1.dist-info"]
+    (layer / "b-2.dist-info").mkdir()  # within a second of the listing that follows
+    assert _names(layer) == ["a-1.dist-info", "b-2.dist-info"]
+    (layer / "b-2.dist-info").rename(layer / "c-3.dist-info")
+    assert _names(layer) == ["a-1.dist-info", "c-3.dist-info"]
+    (layer / "a-1.dist-info").rmdir()
+    _age(layer, 5)  # a change whose mtime is old: the ctime still moved
+    assert _names(layer) == ["c-3.dist-info"]
+
+
+def test_an_unpacked_egg_is_looked_at_every_time(tmp_path: Path) -> None:
+    """An ``.egg`` counts once it holds ``EGG-INFO``, which the layer's own times do not
+    show: a layer with one is not kept."""
+    import time
+
+    layer = tmp_path / "site-packages"
+    (layer / "x-1.0-py3.11.egg").mkdir(parents=True)
+    time.sleep(1.1)
+    assert _names(layer) == []
+    (layer / "x-1.0-py3.11.egg" / "EGG-INFO").mkdir()
+    assert _names(layer) == ["x-1.0-py3.11.egg"]
