@@ -34,7 +34,6 @@ same DAG hash; its ``INSTALLER`` says ``pip``, since Spack installs with pip.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import time
@@ -448,7 +447,6 @@ _SPECFILE_TAIL = re.compile(rb"\]\s*\}\s*\}\s*\Z")  # the end of that layout: no
 _SPECFILE_HEAD_BYTES = (8 * 1024, 256 * 1024)
 _SPECFILE_TAIL_BYTES = 64
 _SPECFILE_META = dict[str, Any]
-_JSON_SCANNER = json.JSONDecoder()
 # msgspec reads a JSON value as raw bytes at C speed and names the byte after it, when
 # more follows, as "trailing characters (byte N)" (N: that byte's offset + 1).
 _RAW_VALUE = msgspec.json.Decoder(msgspec.Raw)
@@ -507,9 +505,11 @@ def _scanned_end(head: bytes, start: int, text: list[str]) -> int:
     """Where the JSON value at ``start`` ends, by the json module's scan (``text``: the
     head as latin-1, made once: each byte one character, so its offsets are the bytes'
     offsets; bytes of multi-byte UTF-8 characters only occur inside strings)."""
+    import json  # rare: msgspec finds the end of nearly every value
+
     if not text:
         text.append(head.decode("latin-1"))
-    return int(_JSON_SCANNER.raw_decode(text[0], start)[1])
+    return int(json.JSONDecoder().raw_decode(text[0], start)[1])
 
 
 def _head_root(head: bytes) -> SpecNode | None:
