@@ -32,7 +32,7 @@ from vbridge.adapters import Adapter
 from vbridge.errors import RecordError, UnreadableFile
 from vbridge.model import InstallRecord, RecordIndex, RecordProblem, Requirement
 from vbridge.rules import spec_package_name
-from vbridge.safefs import open_regular, read_regular, write_cache_file
+from vbridge.safefs import open_regular, read_regular, sha256_hex, write_cache_file
 from vbridge.scan_cache import cache_home
 from vbridge.sitepackages import split_metadata_dir_name
 from vbridge.typed_json import convert, decode, load
@@ -273,28 +273,6 @@ def _essentials(fields: PrefixRecordFields) -> PrefixRecordFields:
     if not fields.files:
         return fields
     return msgspec.structs.replace(fields, files=list(_metadata_dir_files(fields.files).values()))
-
-
-def sha256_hex(data: bytes) -> str:
-    """The hex SHA-256 of ``data`` (what names a prefix's record cache), from CPython's
-    built-in implementation where it has one (``_sha2`` from 3.12, ``_sha256`` before):
-    hashlib would load OpenSSL's library for it, ~11 M instructions of every scan; the
-    digest is the same.
-
-    >>> sha256_hex(b"abc")[:16]
-    'ba7816bf8f01cfea'
-    """
-    import importlib
-
-    for name in ("_sha2", "_sha256"):
-        try:
-            module = importlib.import_module(name)
-        except ImportError:
-            continue
-        return str(module.sha256(data).hexdigest())
-    import hashlib
-
-    return hashlib.sha256(data).hexdigest()
 
 
 class _CacheEntry(msgspec.Struct, array_like=True):

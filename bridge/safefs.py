@@ -133,7 +133,20 @@ def sha256_hex(data: bytes) -> str:
 
 
 def _sha256_hex(data: bytes) -> str:
-    import hashlib  # OpenSSL's library: loaded by a run that writes, not by every scan
+    if len(data) < _REMEMBERED_SIZE:
+        # A small content (a path, a short file): CPython's built-in SHA-256 (``_sha2``
+        # from 3.12, ``_sha256`` before) gives the same digest without loading
+        # OpenSSL's library (~11 M instructions); a large one goes to OpenSSL, which
+        # uses the CPU's SHA instructions.
+        import importlib
+
+        for name in ("_sha2", "_sha256"):
+            try:
+                module = importlib.import_module(name)
+            except ImportError:
+                continue
+            return str(module.sha256(data).hexdigest())
+    import hashlib
 
     return hashlib.sha256(data).hexdigest()
 

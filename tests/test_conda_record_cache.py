@@ -231,13 +231,21 @@ def test_what_is_cached_gives_the_record_the_file_gives() -> None:
     assert len(records) > 40 and owning > 10
 
 
-def test_the_record_cache_name_digest_is_hashlibs() -> None:
-    """The record cache's file name is named by :func:`vbridge.adapters.conda.sha256_hex`:
-    hashlib's SHA-256, whichever implementation gives it."""
+def test_the_digest_is_hashlibs_for_small_and_large_contents() -> None:
+    """:func:`vbridge.safefs.sha256_hex` (the record cache's file name, RECORD rows, the
+    ledger): hashlib's SHA-256, from the built-in implementation for a small content
+    and OpenSSL's for a large one, inside a run's memory of digests too."""
     import hashlib
 
-    from vbridge.adapters.conda import sha256_hex
+    from vbridge.safefs import remembered_digests, sha256_hex
 
-    for text in ("/opt/conda/envs/x", "/tmp/é ü", "/a/\udcff", ""):
-        data = text.encode("utf-8", "surrogateescape")
+    contents = [
+        t.encode("utf-8", "surrogateescape")
+        for t in ("/opt/conda/envs/x", "/tmp/é ü", "/a/\udcff", "")
+    ]
+    contents += [b"x" * (16 * 1024 - 1), b"y" * (16 * 1024), bytes(range(256)) * 4096]
+    for data in contents:
         assert sha256_hex(data) == hashlib.sha256(data).hexdigest()
+    with remembered_digests():
+        for data in contents * 2:
+            assert sha256_hex(data) == hashlib.sha256(data).hexdigest()
