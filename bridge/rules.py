@@ -158,6 +158,12 @@ def _field_strength(field: str) -> int:
 
 
 @cache
+def _compiled(pattern: str) -> re.Pattern[str]:
+    """A rule's pattern, compiled once per process."""
+    return re.compile(pattern)
+
+
+@cache
 def _property(text: str) -> Property:
     """``Property.from_str``, validated once per distinct text (properties are frozen)."""
     return Property.from_str(text)
@@ -170,25 +176,38 @@ class Rule(msgspec.Struct, frozen=True):
     match: tuple[str, ...]
     field: str
     template: str  # the `property` key: 'ns :: feature :: {value}'
-    pattern: re.Pattern[str] | None = None
+    pattern_text: str | None = None  # the `pattern` key, compiled when first searched
     values: Mapping[str, str] = msgspec.field(default_factory=dict)
 
     @classmethod
-    def from_table(cls, table: Mapping[str, Any], source: str) -> Rule:
+    def from_table(cls, table: Mapping[str, Any], source: str, *, checked: bool = True) -> Rule:
+        """The rule of one ``[[rules]]`` table. ``checked``: its pattern compiled now,
+        so that a bad one is a :class:`RuleError` naming ``source``; vbridge's own
+        ``data/`` files (whose patterns a test compiles) leave it to the first search:
+        a scan uses a few of their rules."""
         try:
             match = table["match"]
             matches = (match,) if isinstance(match, str) else tuple(match)
             pattern = table.get("pattern")
+            if pattern is not None and not isinstance(pattern, str):
+                raise TypeError(f"pattern should be a string, found {type(pattern).__name__}")
+            if pattern and checked:
+                _compiled(pattern)
             return cls(
                 id=str(table["id"]),
                 match=matches,
                 field=str(table.get("field", "name")),
                 template=str(table["property"]),
-                pattern=re.compile(pattern) if pattern else None,
+                pattern_text=pattern or None,
                 values=dict(table.get("values", {})),
             )
         except (KeyError, re.error, TypeError) as exc:
             raise RuleError(f"{source}: bad rule {table.get('id', '?')!r}: {exc}") from exc
+
+    @property
+    def pattern(self) -> re.Pattern[str] | None:
+        """The compiled ``pattern``, if the rule has one."""
+        return None if self.pattern_text is None else _compiled(self.pattern_text)
 
     @property
     def strength(self) -> int:
@@ -226,8 +245,8 @@ class Rule(msgspec.Struct, frozen=True):
         """:meth:`apply`, given the record's :meth:`field_values`."""
         for value in values:
             groups: dict[str, str] = {}
-            if self.pattern is not None:
-                m = self.pattern.search(value)
+            if self.pattern_text is not None:
+                m = _compiled(self.pattern_text).search(value)
                 if m is None:
                     continue
                 groups = {k: v for k, v in m.groupdict().items() if v is not None}
@@ -296,7 +315,8 @@ class RuleSet:
             data, source = load_data(ecosystem), f"data/{ecosystem}.toml"
         else:
             data, source = _load_toml(Path(path), str(path)), str(path)
-        rules = [Rule.from_table(t, source) for t in data.get("rules", [])]
+        checked = path is not None  # data/'s own patterns: compiled by a test
+        rules = [Rule.from_table(t, source, checked=checked) for t in data.get("rules", [])]
         propagation = data.get("propagation", {})
         return cls(
             ecosystem,

@@ -3,6 +3,9 @@ Anaconda build strings taken from the real feedstocks (see the research notes)."
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 from vbridge.adapters.conda import ADAPTER as CONDA
 from vbridge.errors import RuleError
@@ -127,9 +130,7 @@ def test_cuda_build_strings_of_majors_7_to_9() -> None:
     assert set(props("cupy", "5.0.0", "py36_cuda80_0")) == {
         "nvidia :: cuda_version_lower_bound :: 8.0"
     }
-    assert set(props("cudnn", "7.1.2", "cuda75_0")) == {
-        "nvidia :: cuda_version_lower_bound :: 7.5"
-    }
+    assert set(props("cudnn", "7.1.2", "cuda75_0")) == {"nvidia :: cuda_version_lower_bound :: 7.5"}
     assert props("cudatoolkit", "6.5", "cuda65_0") == {}  # before CUDA 7: not a major we read
 
 
@@ -146,8 +147,9 @@ def test_microarch_levels_beyond_v4_do_not_exist() -> None:
 
 @pytest.mark.parametrize("level", ["v1", "v4"])
 def test_spack_binaries_x86_64_level(level: str) -> None:
-    record = InstallRecord("spack", "py-numpy", "2.1.0", "abcdefg",
-                           extra={"binaries_x86_64_level": level})
+    record = InstallRecord(
+        "spack", "py-numpy", "2.1.0", "abcdefg", extra={"binaries_x86_64_level": level}
+    )
     found = {p.to_str() for p, _ in RuleSet.load("spack").record_properties(record)}
     assert found == {f"x86_64 :: level :: {level}"}
 
@@ -176,3 +178,55 @@ def test_full_matchspec_rules_use_conda_semantics() -> None:
 def test_bad_rule_is_a_clear_error() -> None:
     with pytest.raises(RuleError, match="bad rule 'x'"):
         Rule.from_table({"id": "x", "match": "a", "pattern": "(", "property": "a :: b :: c"}, "f")
+
+
+@pytest.mark.parametrize("ecosystem", ["conda", "spack", "apt", "wheel"])
+def test_every_shipped_rule_pattern_compiles(ecosystem: str) -> None:
+    # vbridge's own rule files are loaded without compiling their patterns (a scan
+    # searches with a few of them); this is where a bad one is caught.
+    from vbridge.rules import load_data
+
+    tables = load_data(ecosystem)["rules"]
+    assert any("pattern" in t for t in tables)
+    for table in tables:
+        Rule.from_table(table, f"data/{ecosystem}.toml", checked=True)
+
+
+def test_a_rule_file_of_ones_own_is_checked_when_loaded(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.toml"
+    rules.write_text(
+        '[[rules]]\nid = "x"\nmatch = "a"\nfield = "build"\npattern = "("\n'
+        'property = "a :: b :: {value}"\n'
+    )
+    with pytest.raises(RuleError, match=r"rules.toml: bad rule 'x'"):
+        RuleSet.load("conda", CONDA, path=rules)
+
+
+def test_a_shipped_rule_compiles_its_pattern_when_first_searched() -> None:
+    rule = Rule.from_table(
+        {"id": "x", "match": "a", "field": "build", "pattern": "(", "property": "a :: b :: c"},
+        "data/x.toml",
+        checked=False,
+    )
+    with pytest.raises(re.error):
+        list(rule.apply(InstallRecord("conda", "a", "1", "b")))
+    good = Rule.from_table(
+        {
+            "id": "y",
+            "match": "a",
+            "field": "build",
+            "pattern": "_(?P<value>mkl)$",
+            "property": "blas_lapack :: provider :: {value}",
+        },
+        "data/y.toml",
+        checked=False,
+    )
+    assert good.pattern is not None and good.pattern.pattern == "_(?P<value>mkl)$"
+    found = [p.to_str() for p, _ in good.apply(InstallRecord("conda", "a", "1", "x_mkl"))]
+    assert found == ["blas_lapack :: provider :: mkl"]
+    assert list(good.apply(InstallRecord("conda", "a", "1", "x_openblas"))) == []
+
+
+def test_a_non_string_pattern_is_a_clear_error() -> None:
+    with pytest.raises(RuleError, match="pattern should be a string"):
+        Rule.from_table({"id": "x", "match": "a", "pattern": 3, "property": "a :: b :: c"}, "f")
