@@ -47,7 +47,7 @@ from vbridge.adapters import Adapter
 from vbridge.errors import RecordError
 from vbridge.model import InstallRecord, RecordIndex, RecordProblem, Requirement
 from vbridge.safefs import is_normal_absolute, open_regular_fd, read_json, read_regular
-from vbridge.sitepackages import iter_metadata_dirs, split_metadata_dir_name
+from vbridge.sitepackages import LAYER_NAMES, iter_metadata_dirs, split_metadata_dir_name
 from vbridge.typed_json import convert
 from vbridge.typed_json import decode as decode_typed
 from vbridge.typed_json import load as load_typed
@@ -1159,7 +1159,9 @@ def find_root(path: Path) -> Path | None:
             return candidate
         if _is_view(candidate):
             return candidate
-    if projection_views(path):
+    # A site-packages layer (looked at by every scan) is no view's root: its
+    # hundreds of directories are not looked through for a `.spack/`.
+    if path.name not in LAYER_NAMES and projection_views(path):
         return path
     return None
 

@@ -52,7 +52,7 @@ from vbridge.errors import RecordError, UnreadableFile
 from vbridge.model import InstallRecord, RecordProblem
 from vbridge.rules import load_data
 from vbridge.safefs import load_json, open_regular, read_json, read_regular
-from vbridge.sitepackages import read_installer, split_metadata_dir_name
+from vbridge.sitepackages import LAYER_NAMES, read_installer, split_metadata_dir_name
 
 __all__ = [
     "ADAPTER",
@@ -72,7 +72,6 @@ ECOSYSTEM = "wheel"
 # These records describe distributions; they are never a foreign owner.
 FOREIGN = False
 
-_LAYER_NAMES = ("site-packages", "dist-packages")
 _SHARED_LIBRARY = re.compile(r"\.(?:so(?:\.\d+)*|dylib|pyd|dll)$")
 _PROPERTY = re.compile(r"^[a-z0-9_]+ :: [a-z0-9_]+ :: [a-z0-9_.]+$")
 
@@ -345,7 +344,7 @@ def _direct_url(dist_info: Path) -> str | None:
 
 def find_root(path: Path) -> Path | None:
     """Every site-packages directory is a root: the adapter describes each layer."""
-    return path if path.name in _LAYER_NAMES and path.is_dir() else None
+    return path if path.name in LAYER_NAMES and path.is_dir() else None
 
 
 def read_records(root: Path, problems: list[RecordProblem]) -> Iterator[InstallRecord]:

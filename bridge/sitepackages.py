@@ -25,6 +25,7 @@ from vbridge.names import canonical_name
 from vbridge.safefs import read_regular
 
 __all__ = [
+    "LAYER_NAMES",
     "MetadataDir",
     "iter_metadata_dirs",
     "read_installer",
@@ -33,6 +34,8 @@ __all__ = [
 ]
 
 _SUFFIXES = (".dist-info", ".egg-info", ".egg")
+# What a directory Python imports installed distributions from is called.
+LAYER_NAMES = ("site-packages", "dist-packages")
 
 
 class MetadataDir(msgspec.Struct, frozen=True):

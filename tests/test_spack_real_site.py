@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import os
+import shutil
 import types
 from pathlib import Path
 
@@ -291,3 +292,16 @@ def test_spack_environment_without_a_view_says_so(
     assert status == 0
     assert "has no view (`view: false`)" in captured.err
     assert spack.view_roots(env) == []
+
+
+def test_a_site_packages_layer_is_not_taken_for_a_view_with_projections(
+    real_site: Path, tmp_path: Path
+) -> None:
+    # The same projection view, moved under a name only a Python layer has: its
+    # projections are no longer looked for (a scan looks at every layer), while under
+    # any other name it is still found.
+    for name, found in (("site-packages", False), ("dist-packages", False), ("proj2", True)):
+        copy = tmp_path / name
+        shutil.copytree(real_site / "views" / "proj", copy, symlinks=True)
+        assert spack.projection_views(copy)  # projections are there either way
+        assert (spack.find_root(copy) == copy) is found
