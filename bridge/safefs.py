@@ -41,6 +41,7 @@ import contextlib
 import errno
 import os
 import stat
+import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -68,6 +69,7 @@ __all__ = [
     "remove_file",
     "require_replaceable",
     "require_writable",
+    "sha256_digest",
     "sha256_hex",
     "sweep_temporary_files",
     "write_cache_file",
@@ -132,23 +134,56 @@ def sha256_hex(data: bytes) -> str:
     return _sha256_hex(data)
 
 
-def _sha256_hex(data: bytes) -> str:
-    if len(data) < _REMEMBERED_SIZE:
-        # A small content (a path, a short file): CPython's built-in SHA-256 (``_sha2``
-        # from 3.12, ``_sha256`` before) gives the same digest without loading
-        # OpenSSL's library (~11 M instructions); a large one goes to OpenSSL, which
-        # uses the CPU's SHA instructions.
-        import importlib
+def sha256_digest(data: bytes) -> bytes:
+    """The SHA-256 of ``data`` as bytes (a RECORD row's hash), from the same
+    implementation :func:`sha256_hex` would use."""
+    return bytes(_sha256(data).digest())
 
-        for name in ("_sha2", "_sha256"):
-            try:
-                module = importlib.import_module(name)
-            except ImportError:
-                continue
-            return str(module.sha256(data).hexdigest())
+
+def _sha256_hex(data: bytes) -> str:
+    return str(_sha256(data).hexdigest())
+
+
+def _sha256(data: bytes) -> Any:
+    """A hash object of ``data``: CPython's built-in SHA-256 (``_sha2`` from 3.12,
+    ``_sha256`` before) for a small content, and for a larger one while OpenSSL's
+    library is not loaded and the process has hashed less than ``_BUILTIN_BUDGET``
+    bytes that way; OpenSSL (hashlib) otherwise. Loading OpenSSL costs ~3.4 ms
+    (~11 M instructions), what the built-in takes for ~0.7 MB; OpenSSL uses the CPU's
+    SHA instructions (~7x the built-in's speed), so a run that hashes much loads it.
+    The digests are the same."""
+    global _BUILTIN_BYTES
+    size = len(data)
+    if size < _REMEMBERED_SIZE or (
+        "_hashlib" not in sys.modules and _BUILTIN_BYTES + size <= _BUILTIN_BUDGET
+    ):
+        module = _builtin_sha256()
+        if module is not None:
+            if size >= _REMEMBERED_SIZE:
+                _BUILTIN_BYTES += size
+            return module.sha256(data)
     import hashlib
 
-    return hashlib.sha256(data).hexdigest()
+    return hashlib.sha256(data)
+
+
+def _builtin_sha256() -> Any:
+    """CPython's built-in SHA-256 module, None in a build without it."""
+    import importlib
+
+    for name in ("_sha2", "_sha256"):
+        try:
+            return importlib.import_module(name)
+        except ImportError:
+            continue
+    return None
+
+
+# How many bytes of contents of _REMEMBERED_SIZE or more the built-in SHA-256 may hash
+# before OpenSSL is loaded (a conda post-link hook hashes its edited conda-meta record
+# about three times: records up to ~170 KB never load OpenSSL), and how many it has.
+_BUILTIN_BUDGET = 512 * 1024
+_BUILTIN_BYTES = 0
 
 
 # The digests remembered by content (None: none), and from what size: an annotate run

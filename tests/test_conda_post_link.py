@@ -285,9 +285,10 @@ def test_conda_order_keeps_file_less_packages_and_repodata_record(
         data.update(channel=f"{channel_url}/linux-64", url=f"{channel_url}/linux-64/{fn}",
                     fn=fn, md5="0" * 32)  # fmt: skip
         (index.parent / "repodata_record.json").write_text(json.dumps(data))
-    assert json.loads((cache / "_openmp_mutex-4.5-2_kmp_llvm/info/paths.json").read_text())[
-        "paths"
-    ] == []
+    assert (
+        json.loads((cache / "_openmp_mutex-4.5-2_kmp_llvm/info/paths.json").read_text())["paths"]
+        == []
+    )
     take_records_away(prefix, tmp_path / "not-yet-written")
     result = post_link(prefix, CONDA_PKGS_DIRS=str(cache), **SCIPY)
     assert result.returncode == 0, result.stderr
@@ -438,6 +439,9 @@ NOT_FOR_THE_HOOK = {
     "json": "~2 ms and 6 regex compiles: msgspec writes the SBOM and variant.json as json does",
     "dataclasses": "packageurl's",
     "threading": "~1 ms: the files of a batch are flushed in threads started with _thread",
+    "_hashlib": "OpenSSL's library, ~3.4 ms: CPython's built-in SHA-256 hashes a hook's few "
+    "contents (safefs.sha256_hex, RECORD rows)",
+    "hashlib": "its import loads _hashlib",
 }
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -249,3 +251,32 @@ def test_the_digest_is_hashlibs_for_small_and_large_contents() -> None:
     with remembered_digests():
         for data in contents * 2:
             assert sha256_hex(data) == hashlib.sha256(data).hexdigest()
+
+
+def test_openssl_is_loaded_only_once_a_process_hashes_much() -> None:
+    """A process that hashes a few contents (a post-link hook: its conda-meta record
+    about three times, RECORD rows) does it with CPython's built-in SHA-256, without
+    loading OpenSSL's library; past 512 KiB of contents of 16 KiB or more, hashlib's
+    OpenSSL: the same digests either way."""
+    code = (
+        "import sys\n"
+        "from vbridge.safefs import sha256_digest, sha256_hex\n"
+        "seen = []\n"
+        "for size in (10, 150_000, 150_001, 150_002, 20, 100_000, 30, 5_000_000):\n"
+        "    data = bytes(range(256)) * (size // 256) + b'x' * (size % 256)\n"
+        "    seen.append((size, sha256_hex(data), '_hashlib' in sys.modules))\n"
+        "print(repr((seen, sha256_digest(b'abc').hex())))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    import ast
+    import hashlib
+
+    seen, digest = ast.literal_eval(result.stdout)
+    assert digest == hashlib.sha256(b"abc").hexdigest()
+    for size, hex_digest, _ in seen:
+        data = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+        assert hex_digest == hashlib.sha256(data).hexdigest()
+    # 450,003 bytes within the budget; 100,000 more past it.
+    assert [loaded for *_, loaded in seen] == [False] * 5 + [True] * 3

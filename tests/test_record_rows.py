@@ -22,6 +22,11 @@ ROWS = [
     "a.py,md5=xyz,",
     "a.py,nohash,1",
     "a.py,sha999=abc,1",
+    "a.py,sha3_256=abc,1",
+    "a.py,blake2b=abc,1",
+    "a.py,sha512_256=abc,1",
+    "a.py,md5-sha1=abc,1",
+    "a.py,SHA256=abc,1",
     "a.py,sha256=abc,twelve",
     ",sha256=abc,1",
     "a.py,sha256=abc",
@@ -63,6 +68,20 @@ def test_rejections_are_both_ways() -> None:
 def test_fixture_records_read_as_installer_reads_them(path: Path) -> None:
     lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     assert [_vbridge(line) for line in lines] == [_installer(line) for line in lines]
+
+
+def test_the_algorithms_checked_without_hashlib_are_hashlibs_guaranteed_ones() -> None:
+    """A row's algorithm is looked up in hashlib (which loads OpenSSL) only when it is
+    not one hashlib guarantees, and those are always available."""
+    import hashlib
+
+    from vbridge.destinations import record
+
+    assert hashlib.algorithms_guaranteed == record._GUARANTEED_ALGORITHMS
+    assert hashlib.algorithms_guaranteed <= hashlib.algorithms_available
+    assert record._available_algorithm("sha512_256") == (
+        "sha512_256" in hashlib.algorithms_available
+    )
 
 
 def test_written_rows_are_what_installer_writes(tmp_path: Path) -> None:

@@ -124,10 +124,10 @@ def variant_description(properties: Iterable[Property]) -> Variant:
     ordered = tuple(sorted(set(properties)))
     if not ordered:
         return Variant(ordered, NULL_LABEL)
-    import hashlib  # a writer's: a scan writes no variant.json
+    from vbridge.safefs import sha256_hex  # a writer's: a scan writes no variant.json
 
-    digest = hashlib.sha256("".join(f"{p.to_str()}\n" for p in ordered).encode())
-    return Variant(ordered, digest.hexdigest()[:_LABEL_DIGITS])
+    digest = sha256_hex("".join(f"{p.to_str()}\n" for p in ordered).encode())
+    return Variant(ordered, digest[:_LABEL_DIGITS])
 
 
 def _packed(desc: Variant) -> dict[str, dict[str, list[str]]]:
