@@ -103,6 +103,51 @@ def test_a_file_longer_than_its_stat_size_is_read_whole_and_still_capped() -> No
         read_regular(status, limit=10)
 
 
+def test_a_file_of_its_stat_size_is_read_in_one_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The read that would return nothing after the last byte is not made; what a
+    # short read or a growing file gives stays what reading on to the end gives.
+    calls: list[int] = []
+    real_read = os.read
+
+    def counted(fd: int, n: int) -> bytes:
+        calls.append(n)
+        return real_read(fd, n)
+
+    monkeypatch.setattr(os, "read", counted)
+    (tmp_path / "f").write_bytes(b"0123456789")
+    assert read_regular(tmp_path / "f") == b"0123456789"
+    assert calls == [11]
+    calls.clear()
+    (tmp_path / "empty").write_bytes(b"")
+    assert read_regular(tmp_path / "empty") == b""
+    assert calls == [1]
+
+    def short(fd: int, n: int) -> bytes:  # a file system that hands out 4 bytes a read
+        calls.append(n)
+        return real_read(fd, min(n, 4))
+
+    calls.clear()
+    monkeypatch.setattr(os, "read", short)
+    assert read_regular(tmp_path / "f") == b"0123456789"
+    assert len(calls) == 3  # 4 + 4 + 2: the end met at the stat size
+
+    grown = tmp_path / "grown"
+    grown.write_bytes(b"0123456789")
+
+    def growing(fd: int, n: int) -> bytes:  # written to between the fstat and the read
+        if not calls:
+            with grown.open("ab") as fh:
+                fh.write(b"abc")
+        calls.append(n)
+        return real_read(fd, n)
+
+    calls.clear()
+    monkeypatch.setattr(os, "read", growing)
+    assert read_regular(grown) == b"0123456789abc"
+
+
 def test_contained_resolves_as_realpath_does(tmp_path: Path) -> None:
     """safefs.contained resolves a path below the root from the root's realpath (the
     root's own components once): the same answer as ``os.path.realpath`` and the same
