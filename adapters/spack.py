@@ -47,7 +47,12 @@ from vbridge.adapters import Adapter
 from vbridge.errors import RecordError
 from vbridge.model import InstallRecord, RecordIndex, RecordProblem, Requirement
 from vbridge.safefs import is_normal_absolute, open_regular_fd, read_json, read_regular
-from vbridge.sitepackages import LAYER_NAMES, iter_metadata_dirs, split_metadata_dir_name
+from vbridge.sitepackages import (
+    LAYER_NAMES,
+    iter_metadata_dirs,
+    layer_stat,
+    split_metadata_dir_name,
+)
 from vbridge.typed_json import convert
 from vbridge.typed_json import decode as decode_typed
 from vbridge.typed_json import load as load_typed
@@ -902,8 +907,14 @@ def _prefix_layers(prefix: Path | str) -> list[Path]:
     of ``lib`` and ``lib64`` (a tree scan calls this for every install; most have no
     Python, many no prefix on this machine).
     """
+    return [layer for layer, _ in _prefix_layer_stats(prefix)]
+
+
+def _prefix_layer_stats(prefix: Path | str) -> list[tuple[Path, os.stat_result]]:
+    """:func:`_prefix_layers` with each layer's ``stat``, which showed it a directory
+    (for :func:`~vbridge.sitepackages.iter_metadata_dirs`, which then need not look)."""
     top = os.fspath(prefix)
-    found: list[Path] = []
+    found: list[tuple[Path, os.stat_result]] = []
     for lib in _SITE_PACKAGES_LIBS:
         directory = _join(top, lib)
         try:
@@ -915,8 +926,9 @@ def _prefix_layers(prefix: Path | str) -> list[Path]:
             names.sort()
         for name in names:
             layer = _join(_join(directory, name), "site-packages")
-            if os.path.isdir(layer):
-                found.append(Path(layer))
+            st = layer_stat(layer)
+            if st is not None:
+                found.append((Path(layer), st))
     return found
 
 
@@ -973,9 +985,10 @@ def _prefix_dists(
     prefix: Path | str, dag_hash: str, problems: list[RecordProblem]
 ) -> tuple[tuple[Path, ...], list[Path]]:
     """The dist-info directories a Spack prefix owns, and its site-packages layers."""
-    layers = _prefix_layers(prefix)
-    if not layers:
+    layer_stats = _prefix_layer_stats(prefix)
+    if not layer_stats:
         return (), []
+    layers = [layer for layer, _ in layer_stats]
     spec_file = _join(_join(os.fspath(prefix), ".spack"), "spec.json")
     owner = _prefix_owner_hash(spec_file)
     if owner is None:
@@ -998,7 +1011,7 @@ def _prefix_dists(
             )
         )
         return (), layers
-    dists = tuple(meta.path for layer in layers for meta in iter_metadata_dirs(layer))
+    dists = tuple(meta.path for layer, st in layer_stats for meta in iter_metadata_dirs(layer, st))
     return dists, layers
 
 
@@ -1068,8 +1081,8 @@ def _view_dists(
                 if rel.endswith((".dist-info", ".egg-info")) and "site-packages" in rel:
                     relative.append(rel)
         else:
-            for layer in _prefix_layers(prefix):
-                for meta in iter_metadata_dirs(layer):
+            for layer, st in _prefix_layer_stats(prefix):
+                for meta in iter_metadata_dirs(layer, st):
                     relative.append(os.path.relpath(meta.path, prefix))
         found = tuple(view / rel for rel in sorted(relative) if (view / rel).exists())
         if found:

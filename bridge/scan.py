@@ -11,6 +11,7 @@ vbridge decides about the environment (findings, the status of written metadata)
 
 from __future__ import annotations
 
+import os
 from collections import deque
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -27,7 +28,7 @@ from vbridge.model import (
 )
 from vbridge.names import canonical_name
 from vbridge.rules import RuleSet
-from vbridge.sitepackages import iter_metadata_dirs, read_installer, rewritten_by
+from vbridge.sitepackages import iter_metadata_dirs, layer_stat, read_installer, rewritten_by
 
 __all__ = ["interpreter_layers", "prefix_layers", "scan_environment", "scan_python"]
 
@@ -153,6 +154,7 @@ def scan_environment(
 
     records_by_eco: dict[str, list[InstallRecord]] = {}
     adapter_of: dict[str, Adapter] = {}
+    seen_as: dict[Path, os.stat_result] = {}  # the adapters' layers, by their stat
     for (ecosystem, root), adapter in roots.items():
         adapter_of.setdefault(ecosystem, adapter)
         if layers is None:  # the layers its records know of, read with them
@@ -169,9 +171,12 @@ def scan_environment(
         if layers is None:
             known = set(layer_list)  # a Spack tree names hundreds of layers
             for layer in known_layers:
-                if layer not in known and layer.is_dir():
-                    known.add(layer)
-                    layer_list.append(layer)
+                if layer not in known:
+                    st = layer_stat(layer)
+                    if st is not None:  # a directory: listed below as it was seen here
+                        known.add(layer)
+                        layer_list.append(layer)
+                        seen_as[layer] = st
     env.site_packages = layer_list
 
     owners: dict[Path, InstallRecord] = {}
@@ -187,7 +192,7 @@ def scan_environment(
 
     wanted = set(only) if only is not None else None
     for layer in layer_list:
-        for meta in iter_metadata_dirs(layer):
+        for meta in iter_metadata_dirs(layer, seen_as.get(layer)):
             dist = Distribution(
                 name=meta.name,
                 version=meta.version,

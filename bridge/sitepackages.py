@@ -14,6 +14,7 @@ environment costs one ``scandir`` per layer.
 from __future__ import annotations
 
 import os
+import stat
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +29,7 @@ __all__ = [
     "LAYER_NAMES",
     "MetadataDir",
     "iter_metadata_dirs",
+    "layer_stat",
     "read_installer",
     "rewritten_by",
     "split_metadata_dir_name",
@@ -70,18 +72,37 @@ _LISTED_MAX = 4096
 _RACY_NS = 1_000_000_000
 
 
-def iter_metadata_dirs(site_packages: Path) -> Iterator[MetadataDir]:
+def layer_stat(site_packages: Path | str) -> os.stat_result | None:
+    """The ``os.stat`` of ``site_packages`` when it is a directory (what
+    ``Path.is_dir`` looks at), else None: handed to :func:`iter_metadata_dirs`, it
+    spares the listing a second look.
+
+    >>> layer_stat("/") is not None, layer_stat("/no/such/layer")
+    (True, None)
+    """
+    try:
+        st = os.stat(site_packages)
+    except (OSError, ValueError):
+        return None
+    return st if stat.S_ISDIR(st.st_mode) else None
+
+
+def iter_metadata_dirs(
+    site_packages: Path, st: os.stat_result | None = None
+) -> Iterator[MetadataDir]:
     """Yield every distribution's metadata directory in ``site_packages``, by name.
 
     Each path is made as a child of ``site_packages`` (one name to parse, not the whole
     path again); a layer unchanged since this process listed it is not listed again
-    (see ``_LISTED``).
+    (see ``_LISTED``). ``st``: the layer's :func:`layer_stat`, when the caller has just
+    taken it to see the layer is a directory (it then stands for the layer as listed).
     """
     key = os.fspath(site_packages)
-    try:
-        st = os.stat(key)
-    except OSError:
-        return
+    if st is None:
+        try:
+            st = os.stat(key)
+        except OSError:
+            return
     stamp = (st.st_ino, st.st_dev, st.st_mtime_ns, st.st_ctime_ns)
     kept = _LISTED.get(key)
     if kept is not None and kept[0] == stamp:

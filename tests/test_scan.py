@@ -29,7 +29,10 @@ class Listed(Adapter):
     RULES = Path(__file__).parent / "data" / "scan-unit.toml"
 
     def __init__(
-        self, records: Sequence[InstallRecord], layers: Sequence[Path] = (), *,
+        self,
+        records: Sequence[InstallRecord],
+        layers: Sequence[Path] = (),
+        *,
         collection: bool = False,
     ) -> None:
         self.records = list(records)
@@ -67,11 +70,11 @@ def _prefix(tmp_path: Path, *dists: str, layer: str = SITE) -> Path:
     return tmp_path
 
 
-def _record(name: str, build: str = "0", *depends: str, owns: Path | None = None,
-            **kwargs: object) -> InstallRecord:
+def _record(
+    name: str, build: str = "0", *depends: str, owns: Path | None = None, **kwargs: object
+) -> InstallRecord:
     dists = (owns / SITE / f"{name.replace('-', '_')}-1.0.dist-info",) if owns else ()
-    return InstallRecord("unit", name, "1.0", build, depends=depends, python_dists=dists,
-                         **kwargs)  # type: ignore[arg-type]
+    return InstallRecord("unit", name, "1.0", build, depends=depends, python_dists=dists, **kwargs)  # type: ignore[arg-type]
 
 
 def _props(env: Environment, name: str) -> dict[str, tuple[str, tuple[str, ...]]]:
@@ -89,8 +92,12 @@ def test_without_records_the_environment_is_pip_s(tmp_path: Path) -> None:
     env = scan_environment(tmp_path, adapters=[])
     assert env.ecosystems == ["pip"] and env.site_packages == [tmp_path / SITE]
     (six,) = env.distributions
-    assert (six.name, six.owner, six.installer, six.layer) == ("six", None, "unit", str(
-        tmp_path / SITE))
+    assert (six.name, six.owner, six.installer, six.layer) == (
+        "six",
+        None,
+        "unit",
+        str(tmp_path / SITE),
+    )
     assert env.findings == []  # deciding is assess_environment's
 
 
@@ -114,7 +121,9 @@ def test_ownership_and_the_nearest_provider(tmp_path: Path) -> None:
     assert env.ecosystems == ["unit"]
     numpy = next(d for d in env.distributions if d.name == "numpy")
     assert numpy.owner is not None and (numpy.owner.ecosystem, numpy.owner.name) == (
-        "unit", "numpy")
+        "unit",
+        "numpy",
+    )
     assert numpy.owner_record is records[0]
     # Breadth first: blas is two steps away, blas2 three; only the nearest counts.
     assert _props(env, "numpy") == {
@@ -169,8 +178,11 @@ def test_a_metapackage_pins_the_build_of_the_distribution_it_depends_on(
 
 def test_only_gives_properties_and_installer_to_the_named(tmp_path: Path) -> None:
     prefix = _prefix(tmp_path, "a", "b")
-    records = [_record("a", "0", "blas", owns=prefix), _record("b", "0", "blas", owns=prefix),
-               InstallRecord("unit", "blas", "1.0", "3_mkl")]
+    records = [
+        _record("a", "0", "blas", owns=prefix),
+        _record("b", "0", "blas", owns=prefix),
+        InstallRecord("unit", "blas", "1.0", "3_mkl"),
+    ]
     wanted = prefix / SITE / "b-1.0.dist-info"
     env = scan_environment(prefix, adapters=[Listed(records)], only=[wanted])
     a, b = sorted(env.distributions, key=lambda d: d.name)
@@ -181,9 +193,10 @@ def test_only_gives_properties_and_installer_to_the_named(tmp_path: Path) -> Non
 def test_layers_the_records_know_of_and_layers_given(tmp_path: Path) -> None:
     prefix = _prefix(tmp_path, "mpi4py", layer="opt/site")
     records = [_record("mpi4py", "0", "openmpi"), InstallRecord("unit", "openmpi", "5.0")]
-    adapter = Listed(records, layers=[prefix / "opt/site", prefix / "missing"])
+    (prefix / "a-file").write_text("")
+    adapter = Listed(records, layers=[prefix / "opt/site", prefix / "missing", prefix / "a-file"])
     env = scan_environment(prefix, adapters=[adapter])
-    assert env.site_packages == [prefix / "opt/site"]  # existing ones only
+    assert env.site_packages == [prefix / "opt/site"]  # existing directories only
     assert [d.name for d in env.distributions] == ["mpi4py"]
     given = scan_environment(prefix, layers=[], adapters=[adapter])
     assert given.site_packages == [] and given.distributions == []
@@ -201,16 +214,20 @@ def test_describing_records_give_properties_to_what_no_one_owns(tmp_path: Path) 
     prefix = _prefix(tmp_path, "scipy", "owned")
     site = prefix / SITE
     described = [
-        InstallRecord("unit-described", name, "1.0", python_dists=(site / f"{name}-1.0.dist-info",),
-                      extra={"bundled": [f"{name}.libs/libopenblas.so"]}, foreign=False)
+        InstallRecord(
+            "unit-described",
+            name,
+            "1.0",
+            python_dists=(site / f"{name}-1.0.dist-info",),
+            extra={"bundled": [f"{name}.libs/libopenblas.so"]},
+            foreign=False,
+        )
         for name in ("scipy", "owned")
     ]
     owner = _record("owned", "0", owns=prefix)
     env = scan_environment(prefix, adapters=[Listed([owner]), Describing(described)])
     assert env.ecosystems == ["unit"]  # a describing adapter names no ecosystem
-    assert _props(env, "scipy") == {
-        "blas_lapack :: provider :: openblas": ("unit-described", ())
-    }
+    assert _props(env, "scipy") == {"blas_lapack :: provider :: openblas": ("unit-described", ())}
     scipy = next(d for d in env.distributions if d.name == "scipy")
     assert scipy.facts == {"bundled": ["scipy.libs/libopenblas.so"]}
     assert _props(env, "owned") == {}  # its owner's records say what it is

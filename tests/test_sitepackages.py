@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-from vbridge.sitepackages import iter_metadata_dirs
+from vbridge.sitepackages import iter_metadata_dirs, layer_stat
 
 
 def _layer(tmp_path: Path) -> Path:
@@ -102,3 +102,26 @@ def test_an_unpacked_egg_is_looked_at_every_time(tmp_path: Path) -> None:
     assert _names(layer) == []
     (layer / "x-1.0-py3.11.egg" / "EGG-INFO").mkdir()
     assert _names(layer) == ["x-1.0-py3.11.egg"]
+
+
+def test_a_layer_listed_with_the_stat_that_showed_it_a_directory(tmp_path: Path) -> None:
+    """layer_stat: a directory's stat (None for a file, a missing path); handed to the
+    listing, it is what the listing judges the layer by: the stat taken after a change
+    shows the change, one taken before it stands for the layer as it was then."""
+    import time
+
+    layer = tmp_path / "site-packages"
+    (layer / "a-1.dist-info").mkdir(parents=True)
+    (tmp_path / "a-file").write_text("")
+    assert layer_stat(tmp_path / "a-file") is None
+    assert layer_stat(tmp_path / "absent") is None
+    time.sleep(1.1)  # past the racy second: the listing may be kept
+    before = layer_stat(layer)
+    assert before is not None and before.st_ino == layer.stat().st_ino
+    assert [m.path.name for m in iter_metadata_dirs(layer, before)] == ["a-1.dist-info"]
+    (layer / "b-2.dist-info").mkdir()
+    after = layer_stat(layer)
+    assert after is not None
+    both = ["a-1.dist-info", "b-2.dist-info"]
+    assert [m.path.name for m in iter_metadata_dirs(layer, after)] == both
+    assert _names(layer) == both  # its own look agrees

@@ -683,6 +683,10 @@ def test_prefix_layers_are_what_the_globs_find(tmp_path: Path) -> None:
     ]
     assert len(globbed) == 3
     assert spack._prefix_layers(prefix) == globbed
+    # Each with the stat that showed it a directory (what its listing then trusts).
+    stats = spack._prefix_layer_stats(prefix)
+    assert [layer for layer, _ in stats] == globbed
+    assert all(st.st_ino == layer.stat().st_ino for layer, st in stats)
     assert spack._prefix_layers(tmp_path / "not-installed-here") == []
     lonely = tmp_path / "lib-is-a-file"
     lonely.mkdir()
@@ -745,13 +749,13 @@ def test_a_tree_scan_does_not_look_into_absent_prefixes(
     before = {r.key: r for r in spack.read_records(site.tree, [])}
     shutil.rmtree(site.prefix("py-tables"))
     looked_into: list[str] = []
-    prefix_layers = spack._prefix_layers
+    prefix_layer_stats = spack._prefix_layer_stats
 
-    def looking_into(prefix: Path) -> list[Path]:
+    def looking_into(prefix: Path) -> list[tuple[Path, os.stat_result]]:
         looked_into.append(os.fspath(prefix))
-        return prefix_layers(prefix)
+        return prefix_layer_stats(prefix)
 
-    monkeypatch.setattr(spack, "_prefix_layers", looking_into)
+    monkeypatch.setattr(spack, "_prefix_layer_stats", looking_into)
     problems: list[RecordProblem] = []
     after = {r.key: r for r in spack.read_records(site.tree, problems)}
     assert str(site.prefix("py-mpi4py")) in looked_into
@@ -813,13 +817,13 @@ def test_a_tree_read_hands_over_the_layers_site_packages_gives(
 
     # A scan looks into each prefix once and lists every layer.
     looked_into: list[Path] = []
-    prefix_layers = spack._prefix_layers
+    prefix_layer_stats = spack._prefix_layer_stats
 
-    def looking_into(prefix: Path) -> list[Path]:
+    def looking_into(prefix: Path) -> list[tuple[Path, os.stat_result]]:
         looked_into.append(prefix)
-        return prefix_layers(prefix)
+        return prefix_layer_stats(prefix)
 
-    monkeypatch.setattr(spack, "_prefix_layers", looking_into)
+    monkeypatch.setattr(spack, "_prefix_layer_stats", looking_into)
     env = scan_environment(site.tree)
     assert len(looked_into) == len(set(looked_into)) > 0
     assert set(layers) <= set(env.site_packages)
