@@ -15,9 +15,9 @@ import gateenv
 import pytest
 from vbridge.adapters import conda
 from vbridge.adapters.wheel import inspect_wheel
-from vbridge.decide.policy import CouplingPolicy
+from vbridge.decide.policy import Carrier, CouplingPolicy
 from vbridge.errors import RuleError
-from vbridge.model import Distribution, Evidence, InstallRecord, Owner
+from vbridge.model import Distribution, Evidence, InstallRecord, Owner, Property
 from vbridge.rules import RuleSet, load_data
 
 
@@ -105,9 +105,7 @@ def test_a_library_is_private_only_when_all_its_evidence_says_so(
     (finding,) = policy.coupling_findings([numpy, both])
     assert finding.code == "mixed-blas-lapack"  # shared OpenBLAS beside shared MKL
     # A private copy mixes nothing: it is one more runtime in the process.
-    assert [f.code for f in policy.coupling_findings([numpy, bundled])] == [
-        "duplicate-blas-lapack"
-    ]
+    assert [f.code for f in policy.coupling_findings([numpy, bundled])] == ["duplicate-blas-lapack"]
 
 
 def test_duplicate_runtimes_are_counted_only_for_shared_coupling() -> None:
@@ -171,14 +169,26 @@ def test_auditwheel_sbom_names_the_bundled_library(
     source = gateenv.wheel(house, "six")
     target = tmp_path / source.name
     sbom = {
-        "bomFormat": "CycloneDX", "specVersion": "1.4", "version": 1,
-        "metadata": {"component": {"type": "library", "name": "six", "version": "1.17.0",
-                                   "purl": "pkg:pypi/six@1.17.0"},
-                     "tools": [{"name": "auditwheel", "version": "6.4.0"}]},
+        "bomFormat": "CycloneDX",
+        "specVersion": "1.4",
+        "version": 1,
+        "metadata": {
+            "component": {
+                "type": "library",
+                "name": "six",
+                "version": "1.17.0",
+                "purl": "pkg:pypi/six@1.17.0",
+            },
+            "tools": [{"name": "auditwheel", "version": "6.4.0"}],
+        },
         "components": [
-            {"type": "library", "bom-ref": "pkg:rpm/almalinux/openblas@0.3.26#0",
-             "name": "openblas", "version": "0.3.26",
-             "purl": "pkg:rpm/almalinux/openblas@0.3.26"},
+            {
+                "type": "library",
+                "bom-ref": "pkg:rpm/almalinux/openblas@0.3.26#0",
+                "name": "openblas",
+                "version": "0.3.26",
+                "purl": "pkg:rpm/almalinux/openblas@0.3.26",
+            },
         ],
     }
     with zipfile.ZipFile(source) as src, zipfile.ZipFile(target, "w") as dst:
@@ -210,3 +220,60 @@ def test_an_override_with_a_bad_abi_specifier_is_refused_when_read(tmp_path: Pat
     with pytest.raises(RuleError, match=r"bad \[\[abi\]\] entry") as info:
         CouplingPolicy.load(tmp_path)
     assert str(tmp_path / ".vbridge" / "policy.toml") in str(info.value)
+
+
+def _carriers_one_by_one(
+    policy: CouplingPolicy, dists: list[Distribution], feature: str
+) -> list[Carrier]:
+    """carriers as worked out before carriers_of: every property folded per feature."""
+    out: list[Carrier] = []
+    for dist in dists:
+        values: set[str] = set()
+        evidence: list[Evidence] = []
+        for prop, ev in dist.properties.items():
+            if policy.canonical_feature(prop) == feature:
+                values.add(prop.value)
+                evidence.extend(ev)
+        if values:
+            private = bool(evidence) and all(e.field in policy.private_fields for e in evidence)
+            out.append(Carrier(dist, frozenset(values), private, tuple(evidence)))
+    return out
+
+
+def test_carriers_of_every_feature_at_once_are_each_features_carriers(
+    policy: CouplingPolicy,
+) -> None:
+    """One pass over the properties gives what each feature's own pass gives: an alias
+    and its canonical name folded into one carrier (values and evidence in the
+    properties' order), several features in one distribution, private and shared
+    evidence, a feature the policy does not name, distributions carrying nothing."""
+    mixed = Distribution("mixed", "1.0", Path("/site/mixed-1.0.dist-info"))
+    ev = [Evidence(f"conda:r{i}-1.0", "build", f"v{i}", "test") for i in range(5)]
+    mixed.add(Property("blas_lapack", "library", "openblas"), ev[0])
+    mixed.add(Property("mpi", "implementation", "openmpi"), ev[1])
+    mixed.add(Property("blas_lapack", "provider", "mkl"), ev[2])
+    mixed.add(Property("blas_lapack", "library", "openblas"), ev[3])
+    mixed.add(Property("other", "thing", "x"), ev[4])
+    dists = [
+        _wheel("bundled", bundled=["bundled.libs/libscipy_openblas-6cdc3b4a.so"]),
+        mixed,
+        _conda_blas("numpy", "mkl"),
+        Distribution("bare", "1.0", Path("/site/bare-1.0.dist-info")),
+        _conda_blas("scipy", "openblas"),
+    ]
+    features = [*policy.features, "other :: thing", "not :: carried"]
+    at_once = policy.carriers_of(dists, features)
+    assert list(at_once) == features
+    for feature in features:
+        assert at_once[feature] == _carriers_one_by_one(policy, dists, feature), feature
+        assert policy.carriers(dists, feature) == at_once[feature]
+    (blas,) = [c for c in at_once["blas_lapack :: provider"] if c.dist is mixed]
+    assert blas.values == {"openblas", "mkl"} and blas.evidence == (ev[0], ev[3], ev[2])
+    assert [c.dist.name for c in at_once["blas_lapack :: provider"]] == [
+        "bundled",
+        "mixed",
+        "numpy",
+        "scipy",
+    ]
+    assert at_once["not :: carried"] == []
+    assert policy.carriers_of(dists) == {f: at_once[f] for f in policy.features}

@@ -277,11 +277,9 @@ def _installed_host_findings(env: Environment, policy: CouplingPolicy) -> list[F
     """Host-bound findings of what Python imports; the host is asked only when some
     distribution carries a host-bound feature."""
     active = [d for d in env.distributions if d.active]
-    carried = {
-        f: policy.carriers(active, f)
-        for f, rule in policy.features.items()
-        if rule.host is not None
-    }
+    carried = policy.carriers_of(
+        active, [f for f, rule in policy.features.items() if rule.host is not None]
+    )
     if not any(carried.values()):
         return []
     from vbridge.decide.host import Host

@@ -303,17 +303,45 @@ class CouplingPolicy(msgspec.Struct, frozen=True):
 
     def carriers(self, dists: Iterable[Distribution], feature: str) -> list[Carrier]:
         """The distributions that carry ``feature``, with values and linkage."""
-        out: list[Carrier] = []
+        return self.carriers_of(dists, (feature,))[feature]
+
+    def carriers_of(
+        self, dists: Iterable[Distribution], features: Iterable[str] | None = None
+    ) -> dict[str, list[Carrier]]:
+        """:meth:`carriers` of each of ``features`` (by default every feature of the
+        policy), in one pass over the distributions' properties: each property's
+        feature is folded once, not once per feature asked about (a Spack tree's
+        hundreds of distributions are asked about every coupled feature).
+
+        >>> policy = CouplingPolicy.from_data(load_data("policy"))
+        >>> numpy = Distribution("numpy", "2.1.3", Path("numpy-2.1.3.dist-info"))
+        >>> numpy.add(Property("blas_lapack", "library", "openblas"),
+        ...     Evidence("conda:libblas-3.9.0", "build", "openblas", "rule"))
+        >>> found = policy.carriers_of([numpy])
+        >>> [(c.dist.name, sorted(c.values)) for c in found["blas_lapack :: provider"]]
+        [('numpy', ['openblas'])]
+        """
+        out: dict[str, list[Carrier]] = {
+            f: [] for f in (self.features if features is None else features)
+        }
+        folded: dict[tuple[str, str], str] = {}
         for dist in dists:
-            values: set[str] = set()
-            evidence: list[Evidence] = []
+            held: dict[str, tuple[set[str], list[Evidence]]] = {}
             for prop, ev in dist.properties.items():
-                if self.canonical_feature(prop) == feature:
-                    values.add(prop.value)
-                    evidence.extend(ev)
-            if values:
+                where = (prop.namespace, prop.feature)
+                feature = folded.get(where)
+                if feature is None:
+                    feature = folded[where] = self.canonical_feature(prop)
+                if feature not in out:
+                    continue
+                found = held.get(feature)
+                if found is None:
+                    found = held[feature] = (set(), [])
+                found[0].add(prop.value)
+                found[1].extend(ev)
+            for feature, (values, evidence) in held.items():
                 private = bool(evidence) and all(e.field in self.private_fields for e in evidence)
-                out.append(Carrier(dist, frozenset(values), private, tuple(evidence)))
+                out[feature].append(Carrier(dist, frozenset(values), private, tuple(evidence)))
         return out
 
     def evidence_text(
@@ -370,8 +398,9 @@ class CouplingPolicy(msgspec.Struct, frozen=True):
         """
         focus_ids = {id(d) for d in focus}
         findings: list[Finding] = []
+        carried = self.carriers_of(dists)
         for feature, rule in self.features.items():
-            carriers = self.carriers(dists, feature)
+            carriers = carried[feature]
             if not carriers:
                 continue
             if rule.several is not None:
