@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import fnmatch
 import re
-import sys
 from collections.abc import Iterable, Iterator, Mapping
 from functools import cache
 from pathlib import Path
@@ -36,11 +35,6 @@ import msgspec
 from vbridge import data as _data_package
 from vbridge.errors import RuleError
 from vbridge.model import Evidence, InstallRecord, Property
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 __all__ = [
     "Rule",
@@ -105,15 +99,20 @@ def load_data(name: str) -> dict[str, Any]:
 
 @cache
 def _load_toml(path: Path, label: str) -> dict[str, Any]:
+    # Parsed once per change of the file (vbridge.parsed_toml): tomllib is imported
+    # only when a file is parsed.
+    from vbridge.parsed_toml import load_toml
+
     try:
-        text = path.read_text(encoding="utf-8")
+        return load_toml(path)
     except FileNotFoundError:
         return {}
-    try:
-        data: dict[str, Any] = tomllib.loads(text)
-        return data
-    except tomllib.TOMLDecodeError as exc:
-        raise RuleError(f"{label}: {exc}") from exc
+    except ValueError as exc:  # tomllib.TOMLDecodeError (UnicodeDecodeError as before)
+        from vbridge.parsed_toml import toml_decode_error
+
+        if isinstance(exc, toml_decode_error()):
+            raise RuleError(f"{label}: {exc}") from exc
+        raise
 
 
 def spec_package_name(spec: str) -> str:
