@@ -168,16 +168,23 @@ def _sha256(data: bytes) -> Any:
 
 
 def _builtin_sha256() -> Any:
-    """CPython's built-in SHA-256 module, None in a build without it."""
-    import importlib
+    """CPython's built-in SHA-256 module (``_sha2`` from 3.12, ``_sha256`` before),
+    None in a build without it; looked for once (a failed import searches every
+    entry of sys.path, each time it is tried)."""
+    global _BUILTIN_SHA256
+    if _BUILTIN_SHA256 is _UNKNOWN:
+        import importlib
 
-    for name in ("_sha2", "_sha256"):
         try:
-            return importlib.import_module(name)
+            name = "_sha2" if sys.version_info >= (3, 12) else "_sha256"
+            _BUILTIN_SHA256 = importlib.import_module(name)
         except ImportError:
-            continue
-    return None
+            _BUILTIN_SHA256 = None
+    return _BUILTIN_SHA256
 
+
+_UNKNOWN: Any = object()
+_BUILTIN_SHA256: Any = _UNKNOWN
 
 # How many bytes of contents of _REMEMBERED_SIZE or more the built-in SHA-256 may hash
 # before OpenSSL is loaded (a conda post-link hook hashes its edited conda-meta record

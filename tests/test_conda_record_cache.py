@@ -280,3 +280,26 @@ def test_openssl_is_loaded_only_once_a_process_hashes_much() -> None:
         assert hex_digest == hashlib.sha256(data).hexdigest()
     # 450,003 bytes within the budget; 100,000 more past it.
     assert [loaded for *_, loaded in seen] == [False] * 5 + [True] * 3
+
+
+def test_the_built_in_sha256_is_looked_for_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A hook hashes ~20 small contents: the built-in module is imported once, not
+    looked up (on Python 3.11, ``_sha2`` searched for on every sys.path entry) per
+    content."""
+    import hashlib
+    import importlib
+
+    from vbridge import safefs
+
+    monkeypatch.setattr(safefs, "_BUILTIN_SHA256", safefs._UNKNOWN)
+    asked: list[str] = []
+    real = importlib.import_module
+
+    def counting(name: str, package: str | None = None) -> object:
+        asked.append(name)
+        return real(name, package)
+
+    monkeypatch.setattr(importlib, "import_module", counting)
+    for data in (b"a", b"b" * 100, b"c" * 1000):
+        assert safefs.sha256_hex(data) == hashlib.sha256(data).hexdigest()
+    assert asked == ["_sha2" if sys.version_info >= (3, 12) else "_sha256"]
