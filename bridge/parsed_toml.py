@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import marshal
 import os
-import stat
 import sys
 import time
 import zlib
@@ -88,15 +87,11 @@ def _load(kept_path: str, key: tuple[Any, ...]) -> dict[str, Any] | None:
     """The kept data for ``key``, None when there is none (or it cannot be trusted:
     marshal data is trusted data, so a file another user owns or could write is
     not read)."""
+    from vbridge.scan_cache import read_kept
+
     try:
-        with open(kept_path, "rb") as fh:
-            st = os.fstat(fh.fileno())
-            if not stat.S_ISREG(st.st_mode) or st.st_uid != os.getuid():
-                return None
-            if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-                return None
-            stored_key, data = marshal.loads(fh.read())
-    except (OSError, EOFError, ValueError, TypeError):
+        stored_key, data = read_kept(kept_path)
+    except (ValueError, TypeError):
         return None  # missing, damaged, another Python's marshal: a miss
     if stored_key != key or type(data) is not dict:
         return None

@@ -204,11 +204,6 @@ class Rule(msgspec.Struct, frozen=True):
             raise RuleError(f"{source}: bad rule {table.get('id', '?')!r}: {exc}") from exc
 
     @property
-    def pattern(self) -> re.Pattern[str] | None:
-        """The compiled ``pattern``, if the rule has one."""
-        return None if self.pattern_text is None else _compiled(self.pattern_text)
-
-    @property
     def strength(self) -> int:
         return _field_strength(self.field)
 

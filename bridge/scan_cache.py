@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     # size, mtime_ns, ctime_ns, inode, device, mode
     Signature = tuple[int, int, int, int, int, int]
 
-__all__ = ["FORMAT", "cache_file", "cache_home", "run_kept"]
+__all__ = ["FORMAT", "cache_file", "cache_home", "read_kept", "run_kept"]
 
 FORMAT = 1
 # A file changed this close to the scan may change again within the file system's
@@ -319,8 +319,10 @@ def _still_directories(directories: tuple[tuple[str, bool], ...]) -> bool:
     return True
 
 
-def _load(path: str, key: tuple[Any, ...]) -> tuple[int, str, str] | None:
-    """The exit status, stdout and stderr kept for ``key``, if nothing changed."""
+def read_kept(path: str) -> Any:
+    """The :mod:`marshal` data kept at ``path`` in vbridge's cache; None when there is
+    none, it is damaged or another Python's, or it cannot be trusted (marshal data is
+    trusted data: a file another user owns or could write is not read)."""
     try:
         with open(path, "rb") as fh:
             st = os.fstat(fh.fileno())
@@ -328,7 +330,17 @@ def _load(path: str, key: tuple[Any, ...]) -> tuple[int, str, str] | None:
                 return None
             if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
                 return None
-            kept = marshal.loads(fh.read())
+            return marshal.loads(fh.read())
+    except (OSError, EOFError, ValueError, TypeError):
+        return None
+
+
+def _load(path: str, key: tuple[Any, ...]) -> tuple[int, str, str] | None:
+    """The exit status, stdout and stderr kept for ``key``, if nothing changed."""
+    kept = read_kept(path)
+    if kept is None:
+        return None
+    try:
         stored_key, watched, code, out, err = kept
         lstat_paths, lstat_sigs, stat_paths, stat_sigs, directories = watched
         if stored_key != key or not (
