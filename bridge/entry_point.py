@@ -9,6 +9,10 @@ one of them with nothing but those flags, it is run here directly (the same
 command line, ``--help`` and mistakes included, goes to the typer app in
 :mod:`vbridge.cli`, which answers as before.
 
+Under conda with the vbridge conda plugin, ``conda-post-link`` leaves the package to
+the plugin before anything else is imported
+(:mod:`vbridge.integrations.conda.handoff`).
+
 ``vbridge scan [--json] [--strict] PREFIX`` (one environment) runs
 :func:`vbridge.scan_report.report_environment` directly too, the function typer's
 ``scan`` calls for one environment: the same output without typer's start-up, and
@@ -180,6 +184,13 @@ def _main() -> None:
         kind, flags = command
         if flags["print_template"]:
             sys.exit(print_link_script_template(kind))
+        if kind == "post-link":
+            import os
+
+            from vbridge.integrations.conda.handoff import plugin_annotates_after
+
+            if plugin_annotates_after(os.environ):
+                _leave(0)  # the vbridge conda plugin annotates after the transaction
         import_msgspec_alone()
         from vbridge.integrations.conda.link_scripts import run_link_script
 

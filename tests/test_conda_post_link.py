@@ -18,6 +18,7 @@ from pathlib import Path
 import condaenv
 import pytest
 from vbridge.destinations.variant_json import read_variant_json
+from vbridge.integrations.conda.link_scripts import PostLinkRequest, run_post_link
 
 SITE = condaenv.SITE
 VBRIDGE = Path(sys.executable).with_name("vbridge")
@@ -238,6 +239,87 @@ def test_conda_order_without_pre_unlink_writes_nothing(
     (prefix / ".messages.txt").unlink()
     result = post_link(prefix, CONDA_PKGS_DIRS=str(conda_cache), VBRIDGE_CONDA_PLUGIN_SYNCS="1")
     assert result.returncode == 0 and not (prefix / ".messages.txt").exists()
+
+
+def dist_info_files(prefix: Path, *dists: str) -> dict[str, str]:
+    """Every file of the dist-infos, by path inside the prefix: its sha256."""
+    found = {}
+    for dist in dists:
+        for path in sorted((prefix / SITE / dist).rglob("*")):
+            if path.is_file():
+                found[str(path.relative_to(prefix))] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return found
+
+
+def test_conda_order_with_the_plugin_leaves_the_package_to_it(
+    channel: Path, tmp_path: Path, conda_cache: Path
+) -> None:
+    """conda with the vbridge plugin: the plugin annotates once the records are
+    written, so scipy's hook writes nothing and leaves before importing the scan; the
+    annotate after the transaction (what the plugin's sync runs) then leaves the same
+    files as the hook and that annotate do without the plugin."""
+    results: dict[str, dict[str, str]] = {}
+    for plugin in ("", "1"):
+        prefix = condaenv.install(
+            channel, ["scipy", "libblas=*=*mkl"], tmp_path / f"env{plugin}", conda_cache
+        )
+        holding = tmp_path / f"not-yet-written{plugin}"
+        take_records_away(prefix, holding)
+        environ = {
+            "PREFIX": str(prefix),
+            "PKG_NAME": "scipy",
+            "PKG_VERSION": "1.11.4",
+            "PKG_BUILDNUM": "0",
+            "CONDA_PKGS_DIRS": str(conda_cache),
+            "VBRIDGE_CONDA_PLUGIN_SYNCS": plugin,
+            "HOME": str(tmp_path / "home"),
+        }
+        if plugin:  # the library's run_post_link (what the typer command calls) agrees
+            request = PostLinkRequest.from_environ(environ)
+            assert run_post_link(request).source == "plugin"
+        result = subprocess.run(
+            [sys.executable, "-X", "importtime", "-m", "vbridge", "conda-post-link", "--strict"],
+            env={
+                **{k: v for k, v in os.environ.items() if k != "VBRIDGE_CONDA_PLUGIN_SYNCS"},
+                **environ,
+            },
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stderr  # --strict: handing over is no failure
+        imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()}
+        written = (prefix / SITE / "scipy-1.11.4.dist-info" / "variant.json").exists()
+        if plugin:
+            assert not written and not (prefix / ".vbridge").exists()
+            assert not (prefix / ".messages.txt").exists()
+            assert "msgspec" not in imported and "vbridge.scan" not in imported
+        else:
+            assert written and "vbridge.scan" in imported
+        put_records_back(prefix, holding)
+        annotate = subprocess.run(
+            [str(VBRIDGE), "annotate", str(prefix)], capture_output=True, text=True
+        )
+        assert annotate.returncode == 0, annotate.stderr
+        assert "blas_lapack :: provider :: mkl" in properties(prefix, "scipy-1.11.4.dist-info")
+        record = json.loads((prefix / "conda-meta" / SCIPY_RECORD).read_text())
+        assert f"{SITE}/scipy-1.11.4.dist-info/variant.json" in record["files"]
+        assert altered_files(prefix) == []
+        results[plugin] = dist_info_files(
+            prefix, "scipy-1.11.4.dist-info", "numpy-1.26.4.dist-info"
+        )
+    assert results["1"] == results[""]
+
+
+def test_the_plugin_does_not_take_a_package_whose_record_is_written(
+    channel: Path, tmp_path: Path, conda_cache: Path
+) -> None:
+    """The record is there (the package was linked in an earlier step): the hook reads
+    it and writes, the plugin's word notwithstanding."""
+    prefix = condaenv.install(channel, ["numpy", "libblas=*=*mkl"], tmp_path / "env", conda_cache)
+    result = post_link(prefix, "--strict", VBRIDGE_CONDA_PLUGIN_SYNCS="1")
+    assert result.returncode == 0, result.stderr
+    assert "blas_lapack :: provider :: mkl" in properties(prefix, "numpy-1.26.4.dist-info")
 
 
 def test_conda_order_found_through_root_prefix(

@@ -22,7 +22,9 @@ Installers differ in when the package's own ``conda-meta`` record exists:
   ``numpy``) are not there yet. The same facts are in the extracted package in the
   package cache (``info/index.json``, ``info/paths.json``), which conda linked from:
   those records are read from there, choosing the cached build whose files are the
-  ones linked into the prefix.
+  ones linked into the prefix. Where the vbridge conda plugin runs in that conda, it
+  annotates after the transaction and the script leaves the package to it
+  (:mod:`vbridge.integrations.conda.handoff`).
 
 >>> request = PostLinkRequest.from_environ(
 ...     {"PREFIX": "/env", "PKG_NAME": "numpy", "PKG_VERSION": "1.26.4", "PKG_BUILDNUM": "0"})
@@ -42,6 +44,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 from vbridge.errors import VbridgeError
+from vbridge.integrations.conda.handoff import PLUGIN_SYNCS_VARIABLE
 
 if TYPE_CHECKING:  # the scan's modules are imported when a package is annotated
     from vbridge.model import InstallRecord
@@ -64,9 +67,6 @@ MESSAGES_FILE = ".messages.txt"
 # pip_constraints.PIP_CONF, the ledger's name for pip's site configuration file (that
 # module is imported only where vbridge keeps a constraints file).
 _PIP_CONF = "pip.conf"
-# Set to "1" by the vbridge conda plugin in the conda process (and so in the link
-# scripts' environment) when it will annotate after the transaction.
-PLUGIN_SYNCS_VARIABLE = "VBRIDGE_CONDA_PLUGIN_SYNCS"
 
 
 class PostLinkError(VbridgeError):
@@ -246,7 +246,8 @@ class PostLinkRequest(msgspec.Struct, frozen=True):
 class PostLinkOutcome(msgspec.Struct):
     """What the post-link run did: where the package's facts came from, what it wrote."""
 
-    source: Literal["record", "package-cache", "none"]
+    # "plugin": the vbridge conda plugin annotates after the transaction (nothing done)
+    source: Literal["record", "package-cache", "plugin", "none"]
     annotated: list[Path] = msgspec.field(default_factory=list)
     messages: list[str] = msgspec.field(default_factory=list)
 
@@ -541,15 +542,16 @@ def run_post_link(
     else:
         # conda and mamba: the records come after the scripts (and after the files'
         # hashes, RECORD's among them, were taken for them).
-        plugin = request.plugin_syncs
+        if request.plugin_syncs:
+            # The vbridge conda plugin annotates the package once its record is written
+            # (vbridge.integrations.conda.handoff): nothing to write now.
+            return PostLinkOutcome("plugin")
         if not (prefix / "bin" / f".{request.name}-pre-unlink.sh").exists():
             # Nothing would remove the files before the package goes (its record will
             # not list them): write nothing; the plugin, or an annotate, registers them.
             return PostLinkOutcome(
                 "none",
-                messages=[]
-                if plugin
-                else [
+                messages=[
                     f"vbridge: {label}: the installer records the package after this "
                     "script and the package has no pre-unlink script to remove what it "
                     f"would write, so nothing is written; run `vbridge annotate {prefix}` "
@@ -560,9 +562,7 @@ def run_post_link(
         if not pending:
             return PostLinkOutcome(
                 "none",
-                messages=[]
-                if plugin
-                else [
+                messages=[
                     f"vbridge: {label}: its conda record is not written yet and its "
                     "extracted package is in no package cache vbridge knows "
                     "(CONDA_PKGS_DIRS, pkgs_dirs of .condarc, ROOT_PREFIX/pkgs); run "

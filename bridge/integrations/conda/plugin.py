@@ -227,7 +227,7 @@ def post_transaction_action_class() -> type[Any]:
             # that this plugin annotates after them.
             super().__init__(*args, **kwargs)
             if _enabled() and self.target_prefix:
-                from vbridge.integrations.conda.link_scripts import PLUGIN_SYNCS_VARIABLE
+                from vbridge.integrations.conda.handoff import PLUGIN_SYNCS_VARIABLE
 
                 os.environ[PLUGIN_SYNCS_VARIABLE] = "1"
                 with contextlib.suppress(OSError):
@@ -296,7 +296,7 @@ def announce_sync(command: str) -> None:
     """Older conda, before the command: tell the link scripts it runs that this plugin
     annotates afterwards (they then leave out "run vbridge annotate")."""
     if _enabled():
-        from vbridge.integrations.conda.link_scripts import PLUGIN_SYNCS_VARIABLE
+        from vbridge.integrations.conda.handoff import PLUGIN_SYNCS_VARIABLE
 
         os.environ[PLUGIN_SYNCS_VARIABLE] = "1"
 
