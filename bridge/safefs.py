@@ -722,7 +722,7 @@ def remove_file(path: Path, root: Path) -> bool:
     return True
 
 
-def sweep_temporary_files(directories: Iterable[Path]) -> list[Path]:
+def sweep_temporary_files(directories: Iterable[str | os.PathLike[str]]) -> list[Path]:
     """Remove temporary files a killed run left behind in ``directories``."""
     removed: list[Path] = []
     for directory in directories:

@@ -223,6 +223,32 @@ def test_only_limits_the_cli_run_to_named_dist_infos(
     assert changed(before, snapshot(prefix)) == []
 
 
+def test_a_run_sweeps_what_a_killed_run_left_in_every_ledger_directory(
+    mkl_channel: Path, conda_prefix: CondaPrefixFactory
+) -> None:
+    """Temporary files a killed run left in any directory the ledger names (another
+    dist-info, its sboms/, conda-meta where records were edited) are removed by the
+    next run, even one limited to another distribution; a file that only looks like one
+    (not hidden) and the files around them stay."""
+    from vbridge import safefs
+
+    prefix = conda_prefix(mkl_channel, ["numpy", "scipy", "libblas=*=*mkl"])
+    assert run_vbridge("annotate", str(prefix)).returncode == 0
+    scipy = prefix / SITE / "scipy-1.11.4.dist-info"
+    left = [
+        scipy / f".RECORD.{'ab' * 6}{safefs.TEMP_SUFFIX}",
+        scipy / "sboms" / f".vbridge.cdx.json.{'cd' * 6}{safefs.TEMP_SUFFIX}",
+        prefix / "conda-meta" / f".scipy.json.{'ef' * 6}{safefs.TEMP_SUFFIX}",
+    ]
+    kept = scipy / f"RECORD.{'ab' * 6}{safefs.TEMP_SUFFIX}"
+    for path in [*left, kept]:
+        path.write_text("half-written")
+    proc = run_vbridge("annotate", str(prefix), "--only", str(prefix / NUMPY))
+    assert proc.returncode == 0, proc.stderr
+    assert [p for p in left if p.exists()] == []
+    assert kept.read_text() == "half-written" and (scipy / "variant.json").is_file()
+
+
 def test_temporary_files_are_new_private_and_never_a_planted_link(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

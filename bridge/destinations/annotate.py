@@ -871,20 +871,25 @@ def _check_targets(root: Path, store: LedgerStore, plans: Iterable[_Plan]) -> No
 
 
 def _sweep(root: Path, store: LedgerStore, ledger: Ledger) -> None:
-    dirs = {store.directory, store.backups}
+    # The directories as strings: the ledger's paths are relative and normalised
+    # (ledger._check_path), and a Path per directory costs more than the listing (a
+    # prefix with every conda package annotated names some 500).
+    base = os.fspath(root)
+    dirs: set[str] = set()
     for key, entry in ledger.distributions.items():
-        dirs.add(root / key)
-        dirs.update(root / d for d in entry.dirs)
-        dirs.update((root / e).parent for e in entry.edits)
+        dirs.add(os.path.join(base, key))
+        dirs.update(os.path.join(base, d) for d in entry.dirs)
+        dirs.update(os.path.dirname(os.path.join(base, e)) for e in entry.edits)
     # A ledger directory reached through a link out is refused. The ledger names every
     # annotated dist-info: their common parents are resolved once, not per directory.
     real_root = os.path.realpath(root)
     inside = real_root.rstrip("/") + "/"
     resolved: dict[str, str] = {}
-    for directory in dirs - {store.directory, store.backups}:
-        real = _realpath(str(directory), resolved)
+    for directory in dirs:
+        real = _realpath(directory, resolved)
         if real != real_root and not real.startswith(inside):
-            contained(root, directory)  # raises, naming where it leads
+            contained(root, Path(directory))  # raises, naming where it leads
+    dirs.update((os.fspath(store.directory), os.fspath(store.backups)))
     sweep_temporary_files(sorted(dirs))
 
 

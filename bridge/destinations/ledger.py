@@ -84,14 +84,11 @@ def check_state_dir(root: Path, directory: Path) -> None:
 
 
 def _check_path(where: Path, path: str) -> None:
-    """A ledger path is relative, normalised and never climbs out (``..``)."""
-    parts = path.split("/")
-    if (
-        not path
-        or path.startswith("/")
-        or "\0" in path
-        or any(part in ("", ".", "..") for part in parts)
-    ):
+    """A ledger path is relative, normalised and never climbs out (``..``): between
+    slashes added at both ends, no empty, ``.`` or ``..`` part (an empty path, a
+    leading or trailing slash, ``//``) and no NUL."""
+    framed = f"/{path}/"
+    if "//" in framed or "/./" in framed or "/../" in framed or "\0" in path:
         raise RecordError(
             f"{where}: the ledger names {path!r}, which is not a path inside the "
             "environment; nothing was changed (restore the ledger from a backup, or "
