@@ -12,7 +12,11 @@ Under conda with the vbridge conda plugin the hook runs before its package's rec
 written and the plugin annotates after the transaction: the hook leaves the package to
 it (vbridge.integrations.conda.handoff). That row takes each package's record out of
 ``conda-meta/`` for the time of its hook (conda's order, simulated) with
-``VBRIDGE_CONDA_PLUGIN_SYNCS=1``.
+``VBRIDGE_CONDA_PLUGIN_SYNCS=1``. The row "every other Python package annotated" runs
+each package's hook in a copy of the prefix that ``vbridge annotate`` went over, with
+the package's own metadata cleaned first: what a package linked into an environment
+vbridge already keeps pays, with vbridge's ledger full (the main rows start from a
+prefix vbridge has not written in).
 
 ``--against EXE`` measures another build (a ``vbridge`` executable) in the same run: a
 second copy of the prefix gets its hooks, each package's two hooks back to back (which
@@ -30,6 +34,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -50,6 +55,33 @@ def run_hook(script: Path, env: dict[str, str]) -> tuple[float, float]:
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return wall, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+
+
+def crowded_hooks(
+    work: Path, prefix: Path, script: Path, chosen: list[tuple[Path, dict[str, object]]]
+) -> tuple[list[tuple[float, float]], int]:
+    """Each package's hook in a copy of the prefix where every Python package is
+    annotated (``vbridge annotate``) but this one (``vbridge clean --only``, not timed):
+    a package linked into an environment vbridge keeps, its ledger full. Returns the
+    wall and CPU seconds of each hook and the number of dist-infos in the ledger."""
+    full = work / "env-annotated"
+    shutil.copytree(prefix, full, symlinks=True)
+    subprocess.run([VBRIDGE, "annotate", str(full)], check=True, capture_output=True)
+    ledger = json.loads((full / ".vbridge" / "ledger.json").read_bytes())
+    path_env = f"{Path(VBRIDGE).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    found = []
+    for _, data in chosen:
+        files = data.get("files")
+        assert isinstance(files, list)
+        first = next(f for f in files if ".dist-info/" in f)
+        dist = full / (first.split(".dist-info/")[0] + ".dist-info")
+        subprocess.run([VBRIDGE, "clean", str(full), "--only", str(dist)], check=True,
+                       capture_output=True)  # fmt: skip
+        env = {**os.environ, "PATH": path_env, "PREFIX": str(full),
+               "PKG_NAME": str(data["name"]), "PKG_VERSION": str(data["version"]),
+               "PKG_BUILDNUM": str(data.get("build_number", 0))}  # fmt: skip
+        found.append(run_hook(script, env))
+    return found, len(ledger["distributions"])
 
 
 def main() -> int:
@@ -120,6 +152,7 @@ def main() -> int:
             handed.append(run_hook(script, env))
         finally:
             (holding / record.name).rename(record)
+    crowded, annotated = crowded_hooks(work, prefix, script, chosen)
     messages = prefix / ".messages.txt"
     median = statistics.median(times[VBRIDGE])
     print("| what | median s | min-max s | CPU s | command |")
@@ -141,6 +174,13 @@ def main() -> int:
         f"| {min(walls):.3f}-{max(walls):.3f} | {statistics.median(c for _, c in handed):.3f} "
         "| the same, the record not written yet, `VBRIDGE_CONDA_PLUGIN_SYNCS=1` (the plugin "
         "annotates after the transaction) |"
+    )
+    walls = [w for w, _ in crowded]
+    print(
+        f"| post-link.sh, every other Python package annotated | {statistics.median(walls):.3f} "
+        f"| {min(walls):.3f}-{max(walls):.3f} | {statistics.median(c for _, c in crowded):.3f} "
+        f"| the same in a copy annotated whole ({annotated} dist-infos in vbridge's ledger), "
+        "the package's own metadata cleaned first |"
     )
     walls = [w for w, _ in bare]
     print(
