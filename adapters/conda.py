@@ -33,7 +33,7 @@ from vbridge.errors import RecordError, UnreadableFile
 from vbridge.model import InstallRecord, RecordIndex, RecordProblem, Requirement
 from vbridge.rules import spec_package_name
 from vbridge.safefs import open_regular, read_regular, sha256_hex, write_cache_file
-from vbridge.scan_cache import cache_home
+from vbridge.scan_cache import RACY_NS, cache_home
 from vbridge.sitepackages import split_metadata_dir_name
 from vbridge.typed_json import convert, decode, load
 
@@ -262,9 +262,6 @@ def parse_record(prefix: Path, path: Path, data: Any) -> InstallRecord:
 
 
 _CACHE_FORMAT = 4  # 4: keyed by ctime too (3: msgspec-typed entries)
-# A record modified this close to a scan may change again within the file system's
-# timestamp granularity with the same size and mtime: it is not cached ("racily clean").
-_RACY_NS = 1_000_000_000
 
 
 def _essentials(fields: PrefixRecordFields) -> PrefixRecordFields:
@@ -362,7 +359,7 @@ class RecordCache:
 
     def put(self, name: str, st: os.stat_result, essentials: PrefixRecordFields) -> None:
         """Remember what :func:`_essentials` kept of a record."""
-        if self.path is None or st.st_mtime_ns > self._now - _RACY_NS:
+        if self.path is None or st.st_mtime_ns > self._now - RACY_NS:  # racily clean
             self.entries.pop(name, None)
             return
         self.entries[name] = _CacheEntry(*self._key(st), essentials)

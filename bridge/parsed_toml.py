@@ -30,12 +30,11 @@ import zlib
 from pathlib import Path
 from typing import Any
 
+from vbridge.scan_cache import RACY_NS, cache_home, read_kept
+
 __all__ = ["load_toml", "toml_decode_error"]
 
 _FORMAT = 1
-# A file changed this close to its read may change again within the file system's
-# timestamp granularity with the same size and mtime: it is not kept.
-_RACY_NS = 1_000_000_000
 
 
 def load_toml(path: Path) -> dict[str, Any]:
@@ -52,7 +51,7 @@ def load_toml(path: Path) -> dict[str, Any]:
         if kept is not None:
             return kept
     data: dict[str, Any] = _toml_module().loads(path.read_text(encoding="utf-8"))
-    if kept_path is not None and st.st_mtime_ns <= time.time_ns() - _RACY_NS:
+    if kept_path is not None and st.st_mtime_ns <= time.time_ns() - RACY_NS:  # not racily clean
         _save(kept_path, key, data)
     return data
 
@@ -78,8 +77,6 @@ def _signature(st: os.stat_result) -> tuple[int, int, int, int, int]:
 
 
 def _kept_file(key: tuple[Any, ...]) -> str:
-    from vbridge.scan_cache import cache_home
-
     return os.path.join(cache_home(), "toml", f"{zlib.crc32(marshal.dumps(key)):08x}.marshal")
 
 
@@ -87,8 +84,6 @@ def _load(kept_path: str, key: tuple[Any, ...]) -> dict[str, Any] | None:
     """The kept data for ``key``, None when there is none (or it cannot be trusted:
     marshal data is trusted data, so a file another user owns or could write is
     not read)."""
-    from vbridge.scan_cache import read_kept
-
     try:
         stored_key, data = read_kept(kept_path)
     except (ValueError, TypeError):

@@ -51,12 +51,14 @@ if TYPE_CHECKING:
     # size, mtime_ns, ctime_ns, inode, device, mode
     Signature = tuple[int, int, int, int, int, int]
 
-__all__ = ["FORMAT", "cache_file", "cache_home", "read_kept", "run_kept"]
+__all__ = ["FORMAT", "RACY_NS", "cache_file", "cache_home", "read_kept", "run_kept"]
 
 FORMAT = 1
 # A file changed this close to the scan may change again within the file system's
-# timestamp granularity with the same size and mtime: such a scan is not kept.
-_RACY_NS = 1_000_000_000
+# timestamp granularity with the same size and mtime ("racily clean"): such a scan is
+# not kept, nor is anything else vbridge keeps by a file's stat (the record cache,
+# parsed TOML files).
+RACY_NS = 1_000_000_000
 # Variables a shell changes between two identical commands, which no scan reads.
 _VOLATILE_VARIABLES = frozenset(
     {"_", "OLDPWD", "PWD", "SHLVL", "COLUMNS", "LINES", "PS1", "PS2", "PROMPT_COMMAND"}
@@ -278,7 +280,7 @@ class _Watched:
 
     def changed_since(self, started_ns: int) -> bool:
         """Whether a path changed too close to ``started_ns`` to be trusted again."""
-        limit = started_ns - _RACY_NS
+        limit = started_ns - RACY_NS
         return any(
             sig is not None and max(sig[1], sig[2]) > limit
             for sig in (*self.lstat_signatures, *self.stat_signatures)

@@ -35,7 +35,7 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:  # annotations only
     from collections.abc import Mapping
 
-__all__ = ["PLUGIN_SYNCS_VARIABLE", "plugin_annotates_after"]
+__all__ = ["PLUGIN_SYNCS_VARIABLE", "plugin_annotates_after", "record_names"]
 
 # Set to "1" by the vbridge conda plugin in the conda process (and so in the link
 # scripts' environment) when it will annotate after the transaction.
@@ -55,9 +55,23 @@ def plugin_annotates_after(environ: Mapping[str, str]) -> bool:
     prefix, name, version = (environ.get(v) for v in ("PREFIX", "PKG_NAME", "PKG_VERSION"))
     if not (prefix and name and version):
         return False
-    head = f"{name}-{version}-"
     try:
-        with os.scandir(os.path.join(prefix, "conda-meta")) as entries:
-            return not any(e.name.startswith(head) and e.name.endswith(".json") for e in entries)
+        return not record_names(os.path.join(prefix, "conda-meta"), name, version)
     except OSError:
         return False
+
+
+def record_names(conda_meta: str, name: str, version: str) -> list[str]:
+    """The names of the records of ``name`` ``version`` in the directory ``conda_meta``
+    (``<name>-<version>-*.json``, as conda names them), sorted. Raises ``OSError`` when
+    the directory cannot be listed.
+
+    What ``Path.glob`` gives, without compiling a pattern and making a path per record
+    of the prefix. (A name shorter than ``<head>.json`` cannot match both ends: the
+    head ends with ``-``, which ``.json`` does not hold.)
+    """
+    head = f"{name}-{version}-"
+    with os.scandir(conda_meta) as entries:
+        return sorted(
+            e.name for e in entries if e.name.startswith(head) and e.name.endswith(".json")
+        )

@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 from vbridge.errors import VbridgeError
-from vbridge.integrations.conda.handoff import PLUGIN_SYNCS_VARIABLE
+from vbridge.integrations.conda.handoff import PLUGIN_SYNCS_VARIABLE, record_names
 
 if TYPE_CHECKING:  # the scan's modules are imported when a package is annotated
     from vbridge.model import InstallRecord
@@ -314,18 +314,8 @@ def _written_records(request: PostLinkRequest) -> list[Path]:
 
     found = []
     meta = request.prefix / "conda-meta"
-    # The records named <name>-<version>-*.json, in name order: what Path.glob gives,
-    # without compiling the pattern and making a Path per record of the prefix.
-    head = f"{request.name}-{request.version}-"
     try:
-        with os.scandir(meta) as entries:
-            names = sorted(
-                e.name
-                for e in entries
-                if e.name.startswith(head)
-                and e.name.endswith(".json")
-                and len(e.name) >= len(head) + len(".json")
-            )
+        names = record_names(os.fspath(meta), request.name, request.version)
     except OSError:
         names = []
     for path in (meta / name for name in names):
