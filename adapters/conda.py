@@ -262,6 +262,8 @@ def parse_record(prefix: Path, path: Path, data: Any) -> InstallRecord:
 
 
 _CACHE_FORMAT = 4  # 4: keyed by ctime too (3: msgspec-typed entries)
+# Prefixes whose records are kept: the cache directory is pruned to those scanned last.
+_CACHED_PREFIXES = 256
 
 
 def _essentials(fields: PrefixRecordFields) -> PrefixRecordFields:
@@ -373,7 +375,7 @@ class RecordCache:
         if self.path is None or not (self.changed or gone):
             return
         document = _CacheFile(_CACHE_FORMAT, os.path.realpath(self.root), self.entries)
-        written = write_cache_file(self.path, msgspec.json.encode(document))
+        written = write_cache_file(self.path, msgspec.json.encode(document), keep=_CACHED_PREFIXES)
         if written is not None:
             self._remember(self._key(written))
 

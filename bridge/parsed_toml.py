@@ -35,6 +35,8 @@ from vbridge.scan_cache import RACY_NS, cache_home, read_kept
 __all__ = ["load_toml", "toml_decode_error"]
 
 _FORMAT = 1
+# TOML files kept parsed: the directory is pruned to those read last.
+_KEPT_FILES = 256
 
 
 def load_toml(path: Path) -> dict[str, Any]:
@@ -98,7 +100,7 @@ def _save(kept_path: str, key: tuple[Any, ...], data: dict[str, Any]) -> None:
         return
     from vbridge.safefs import write_cache_file
 
-    write_cache_file(Path(kept_path), marshal.dumps((key, data)))
+    write_cache_file(Path(kept_path), marshal.dumps((key, data)), keep=_KEPT_FILES)
 
 
 def _marshal_exact(value: object) -> bool:

@@ -42,6 +42,7 @@ import errno
 import os
 import stat
 import sys
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -62,6 +63,7 @@ __all__ = [
     "load_json",
     "open_regular",
     "open_regular_fd",
+    "prune_cache_directory",
     "read_bytes",
     "read_json",
     "read_regular",
@@ -544,23 +546,30 @@ def create_temp(directory: Path, prefix: str, suffix: str) -> tuple[int, str]:
     raise FileExistsError(errno.EEXIST, "no unused temporary file name", str(directory))
 
 
-def write_cache_file(path: Path, data: bytes) -> os.stat_result | None:
+def write_cache_file(path: Path, data: bytes, keep: int) -> os.stat_result | None:
     """Replace the cache file ``path`` (vbridge's own, in the user's cache directory)
     with ``data``: a private directory (0700) and file (0600), written under a temporary
     name and renamed, no fsync. Its ``stat`` after the rename (which moves the ctime), or
     None when it could not be written: a cache that cannot be written is only a slower
-    next run, never an error."""
+    next run, never an error.
+
+    A cache directory holds one file per prefix, TOML file or scan command, and those
+    come and go (conda-build's test environments, CI runners, ``mktemp -d``): when
+    ``path`` is a new entry, the directory is pruned to the ``keep`` entries used last
+    (:func:`prune_cache_directory`). Replacing an entry lists nothing.
+    """
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd, tmp = create_temp(path.parent, prefix=".tmp-", suffix=path.suffix)
+        fd, tmp = create_temp(path.parent, prefix=_CACHE_TEMP_PREFIX, suffix=path.suffix)
     except OSError:
         return None
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
+            new = not os.path.lexists(path)
             os.replace(tmp, path)
-            return os.fstat(fh.fileno())
+            written = os.fstat(fh.fileno())
     except OSError:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
@@ -569,6 +578,55 @@ def write_cache_file(path: Path, data: bytes) -> os.stat_result | None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+    if new:
+        prune_cache_directory(path.parent, keep, spare=path.name)
+    return written
+
+
+_CACHE_TEMP_PREFIX = ".tmp-"
+# A cache's temporary file this old was left by a killed run: no write takes an hour.
+_STALE_CACHE_TEMP_NS = 3600 * 1_000_000_000
+
+
+def prune_cache_directory(directory: Path, keep: int, spare: str) -> list[str]:
+    """Remove from the cache ``directory`` all but the ``keep`` entries used last, and
+    the temporary files killed runs left there; return the names removed.
+
+    An entry is a regular file with the suffix of ``spare`` (the entry just written,
+    always kept); "used" is its last read or write (the later of atime and mtime: where
+    the file system does not record reads, ``noatime``, the last write). Temporary
+    files are removed once an hour old (one being written now is younger). Anything
+    else (directories, symlinks, other names) is left alone; an entry another run
+    removes or replaces meanwhile is skipped. Nothing is raised: a cache that cannot be
+    pruned is only a larger one.
+    """
+    suffix = os.path.splitext(spare)[1]
+    removed: list[str] = []
+    entries: list[tuple[int, str]] = []
+    try:
+        with os.scandir(directory) as found:
+            for entry in found:
+                name = entry.name
+                if name == spare or not entry.is_file(follow_symlinks=False):
+                    continue
+                st = entry.stat(follow_symlinks=False)
+                if name.startswith(_CACHE_TEMP_PREFIX):
+                    if st.st_mtime_ns < time.time_ns() - _STALE_CACHE_TEMP_NS:
+                        entries.append((-1, name))  # removed whatever the count
+                elif name.endswith(suffix):
+                    entries.append((max(st.st_atime_ns, st.st_mtime_ns), name))
+    except OSError:
+        return removed
+    entries.sort()
+    stale = sum(1 for used, _ in entries if used < 0)
+    excess = max(0, len(entries) - stale + 1 - keep)  # + 1: the spare
+    for _, name in entries[: stale + excess]:
+        try:
+            os.unlink(os.path.join(directory, name))
+        except OSError:
+            continue
+        removed.append(name)
+    return removed
 
 
 def atomic_write(path: Path, data: bytes, root: Path) -> None:

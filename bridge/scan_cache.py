@@ -51,9 +51,12 @@ if TYPE_CHECKING:
     # size, mtime_ns, ctime_ns, inode, device, mode
     Signature = tuple[int, int, int, int, int, int]
 
-__all__ = ["FORMAT", "RACY_NS", "cache_file", "cache_home", "read_kept", "run_kept"]
+__all__ = ["FORMAT", "KEPT_SCANS", "RACY_NS", "cache_file", "cache_home", "read_kept", "run_kept"]
 
 FORMAT = 1
+# Scan commands kept (one per prefix, flags, working directory and environment): the
+# directory is pruned to those run last.
+KEPT_SCANS = 64
 # A file changed this close to the scan may change again within the file system's
 # timestamp granularity with the same size and mtime ("racily clean"): such a scan is
 # not kept, nor is anything else vbridge keeps by a file's stat (the record cache,
@@ -365,7 +368,7 @@ def _save(path: str, document: tuple[Any, ...]) -> None:
 
     from vbridge.safefs import write_cache_file
 
-    write_cache_file(Path(path), marshal.dumps(document))
+    write_cache_file(Path(path), marshal.dumps(document), keep=KEPT_SCANS)
 
 
 def run_kept(prefix: str, flags: dict[str, bool], scan: Callable[[], int]) -> int:

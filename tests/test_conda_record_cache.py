@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -303,3 +304,38 @@ def test_the_built_in_sha256_is_looked_for_once(monkeypatch: pytest.MonkeyPatch)
     for data in (b"a", b"b" * 100, b"c" * 1000):
         assert safefs.sha256_hex(data) == hashlib.sha256(data).hexdigest()
     assert asked == ["_sha2" if sys.version_info >= (3, 12) else "_sha256"]
+
+
+def test_the_cache_keeps_the_prefixes_scanned_last(
+    mkl_channel: Path,
+    conda_prefix: CondaPrefixFactory,
+    cache_home: Path,
+    parses: list[int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One cache file per prefix, the directory pruned to the prefixes scanned last
+    (here two): a prefix pruned away is parsed again, one kept is not."""
+    monkeypatch.setattr(conda, "_CACHED_PREFIXES", 2)
+    built = conda_prefix(mkl_channel, ["numpy", "libblas=*=*mkl"])
+    copies = []
+    for number in range(3):
+        copy = built.parent / f"copy-{number}"
+        shutil.copytree(built, copy, symlinks=True)
+        age(copy)
+        copies.append(copy)
+    count = len(list((built / "conda-meta").glob("*.json")))
+    files = cache_home / "vbridge" / "conda-records"
+    for number, copy in enumerate(copies):
+        scan_environment(copy)
+        # The file just written, marked used at second ``number`` of 2001 (the order of
+        # use, whatever the grain of the file system's clock).
+        newest = max(files.glob("*.json"), key=lambda p: p.stat().st_mtime_ns)
+        os.utime(newest, ns=(10**18 + number * 10**9, 10**18 + number * 10**9))
+    assert len(parses) == 3 * count
+    assert len(list(files.glob("*.json"))) == 2
+    scan_environment(copies[2])
+    scan_environment(copies[1])
+    assert len(parses) == 3 * count  # kept
+    scan_environment(copies[0])
+    assert len(parses) == 4 * count  # pruned: parsed again
+    assert len(list(files.glob("*.json"))) == 2

@@ -150,3 +150,28 @@ def test_a_rule_file_that_is_not_toml_is_a_rule_error(tmp_path: Path) -> None:
     undecodable.write_bytes(b'a = "\xe9"\n')
     with pytest.raises(UnicodeDecodeError):
         _load_toml(undecodable, str(undecodable))
+
+
+def test_kept_files_are_pruned_to_those_read_last(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With room for two, keeping a third file's parse removes the first's: read again,
+    it is parsed again (tomllib is needed), the second is still given back kept."""
+    monkeypatch.setattr(parsed_toml, "_KEPT_FILES", 2)
+    paths = [_aged(tmp_path / f"f{n}.toml", f"number = {n}\n") for n in range(3)]
+    for number, path in enumerate(paths):
+        assert load_toml(path) == {"number": number}
+        # The file just kept, marked used at second ``number`` of 2001: the order of
+        # use, whatever the grain of the file system's clock.
+        newest = max(_kept_files(tmp_path), key=lambda p: p.stat().st_mtime_ns)
+        os.utime(newest, ns=(10**18 + number * 10**9, 10**18 + number * 10**9))
+    assert len(_kept_files(tmp_path)) == 2
+
+    def no_tomllib() -> None:
+        raise AssertionError("parsed, not given back kept")
+
+    monkeypatch.setattr(parsed_toml, "_toml_module", no_tomllib)
+    assert load_toml(paths[1]) == {"number": 1}
+    assert load_toml(paths[2]) == {"number": 2}
+    with pytest.raises(AssertionError, match="parsed, not given back kept"):
+        load_toml(paths[0])

@@ -25,6 +25,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 # none of them.
 _RUN = """
 import sys
+{setup}
 sys.argv = ["vbridge", *{argv!r}]
 from vbridge.entry_point import main
 try:
@@ -46,7 +47,7 @@ class Result:
         return self.code, self.stdout, self.stderr
 
 
-def _vbridge(argv: list[str], home: Path, **extra: str) -> Result:
+def _vbridge(argv: list[str], home: Path, setup: str = "", **extra: str) -> Result:
     env = {
         "PATH": "/usr/bin:/bin",
         "HOME": str(home),
@@ -57,7 +58,7 @@ def _vbridge(argv: list[str], home: Path, **extra: str) -> Result:
     cwd = home / "cwd"  # `python -c` imports from (lists) its working directory
     cwd.mkdir(exist_ok=True)
     result = subprocess.run(
-        [sys.executable, "-c", _RUN.format(argv=argv)],
+        [sys.executable, "-c", _RUN.format(argv=argv, setup=setup)],
         capture_output=True, text=True, cwd=cwd, env=env, timeout=120,
     )  # fmt: skip
     return Result(result)
@@ -93,6 +94,20 @@ def test_unchanged_environment_prints_the_kept_scan_byte_for_byte(
     assert not first.kept and again.kept and not fresh.kept
     assert first.output() == again.output() == fresh.output()
     assert len(_kept_files(tmp_path)) == 1
+
+
+def test_kept_scans_are_pruned_to_those_run_last(tmp_path: Path, prefix: Path) -> None:
+    """Each value of a variable is a scan of its own; with room for two, the third
+    scan's keeping removes the first's, and the two run last are still printed kept."""
+    bound = "from vbridge import scan_cache; scan_cache.KEPT_SCANS = 2"
+    argv = ["scan", "--json", str(prefix)]
+    first = [_vbridge(argv, tmp_path, bound, RUN=str(n)) for n in range(3)]
+    assert not any(result.kept for result in first)
+    assert len(_kept_files(tmp_path)) == 2
+    assert _vbridge(argv, tmp_path, bound, RUN="2").kept
+    assert _vbridge(argv, tmp_path, bound, RUN="1").kept
+    assert not _vbridge(argv, tmp_path, bound, RUN="0").kept  # pruned, scanned again
+    assert len(_kept_files(tmp_path)) == 2
 
 
 def test_messages_and_exit_status_are_kept_too(tmp_path: Path, prefix: Path) -> None:
