@@ -11,7 +11,6 @@ import os
 import time
 from pathlib import Path
 
-import pytest
 from vbridge.safefs import prune_cache_directory, write_cache_file
 
 
