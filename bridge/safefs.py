@@ -601,8 +601,9 @@ def prune_cache_directory(directory: Path, keep: int, spare: str) -> list[str]:
     pruned is only a larger one.
     """
     suffix = os.path.splitext(spare)[1]
-    removed: list[str] = []
-    entries: list[tuple[int, str]] = []
+    stale_before = time.time_ns() - _STALE_CACHE_TEMP_NS
+    stale: list[str] = []  # temporary files killed runs left
+    entries: list[tuple[int, str]] = []  # (last used, name)
     try:
         with os.scandir(directory) as found:
             for entry in found:
@@ -611,16 +612,16 @@ def prune_cache_directory(directory: Path, keep: int, spare: str) -> list[str]:
                     continue
                 st = entry.stat(follow_symlinks=False)
                 if name.startswith(_CACHE_TEMP_PREFIX):
-                    if st.st_mtime_ns < time.time_ns() - _STALE_CACHE_TEMP_NS:
-                        entries.append((-1, name))  # removed whatever the count
+                    if st.st_mtime_ns < stale_before:
+                        stale.append(name)
                 elif name.endswith(suffix):
                     entries.append((max(st.st_atime_ns, st.st_mtime_ns), name))
     except OSError:
-        return removed
+        return []
     entries.sort()
-    stale = sum(1 for used, _ in entries if used < 0)
-    excess = max(0, len(entries) - stale + 1 - keep)  # + 1: the spare
-    for _, name in entries[: stale + excess]:
+    excess = max(0, len(entries) + 1 - keep)  # + 1: the spare
+    removed: list[str] = []
+    for name in stale + [name for _, name in entries[:excess]]:
         try:
             os.unlink(os.path.join(directory, name))
         except OSError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -96,6 +97,15 @@ def compare_full_scan_with_scans_alone(path: Path) -> tuple[int, int]:
         assert same.properties == dist.properties, dist.name
         with_via += any(e.via for found in dist.properties.values() for e in found)
     return len(owned), with_via
+
+
+def mark_newest_used(cache_files: Sequence[Path], second: int) -> None:
+    """Mark the cache file written last of ``cache_files`` as read and written at
+    ``second`` of 2001: the order of use a test of the caches' bounds sets, whatever the
+    grain of the file system's clock (two files written within a tick share an mtime)."""
+    newest = max(cache_files, key=lambda path: path.stat().st_mtime_ns)
+    when = 10**18 + second * 10**9
+    os.utime(newest, ns=(when, when))
 
 
 def run_vbridge(*args: str, check: bool = False) -> subprocess.CompletedProcess[str]:

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import CondaPrefixFactory
+from conftest import CondaPrefixFactory, mark_newest_used
 from vbridge.adapters import conda
 from vbridge.destinations.report import to_document
 from vbridge.scan import scan_environment
@@ -327,10 +327,7 @@ def test_the_cache_keeps_the_prefixes_scanned_last(
     files = cache_home / "vbridge" / "conda-records"
     for number, copy in enumerate(copies):
         scan_environment(copy)
-        # The file just written, marked used at second ``number`` of 2001 (the order of
-        # use, whatever the grain of the file system's clock).
-        newest = max(files.glob("*.json"), key=lambda p: p.stat().st_mtime_ns)
-        os.utime(newest, ns=(10**18 + number * 10**9, 10**18 + number * 10**9))
+        mark_newest_used(list(files.glob("*.json")), number)
     assert len(parses) == 3 * count
     assert len(list(files.glob("*.json"))) == 2
     scan_environment(copies[2])

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import mark_newest_used
 from vbridge import parsed_toml
 from vbridge.errors import RuleError
 from vbridge.parsed_toml import load_toml
@@ -161,10 +162,7 @@ def test_kept_files_are_pruned_to_those_read_last(
     paths = [_aged(tmp_path / f"f{n}.toml", f"number = {n}\n") for n in range(3)]
     for number, path in enumerate(paths):
         assert load_toml(path) == {"number": number}
-        # The file just kept, marked used at second ``number`` of 2001: the order of
-        # use, whatever the grain of the file system's clock.
-        newest = max(_kept_files(tmp_path), key=lambda p: p.stat().st_mtime_ns)
-        os.utime(newest, ns=(10**18 + number * 10**9, 10**18 + number * 10**9))
+        mark_newest_used(_kept_files(tmp_path), number)
     assert len(_kept_files(tmp_path)) == 2
 
     def no_tomllib() -> None:
