@@ -14,7 +14,7 @@ from vbridge.errors import RuleError
 from vbridge.parsed_toml import load_toml
 from vbridge.rules import data_path
 
-tomllib = parsed_toml._toml_module()  # tomli before Python 3.11
+tomllib = parsed_toml.toml_module()  # tomli before Python 3.11
 DATA_FILES = sorted(data_path("conda.toml").parent.glob("*.toml"))
 
 
@@ -168,8 +168,31 @@ def test_kept_files_are_pruned_to_those_read_last(
     def no_tomllib() -> None:
         raise AssertionError("parsed, not given back kept")
 
-    monkeypatch.setattr(parsed_toml, "_toml_module", no_tomllib)
+    monkeypatch.setattr(parsed_toml, "toml_module", no_tomllib)
     assert load_toml(paths[1]) == {"number": 1}
     assert load_toml(paths[2]) == {"number": 2}
     with pytest.raises(AssertionError, match="parsed, not given back kept"):
         load_toml(paths[0])
+
+
+def test_a_scan_with_the_data_files_kept_parsed_imports_no_tomllib(tmp_path: Path) -> None:
+    """tomllib is for a file vbridge parses: a scan that finds its rules and policy kept
+    parsed, and no policy override in the environment, does not import it."""
+    prefix = Path(__file__).parent / "fixtures" / "conda" / "rattler-conda-meta"
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from vbridge.scan_report import report_environment\n"
+        f"code = report_environment(Path({str(prefix)!r}), None, as_json=True, strict=False)\n"
+        "print(code, 'tomllib' in sys.modules, file=sys.stderr)\n"
+    )
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    env.pop("VBRIDGE_NO_CACHE", None)
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+        )
+        for _ in range(2)
+    ]
+    assert runs[0].stdout == runs[1].stdout and '"distributions"' in runs[0].stdout
+    assert [r.stderr.splitlines()[-1] for r in runs] == ["0 True", "0 False"]

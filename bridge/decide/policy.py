@@ -20,7 +20,6 @@ else.
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
@@ -34,11 +33,6 @@ from vbridge.safefs import read_regular
 
 if TYPE_CHECKING:
     from packaging.specifiers import SpecifierSet
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 __all__ = [
     "POLICY_ENV_VAR",
@@ -187,6 +181,9 @@ class CouplingPolicy(msgspec.Struct, frozen=True):
         sources = ["data/policy.toml"]
         path = _override_path(prefix)
         if path is not None:
+            from vbridge.parsed_toml import toml_module
+
+            tomllib = toml_module()  # imported where there is an override file to parse
             inside = None if os.environ.get(POLICY_ENV_VAR) else prefix
             try:
                 text = read_regular(path, root=inside, limit=1 << 20).decode("utf-8")

@@ -27,18 +27,12 @@ The configuration is ``$XDG_CONFIG_HOME/vbridge/config.toml`` (or ``$VBRIDGE_CON
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from vbridge.errors import VbridgeError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 __all__ = [
     "DiscoveryConfig",
@@ -121,6 +115,9 @@ def load_config(
         raise VbridgeError(f"{path}: not UTF-8 text ({exc.reason}); fix or remove it") from None
     except OSError as exc:
         raise VbridgeError(f"{path}: unreadable ({exc.strerror}); fix its permissions") from exc
+    from vbridge.parsed_toml import toml_module
+
+    tomllib = toml_module()  # imported where there is a configuration file to parse
     try:
         table = tomllib.loads(text).get("discover", {})
     except tomllib.TOMLDecodeError as exc:
