@@ -222,8 +222,27 @@ def machine() -> str:
     """One line about where the figures were taken."""
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     return (
-        f"Python {sys.version.split()[0]}, {os.cpu_count()} cores, load average {load:.2f} at start"
+        f"Python {sys.version.split()[0]} ({interpreter_build()}), {os.cpu_count()} cores, "
+        f"load average {load:.2f} at start"
     )
+
+
+def interpreter_build() -> str:
+    """The interpreter this runs, and whether it runs on a shared ``libpython``.
+
+    The same code runs slower on a default source build (pyenv's: ``--enable-shared``,
+    no PGO or LTO, every call into the interpreter through the PLT) than on a
+    distribution's (Debian's ``python3.11``, and conda-forge's ``python`` that conda's
+    base runs: a static interpreter built with PGO and LTO): more instructions, and
+    more time for each. The figures say which one they were taken on (bench/README.md).
+    """
+    executable = os.path.realpath(sys.executable)
+    try:
+        with open("/proc/self/maps", encoding="utf-8") as maps:
+            shared = any("libpython" in line for line in maps)
+    except OSError:
+        return executable
+    return f"{executable}, {'shared' if shared else 'static'} libpython"
 
 
 def work_directory(keep: Path | None) -> Path:
