@@ -17,6 +17,7 @@ import condaenv
 import pytest
 from conftest import CondaPrefixFactory, run_vbridge
 from sqlite_utils import Database
+from vbridge.errors import VbridgeError
 from vbridge.inventory.database import Inventory, environment_rows
 from vbridge.inventory.discover import DiscoveryConfig, Target, discover, venvs_under
 from vbridge.scan import scan_environment
@@ -442,6 +443,9 @@ def test_debian_system_and_spack_discovery(tmp_path: Path) -> None:
     assert [(t.path, t.origin) for t in discover(loaded)] == [(tree, "spack"), (spack_env, "spack")]
     config.write_text("[discover]\nspack = '/not/a/list'\n")
     with pytest.raises(Exception, match="must be a list of paths"):
+        load_config(home=tmp_path, environ={"VBRIDGE_CONFIG": str(config)})
+    config.write_text("[discover\nspack = 1\n")
+    with pytest.raises(VbridgeError, match=r"config.toml: not valid TOML \(.*\); fix or remove it"):
         load_config(home=tmp_path, environ={"VBRIDGE_CONFIG": str(config)})
 
 
