@@ -74,6 +74,7 @@ __all__ = [
     "sha256_digest",
     "sha256_hex",
     "sweep_temporary_files",
+    "watch_opened",
     "write_cache_file",
 ]
 
@@ -85,6 +86,10 @@ TEMP_SUFFIX = ".vbridge-tmp"
 # conda-meta record of a CUDA toolkit, a Spack index.json of a large site); a file
 # beyond this is not a record, and reading it would only exhaust memory.
 MAX_READ_BYTES = 512 * 1024 * 1024
+
+# While vbridge.scan_cache watches a scan (:func:`watch_opened`): the ``fstat`` of each
+# regular file opened here, by the path it was opened by, the first open of a path kept.
+_opened: dict[str, os.stat_result] | None = None
 
 _KINDS = (
     (stat.S_ISFIFO, "a FIFO"),
@@ -301,7 +306,22 @@ def open_regular_fd(
     except BaseException:
         os.close(fd)
         raise
+    if _opened is not None:
+        _opened.setdefault(os.fspath(path), st)
     return path, fd, st
+
+
+def watch_opened(watching: bool) -> dict[str, os.stat_result]:
+    """Start (``watching``) or stop keeping the ``fstat`` of every regular file
+    :func:`open_regular_fd` opens, by the path it was opened by (a path opened again
+    keeps its first). Returns what is kept, filled in as files are opened.
+
+    The kept scan (:mod:`vbridge.scan_cache`) records what each file it read was when
+    it was read, without a ``stat`` of each path after the scan: a conda scan opens
+    some 1,500 files this way."""
+    global _opened
+    _opened = {} if watching else None
+    return {} if _opened is None else _opened
 
 
 def open_regular(path: Path | str, *, root: Path | None = None, hint: str = "skipped") -> BinaryIO:

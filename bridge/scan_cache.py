@@ -13,7 +13,9 @@ raise no audit event, are wrapped while the scan runs, so a path only tested
 ``/etc/alternatives`` one) is seen too. A file read through a link is watched at its
 target. The output, exit status and
 messages are kept in ``$XDG_CACHE_HOME/vbridge/scans/`` (``~/.cache`` by default)
-with the signature of each of those paths. The next identical command (same prefix,
+with the signature of each of those paths: for a file :mod:`vbridge.safefs` opened
+(every record), the ``fstat`` it took on opening it, so the file the scan read, with
+no second ``stat``. The next identical command (same prefix,
 flags, working directory, environment variables, vbridge and Python) takes them
 again and, when every path is as it was (size, mtime, ctime, inode, device, mode; a
 tested directory still a directory; a path that was absent still absent), prints the
@@ -126,8 +128,13 @@ class _Observer:
         from vbridge.safefs import is_normal_absolute  # the scan imports it anyway
 
         self._is_normal = is_normal_absolute
+        # The files the scan read through safefs, as they were when opened (watch_stat).
+        self.opened: dict[str, os.stat_result] = {}
 
     def watch_stat(self) -> None:
+        from vbridge.safefs import watch_opened
+
+        self.opened = watch_opened(True)
         observer = self
 
         def stat(path: Any, *, dir_fd: Any = None, follow_symlinks: bool = True) -> Any:
@@ -146,8 +153,11 @@ class _Observer:
         os.stat, os.lstat, os.readlink = stat, lstat, readlink
 
     def stop(self) -> None:
+        from vbridge.safefs import watch_opened
+
         self.active = False
         os.stat, os.lstat, os.readlink = self._stat, self._lstat, self._readlink
+        watch_opened(False)
 
     def _probe(self, path: object, dir_fd: object, follow: bool) -> None:
         if not self.active:
@@ -267,12 +277,14 @@ class _Watched:
             else:
                 self.lstat_paths.append(path)
                 self.lstat_signatures.append(sig)
+        opened = observer.opened
         for path in sorted(observer.paths):
             # What was read is what a link leads to (a Spack view's files link into
             # the store): the signature of the target, which also moves when the
-            # link is pointed elsewhere.
+            # link is pointed elsewhere. A file safefs opened: as it was when read.
             self.stat_paths.append(path)
-            self.stat_signatures.append(self._take(path, True))
+            st = opened.get(path)
+            self.stat_signatures.append(self._take(path, True) if st is None else _signature(st))
 
     @staticmethod
     def _take(path: str, follow: bool) -> Signature | None:

@@ -253,6 +253,9 @@ def scan():
         subprocess.run(["true"], check=True)
     elif what.startswith("readlink:"):
         print(os.readlink(what[len("readlink:"):]))
+    elif what.startswith("safefs:"):  # as the adapters read records
+        from vbridge.safefs import read_regular
+        read_regular(what[len("safefs:"):])
     else:
         open(what).read()
     return 0
@@ -278,13 +281,15 @@ def test_host_files_and_processes_make_a_scan_that_is_not_kept(tmp_path: Path, w
     assert not (tmp_path / "c" / "vbridge" / "scans").exists()
 
 
-def test_a_file_the_scan_opened_is_watched(tmp_path: Path) -> None:
+@pytest.mark.parametrize("reader", ["", "safefs:"])
+def test_a_file_the_scan_opened_is_watched(tmp_path: Path, reader: str) -> None:
+    # safefs: recorded from the fstat of the file as it was opened, not a stat after.
     data = tmp_path / "record.json"
     data.write_text("{}")
     _settle()
 
     def run() -> str:
-        return _observed(str(data), tmp_path)
+        return _observed(reader + str(data), tmp_path)
 
     calls = tmp_path / "calls"
     assert run() == "scanned\n" and calls.read_text() == "x"
@@ -296,7 +301,8 @@ def test_a_file_the_scan_opened_is_watched(tmp_path: Path) -> None:
     assert run() == "scanned\n" and calls.read_text() == "xx"
 
 
-def test_a_file_read_through_a_link_is_watched_at_its_target(tmp_path: Path) -> None:
+@pytest.mark.parametrize("reader", ["", "safefs:"])
+def test_a_file_read_through_a_link_is_watched_at_its_target(tmp_path: Path, reader: str) -> None:
     # A Spack view's files are links into the store: a new build rewrites the target,
     # the link stays as it was.
     target = tmp_path / "store" / "record.json"
@@ -306,14 +312,14 @@ def test_a_file_read_through_a_link_is_watched_at_its_target(tmp_path: Path) -> 
     link.symlink_to(target)
     _settle()
     calls = tmp_path / "calls"
-    _observed(str(link), tmp_path)
-    _observed(str(link), tmp_path)
+    _observed(reader + str(link), tmp_path)
+    _observed(reader + str(link), tmp_path)
     assert calls.read_text() == "x"  # kept
     link_stat = link.lstat()
     target.write_text("{ }")
     _settle()
     assert link.lstat() == link_stat  # the link itself did not change
-    _observed(str(link), tmp_path)
+    _observed(reader + str(link), tmp_path)
     assert calls.read_text() == "xx"
 
 
