@@ -443,10 +443,24 @@ def _read_specfile_cached(path: Path | str, key: tuple[int, int, int] | None) ->
 # How Spack writes a specfile (v2-v5), compact or indented:
 # ``{"spec": {"_meta": {...}, "nodes": [root, ...]}}``. The root node is a few KB at the
 # head of a file that holds the prefix's whole DAG (hundreds of KB).
-_SPECFILE_HEAD = re.compile(rb'\s*\{\s*"spec"\s*:\s*\{\s*"_meta"\s*:\s*')
-_SPECFILE_NODES = re.compile(rb'\s*,\s*"nodes"\s*:\s*\[\s*')
-_SPECFILE_NEXT_NODE = re.compile(rb"\s*[,\]]")
-_SPECFILE_TAIL = re.compile(rb"\]\s*\}\s*\}\s*\Z")  # the end of that layout: not truncated
+class _SpecfileLayout:
+    """The patterns of that layout, compiled when a scan first reads a specfile (every
+    scan imports this adapter to ask it whether its environment is a Spack one)."""
+
+    def __init__(self) -> None:
+        self.head = re.compile(rb'\s*\{\s*"spec"\s*:\s*\{\s*"_meta"\s*:\s*')
+        self.nodes = re.compile(rb'\s*,\s*"nodes"\s*:\s*\[\s*')
+        self.next_node = re.compile(rb"\s*[,\]]")
+        self.tail = re.compile(rb"\]\s*\}\s*\}\s*\Z")  # the end of that layout: not truncated
+        # msgspec's words for the byte after a value (see _RAW_VALUE)
+        self.trailing = re.compile(r"trailing characters \(byte (\d+)\)")
+
+
+@lru_cache(maxsize=1)
+def _layout() -> _SpecfileLayout:
+    return _SpecfileLayout()
+
+
 # The head is read in two steps: most roots end in the first (a few KB each on Spack's
 # own sites), bigger ones in the second; a root beyond that takes the whole read.
 _SPECFILE_HEAD_BYTES = (8 * 1024, 256 * 1024)
@@ -455,7 +469,6 @@ _SPECFILE_META = dict[str, Any]
 # msgspec reads a JSON value as raw bytes at C speed and names the byte after it, when
 # more follows, as "trailing characters (byte N)" (N: that byte's offset + 1).
 _RAW_VALUE = msgspec.json.Decoder(msgspec.Raw)
-_TRAILING = re.compile(r"trailing characters \(byte (\d+)\)")
 
 
 def _specfile_root(path: Path | str) -> SpecNode | None:
@@ -476,7 +489,7 @@ def _specfile_root(path: Path | str) -> SpecNode | None:
     try:
         size = st.st_size
         tail = os.pread(fd, _SPECFILE_TAIL_BYTES, max(0, size - _SPECFILE_TAIL_BYTES))
-        if _SPECFILE_TAIL.search(tail) is None:
+        if _layout().tail.search(tail) is None:
             return None
         for limit in _SPECFILE_HEAD_BYTES:
             head = os.pread(fd, limit, 0)
@@ -498,7 +511,7 @@ def _value_end(head: bytes, start: int) -> int | None:
     try:
         _RAW_VALUE.decode(memoryview(head)[start:])
     except msgspec.DecodeError as exc:
-        trailing = _TRAILING.search(str(exc))
+        trailing = _layout().trailing.search(str(exc))
         if trailing is not None:
             end = start + int(trailing.group(1)) - 1
             if head[end : end + 1] in (b",", b"]"):
@@ -519,19 +532,20 @@ def _scanned_end(head: bytes, start: int, text: list[str]) -> int:
 
 def _head_root(head: bytes) -> SpecNode | None:
     """The root node in the first bytes of a specfile, or None (see _specfile_root)."""
-    start = _SPECFILE_HEAD.match(head)
+    layout = _layout()
+    start = layout.head.match(head)
     if start is None:
         return None
     text: list[str] = []
     try:
         meta_end = _value_end(head, start.end()) or _scanned_end(head, start.end(), text)
-        nodes = _SPECFILE_NODES.match(head, meta_end)
+        nodes = layout.nodes.match(head, meta_end)
         if nodes is None:
             return None
         root_end = _value_end(head, nodes.end())
         if root_end is None:
             root_end = _scanned_end(head, nodes.end(), text)
-            if _SPECFILE_NEXT_NODE.match(head, root_end) is None:
+            if layout.next_node.match(head, root_end) is None:
                 return None
         meta = decode_typed(head[start.end() : meta_end], _SPECFILE_META)
         version = _format_version(meta.get("version"))

@@ -11,6 +11,8 @@ import gzip
 import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -890,3 +892,21 @@ def test_a_mistyped_field_of_the_database_is_one_line_naming_it(tmp_path: Path) 
     assert problem.problem == (
         "field database.installs.*.spec.dependencies.hash should be a string, found a number"
     )
+
+
+def test_a_scan_of_another_environment_compiles_no_specfile_pattern() -> None:
+    """Every scan imports this adapter (to ask whether the environment is a Spack one):
+    its specfile patterns are compiled on the first specfile read, not on import."""
+    prefix = Path(__file__).parent / "fixtures" / "conda" / "py36-osx-whl"
+    code = (
+        "from pathlib import Path\n"
+        "from vbridge.adapters import spack\n"
+        "from vbridge.scan import scan_environment\n"
+        f"env = scan_environment(Path({str(prefix)!r}))\n"
+        "print(len(env.records) > 0, spack._layout.cache_info().currsize)\n"
+    )
+    env = {**os.environ, "VBRIDGE_NO_CACHE": "1"}
+    out = subprocess.run(
+        [sys.executable, "-I", "-c", code], capture_output=True, text=True, env=env, check=True
+    ).stdout
+    assert out == "True 0\n"
