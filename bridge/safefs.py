@@ -311,17 +311,16 @@ def open_regular_fd(
     return path, fd, st
 
 
-def watch_opened(watching: bool) -> dict[str, os.stat_result]:
-    """Start (``watching``) or stop keeping the ``fstat`` of every regular file
+def watch_opened(opened: dict[str, os.stat_result] | None) -> None:
+    """Keep in ``opened`` (None: stop) the ``fstat`` of every regular file
     :func:`open_regular_fd` opens, by the path it was opened by (a path opened again
-    keeps its first). Returns what is kept, filled in as files are opened.
+    keeps its first).
 
     The kept scan (:mod:`vbridge.scan_cache`) records what each file it read was when
     it was read, without a ``stat`` of each path after the scan: a conda scan opens
     some 1,500 files this way."""
     global _opened
-    _opened = {} if watching else None
-    return {} if _opened is None else _opened
+    _opened = opened
 
 
 def open_regular(path: Path | str, *, root: Path | None = None, hint: str = "skipped") -> BinaryIO:

@@ -125,16 +125,15 @@ class _Observer:
         self._stat = os.stat
         self._lstat = os.lstat
         self._readlink = os.readlink
-        from vbridge.safefs import is_normal_absolute  # the scan imports it anyway
+        from vbridge.safefs import is_normal_absolute, watch_opened  # the scan imports it
 
         self._is_normal = is_normal_absolute
+        self._watch_opened = watch_opened
         # The files the scan read through safefs, as they were when opened (watch_stat).
         self.opened: dict[str, os.stat_result] = {}
 
     def watch_stat(self) -> None:
-        from vbridge.safefs import watch_opened
-
-        self.opened = watch_opened(True)
+        self._watch_opened(self.opened)
         observer = self
 
         def stat(path: Any, *, dir_fd: Any = None, follow_symlinks: bool = True) -> Any:
@@ -153,11 +152,9 @@ class _Observer:
         os.stat, os.lstat, os.readlink = stat, lstat, readlink
 
     def stop(self) -> None:
-        from vbridge.safefs import watch_opened
-
         self.active = False
         os.stat, os.lstat, os.readlink = self._stat, self._lstat, self._readlink
-        watch_opened(False)
+        self._watch_opened(None)
 
     def _probe(self, path: object, dir_fd: object, follow: bool) -> None:
         if not self.active:

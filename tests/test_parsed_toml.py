@@ -190,7 +190,12 @@ def test_a_scan_with_the_data_files_kept_parsed_imports_no_tomllib(tmp_path: Pat
     env.pop("VBRIDGE_NO_CACHE", None)
     runs = [
         subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+            [sys.executable, "-I", "-c", code],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+            check=True,
         )
         for _ in range(2)
     ]

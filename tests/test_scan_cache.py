@@ -301,6 +301,37 @@ def test_a_file_the_scan_opened_is_watched(tmp_path: Path, reader: str) -> None:
     assert run() == "scanned\n" and calls.read_text() == "xx"
 
 
+def test_a_file_safefs_opened_is_not_stat_again_after_the_scan(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the kept scan records of a record is the fstat safefs took opening it; a
+    file opened otherwise is looked up once the scan is over."""
+    from vbridge import scan_cache
+    from vbridge.safefs import read_regular
+
+    record, other = tmp_path / "record.json", tmp_path / "other.json"
+    for path in (record, other):
+        path.write_text("{}")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "c"))
+    monkeypatch.delenv("VBRIDGE_NO_CACHE", raising=False)
+    looked_up: list[str] = []
+    take = scan_cache._Watched._take
+
+    def counted(path: str, follow: bool) -> object:
+        looked_up.append(path)
+        return take(path, follow)
+
+    monkeypatch.setattr(scan_cache._Watched, "_take", staticmethod(counted))
+
+    def scan() -> int:
+        read_regular(str(record))
+        other.read_bytes()
+        return 0
+
+    assert scan_cache.run_kept(str(tmp_path), {"as_json": True}, scan) == 0
+    assert str(other) in looked_up and str(record) not in looked_up
+
+
 @pytest.mark.parametrize("reader", ["", "safefs:"])
 def test_a_file_read_through_a_link_is_watched_at_its_target(tmp_path: Path, reader: str) -> None:
     # A Spack view's files are links into the store: a new build rewrites the target,
