@@ -34,7 +34,7 @@ from vbridge.model import InstallRecord, RecordIndex, RecordProblem, Requirement
 from vbridge.rules import spec_package_name
 from vbridge.safefs import open_regular, read_regular, sha256_hex, write_cache_file
 from vbridge.scan_cache import RACY_NS, cache_home
-from vbridge.sitepackages import split_metadata_dir_name
+from vbridge.sitepackages import metadata_dir_path, split_metadata_dir_name
 from vbridge.typed_json import convert, decode, load
 
 if TYPE_CHECKING:
@@ -166,7 +166,7 @@ def metadata_dir_names(files: list[str]) -> list[str]:
 
 def _owned_metadata_dirs(prefix: Path, files: list[str]) -> tuple[Path, ...]:
     """Distinct ``*.dist-info``/``*.egg-info`` directories among a record's files."""
-    return tuple(prefix / rel for rel in _metadata_dir_files(files))
+    return tuple(metadata_dir_path(prefix, rel) for rel in _metadata_dir_files(files))
 
 
 class PrefixRecordFields(msgspec.Struct, omit_defaults=True):

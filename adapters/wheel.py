@@ -52,7 +52,12 @@ from vbridge.errors import RecordError, UnreadableFile
 from vbridge.model import InstallRecord, RecordProblem
 from vbridge.rules import load_data
 from vbridge.safefs import load_json, open_regular, read_json, read_regular
-from vbridge.sitepackages import LAYER_NAMES, read_installer, split_metadata_dir_name
+from vbridge.sitepackages import (
+    LAYER_NAMES,
+    metadata_dir_path,
+    read_installer,
+    split_metadata_dir_name,
+)
 
 __all__ = [
     "ADAPTER",
@@ -358,7 +363,7 @@ def read_records(root: Path, problems: list[RecordProblem]) -> Iterator[InstallR
         problems.append(RecordProblem(root, f"cannot list: {exc.strerror}"))
         return
     for entry in entries:
-        dist_info = root / entry
+        dist_info = metadata_dir_path(root, entry)
         record = dist_info / "RECORD"
         if not record.is_file():
             continue

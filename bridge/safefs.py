@@ -88,8 +88,9 @@ TEMP_SUFFIX = ".vbridge-tmp"
 MAX_READ_BYTES = 512 * 1024 * 1024
 
 # While vbridge.scan_cache watches a scan (:func:`watch_opened`): the ``fstat`` of each
-# regular file opened here, by the path it was opened by, the first open of a path kept.
-_opened: dict[str, os.stat_result] | None = None
+# regular file opened here (None: there was no such file), by the path it was opened
+# by, the first open of a path kept.
+_opened: dict[str, os.stat_result | None] | None = None
 
 _KINDS = (
     (stat.S_ISFIFO, "a FIFO"),
@@ -294,6 +295,8 @@ def open_regular_fd(
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
     except FileNotFoundError:
+        if _opened is not None:
+            _opened.setdefault(os.fspath(path), None)
         raise
     except OSError as exc:
         if exc.errno in (errno.ENXIO, errno.EOPNOTSUPP):  # a socket, a FIFO-like device
@@ -311,10 +314,10 @@ def open_regular_fd(
     return path, fd, st
 
 
-def watch_opened(opened: dict[str, os.stat_result] | None) -> None:
+def watch_opened(opened: dict[str, os.stat_result | None] | None) -> None:
     """Keep in ``opened`` (None: stop) the ``fstat`` of every regular file
-    :func:`open_regular_fd` opens, by the path it was opened by (a path opened again
-    keeps its first).
+    :func:`open_regular_fd` opens, and None for each path it found no file at, by the
+    path it was opened by (a path opened again keeps its first).
 
     The kept scan (:mod:`vbridge.scan_cache`) records what each file it read was when
     it was read, without a ``stat`` of each path after the scan: a conda scan opens

@@ -14,8 +14,8 @@ raise no audit event, are wrapped while the scan runs, so a path only tested
 target. The output, exit status and
 messages are kept in ``$XDG_CACHE_HOME/vbridge/scans/`` (``~/.cache`` by default)
 with the signature of each of those paths: for a file :mod:`vbridge.safefs` opened
-(every record), the ``fstat`` it took on opening it, so the file the scan read, with
-no second ``stat``. The next identical command (same prefix,
+(every record), the ``fstat`` it took on opening it, so the file the scan read (or
+that there was none), with no second ``stat``. The next identical command (same prefix,
 flags, working directory, environment variables, vbridge and Python) takes them
 again and, when every path is as it was (size, mtime, ctime, inode, device, mode; a
 tested directory still a directory; a path that was absent still absent), prints the
@@ -129,8 +129,10 @@ class _Observer:
 
         self._is_normal = is_normal_absolute
         self._watch_opened = watch_opened
-        # The files the scan read through safefs, as they were when opened (watch_stat).
-        self.opened: dict[str, os.stat_result] = {}
+        # The files the scan read through safefs, as they were when opened (None: no
+        # such file then), from watch_stat on.
+        self.opened: dict[str, os.stat_result | None] = {}
+        self._opens: list[tuple[Any, ...]] = []  # the open events' arguments, as they came
 
     def watch_stat(self) -> None:
         self._watch_opened(self.opened)
@@ -155,6 +157,7 @@ class _Observer:
         self.active = False
         os.stat, os.lstat, os.readlink = self._stat, self._lstat, self._readlink
         self._watch_opened(None)
+        self._take_opens()
 
     def _probe(self, path: object, dir_fd: object, follow: bool) -> None:
         if not self.active:
@@ -171,28 +174,42 @@ class _Observer:
 
     def __call__(self, event: str, args: tuple[Any, ...]) -> None:
         # Called for every audited event (``id()``, ``exec``, imports...): few matter.
-        if event == "open" and self.active:
-            # The commonest by far (~1,500 a conda scan): a file opened for reading by
-            # a path in normal form, taken here; any other goes through _observe.
-            path, mode, flags = args
-            if (
-                type(path) is str
-                and (mode is None or mode in _READING_MODES)
-                and type(flags) is int
-                and not flags & _WRITE_FLAGS
-                and self._is_normal(path)
-            ):
-                if not path.startswith(self._own):
-                    if path.startswith(_HOST_FILES):
-                        self.trusted = False
-                    self.paths.add(path)
-                return
+        if event == "open":
+            # The commonest by far (~1,500 a conda scan): kept as they come, looked at
+            # once the scan is over (_take_opens), in one loop rather than 1,500 calls.
+            if self.active:
+                self._opens.append(args)
+            return
         if event not in _WATCHED_EVENTS or not self.active:
             return
         try:
             self._observe(event, args)
         except Exception:  # an audit hook's exception would fail the operation audited
             self.trusted = False
+
+    def _take_opens(self) -> None:
+        """Watch the files opened for reading (by a path in normal form, taken as it is;
+        any other goes through _observe)."""
+        opens, self._opens = self._opens, []
+        own, is_normal, paths = self._own, self._is_normal, self.paths
+        for args in opens:
+            path, mode, flags = args
+            if (
+                type(path) is str
+                and (mode is None or mode in _READING_MODES)
+                and type(flags) is int
+                and not flags & _WRITE_FLAGS
+                and is_normal(path)
+            ):
+                if not path.startswith(own):
+                    if path.startswith(_HOST_FILES):
+                        self.trusted = False
+                    paths.add(path)
+                continue
+            try:
+                self._observe("open", args)
+            except Exception:
+                self.trusted = False
 
     def _observe(self, event: str, args: tuple[Any, ...]) -> None:
         if event == "open":
@@ -263,8 +280,11 @@ class _Watched:
         self.stat_paths: list[str] = []
         self.stat_signatures: list[Signature | None] = []
         self.directories: list[tuple[str, bool]] = []  # (path, links followed)
+        opened_paths = observer.paths
         for path in sorted(observer.probed):
             follow = observer.probed[path]
+            if follow and path in opened_paths:
+                continue  # watched as a path opened: the same signature
             sig = self._take(path, follow)
             if sig is not None and stat.S_ISDIR(sig[5]):
                 self.directories.append((path, follow))
@@ -278,10 +298,14 @@ class _Watched:
         for path in sorted(observer.paths):
             # What was read is what a link leads to (a Spack view's files link into
             # the store): the signature of the target, which also moves when the
-            # link is pointed elsewhere. A file safefs opened: as it was when read.
+            # link is pointed elsewhere. A file safefs opened: as it was when read (or
+            # absent, as safefs found it).
             self.stat_paths.append(path)
-            st = opened.get(path)
-            self.stat_signatures.append(self._take(path, True) if st is None else _signature(st))
+            if path in opened:
+                st = opened[path]
+                self.stat_signatures.append(None if st is None else _signature(st))
+            else:
+                self.stat_signatures.append(self._take(path, True))
 
     @staticmethod
     def _take(path: str, follow: bool) -> Signature | None:

@@ -30,6 +30,7 @@ __all__ = [
     "MetadataDir",
     "iter_metadata_dirs",
     "layer_stat",
+    "metadata_dir_path",
     "read_installer",
     "rewritten_by",
     "split_metadata_dir_name",
@@ -46,6 +47,38 @@ class MetadataDir(msgspec.Struct, frozen=True):
     path: Path
     name: str  # PEP 503 normalised
     version: str
+
+
+# One Path object per metadata directory this process names (see metadata_dir_path).
+_PATHS: dict[tuple[str, str], Path] = {}
+_PATHS_MAX = 65536
+
+
+def metadata_dir_path(parent: Path, name: str) -> Path:
+    """``parent / name``, the same object each time this process asks for it.
+
+    A scan names each distribution's metadata directory three times: its layer's
+    listing, the wheel adapter and the owner's record (conda's ``files``). One object
+    makes one Path instead of three (~17 k instructions each on Python 3.11), and
+    works its text and hash out once for the dicts that key distributions by it.
+    ``name`` may hold ``/`` (a path relative to ``parent``): the same Path as ``/``.
+
+    >>> a = metadata_dir_path(Path("/env/lib"), "python3.11/site-packages/six-1.dist-info")
+    >>> b = metadata_dir_path(Path("/env/lib/python3.11/site-packages"), "six-1.dist-info")
+    >>> a is b, a == Path("/env/lib") / "python3.11/site-packages/six-1.dist-info"
+    (True, True)
+    """
+    head, sep, tail = name.rpartition("/")
+    if sep and head and tail:
+        parent = metadata_dir_path(parent, head)
+        name = tail
+    key = (str(parent), name)
+    found = _PATHS.get(key)
+    if found is None:
+        if len(_PATHS) >= _PATHS_MAX:
+            _PATHS.clear()
+        found = _PATHS[key] = parent / name
+    return found
 
 
 def split_metadata_dir_name(dirname: str) -> tuple[str, str]:
@@ -129,7 +162,7 @@ def _list_metadata_dirs(site_packages: Path) -> tuple[tuple[MetadataDir, ...], b
     found: list[MetadataDir] = []
     eggs = False
     for entry in entries:
-        path = top / entry.name
+        path = metadata_dir_path(top, entry.name)
         if entry.name.endswith(".egg"):
             eggs = True
             # A zipped or unpacked egg: metadata lives in EGG-INFO/ when unpacked.

@@ -9,6 +9,7 @@ fresh interpreter."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -304,14 +305,18 @@ def test_a_file_the_scan_opened_is_watched(tmp_path: Path, reader: str) -> None:
 def test_a_file_safefs_opened_is_not_stat_again_after_the_scan(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """What the kept scan records of a record is the fstat safefs took opening it; a
-    file opened otherwise is looked up once the scan is over."""
+    """What the kept scan records of a record is the fstat safefs took opening it (or
+    that there was none: ``top_level.txt``, ``direct_url.json``); a file opened
+    otherwise is looked up once the scan is over. A file safefs found absent that
+    appears makes the next command scan again."""
     from vbridge import scan_cache
     from vbridge.safefs import read_regular
 
     record, other = tmp_path / "record.json", tmp_path / "other.json"
+    absent = tmp_path / "top_level.txt"
     for path in (record, other):
         path.write_text("{}")
+    _settle()
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "c"))
     monkeypatch.delenv("VBRIDGE_NO_CACHE", raising=False)
     looked_up: list[str] = []
@@ -323,13 +328,24 @@ def test_a_file_safefs_opened_is_not_stat_again_after_the_scan(
 
     monkeypatch.setattr(scan_cache._Watched, "_take", staticmethod(counted))
 
+    scans: list[int] = []
+
     def scan() -> int:
+        scans.append(1)
         read_regular(str(record))
+        with contextlib.suppress(FileNotFoundError):
+            read_regular(str(absent))
         other.read_bytes()
         return 0
 
     assert scan_cache.run_kept(str(tmp_path), {"as_json": True}, scan) == 0
-    assert str(other) in looked_up and str(record) not in looked_up
+    assert str(other) in looked_up
+    assert str(record) not in looked_up and str(absent) not in looked_up
+    assert scan_cache.run_kept(str(tmp_path), {"as_json": True}, scan) == 0
+    assert len(scans) == 1  # kept
+    absent.write_text("numpy\n")
+    assert scan_cache.run_kept(str(tmp_path), {"as_json": True}, scan) == 0
+    assert len(scans) == 2
 
 
 @pytest.mark.parametrize("reader", ["", "safefs:"])
@@ -418,11 +434,13 @@ def test_the_observer_watches_reads_not_writes(tmp_path: Path) -> None:
     observer("open", (str(tmp_path / "plus.json"), "r+", 0))
     observer("open", (str(tmp_path / "created"), None, os.O_WRONLY | os.O_CREAT))
     observer("open", (own + "records.json", "rb", 0))
-    assert observer.paths == {read, str(tmp_path / "b.json"), str(tmp_path / "c.json")}
-    trusted = [observer.trusted]
-    observer("open", ("/proc/cpuinfo", "rb", 0))
-    trusted.append(observer.trusted)
-    assert trusted == [True, False] and "/proc/cpuinfo" in observer.paths
-    observer.stop()
+    observer.stop()  # the open events are looked at then
     observer("open", (str(tmp_path / "late.json"), "r", 0))
-    assert str(tmp_path / "late.json") not in observer.paths
+    observer.stop()
+    assert observer.paths == {read, str(tmp_path / "b.json"), str(tmp_path / "c.json")}
+    assert observer.trusted
+    host = _Observer(own)
+    host("open", (read, "r", 0))
+    host("open", ("/proc/cpuinfo", "rb", 0))
+    host.stop()
+    assert not host.trusted and host.paths == {read, "/proc/cpuinfo"}

@@ -230,3 +230,18 @@ def test_scan_limited_to_some_distributions(
         else:
             assert not dist.properties, dist.name
     assert any(d.properties for d in full.distributions if d.name != "scipy")
+
+
+def test_a_distribution_and_its_conda_record_name_its_dist_info_by_one_path(
+    mkl_channel: Path, conda_prefix: CondaPrefixFactory
+) -> None:
+    """The layer's listing, the wheel adapter and the conda record name each metadata
+    directory by one Path object (made once, its text and hash worked out once)."""
+    prefix = conda_prefix(mkl_channel, ["numpy", "libblas=*=*mkl"])
+    env = scan_environment(prefix)
+    numpy = next(d for d in env.distributions if d.name == "numpy")
+    assert numpy.owner_record is not None and numpy.owner_record.ecosystem == "conda"
+    (owned,) = numpy.owner_record.python_dists
+    assert owned == numpy.dist_info and owned is numpy.dist_info
+    described = [r for r in env.records if r.ecosystem == "wheel" and r.name == "numpy"]
+    assert described and described[0].python_dists[0] is numpy.dist_info
