@@ -682,7 +682,7 @@ def _alternative_record(
         name=choice.virtual,
         version=owner.version,
         subdir=owner.subdir,
-        source=choice.link,
+        source=str(choice.link),
         depends=(owner.name,),
         extra={
             "kind": "alternative",
@@ -743,7 +743,7 @@ def _record(
         name=package,
         version=stanza.fields["Version"],
         subdir=architecture or None,
-        source=status,
+        source=str(status),
         depends=depends,
         python_dists=dists,
         extra=extra,

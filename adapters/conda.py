@@ -214,7 +214,7 @@ def read_fields(data: bytes, path: Path | str = "conda-meta record") -> PrefixRe
     return load(data, PrefixRecordFields, path, hint=_REWRITE_HINT)
 
 
-def parse_record(prefix: Path, path: Path, data: Any) -> InstallRecord:
+def parse_record(prefix: Path, path: Path | str, data: Any) -> InstallRecord:
     """Turn one PrefixRecord (its fields, or the parsed JSON object) into the model.
 
     Raises ``ValueError`` (:class:`~vbridge.typed_json.FieldTypeError` for a mistyped
@@ -252,7 +252,7 @@ def parse_record(prefix: Path, path: Path, data: Any) -> InstallRecord:
         build=build,
         channel=channel,
         subdir=subdir,
-        source=path,
+        source=os.fspath(path),
         depends=tuple(fields.depends or ()),
         python_dists=_owned_metadata_dirs(prefix, fields.files or []),
         flags=_as_tuple(fields.flags),
@@ -385,9 +385,9 @@ def read_records(root: Path, problems: list[RecordProblem]) -> Iterator[InstallR
 
     Records unchanged since an earlier scan come from the :class:`RecordCache`.
     """
-    meta = root / "conda-meta"
+    meta = os.path.join(root, "conda-meta") + os.sep  # joined as text: 600 records a prefix
     for name, fields in read_prefix_fields(root, problems):
-        yield parse_record(root, meta / name, fields)
+        yield parse_record(root, meta + name, fields)
 
 
 def read_prefix_fields(

@@ -826,6 +826,7 @@ def _records(
     """One record per node; ``requires`` holds the keys of linked dependencies.
     ``index``: ``_index`` of the nodes, when the caller has made it."""
     node_list = list({n.hash: n for n in nodes}.values())
+    source_text = None if source is None else os.fspath(source)
     if index is None:
         index = _index(node_list)
     # InstallRecord.key of each node's record, known before the records are built so
@@ -857,7 +858,7 @@ def _records(
             name=node.name,
             version=node.version,
             build=node.hash[:_HASH_CHARS],
-            source=source,
+            source=source_text,
             depends=tuple([e.name for e in node.edges]),
             python_dists=dists,
             extra=extra,

@@ -364,8 +364,8 @@ def read_records(root: Path, problems: list[RecordProblem]) -> Iterator[InstallR
         return
     for entry in entries:
         dist_info = metadata_dir_path(root, entry)
-        record = dist_info / "RECORD"
-        if not record.is_file():
+        record = os.path.join(dist_info, "RECORD")
+        if not os.path.isfile(record):
             continue
         name, version = split_metadata_dir_name(entry)
 
@@ -518,7 +518,7 @@ def wheel_record(wheel: Path) -> InstallRecord:
         ecosystem=ECOSYSTEM,
         name=name,
         version=version,
-        source=wheel,
+        source=str(wheel),
         extra=inspect_wheel(wheel),
         foreign=False,
     )

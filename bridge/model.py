@@ -99,7 +99,8 @@ class InstallRecord(msgspec.Struct, frozen=True, dict=True):
     ``python_dists`` are the absolute paths of the ``.dist-info``/``.egg-info``
     directories this package owns; ``depends`` are the raw dependency specs in the
     ecosystem's own syntax (``libblas >=3.9.0,<4.0a0``); ``source`` is the file the
-    record was read from (a conda-meta JSON, the dpkg status, a spec.json).
+    record was read from (a conda-meta JSON, the dpkg status, a spec.json), as text: a
+    scan has one for each of hundreds of records, and shows it, never opens it again.
     """
 
     ecosystem: str
@@ -108,7 +109,7 @@ class InstallRecord(msgspec.Struct, frozen=True, dict=True):
     build: str = ""
     channel: str | None = None
     subdir: str | None = None
-    source: Path | None = None
+    source: str | None = None
     depends: tuple[str, ...] = ()
     python_dists: tuple[Path, ...] = ()
     flags: tuple[str, ...] = ()

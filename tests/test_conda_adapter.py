@@ -15,7 +15,7 @@ FIXTURES = Path(__file__).parent / "fixtures" / "conda"
 
 def _records(prefix: Path) -> tuple[dict[str, InstallRecord], list[RecordProblem]]:
     problems: list[RecordProblem] = []
-    records = {r.source.name: r for r in conda.read_records(prefix, problems) if r.source}
+    records = {Path(r.source).name: r for r in conda.read_records(prefix, problems) if r.source}
     return records, problems
 
 

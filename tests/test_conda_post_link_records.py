@@ -181,7 +181,7 @@ def test_only_the_records_the_package_reaches_are_parsed(tmp_path: Path) -> None
     prefix = edge_case_prefix(tmp_path / "env")
     meta = prefix / "conda-meta"
     kept = {
-        r.source.name
+        Path(r.source).name
         for r in package_records(prefix, [meta / "numpy-base-1.26.4-py311h_0.json"], [])
         if r.source is not None
     }
@@ -196,7 +196,7 @@ def test_only_the_records_the_package_reaches_are_parsed(tmp_path: Path) -> None
         "python-3.11.9-h0_cpython.json",  # looked up, not walked (stop_at)
     }
     kept = {
-        r.source.name
+        Path(r.source).name
         for r in package_records(prefix, [meta / "scipy-1.11.4-py311h_0.json"], [])
         if r.source is not None
     }

@@ -55,7 +55,7 @@ class Outcome:
     """What a reader said (problem lines) and which files it read as records."""
 
     problems: list[str]
-    sources: set[Path | None] = field(default_factory=set)
+    sources: set[str | None] = field(default_factory=set)
 
 
 @dataclass
@@ -319,7 +319,7 @@ def _restore(target: Target, original: bytes | None) -> None:
 def _run_case(fmt: Format, target: Target, data: bytes | None, label: str, fig: Figures) -> None:
     fig.cases += 1
     signal.setitimer(signal.ITIMER_REAL, 10)
-    sources: set[Path | None] = set()
+    sources: set[str | None] = set()
     try:
         outcome = fmt.read()
         problems, sources = outcome.problems, outcome.sources
@@ -349,7 +349,7 @@ def _run_case(fmt: Format, target: Target, data: bytes | None, label: str, fig: 
         if "\n" in line:
             fig.crashes.append(f"{label}: a problem of more than one line: {line!r}")
     named = any(str(target.path) in line for line in problems)
-    if target.must_name == "read" and not named and target.path not in sources:
+    if target.must_name == "read" and not named and str(target.path) not in sources:
         fig.unnamed.append(f"{label}: {target.path} neither read nor named: {problems[:3]}")
     if target.must_name == "json" and (data is None or not is_json(data)) and not named:
         shown = "a FIFO" if data is None else repr(data[:120])

@@ -23,20 +23,20 @@ SITE = ROOT / "lib/python3.12/site-packages"
 def _conda_mpi4py() -> tuple[Distribution, dict[str, InstallRecord]]:
     """mpi4py that conda installed, on Open MPI (its ``depends``), MKL through libblas."""
     owner = InstallRecord("conda", "mpi4py", "4.0.1", "py312h_0", channel="conda-forge",
-                          subdir="linux-64", source=ROOT / "conda-meta/mpi4py-4.0.1.json",
+                          subdir="linux-64", source=str(ROOT / "conda-meta/mpi4py-4.0.1.json"),
                           depends=("openmpi >=5.0.6,<6.0a0",))
     openmpi = InstallRecord("conda", "openmpi", "5.0.6", "h_100", channel="conda-forge",
-                            subdir="linux-64", source=ROOT / "conda-meta/openmpi-5.0.6.json")
+                            subdir="linux-64", source=str(ROOT / "conda-meta/openmpi-5.0.6.json"))
     libblas = InstallRecord("conda", "libblas", "3.9.0", "20_linux64_mkl",
                             channel="conda-forge", subdir="linux-64",
-                            source=ROOT / "conda-meta/libblas-3.9.0.json")
+                            source=str(ROOT / "conda-meta/libblas-3.9.0.json"))
     dist = Distribution("mpi4py", "4.0.1", SITE / "mpi4py-4.0.1.dist-info", installer="conda")
     dist.owner, dist.owner_record = Owner.of(owner), owner
     dist.add(Property.from_str("mpi :: implementation :: openmpi"),
              Evidence(owner.key, "depends", "openmpi >=5.0.6,<6.0a0", "conda-mpi-depends"))
     dist.add(Property.from_str("blas_lapack :: provider :: mkl"),
              Evidence(libblas.key, "build", "20_linux64_mkl", "conda-forge-libblas-build",
-                      via=("mpi4py", "libblas"), source=str(libblas.source)))
+                      via=("mpi4py", "libblas"), source=libblas.source))
     return dist, {r.key: r for r in (owner, openmpi, libblas)}
 
 

@@ -66,7 +66,7 @@ class ToyManifest(Adapter):
                 name=package["name"],
                 version=package["version"],
                 build=package.get("build", ""),
-                source=root / MANIFEST,
+                source=str(root / MANIFEST),
                 depends=tuple(package.get("depends", ())),
                 python_dists=tuple(site / d for d in package.get("dists", ())),
             )

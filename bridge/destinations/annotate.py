@@ -157,7 +157,7 @@ class CleanResult(_Result):
 # What should be in a dist-info
 
 
-def _rel(root: Path, path: Path) -> str:
+def _rel(root: Path, path: Path | str) -> str:
     return Path(os.path.abspath(path)).relative_to(Path(os.path.abspath(root))).as_posix()
 
 

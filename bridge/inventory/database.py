@@ -217,8 +217,9 @@ def fingerprint(env: Environment, target: Target) -> Fingerprint:
                     paths.add(os.path.dirname(item.source))
     for record in env.records:
         if record.source is not None:
-            paths.add(str(record.source))
-            paths.add(str(record.source.parent))
+            source = os.fspath(record.source)  # text, as the adapters here give it
+            paths.add(source)
+            paths.add(os.path.dirname(source))
     for problem in env.problems:
         paths.add(str(problem.path))
         paths.add(str(problem.path.parent))

@@ -515,6 +515,7 @@ def run_post_link(
         from vbridge.scan import scan_environment
 
         outcome = PostLinkOutcome("record")
+        own = {os.fspath(path) for path in own_paths}  # as records name their source
         # The scan translates only the package's own distributions, from the records
         # their properties can come from. Those are conda-owned: the other adapters'
         # records (a wheel's binaries, apt, Spack) give them nothing, and the hook
@@ -524,11 +525,10 @@ def run_post_link(
             env = scan_environment(prefix, adapters=[conda.ADAPTER], only=own_dists)
         else:
             records = package_records(prefix, own_paths, [])
-            own = set(own_paths)
             own_dists = [d for r in records if r.source in own for d in r.python_dists]
             adapter = ListedRecords(prefix, records)
             env = scan_environment(prefix, adapters=[adapter], only=own_dists)
-        targets = [d for r in env.records if r.source in own_paths for d in r.python_dists]
+        targets = [d for r in env.records if r.source in own for d in r.python_dists]
     else:
         # conda and mamba: the records come after the scripts (and after the files'
         # hashes, RECORD's among them, were taken for them).
