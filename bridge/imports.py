@@ -177,7 +177,7 @@ def _shadows(
     shadowed: list[tuple[Distribution, Distribution]] = []
     for dist in dists:
         names = dist.import_names or (f"dist:{dist.name}",)
-        if all(first_layer[n] < rank(dist) for n in names):
+        if max(first_layer[n] for n in names) < rank(dist):  # every name won elsewhere
             shadowed.append((dist, winner_of[names[0]]))
     # Two copies of one distribution in one layer (pip --target --upgrade beside
     # conda's): the files on disk are the last install's, so its copy is the one used.

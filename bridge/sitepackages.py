@@ -69,9 +69,12 @@ def metadata_dir_path(parent: Path, name: str) -> Path:
     (True, True)
     """
     head, sep, tail = name.rpartition("/")
-    if sep and head and tail:
-        parent = metadata_dir_path(parent, head)
-        name = tail
+    if sep and head and tail:  # the layer, then the directory in it
+        return _shared_child(_shared_child(parent, head), tail)
+    return _shared_child(parent, name)
+
+
+def _shared_child(parent: Path, name: str) -> Path:
     key = (str(parent), name)
     found = _PATHS.get(key)
     if found is None:

@@ -337,7 +337,7 @@ class CouplingPolicy(msgspec.Struct, frozen=True):
                 found[0].add(prop.value)
                 found[1].extend(ev)
             for feature, (values, evidence) in held.items():
-                private = bool(evidence) and all(e.field in self.private_fields for e in evidence)
+                private = bool(evidence) and {e.field for e in evidence} <= self.private_fields
                 out[feature].append(Carrier(dist, frozenset(values), private, tuple(evidence)))
         return out
 
