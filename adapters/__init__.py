@@ -8,7 +8,9 @@ the environments a machine has, its dependency-spec syntax, the file its package
 manager lists a package's files in: :meth:`~Adapter.registrar`). An adapter module
 exposes its instance as ``ADAPTER``; :func:`all_adapters` finds them. Adding an
 ecosystem is adding a module here and its rules in ``data/<ecosystem>.toml``; nothing
-else changes::
+else changes (an adapter whose import is heavy may keep its ``find_root`` in a
+companion module ``_<name>_roots``, so that a scan of another ecosystem's environment
+does not import it: :func:`find_roots`)::
 
     class PixiLock(Adapter):
         ECOSYSTEM = "pixi"
@@ -38,7 +40,7 @@ import fnmatch
 import importlib
 import importlib.machinery
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
@@ -49,7 +51,7 @@ if TYPE_CHECKING:
     from vbridge.destinations.registrar import Registrar
     from vbridge.inventory.discover import DiscoveryConfig, Target
 
-__all__ = ["Adapter", "adapter_for", "all_adapters"]
+__all__ = ["Adapter", "adapter_for", "all_adapters", "find_roots"]
 
 # Rule sets by adapter class (its spec syntax), ecosystem and rules file.
 _RULESETS: dict[tuple[type, str, Path | None], RuleSet] = {}
@@ -165,9 +167,9 @@ class Adapter(abc.ABC):
         return f"<{type(self).__name__} {self.ECOSYSTEM}>"
 
 
-def _module_names() -> list[str]:
-    """The public modules of this package (files with a module suffix in its
-    directories), listed without :mod:`pkgutil`: its ``iter_modules`` imports
+def _module_stems() -> set[str]:
+    """The modules of this package (files with a module suffix in its directories),
+    private ones included, listed without :mod:`pkgutil`: its ``iter_modules`` imports
     :mod:`inspect` (with ``ast``, ``dis``, ``tokenize``: ~10 M instructions a scan)."""
     suffixes = tuple(importlib.machinery.all_suffixes())
     names: set[str] = set()
@@ -180,19 +182,60 @@ def _module_names() -> list[str]:
             for suffix in suffixes:
                 if entry.endswith(suffix):
                     stem = entry[: -len(suffix)]
-                    if stem.isidentifier() and not stem.startswith("_"):
+                    if stem.isidentifier():
                         names.add(stem)
                     break
-    return sorted(names)
+    return names
+
+
+def _module_names() -> list[str]:
+    """The public modules of this package, by name."""
+    return sorted(name for name in _module_stems() if not name.startswith("_"))
+
+
+def _module_adapter(name: str) -> Adapter | None:
+    adapter = getattr(importlib.import_module(f"{__name__}.{name}"), "ADAPTER", None)
+    return adapter if isinstance(adapter, Adapter) else None
 
 
 def all_adapters() -> list[Adapter]:
     """The adapter of every module shipped in this package, imported on first use."""
-    found: list[Adapter] = []
+    return [a for a in map(_module_adapter, _module_names()) if a is not None]
+
+
+def find_roots(candidates: Iterable[Path]) -> dict[tuple[str, Path], Adapter]:
+    """The roots the shipped adapters find among ``candidates``, each with its adapter,
+    by ``(ecosystem, root)``, in the order a scan asks (each candidate, then every
+    adapter by module name): what ``adapter.find_root(candidate)`` gives for each of
+    :func:`all_adapters`.
+
+    An adapter module whose roots are found by a companion module ``_<name>_roots``
+    (its ``find_root``, which the adapter's is) is imported only once that finds a
+    root: a conda prefix's scan imports neither the apt nor the Spack adapter (~9 M
+    instructions), a Spack tree's not the conda one.
+    """
+    stems = _module_stems()
+    finders: list[tuple[str, Callable[[Path], Path | None]]] = []
+    adapters: dict[str, Adapter | None] = {}
     for name in _module_names():
-        adapter = getattr(importlib.import_module(f"{__name__}.{name}"), "ADAPTER", None)
-        if isinstance(adapter, Adapter):
-            found.append(adapter)
+        if f"_{name}_roots" in stems:
+            roots_module = importlib.import_module(f"{__name__}._{name}_roots")
+            finders.append((name, roots_module.find_root))
+        else:
+            adapter = adapters[name] = _module_adapter(name)
+            if adapter is not None:
+                finders.append((name, adapter.find_root))
+    found: dict[tuple[str, Path], Adapter] = {}
+    for candidate in candidates:
+        for name, find_root in finders:
+            root = find_root(candidate)
+            if root is None:
+                continue
+            if name not in adapters:
+                adapters[name] = _module_adapter(name)
+            adapter = adapters[name]
+            if adapter is not None:
+                found.setdefault((adapter.ECOSYSTEM, root), adapter)
     return found
 
 

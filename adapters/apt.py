@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import msgspec
 from vbridge.adapters import Adapter
+from vbridge.adapters._apt_roots import STATUS, find_root
 from vbridge.errors import UnreadableFile
 from vbridge.model import InstallRecord, RecordIndex, RecordProblem, Requirement
 from vbridge.rules import dependency_names, load_data
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ADAPTER",
     "ECOSYSTEM",
+    "STATUS",
     "AlternativeChoice",
     "DebianRoot",
     "StatusStanza",
@@ -65,7 +67,6 @@ __all__ = [
 
 ECOSYSTEM = "apt"
 
-STATUS = Path("var/lib/dpkg/status")
 UPDATES = Path("var/lib/dpkg/updates")
 INFO = Path("var/lib/dpkg/info")
 ALTERNATIVES = Path("etc/alternatives")
@@ -96,20 +97,6 @@ _STATUS_HINT = "that stanza is skipped; compare with /var/backups/dpkg.status.0 
 
 def _data() -> Mapping[str, Any]:
     return load_data("apt")
-
-
-def find_root(path: Path) -> Path | None:
-    """The Debian root governing ``path``: a root itself or its Python dist-packages.
-
-    ``/usr/lib/python3/dist-packages`` -> ``/`` when ``/var/lib/dpkg/status`` exists.
-    """
-    if (path / STATUS).is_file():
-        return path
-    if path.parts[-4:] == ("usr", "lib", "python3", "dist-packages"):
-        root = path.parents[3]
-        if (root / STATUS).is_file():
-            return root
-    return None
 
 
 def site_packages(root: Path) -> list[Path]:

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import msgspec
 from vbridge.adapters import Adapter
+from vbridge.adapters._conda_roots import find_root
 from vbridge.errors import RecordError, UnreadableFile
 from vbridge.model import InstallRecord, RecordIndex, RecordProblem, Requirement
 from vbridge.rules import spec_package_name
@@ -108,14 +109,6 @@ def _as_tuple(value: Any) -> tuple[str, ...]:
     if isinstance(value, list):
         return tuple(str(v) for v in value if v)
     return ()
-
-
-def find_root(path: Path) -> Path | None:
-    """The conda prefix that holds ``path`` (a prefix or one of its site-packages)."""
-    for candidate in (path, *list(path.parents)[:4]):
-        if (candidate / "conda-meta").is_dir():
-            return candidate
-    return None
 
 
 def _candidates(files: list[str]) -> list[str]:

@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 
-from vbridge.adapters import Adapter, all_adapters
+from vbridge.adapters import Adapter, find_roots
 from vbridge.errors import NotAnEnvironment
 from vbridge.model import (
     Distribution,
@@ -142,15 +142,17 @@ def scan_environment(
             f"{path}: no such directory; give a conda prefix, a venv or --python"
         )
     env = Environment(path=path)
-    adapters = list(adapters) if adapters is not None else all_adapters()
     layer_list: list[Path] = list(layers) if layers is not None else prefix_layers(path)
 
     roots: dict[tuple[str, Path], Adapter] = {}
-    for candidate in [path, *layer_list]:
-        for adapter in adapters:
-            root = adapter.find_root(candidate)
-            if root is not None:
-                roots.setdefault((adapter.ECOSYSTEM, root), adapter)
+    if adapters is None:  # the shipped adapters, imported where they find a root
+        roots = find_roots([path, *layer_list])
+    else:
+        for candidate in [path, *layer_list]:
+            for adapter in adapters:
+                root = adapter.find_root(candidate)
+                if root is not None:
+                    roots.setdefault((adapter.ECOSYSTEM, root), adapter)
 
     records_by_eco: dict[str, list[InstallRecord]] = {}
     adapter_of: dict[str, Adapter] = {}

@@ -130,3 +130,69 @@ def test_a_module_in_the_package_is_found_without_naming_it(tmp_path: Path) -> N
     env = scan_environment(prefix)  # the default adapters: the toy is among them
     assert env.ecosystems == ["toy"]
     assert "blas_lapack :: provider :: mkl" in _properties(env, "numpy")
+
+
+def test_find_roots_finds_what_every_adapter_finds(tmp_path: Path) -> None:
+    """find_roots, which asks the companion modules, finds each root every adapter's
+    own find_root finds, in the same order, for every kind of root there is."""
+    from vbridge.adapters import find_roots
+
+    conda_prefix = tmp_path / "conda"
+    (conda_prefix / "conda-meta").mkdir(parents=True)
+    conda_site = conda_prefix / "lib" / "python3.11" / "site-packages"
+    debian = tmp_path / "debian"
+    (debian / "var/lib/dpkg").mkdir(parents=True)
+    (debian / "var/lib/dpkg/status").write_text("")
+    dist_packages = debian / "usr/lib/python3/dist-packages"
+    tree = tmp_path / "tree"
+    (tree / ".spack-db").mkdir(parents=True)
+    (tree / ".spack-db" / "index.json").write_text("{}")
+    spack_env = tmp_path / "spack-env"
+    spack_env.mkdir()
+    (spack_env / "spack.lock").write_text("{}")
+    prefix = tmp_path / "prefix"
+    (prefix / ".spack").mkdir(parents=True)
+    (prefix / ".spack" / "spec.json").write_text("{}")
+    prefix_site = prefix / "lib" / "python3.11" / "site-packages"
+    view = tmp_path / "view"
+    (view / ".spack" / "zlib").mkdir(parents=True)
+    (view / ".spack" / "zlib" / "spec.json").write_text("{}")
+    for layer in (conda_site, dist_packages, prefix_site):
+        layer.mkdir(parents=True)
+    candidates = [
+        conda_prefix, conda_site, debian, dist_packages, tree, spack_env, prefix,
+        prefix_site, view, tmp_path,
+    ]  # fmt: skip
+    expected: dict[tuple[str, Path], vbridge.adapters.Adapter] = {}
+    for candidate in candidates:
+        for adapter in all_adapters():
+            root = adapter.find_root(candidate)
+            if root is not None:
+                expected.setdefault((adapter.ECOSYSTEM, root), adapter)
+    found = find_roots(candidates)
+    assert list(found) == list(expected)
+    assert all(found[key] is expected[key] for key in expected)
+    assert {eco for eco, _ in found} == {"apt", "conda", "spack", "wheel"}
+
+
+def test_a_scan_imports_only_the_adapters_whose_roots_it_finds() -> None:
+    """A conda prefix's scan asks the apt and Spack adapters' companion modules whether
+    it is theirs, and imports neither adapter (~9 M instructions)."""
+    import os
+    import subprocess
+
+    prefix = Path(__file__).parent / "fixtures" / "conda" / "py36-osx-whl"
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from vbridge.scan import scan_environment\n"
+        f"env = scan_environment(Path({str(prefix)!r}))\n"
+        "names = [m.rsplit('.', 1)[1] for m in sys.modules if m.startswith('vbridge.adapters.')]\n"
+        "print(env.ecosystems, sorted(n for n in names if not n.startswith('_')))\n"
+    )
+    env = {**os.environ, "VBRIDGE_NO_CACHE": "1"}
+    out = subprocess.run(
+        [sys.executable, "-I", "-c", code],
+        capture_output=True, text=True, env=env, cwd=prefix.parent, timeout=60, check=True,
+    ).stdout  # fmt: skip
+    assert out == "['conda'] ['conda', 'wheel']\n"

@@ -895,8 +895,8 @@ def test_a_mistyped_field_of_the_database_is_one_line_naming_it(tmp_path: Path) 
 
 
 def test_a_scan_of_another_environment_compiles_no_specfile_pattern() -> None:
-    """Every scan imports this adapter (to ask whether the environment is a Spack one):
-    its specfile patterns are compiled on the first specfile read, not on import."""
+    """A scan with this adapter imported (``vbridge scan --all``, the Spack extension)
+    compiles its specfile patterns on the first specfile read, not on import."""
     prefix = Path(__file__).parent / "fixtures" / "conda" / "py36-osx-whl"
     code = (
         "from pathlib import Path\n"
