@@ -35,9 +35,7 @@ True
 
 from __future__ import annotations
 
-import csv
 import fnmatch
-import io
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -49,6 +47,7 @@ if TYPE_CHECKING:
 
 from vbridge.adapters import Adapter
 from vbridge.errors import RecordError, UnreadableFile
+from vbridge.imports import record_paths
 from vbridge.model import InstallRecord, RecordProblem
 from vbridge.rules import load_data
 from vbridge.safefs import load_json, open_regular, read_json, read_regular
@@ -266,8 +265,7 @@ _CACHE: dict[tuple[str, int, int], dict[str, object]] = {}
 
 
 def _read_record_paths(record: Path) -> list[str]:
-    text = read_regular(record).decode("utf-8")
-    return [row[0] for row in csv.reader(io.StringIO(text, newline="")) if row]
+    return record_paths(read_regular(record).decode("utf-8"), strict=True)
 
 
 def inspect_installed(dist_info: Path, problems: list[RecordProblem]) -> dict[str, object]:
@@ -286,7 +284,7 @@ def inspect_installed(dist_info: Path, problems: list[RecordProblem]) -> dict[st
     except UnreadableFile as exc:
         problems.append(RecordProblem(record, exc.problem, exc.hint))
         return {}
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+    except (OSError, ValueError) as exc:  # UnicodeDecodeError too
         problems.append(RecordProblem(record, f"unreadable RECORD: {exc}", "skipped"))
         return {}
     layer = dist_info.parent

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
 from vbridge.imports import active_copies, import_names_of, resolve_active
 from vbridge.model import Distribution, Environment
 from vbridge.scan import scan_environment
@@ -108,10 +109,15 @@ def test_record_paths_are_the_csv_readers_first_column() -> None:
         'pkg/__init__.py,sha256=abc,10\r\npkg/a,b.py,,\r\n"pkg/c,d.py",,\r\n',
         '"pkg/say ""hi"".py",sha256=x,1\npkg/ok.py,,\n\n',
         "pkg/x.py,,\npkg-1.0.dist-info/RECORD,,",
+        "pkg/form\x0cfeed.py,,\npkg/line\u2028separator.py,,\npkg/next\x85line.py,,\n",
     ]
     for text in texts:
         assert record_paths(text) == by_csv(text), text[:200]
     assert len(texts) > 50
+    too_long = '"' + "a" * (csv.field_size_limit() + 1) + '",,\n'  # not CSV to its reader
+    assert record_paths(too_long) == []
+    with pytest.raises(ValueError, match="not CSV"):
+        record_paths(too_long, strict=True)
 
 
 def test_an_egg_is_read_in_its_egg_info_and_a_wheel_file_from_its_members(

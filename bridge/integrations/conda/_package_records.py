@@ -19,6 +19,7 @@ whole prefix, for every Python package of a generated prefix and of real rattler
 
 from __future__ import annotations
 
+import os
 from collections import deque
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -109,8 +110,9 @@ def package_records(
                         continue
                     walked.add(j)
                     queue.append(j)
+    meta_text = str(meta) + os.sep  # each record's source, joined as text
     return [
-        conda.parse_record(prefix, meta / entries[i][0], entries[i][1])
+        conda.parse_record(prefix, meta_text + entries[i][0], entries[i][1])
         if i < written
         else pending[i - written]
         for i in sorted(kept)
