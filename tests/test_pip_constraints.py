@@ -8,7 +8,9 @@ was (a listing of every path: size, mode, mtime).
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -184,6 +186,69 @@ def test_a_constraint_configured_before_is_chained(
     assert cleaned.returncode == 0, cleaned.stderr
     assert "edited since vbridge wrote it" in cleaned.stdout
     assert (prefix / "pip.conf").read_text() == original.decode() + "[global]\ntimeout = 5\n"
+
+
+def _clone_vbridge_files(source: Path, clone: Path) -> None:
+    """What ``conda create --clone`` does with what vbridge wrote, before the clone has a
+    record (conda/misc.py, ``clone_env``): every file no record lists is copied, the old
+    prefix replaced by the new in its text. (The interpreter laid over these prefixes
+    is left out: no record lists it either, and it is not vbridge's.)"""
+    for path in [source / "pip.conf", *(source / ".vbridge").rglob("*")]:
+        if not path.is_file():
+            continue
+        data = path.read_bytes()
+        with contextlib.suppress(UnicodeDecodeError):
+            data = data.decode("utf-8").replace(str(source), str(clone)).encode("utf-8")
+        target = clone / path.relative_to(source)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+
+
+@pytest.mark.parametrize("own_conf", [False, True])
+def test_a_cloned_prefix_gets_its_pip_conf_back_when_its_copied_state_goes(
+    tmp_path: Path, blas_channel: Path, conda_cache: Path, own_conf: bool
+) -> None:
+    """A clone's ``pip.conf`` names the clone's constraints file (conda rewrote the
+    prefix in it), in the copied state the conda plugin drops: the user's constraint
+    comes back (as the copied backup holds it), a pip.conf vbridge created goes. Left
+    as it was, pip refuses to run ("Could not open constraint file")."""
+    from vbridge.integrations.conda.plugin import drop_copied_state
+
+    prefix = tmp_path / "env"
+    gateenv.conda_prefix_with_python(blas_channel, BLAS_SPECS, prefix, conda_cache)
+    caps = tmp_path / "caps.txt"
+    caps.write_text("six<1.10\n")
+    original = f"[install]\nconstraint = {caps}\nno-compile = yes\n".encode()
+    if own_conf:
+        (prefix / "pip.conf").write_bytes(original)
+    assert run_vbridge("annotate", str(prefix)).returncode == 0
+    assert f"{prefix}/.vbridge/constraints.txt" in (prefix / "pip.conf").read_text()
+    clone = tmp_path / "clone"
+    _clone_vbridge_files(prefix, clone)
+    assert f"{clone}/.vbridge/constraints.txt" in (clone / "pip.conf").read_text()
+    assert drop_copied_state(clone)
+    assert not (clone / ".vbridge").exists()
+    if own_conf:
+        assert (clone / "pip.conf").read_bytes() == original
+    else:
+        assert not (clone / "pip.conf").exists()
+    assert f"{prefix}/.vbridge/constraints.txt" in (prefix / "pip.conf").read_text()  # its own
+
+
+def test_a_pip_conf_holding_vbridges_key_without_its_state_is_not_taken_for_the_users(
+    tmp_path: Path, blas_channel: Path, conda_cache: Path
+) -> None:
+    """vbridge's key in a pip.conf no ledger records (the state directory lost or
+    removed by hand) is vbridge's: annotate records the file as its own creation, and
+    clean removes it rather than putting back a key naming a file that is gone."""
+    prefix = tmp_path / "env"
+    gateenv.conda_prefix_with_python(blas_channel, BLAS_SPECS, prefix, conda_cache)
+    assert run_vbridge("annotate", str(prefix)).returncode == 0
+    shutil.rmtree(prefix / ".vbridge")
+    assert run_vbridge("annotate", str(prefix)).returncode == 0
+    cleaned = run_vbridge("clean", str(prefix))
+    assert cleaned.returncode == 0, cleaned.stderr
+    assert not (prefix / "pip.conf").exists() and not (prefix / ".vbridge").exists()
 
 
 def test_the_file_follows_a_conda_blas_switch(

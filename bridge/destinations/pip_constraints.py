@@ -60,6 +60,7 @@ __all__ = [
     "PipConstraintsResult",
     "constraint_lines",
     "constraints_text",
+    "forget_copied_pip_conf",
     "inherited_constraints",
     "pip_conf_with",
     "pip_conf_without",
@@ -466,14 +467,70 @@ def pip_constraints_written(root: Path) -> bool:
 def _site_base(store: LedgerStore, ledger: Ledger, current: bytes | None) -> bytes | None:
     """``pip.conf`` as it would be without vbridge."""
     entry = ledger.environment.get(PIP_CONF)
-    if entry is None or current is None:
-        return current
+    if current is None:
+        return None
+    if entry is None:
+        # No record of writing it, yet it may hold vbridge's key (a copy of another
+        # prefix's, its state lost): that key is not the user's.
+        return _without_ours(current, None, store.root, created=True)
     if sha256_hex(current) in entry.written:
         return None if entry.original is None else store.original(entry.original)
     # Edited since vbridge wrote it: that edit is the user's; only vbridge's key goes.
     original = store.original(entry.original) if entry.original else None
     before = _value(_parse(original, store.root / PIP_CONF), _SECTION) if original else None
     return pip_conf_without(current, before, str(_constraints_path(store.root)))
+
+
+def _without_ours(
+    current: bytes, before: str | None, root: Path, *, created: bool
+) -> bytes | None:
+    """``current`` without vbridge's key naming ``root``'s constraints file (``before``
+    put back); None when nothing else is left of a file vbridge ``created``."""
+    rest = pip_conf_without(current, before, str(_constraints_path(root)))
+    if created and rest != current and not rest.strip():
+        return None
+    return rest
+
+
+def forget_copied_pip_conf(root: Path) -> bool:
+    """Undo vbridge's ``[install] constraint`` in a ``pip.conf`` that came into ``root``
+    with another prefix's files, before the state directory copied with it goes.
+
+    ``conda create --clone`` and ``conda rename`` copy every file no package record
+    lists, the old prefix replaced by the new one in their text: ``pip.conf`` then
+    names ``root``'s own constraints file, which is dropped with the copied state
+    (:func:`vbridge.integrations.conda.plugin.drop_copied_state`), and pip refuses to
+    run without it. The value vbridge's key replaced is put back as the copied ledger's
+    backup holds it; a ``pip.conf`` vbridge created is removed. True if it changed.
+    """
+    root = Path(os.path.abspath(root))
+    conf_path = root / PIP_CONF
+    contained(root, conf_path)
+    current = read_bytes(conf_path, root=root)
+    if current is None:
+        return False
+    store = LedgerStore.of(root)
+    try:
+        entry = store.load().environment.get(PIP_CONF)
+    except (RecordError, OSError):
+        entry = None  # a damaged copy: vbridge's key still goes
+    before: str | None = None
+    if entry is not None and entry.original:
+        # Read as copied: the prefix rewritten in it moves its digest.
+        original = read_bytes(store.backups / entry.original, root=store.directory)
+        if original is not None:
+            try:
+                before = _value(_parse(original, conf_path), _SECTION)
+            except RecordError:
+                before = None
+    rest = _without_ours(current, before, root, created=entry is None or not entry.original)
+    if rest == current:
+        return False
+    if rest is None:
+        remove_file(conf_path, root)
+    else:
+        atomic_write(conf_path, rest, root)
+    return True
 
 
 def _owner_of(path: Path) -> tuple[int, int] | None:

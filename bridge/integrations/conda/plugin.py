@@ -129,8 +129,9 @@ def drop_copied_state(prefix: Path) -> bool:
     """``conda create --clone`` and ``conda rename`` copy every file no package owns,
     ``.vbridge/`` too (ledger, backups, lock, log), before the new prefix has a single
     record: such a state directory describes another prefix. Removed (the transaction's
-    sync annotates the clone afresh, adopting the files vbridge's SBOM marks); True if
-    it was there."""
+    sync annotates the clone afresh, adopting the files vbridge's SBOM marks), and the
+    copied ``pip.conf`` given back its own ``[install] constraint``; True if it was
+    there."""
     import shutil
 
     from vbridge.destinations.ledger import state_dir
@@ -140,6 +141,9 @@ def drop_copied_state(prefix: Path) -> bool:
     has_records = meta.is_dir() and any(meta.glob("*.json"))
     if has_records or not state.is_dir() or state.is_symlink():
         return False
+    from vbridge.destinations.pip_constraints import forget_copied_pip_conf
+
+    forget_copied_pip_conf(prefix)  # it names a constraints file in the copied state
     shutil.rmtree(state, ignore_errors=True)
     return True
 
