@@ -446,8 +446,9 @@ def _read_specfile_cached(path: Path | str, key: tuple[int, int, int] | None) ->
 # ``{"spec": {"_meta": {...}, "nodes": [root, ...]}}``. The root node is a few KB at the
 # head of a file that holds the prefix's whole DAG (hundreds of KB).
 class _SpecfileLayout:
-    """The patterns of that layout, compiled when a scan first reads a specfile (every
-    scan imports this adapter to ask it whether its environment is a Spack one)."""
+    """The patterns of that layout, compiled when a scan first reads a specfile, not
+    when this adapter is imported (``vbridge scan --all``, the inventory and the Spack
+    extension import it for environments that are not Spack's)."""
 
     def __init__(self) -> None:
         self.head = re.compile(rb'\s*\{\s*"spec"\s*:\s*\{\s*"_meta"\s*:\s*')
