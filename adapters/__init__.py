@@ -211,7 +211,7 @@ def find_roots(candidates: Iterable[Path]) -> dict[tuple[str, Path], Adapter]:
 
     An adapter module whose roots are found by a companion module ``_<name>_roots``
     (its ``find_root``, which the adapter's is) is imported only once that finds a
-    root: a conda prefix's scan imports neither the apt nor the Spack adapter (~9 M
+    root: a conda prefix's scan imports neither the apt nor the Spack adapter (~6 M
     instructions), a Spack tree's not the conda one.
     """
     stems = _module_stems()

@@ -177,7 +177,7 @@ def test_find_roots_finds_what_every_adapter_finds(tmp_path: Path) -> None:
 
 def test_a_scan_imports_only_the_adapters_whose_roots_it_finds() -> None:
     """A conda prefix's scan asks the apt and Spack adapters' companion modules whether
-    it is theirs, and imports neither adapter (~9 M instructions)."""
+    it is theirs, and imports neither adapter (~6 M instructions)."""
     import os
     import subprocess
 
