@@ -195,6 +195,7 @@ def test_a_scan_with_the_data_files_kept_parsed_imports_no_tomllib(tmp_path: Pat
             text=True,
             env=env,
             cwd=tmp_path,
+            timeout=120,
             check=True,
         )
         for _ in range(2)

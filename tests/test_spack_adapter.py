@@ -907,6 +907,7 @@ def test_a_scan_of_another_environment_compiles_no_specfile_pattern() -> None:
     )
     env = {**os.environ, "VBRIDGE_NO_CACHE": "1"}
     out = subprocess.run(
-        [sys.executable, "-I", "-c", code], capture_output=True, text=True, env=env, check=True
-    ).stdout
+        [sys.executable, "-I", "-c", code],
+        capture_output=True, text=True, env=env, cwd=prefix.parent, timeout=60, check=True,
+    ).stdout  # fmt: skip
     assert out == "True 0\n"

@@ -478,7 +478,7 @@ def _site_base(store: LedgerStore, ledger: Ledger, current: bytes | None) -> byt
     # Edited since vbridge wrote it: that edit is the user's; only vbridge's key goes.
     original = store.original(entry.original) if entry.original else None
     before = _value(_parse(original, store.root / PIP_CONF), _SECTION) if original else None
-    return pip_conf_without(current, before, str(_constraints_path(store.root)))
+    return _without_ours(current, before, store.root, created=False)
 
 
 def _without_ours(
